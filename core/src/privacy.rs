@@ -1,0 +1,256 @@
+//! Privacy modes as an allowlist.
+//!
+//! Outbound events are *constructed* from the fields a mode permits; no code
+//! path starts from a full record and deletes what is forbidden, because a
+//! field added to the record later would then leak by default.
+
+use crate::event::{AgentKind, Categorization, PrivacyMode, WireEvent, MAX_TEXT_BYTES};
+use crate::hash::{project_hash, session_hash};
+use crate::usage::TokenUsage;
+
+/// Optional fields of a `WireEvent`; the always-present numeric core is
+/// permitted in every mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Category,
+    Prompt,
+    Response,
+    Tools,
+}
+
+impl Field {
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Category => "category",
+            Field::Prompt => "prompt",
+            Field::Response => "response",
+            Field::Tools => "tools",
+        }
+    }
+}
+
+pub fn permits(mode: PrivacyMode, field: Field) -> bool {
+    use Field::*;
+    use PrivacyMode::*;
+    matches!(
+        (mode, field),
+        (CategorizeLocal, Category)
+            | (CategorizeCloud, Category)
+            | (CategorizeCloud, Prompt)
+            | (Full, Prompt)
+            | (Full, Response)
+            | (Full, Tools)
+    )
+}
+
+/// Plain statement of what leaves a developer machine, shown in the dashboard and `tally status`.
+pub fn describe(mode: PrivacyMode) -> &'static str {
+    match mode {
+        PrivacyMode::Off => "Only numbers leave machines: event id, time, agent, model, token counts, cost, and keyed hashes of the project directory and session id. No paths, no tool names, no text.",
+        PrivacyMode::CategorizeLocal => "Numbers as in Off, plus a category, a short task hint and a project hint per prompt, produced on the developer's machine by a local Ollama model. Prompt text never leaves the machine.",
+        PrivacyMode::CategorizeCloud => "Numbers as in Off, plus each prompt's text after secrets and personal data are redacted on the machine. The server has Claude Haiku categorize it inside the request and discards the text; only the category and hints are stored.",
+        PrivacyMode::Full => "Numbers as in Off, plus redacted prompt and response text and tool names. Text is stored encrypted in R2 and deleted with the retention policy.",
+    }
+}
+
+fn present(event: &WireEvent, field: Field) -> bool {
+    match field {
+        Field::Category => event.category.is_some(),
+        Field::Prompt => event.prompt.is_some(),
+        Field::Response => event.response.is_some(),
+        Field::Tools => event.tools.is_some(),
+    }
+}
+
+const FIELDS: [Field; 4] = [Field::Category, Field::Prompt, Field::Response, Field::Tools];
+
+/// Ok when the event carries nothing its own stamp forbids; Err names the field.
+pub fn check_stamp(event: &WireEvent) -> Result<(), &'static str> {
+    match FIELDS
+        .into_iter()
+        .find(|f| present(event, *f) && !permits(event.mode, *f))
+    {
+        Some(f) => Err(f.name()),
+        None => Ok(()),
+    }
+}
+
+/// Rebuilds an event so it carries only what both its stamp and `current`
+/// permit. Used by the edge when an admin tightened the mode after the agent
+/// built the event: the numbers stay, everything else is re-admitted field by field.
+pub fn restrict(event: &WireEvent, current: PrivacyMode) -> WireEvent {
+    let keep = |f: Field| permits(event.mode, f) && permits(current, f);
+    let looser = FIELDS
+        .into_iter()
+        .any(|f| permits(event.mode, f) && !permits(current, f));
+    WireEvent {
+        id: event.id.clone(),
+        ts: event.ts,
+        agent: event.agent,
+        model: event.model.clone(),
+        tokens: event.tokens,
+        cost_micro_usd: event.cost_micro_usd,
+        project: event.project.clone(),
+        session: event.session.clone(),
+        mode: if looser { current } else { event.mode },
+        category: if keep(Field::Category) { event.category.clone() } else { None },
+        prompt: if keep(Field::Prompt) { event.prompt.clone() } else { None },
+        response: if keep(Field::Response) { event.response.clone() } else { None },
+        tools: if keep(Field::Tools) { event.tools.clone() } else { None },
+    }
+}
+
+/// Everything the agent knows about one request. It never leaves the machine
+/// as such; `outbound` builds what may.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalRecord {
+    pub id: String,
+    pub ts: i64,
+    pub agent: AgentKind,
+    pub model: String,
+    pub tokens: TokenUsage,
+    pub cost_micro_usd: Option<u64>,
+    pub cwd: String,
+    pub session_id: String,
+    pub prompt: Option<String>,
+    pub response: Option<String>,
+    pub tools: Vec<String>,
+    pub category: Option<Categorization>,
+}
+
+/// Cuts at a char boundary so a multi-byte character is never split.
+pub fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The one constructor of outbound events. `redact` is applied to every piece
+/// of text before it is admitted.
+pub fn outbound(
+    rec: &LocalRecord,
+    mode: PrivacyMode,
+    team_salt: &str,
+    redact: &dyn Fn(&str) -> String,
+) -> WireEvent {
+    let text = |t: &Option<String>| {
+        t.as_deref()
+            .map(|s| truncate_utf8(&redact(s), MAX_TEXT_BYTES).to_string())
+    };
+    WireEvent {
+        id: rec.id.clone(),
+        ts: rec.ts,
+        agent: rec.agent,
+        model: rec.model.clone(),
+        tokens: rec.tokens,
+        cost_micro_usd: rec.cost_micro_usd,
+        project: project_hash(team_salt, &rec.cwd),
+        session: session_hash(team_salt, &rec.session_id),
+        mode,
+        category: if permits(mode, Field::Category) && mode == PrivacyMode::CategorizeLocal {
+            rec.category.clone()
+        } else {
+            None
+        },
+        prompt: if permits(mode, Field::Prompt) { text(&rec.prompt) } else { None },
+        response: if permits(mode, Field::Response) { text(&rec.response) } else { None },
+        tools: if permits(mode, Field::Tools) && !rec.tools.is_empty() {
+            Some(rec.tools.iter().take(crate::event::MAX_TOOLS).cloned().collect())
+        } else {
+            None
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Category;
+
+    fn record() -> LocalRecord {
+        LocalRecord {
+            id: "0123456789abcdef0123456789abcdef".into(),
+            ts: 1_763_800_000_000,
+            agent: AgentKind::ClaudeCode,
+            model: "claude-sonnet-4-5".into(),
+            tokens: TokenUsage { input: 1, output: 2, cache_write_5m: 3, cache_write_1h: 4, cache_read: 5 },
+            cost_micro_usd: Some(99),
+            cwd: "/home/alice/secret-project".into(),
+            session_id: "sess-1".into(),
+            prompt: Some("deploy with key AKIAIOSFODNN7EXAMPLE".into()),
+            response: Some("done".into()),
+            tools: vec!["Bash".into(), "Edit".into()],
+            category: Some(Categorization {
+                category: Category::Devops,
+                task_hint: "deploy".into(),
+                project_hint: "infra".into(),
+                confidence: 80,
+            }),
+        }
+    }
+
+    fn keys(e: &WireEvent) -> Vec<String> {
+        let v = serde_json::to_value(e).unwrap();
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    }
+
+    const BASE: [&str; 9] = ["agent", "cost_micro_usd", "id", "mode", "model", "project", "session", "tokens", "ts"];
+
+    #[test]
+    fn each_mode_sends_exactly_its_fields() {
+        let red = |s: &str| s.replace("AKIAIOSFODNN7EXAMPLE", "[REDACTED:aws_access_key]");
+        let with = |extra: &[&str]| {
+            let mut v: Vec<String> = BASE.iter().chain(extra).map(|s| s.to_string()).collect();
+            v.sort();
+            v
+        };
+        let off = outbound(&record(), PrivacyMode::Off, "salt", &red);
+        assert_eq!(keys(&off), with(&[]));
+        let local = outbound(&record(), PrivacyMode::CategorizeLocal, "salt", &red);
+        assert_eq!(keys(&local), with(&["category"]));
+        let cloud = outbound(&record(), PrivacyMode::CategorizeCloud, "salt", &red);
+        assert_eq!(keys(&cloud), with(&["prompt"]));
+        assert_eq!(cloud.prompt.as_deref(), Some("deploy with key [REDACTED:aws_access_key]"));
+        let full = outbound(&record(), PrivacyMode::Full, "salt", &red);
+        assert_eq!(keys(&full), with(&["prompt", "response", "tools"]));
+        for e in [&off, &local, &cloud, &full] {
+            assert!(check_stamp(e).is_ok());
+            let json = serde_json::to_string(e).unwrap();
+            assert!(!json.contains("alice"), "path leaked: {json}");
+            assert!(!json.contains("sess-1"), "session id leaked: {json}");
+            assert!(!json.contains("AKIA"), "secret leaked: {json}");
+        }
+        assert_eq!(off.project, project_hash("salt", "/home/alice/secret-project"));
+    }
+
+    #[test]
+    fn restrict_keeps_numbers_and_drops_the_rest() {
+        let id = |s: &str| s.to_string();
+        let full = outbound(&record(), PrivacyMode::Full, "salt", &id);
+        let off = restrict(&full, PrivacyMode::Off);
+        assert_eq!(off.mode, PrivacyMode::Off);
+        assert_eq!((off.prompt.clone(), off.response.clone(), off.tools.clone()), (None, None, None));
+        assert_eq!(off.tokens, full.tokens);
+        assert_eq!(off.cost_micro_usd, Some(99));
+        let cloud = restrict(&full, PrivacyMode::CategorizeCloud);
+        assert_eq!(cloud.mode, PrivacyMode::CategorizeCloud);
+        assert!(cloud.prompt.is_some() && cloud.response.is_none() && cloud.tools.is_none());
+        // An event stricter than the team's mode is left exactly as it was.
+        let plain = outbound(&record(), PrivacyMode::Off, "salt", &id);
+        assert_eq!(restrict(&plain, PrivacyMode::Full), plain);
+    }
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        assert_eq!(truncate_utf8("héllo", 2), "h");
+        assert_eq!(truncate_utf8("héllo", 3), "hé");
+        assert_eq!(truncate_utf8("abc", 10), "abc");
+    }
+}

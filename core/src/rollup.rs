@@ -1,0 +1,217 @@
+//! In-batch aggregation: a batch of up to 500 events collapses to a handful of
+//! rows before anything touches D1, because D1 bills per row written.
+//! The result is also what travels on the queue, so no event content ever does.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Category, WireEvent};
+use crate::usage::TokenUsage;
+
+pub const HOUR_MS: i64 = 3_600_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct HourKey {
+    pub hour: i64,
+    pub project: String,
+    pub model: String,
+    pub agent: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub requests: u64,
+    pub unpriced_requests: u64,
+    pub tokens: TokenUsage,
+    pub cost_micro_usd: u64,
+}
+
+impl Totals {
+    fn add(&mut self, e: &WireEvent) {
+        self.requests += 1;
+        self.tokens.add(&e.tokens);
+        match e.cost_micro_usd {
+            Some(c) => self.cost_micro_usd += c,
+            None => self.unpriced_requests += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRow {
+    pub session: String,
+    pub project: String,
+    pub agent: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub requests: u64,
+    pub cost_micro_usd: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CategoryKey {
+    pub day: i64, // unix day
+    pub project: String,
+    pub category: Category,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollup {
+    pub hourly: Vec<(HourKey, Totals)>,
+    pub sessions: Vec<SessionRow>,
+    pub categories: Vec<(CategoryKey, u64)>,
+    pub events: u64,
+}
+
+pub fn aggregate(events: &[WireEvent]) -> Rollup {
+    let mut hourly: BTreeMap<HourKey, Totals> = BTreeMap::new();
+    let mut sessions: BTreeMap<&str, SessionRow> = BTreeMap::new();
+    let mut categories: BTreeMap<CategoryKey, u64> = BTreeMap::new();
+    for e in events {
+        let key = HourKey {
+            hour: e.ts.div_euclid(HOUR_MS),
+            project: e.project.clone(),
+            model: e.model.clone(),
+            agent: e.agent.as_str().to_string(),
+        };
+        hourly.entry(key).or_default().add(e);
+        let s = sessions.entry(&e.session).or_insert_with(|| SessionRow {
+            session: e.session.clone(),
+            project: e.project.clone(),
+            agent: e.agent.as_str().to_string(),
+            start_ms: e.ts,
+            end_ms: e.ts,
+            requests: 0,
+            cost_micro_usd: 0,
+        });
+        s.start_ms = s.start_ms.min(e.ts);
+        s.end_ms = s.end_ms.max(e.ts);
+        s.requests += 1;
+        s.cost_micro_usd += e.cost_micro_usd.unwrap_or(0);
+        if let Some(c) = &e.category {
+            *categories
+                .entry(CategoryKey {
+                    day: e.ts.div_euclid(24 * HOUR_MS),
+                    project: e.project.clone(),
+                    category: c.category,
+                })
+                .or_default() += 1;
+        }
+    }
+    Rollup {
+        hourly: hourly.into_iter().collect(),
+        sessions: sessions.into_values().collect(),
+        categories: categories.into_iter().collect(),
+        events: events.len() as u64,
+    }
+}
+
+impl Rollup {
+    pub fn rows(&self) -> usize {
+        self.hourly.len() + self.sessions.len() + self.categories.len()
+    }
+
+    /// Splits into parts of at most `max_rows` rows so each queue message stays
+    /// far below the 128 KB limit whatever the batch looks like. Each part gets
+    /// its own idempotency marker downstream.
+    pub fn split(self, max_rows: usize) -> Vec<Rollup> {
+        let max_rows = max_rows.max(1);
+        if self.rows() <= max_rows {
+            return vec![self];
+        }
+        let mut parts = Vec::new();
+        let mut cur = Rollup::default();
+        let flush = |cur: &mut Rollup, parts: &mut Vec<Rollup>| {
+            if cur.rows() > 0 {
+                parts.push(std::mem::take(cur));
+            }
+        };
+        for h in self.hourly {
+            if cur.rows() == max_rows {
+                flush(&mut cur, &mut parts);
+            }
+            cur.hourly.push(h);
+        }
+        for s in self.sessions {
+            if cur.rows() == max_rows {
+                flush(&mut cur, &mut parts);
+            }
+            cur.sessions.push(s);
+        }
+        for c in self.categories {
+            if cur.rows() == max_rows {
+                flush(&mut cur, &mut parts);
+            }
+            cur.categories.push(c);
+        }
+        flush(&mut cur, &mut parts);
+        // The event count belongs to the batch, not to a part; keep it once.
+        if let Some(first) = parts.first_mut() {
+            first.events = self.events;
+        }
+        parts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{AgentKind, PrivacyMode};
+
+    fn ev(ts: i64, session: &str, model: &str, cost: Option<u64>) -> WireEvent {
+        WireEvent {
+            id: "0".repeat(32),
+            ts,
+            agent: AgentKind::ClaudeCode,
+            model: model.into(),
+            tokens: TokenUsage { input: 10, output: 5, cache_write_5m: 100, cache_write_1h: 0, cache_read: 1000 },
+            cost_micro_usd: cost,
+            project: "p".repeat(64),
+            session: session.into(),
+            mode: PrivacyMode::Off,
+            category: None,
+            prompt: None,
+            response: None,
+            tools: None,
+        }
+    }
+
+    #[test]
+    fn collapses_by_hour_model_and_session() {
+        let h = HOUR_MS;
+        let events = vec![
+            ev(10 * h + 1, "s1", "m1", Some(100)),
+            ev(10 * h + 2, "s1", "m1", Some(50)),
+            ev(10 * h + 3, "s1", "m2", None),
+            ev(11 * h, "s2", "m1", Some(7)),
+        ];
+        let r = aggregate(&events);
+        assert_eq!(r.events, 4);
+        assert_eq!(r.hourly.len(), 3);
+        let (k, t) = &r.hourly[0];
+        assert_eq!((k.hour, k.model.as_str()), (10, "m1"));
+        assert_eq!((t.requests, t.cost_micro_usd, t.tokens.cache_read), (2, 150, 2000));
+        let (_, t2) = &r.hourly[1];
+        assert_eq!((t2.requests, t2.unpriced_requests, t2.cost_micro_usd), (1, 1, 0));
+        assert_eq!(r.sessions.len(), 2);
+        assert_eq!(r.sessions[0].start_ms, 10 * h + 1);
+        assert_eq!(r.sessions[0].end_ms, 10 * h + 3);
+        assert_eq!((r.sessions[0].requests, r.sessions[0].cost_micro_usd), (3, 150));
+    }
+
+    #[test]
+    fn split_keeps_every_row_once() {
+        let events: Vec<WireEvent> =
+            (0..250).map(|i| ev(i * HOUR_MS, &format!("s{i}"), "m", Some(1))).collect();
+        let r = aggregate(&events);
+        assert_eq!(r.rows(), 500);
+        let parts = r.clone().split(120);
+        assert_eq!(parts.len(), 5);
+        assert!(parts.iter().all(|p| p.rows() <= 120));
+        assert_eq!(parts.iter().map(|p| p.rows()).sum::<usize>(), 500);
+        assert_eq!(parts.iter().map(|p| p.events).sum::<u64>(), 250);
+        let cost: u64 = parts.iter().flat_map(|p| p.hourly.iter()).map(|(_, t)| t.cost_micro_usd).sum();
+        assert_eq!(cost, 250);
+    }
+}
