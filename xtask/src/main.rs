@@ -1,1 +1,100 @@
-fn main() {}
+//! Project tasks: `setup`, `build-worker`, `dev`, `test`, `bench`, `prices`.
+//!
+//! Everything is fetched from package registries only (crates.io, npm): the
+//! Worker toolchain is pointed at local binaries so nothing is downloaded
+//! from GitHub, which these machines cannot reach.
+
+mod dev;
+mod setup;
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: cargo xtask <command>\n\n\
+         commands:\n  \
+         setup                 install the toolchain (idempotent) and build the Worker\n  \
+         build-worker          build workers/build/index.js + wasm\n  \
+         dev [--with-agent] [--port N]\n                        run the whole stack locally (wrangler dev on 127.0.0.1:8787)\n  \
+         test                  fmt, clippy (native + wasm32), unit and end-to-end tests\n  \
+         bench                 criterion benchmarks\n  \
+         prices --from FILE    regenerate core/prices/prices.json from LiteLLM's price table"
+    );
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        return usage();
+    };
+    let rest = &args[1..];
+    let started = Instant::now();
+    let result = match cmd.as_str() {
+        "setup" => setup::setup().map(|_| ()),
+        "build-worker" => setup::setup().map(|_| ()),
+        "dev" => setup::setup().and_then(|tools| dev::dev(&tools, rest)),
+        "test" => setup::setup().and_then(|tools| test(&tools, rest)),
+        "bench" => bench(rest),
+        "prices" => prices(rest),
+        _ => return usage(),
+    };
+    match result {
+        Ok(()) => {
+            eprintln!("xtask {cmd}: done in {:.1}s", started.elapsed().as_secs_f64());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("xtask {cmd}: FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, String>;
+
+fn test(tools: &setup::Tools, rest: &[String]) -> Result<()> {
+    let root = setup::root();
+    setup::step("cargo fmt --check", || setup::run(setup::cargo().args(["fmt", "--all", "--check"]).current_dir(&root)))?;
+    setup::step("clippy (native)", || {
+        setup::run(
+            setup::cargo()
+                .args(["clippy", "--workspace", "--exclude", "tally-worker", "--all-targets", "--", "-D", "warnings"])
+                .current_dir(&root),
+        )
+    })?;
+    setup::step("clippy (wasm32, worker)", || {
+        setup::run(
+            setup::cargo()
+                .args(["clippy", "-p", "tally-worker", "-p", "tally-core", "--target", "wasm32-unknown-unknown", "--", "-D", "warnings"])
+                .current_dir(&root),
+        )
+    })?;
+    setup::step("cargo test (unit + end-to-end)", || {
+        let mut c = setup::cargo();
+        c.args(["test", "--workspace", "--exclude", "tally-worker"])
+            .args(rest)
+            .current_dir(&root);
+        tools.apply_env(&mut c);
+        setup::run(&mut c)
+    })
+}
+
+fn bench(rest: &[String]) -> Result<()> {
+    let root = setup::root();
+    setup::run(setup::cargo().args(["bench", "--workspace", "--exclude", "tally-worker"]).args(rest).current_dir(&root))
+}
+
+fn prices(rest: &[String]) -> Result<()> {
+    let from = match rest {
+        [flag, path] if flag == "--from" => path,
+        _ => return Err("usage: cargo xtask prices --from <model_prices_and_context_window.json>".into()),
+    };
+    let json = std::fs::read_to_string(from).map_err(|e| format!("reading {from}: {e}"))?;
+    let table = tally_core::pricing::table_from_litellm(&json).map_err(|e| format!("converting {from}: {e}"))?;
+    let out = setup::root().join("core/prices/prices.json");
+    std::fs::write(&out, table).map_err(|e| format!("writing {}: {e}", out.display()))?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! Loopback fakes for the third parties the sandbox cannot reach. Each speaks
+//! the real wire format of its service (paths, headers, JSON shapes), records
+//! every request, and answers from a scripted responder.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(status: u16, v: Value) -> Reply {
+        Reply { status, content_type: "application/json", body: v.to_string().into_bytes() }
+    }
+    pub fn text(status: u16, s: &str) -> Reply {
+        Reply { status, content_type: "text/plain", body: s.as_bytes().to_vec() }
+    }
+}
+
+type Responder = dyn Fn(&Recorded) -> Reply + Send + Sync;
+
+pub struct FakeServer {
+    pub base: String,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    responder: Arc<Mutex<Arc<Responder>>>,
+}
+
+impl FakeServer {
+    pub fn start(responder: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let responder: Arc<Mutex<Arc<Responder>>> = Arc::new(Mutex::new(Arc::new(responder)));
+        let (reqs, resp) = (requests.clone(), responder.clone());
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (reqs, resp) = (reqs.clone(), resp.clone());
+                thread::spawn(move || {
+                    let _ = serve(stream, &reqs, &resp);
+                });
+            }
+        });
+        FakeServer { base, requests, responder }
+    }
+
+    /// Changes the scripted answer, e.g. to simulate an outage mid-test.
+    pub fn set_responder(&self, responder: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) {
+        *self.responder.lock().unwrap() = Arc::new(responder);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn serve(stream: TcpStream, reqs: &Mutex<Vec<Recorded>>, resp: &Mutex<Arc<Responder>>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or_default().to_string();
+        let path = parts.next().unwrap_or_default().to_string();
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_string(), v.trim().to_string()));
+            }
+        }
+        let len = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body)?;
+        let rec = Recorded { method, path, headers, body };
+        let responder = resp.lock().unwrap().clone();
+        let reply = responder(&rec);
+        reqs.lock().unwrap().push(rec);
+        let mut w = stream.try_clone()?;
+        write!(
+            w,
+            "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n",
+            reply.status,
+            reply.content_type,
+            reply.body.len()
+        )?;
+        w.write_all(&reply.body)?;
+        w.flush()?;
+    }
+}
+
+/// Anthropic Messages API (`POST /v1/messages`): answers with a message whose
+/// single text block is `answer_json`, with realistic usage figures.
+pub fn anthropic(answer_json: Value) -> FakeServer {
+    FakeServer::start(move |req| {
+        if req.method != "POST" || req.path != "/v1/messages" {
+            return Reply::json(404, json!({"type": "error", "error": {"type": "not_found_error", "message": "Not found"}}));
+        }
+        if req.header("x-api-key").is_none() || req.header("anthropic-version").is_none() {
+            return Reply::json(401, json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}));
+        }
+        let model = req.json()["model"].as_str().unwrap_or("claude-haiku-4-5").to_string();
+        Reply::json(
+            200,
+            json!({
+                "id": "msg_fake01", "type": "message", "role": "assistant", "model": model,
+                "content": [{"type": "text", "text": answer_json.to_string()}],
+                "stop_reason": "end_turn", "stop_sequence": null,
+                "usage": {"input_tokens": 412, "output_tokens": 38, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+            }),
+        )
+    })
+}
+
+/// Slack incoming webhook: `POST` JSON `{text, blocks?}`, answers `ok` as text/plain.
+pub fn slack() -> FakeServer {
+    FakeServer::start(|req| {
+        if req.method == "POST" && req.json().get("text").is_some() {
+            Reply::text(200, "ok")
+        } else {
+            Reply::text(400, "invalid_payload")
+        }
+    })
+}
+
+/// Resend-compatible email API: `POST /emails` with bearer key → `{"id": …}`.
+pub fn email() -> FakeServer {
+    FakeServer::start(|req| {
+        let b = req.json();
+        if req.method != "POST" || req.path != "/emails" {
+            return Reply::json(404, json!({"name": "not_found", "message": "Not found", "statusCode": 404}));
+        }
+        if !req.header("authorization").is_some_and(|a| a.starts_with("Bearer ")) {
+            return Reply::json(401, json!({"name": "missing_api_key", "message": "Missing API key", "statusCode": 401}));
+        }
+        if b.get("from").is_none() || b.get("to").is_none() || b.get("subject").is_none() {
+            return Reply::json(422, json!({"name": "validation_error", "message": "Missing required field", "statusCode": 422}));
+        }
+        Reply::json(200, json!({"id": "4ef9a417-02e9-4d39-ad75-9611e0fcc33c"}))
+    })
+}
+
+/// Ollama `POST /api/chat` (non-streaming): the assistant message content is
+/// `answer_json` serialized, as Ollama returns for a JSON-schema `format`.
+pub fn ollama(answer_json: Value) -> FakeServer {
+    FakeServer::start(move |req| {
+        if req.method != "POST" || req.path != "/api/chat" {
+            return Reply::text(404, "404 page not found");
+        }
+        let model = req.json()["model"].as_str().unwrap_or("llama3.1:8b").to_string();
+        Reply::json(
+            200,
+            json!({
+                "model": model, "created_at": "2026-11-22T12:00:00.000000Z",
+                "message": {"role": "assistant", "content": answer_json.to_string()},
+                "done_reason": "stop", "done": true,
+                "total_duration": 812000000u64, "load_duration": 1000000, "prompt_eval_count": 120,
+                "prompt_eval_duration": 300000000, "eval_count": 30, "eval_duration": 500000000
+            }),
+        )
+    })
+}

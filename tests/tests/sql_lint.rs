@@ -1,0 +1,144 @@
+//! Tenant isolation by construction: every SQL statement of the Worker lives
+//! in workers/src/db.rs; inside `impl TeamDb` each statement that touches a
+//! tenant table must bind the principal's team as `?1`; `ServiceDb` may hold
+//! only the cross-team statements listed here.
+
+use std::path::Path;
+
+const TENANT_TABLES: &[&str] = &[
+    "members", "developers", "install_tokens", "agent_tokens", "signin_links", "web_sessions", "batches",
+    "usage_hourly", "sessions", "categories", "audit_log", "project_labels", "content_index",
+];
+
+const SERVICE_ALLOWED: &[&str] = &[
+    "SELECT team_id, id AS agent_id, developer_id, revoked_at FROM agent_tokens WHERE token_hash = ?1",
+    "UPDATE install_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING team_id, developer_id",
+    "UPDATE signin_links SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING team_id, member_id",
+    "SELECT s.team_id, s.member_id, m.email, m.role, s.csrf_token FROM web_sessions s JOIN members m ON m.team_id = s.team_id AND m.id = s.member_id WHERE s.id_hash = ?1 AND s.expires_at > ?2",
+    "SELECT COUNT(*) AS n FROM teams",
+    "INSERT INTO teams (id, name, salt, created_at) VALUES (?1, ?2, ?3, ?4)",
+    "SELECT id, retention_days FROM teams ORDER BY id",
+    "INSERT INTO cron_runs (cron, ran_at, details) VALUES (?1, ?2, ?3)",
+];
+
+/// String literals of a Rust source, joined across `\`-continued lines.
+fn literals(src: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let b = src.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'/' && b.get(i + 1) == Some(&b'/') {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+            continue;
+        }
+        if b[i] == b'"' && (i == 0 || b[i - 1] != b'\'') {
+            let start = i;
+            i += 1;
+            let mut s = String::new();
+            while i < b.len() && b[i] != b'"' {
+                if b[i] == b'\\' && i + 1 < b.len() {
+                    if b[i + 1] == b'\n' {
+                        i += 2;
+                        while i < b.len() && (b[i] == b' ' || b[i] == b'\n') {
+                            i += 1;
+                        }
+                        continue;
+                    }
+                    s.push(b[i + 1] as char);
+                    i += 2;
+                    continue;
+                }
+                s.push(b[i] as char);
+                i += 1;
+            }
+            out.push((start, s));
+        }
+        i += 1;
+    }
+    out
+}
+
+fn is_sql(s: &str) -> bool {
+    let u = s.trim_start().to_ascii_uppercase();
+    ["SELECT ", "INSERT ", "UPDATE ", "DELETE ", "WITH "].iter().any(|k| u.starts_with(k))
+}
+
+fn touches_tenant(sql: &str) -> bool {
+    let words: Vec<String> = sql
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    TENANT_TABLES.iter().any(|t| words.iter().any(|w| w == t)) || words.iter().any(|w| w == "teams")
+}
+
+fn team_bound(sql: &str) -> bool {
+    let s = sql.replace('\n', " ");
+    if s.trim_start().to_ascii_uppercase().starts_with("INSERT") {
+        // Inserts name team_id first and bind it as ?1.
+        return s.contains("(team_id,") && s.contains("VALUES (?1,");
+    }
+    s.contains("team_id = ?1") || s.contains("FROM teams WHERE id = ?1") || s.contains("UPDATE teams SET") && s.contains("WHERE id = ?1")
+}
+
+#[test]
+fn every_tenant_statement_binds_the_team() {
+    let src = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../workers/src/db.rs")).unwrap();
+    let team_start = src.find("impl TeamDb {").expect("impl TeamDb");
+    let service_start = src.find("impl ServiceDb {").expect("impl ServiceDb");
+    let mut tenant = 0;
+    let mut service = 0;
+    for (pos, sql) in literals(&src).into_iter().filter(|(_, s)| is_sql(s)) {
+        let in_team = pos > team_start && (pos < service_start || team_start > service_start);
+        let in_service = pos > service_start && (pos < team_start || service_start > team_start);
+        if in_team {
+            tenant += 1;
+            assert!(!touches_tenant(&sql) || team_bound(&sql), "TeamDb statement without team predicate: {sql}");
+            // A delete or update that forgot its predicate would hit every team.
+            let u = sql.to_ascii_uppercase();
+            if u.starts_with("UPDATE") || u.starts_with("DELETE") {
+                assert!(u.contains(" WHERE "), "unbounded statement: {sql}");
+            }
+        } else if in_service {
+            service += 1;
+            assert!(SERVICE_ALLOWED.contains(&sql.as_str()), "ServiceDb statement not on the reviewed list: {sql}");
+        } else {
+            panic!("SQL outside TeamDb/ServiceDb: {sql}");
+        }
+    }
+    assert!(tenant >= 10, "found only {tenant} tenant statements: is the parser broken?");
+    assert_eq!(service, SERVICE_ALLOWED.len(), "every reviewed service statement is used");
+}
+
+#[test]
+fn no_other_file_touches_d1() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workers/src");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() == "db.rs" || path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let src = std::fs::read_to_string(&path).unwrap();
+        checked += 1;
+        for needle in [".d1(", ".prepare(", "D1Database", ".batch("] {
+            assert!(!src.contains(needle), "{} uses {needle}: D1 goes through db.rs only", path.display());
+        }
+        for (_, lit) in literals(&src) {
+            assert!(!is_sql(&lit), "{} contains SQL: {lit}", path.display());
+        }
+    }
+    assert!(checked >= 4);
+}
+
+#[test]
+fn the_lint_catches_a_missing_predicate() {
+    assert!(!team_bound("SELECT * FROM usage_hourly WHERE hour > ?2"));
+    assert!(team_bound("SELECT * FROM usage_hourly WHERE team_id = ?1 AND hour > ?2"));
+    assert!(!team_bound("INSERT INTO sessions (session, team_id) VALUES (?2, ?1)"));
+    assert!(touches_tenant("DELETE FROM sessions WHERE x = 1"));
+    assert!(!touches_tenant("SELECT 1"));
+    let lits = literals("let a = \"SELECT 1 \\\n   FROM x\"; // \"not this\"\n");
+    assert_eq!(lits, vec![(8, "SELECT 1 FROM x".to_string())]);
+}

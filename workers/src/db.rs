@@ -1,0 +1,519 @@
+//! The one door to D1. Every statement of the Worker lives in this file.
+//!
+//! `TeamDb` can only be built from a `Principal`, and every one of its
+//! statements binds that principal's team as `?1`; a test in `tests/` reads
+//! this file and fails if a tenant statement lacks the `team_id = ?1` predicate
+//! or if any other file prepares SQL. Cross-team work (credential lookup,
+//! cron discovery, creating a team) goes through the separately named
+//! `ServiceDb`, whose statements the same test lists one by one.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tally_core::event::PrivacyMode;
+use tally_core::rollup::Rollup;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, Env, Result};
+
+pub enum Arg {
+    Text(String),
+    Int(i64),
+    Null,
+}
+
+impl Arg {
+    fn js(&self) -> JsValue {
+        match self {
+            Arg::Text(s) => JsValue::from_str(s),
+            // JS numbers are exact to 2^53; the wire validator caps every count there.
+            Arg::Int(i) => JsValue::from_f64(*i as f64),
+            Arg::Null => JsValue::null(),
+        }
+    }
+}
+
+fn t(s: impl Into<String>) -> Arg {
+    Arg::Text(s.into())
+}
+
+fn i(n: impl TryInto<i64>) -> Arg {
+    Arg::Int(n.try_into().unwrap_or(i64::MAX))
+}
+
+fn opt_text(s: Option<&str>) -> Arg {
+    s.map(t).unwrap_or(Arg::Null)
+}
+
+fn database(env: &Env) -> Result<D1Database> {
+    env.d1("DB")
+}
+
+fn prepare(db: &D1Database, sql: &'static str, args: &[Arg]) -> Result<D1PreparedStatement> {
+    let values: Vec<JsValue> = args.iter().map(Arg::js).collect();
+    db.prepare(sql).bind(&values)
+}
+
+async fn all<T: DeserializeOwned>(stmt: D1PreparedStatement) -> Result<Vec<T>> {
+    stmt.all().await?.results::<T>()
+}
+
+async fn first<T: DeserializeOwned>(stmt: D1PreparedStatement) -> Result<Option<T>> {
+    stmt.first::<T>(None).await
+}
+
+/// Something that was authenticated (or, for queue and cron, is trusted
+/// because only this Worker produces it) and therefore names one team.
+pub trait Principal {
+    fn team_id(&self) -> &str;
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AgentPrincipal {
+    team_id: String,
+    pub agent_id: String,
+    pub developer_id: String,
+    revoked_at: Option<i64>,
+}
+
+impl AgentPrincipal {
+    pub fn revoked(&self) -> bool {
+        self.revoked_at.is_some()
+    }
+}
+
+impl Principal for AgentPrincipal {
+    fn team_id(&self) -> &str {
+        &self.team_id
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebPrincipal {
+    team_id: String,
+    pub member_id: String,
+    pub email: String,
+    pub role: String,
+    pub csrf_token: String,
+}
+
+impl WebPrincipal {
+    pub fn can_admin(&self) -> bool {
+        self.role == "owner" || self.role == "admin"
+    }
+}
+
+impl Principal for WebPrincipal {
+    fn team_id(&self) -> &str {
+        &self.team_id
+    }
+}
+
+/// The holder of a just-consumed install token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EnrollPrincipal {
+    team_id: String,
+    pub developer_id: String,
+}
+
+impl Principal for EnrollPrincipal {
+    fn team_id(&self) -> &str {
+        &self.team_id
+    }
+}
+
+/// A team named by a queue message (only the ingest route produces those,
+/// after authenticating the agent) or found by the cron's team discovery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrustedTeam {
+    team_id: String,
+}
+
+impl TrustedTeam {
+    pub fn from_queue(team_id: String) -> Self {
+        TrustedTeam { team_id }
+    }
+}
+
+impl Principal for TrustedTeam {
+    fn team_id(&self) -> &str {
+        &self.team_id
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TeamSettings {
+    pub id: String,
+    pub name: String,
+    pub salt: String,
+    pub privacy_mode: String,
+    pub retention_days: i64,
+    pub rate_capacity: i64,
+    pub rate_per_minute: i64,
+    pub timezone: String,
+}
+
+impl TeamSettings {
+    pub fn mode(&self) -> PrivacyMode {
+        // The CHECK constraint admits only valid modes; Off is the safe reading otherwise.
+        PrivacyMode::parse(&self.privacy_mode).unwrap_or(PrivacyMode::Off)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ModelTotals {
+    pub model: String,
+    pub requests: i64,
+    pub unpriced_requests: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_write_5m_tokens: i64,
+    pub cache_write_1h_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cost_micro_usd: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentRow {
+    pub id: String,
+    pub developer_id: String,
+    pub developer_name: String,
+    pub hostname: Option<String>,
+    pub created_at: i64,
+    pub last_seen_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+pub enum Applied {
+    Written { rows_written: u64 },
+    Duplicate,
+}
+
+pub struct TeamDb {
+    db: D1Database,
+    team_id: String,
+}
+
+impl TeamDb {
+    pub fn new(env: &Env, principal: &impl Principal) -> Result<TeamDb> {
+        Ok(TeamDb {
+            db: database(env)?,
+            team_id: principal.team_id().to_string(),
+        })
+    }
+
+    pub fn team_id(&self) -> &str {
+        &self.team_id
+    }
+
+    fn stmt(&self, sql: &'static str, args: Vec<Arg>) -> Result<D1PreparedStatement> {
+        let mut all_args = Vec::with_capacity(args.len() + 1);
+        all_args.push(t(self.team_id.clone()));
+        all_args.extend(args);
+        prepare(&self.db, sql, &all_args)
+    }
+
+    pub async fn settings(&self) -> Result<TeamSettings> {
+        first(self.stmt(
+            "SELECT id, name, salt, privacy_mode, retention_days, rate_capacity, rate_per_minute, timezone FROM teams WHERE id = ?1",
+            vec![],
+        )?)
+            .await?
+            .ok_or_else(|| worker::Error::RustError("team not found".into()))
+    }
+
+    pub async fn add_agent(&self, agent_id: &str, developer_id: &str, token_hash: &str, hostname: Option<&str>, now: i64) -> Result<()> {
+        self.stmt(
+            "INSERT INTO agent_tokens (team_id, token_hash, id, developer_id, hostname, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            vec![t(token_hash), t(agent_id), t(developer_id), opt_text(hostname), i(now)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    pub async fn touch_agent(&self, agent_id: &str, now: i64) -> Result<()> {
+        self.stmt(
+            "UPDATE agent_tokens SET last_seen_at = ?3 WHERE team_id = ?1 AND id = ?2",
+            vec![t(agent_id), i(now)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    pub async fn agents(&self) -> Result<Vec<AgentRow>> {
+        all(self.stmt(
+            "SELECT a.id, a.developer_id, d.name AS developer_name, a.hostname, a.created_at, a.last_seen_at, a.revoked_at FROM agent_tokens a JOIN developers d ON d.team_id = a.team_id AND d.id = a.developer_id WHERE a.team_id = ?1 ORDER BY a.created_at",
+            vec![],
+        )?)
+        .await
+    }
+
+    pub async fn revoke_agent(&self, agent_id: &str, now: i64) -> Result<bool> {
+        let r = self
+            .stmt(
+                "UPDATE agent_tokens SET revoked_at = ?3 WHERE team_id = ?1 AND id = ?2 AND revoked_at IS NULL",
+                vec![t(agent_id), i(now)],
+            )?
+            .run()
+            .await?;
+        Ok(r.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+    }
+
+    pub async fn add_developer(&self, developer_id: &str, name: &str, now: i64) -> Result<()> {
+        self.stmt(
+            "INSERT INTO developers (team_id, id, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+            vec![t(developer_id), t(name), i(now)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    pub async fn add_install_token(&self, token_hash: &str, developer_id: &str, created_by: Option<&str>, now: i64, expires_at: i64) -> Result<()> {
+        self.stmt(
+            "INSERT INTO install_tokens (team_id, token_hash, developer_id, created_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            vec![t(token_hash), t(developer_id), opt_text(created_by), i(now), i(expires_at)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    pub async fn add_member(&self, member_id: &str, email: &str, role: &str, now: i64) -> Result<()> {
+        self.stmt(
+            "INSERT INTO members (team_id, id, email, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            vec![t(member_id), t(email), t(role), i(now)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    pub async fn add_signin_link(&self, token_hash: &str, member_id: &str, now: i64, expires_at: i64) -> Result<()> {
+        self.stmt(
+            "INSERT INTO signin_links (team_id, token_hash, member_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            vec![t(token_hash), t(member_id), i(now), i(expires_at)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    pub async fn add_web_session(&self, id_hash: &str, member_id: &str, csrf: &str, now: i64, expires_at: i64) -> Result<()> {
+        self.stmt(
+            "INSERT INTO web_sessions (team_id, id_hash, member_id, csrf_token, created_at, last_seen_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+            vec![t(id_hash), t(member_id), t(csrf), i(now), i(expires_at)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_privacy_mode(&self, mode: PrivacyMode) -> Result<()> {
+        self.stmt(
+            "UPDATE teams SET privacy_mode = ?2 WHERE id = ?1",
+            vec![t(mode.as_str())],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    /// Marker and aggregates in one D1 transaction: either the whole part is
+    /// counted once, or (marker already present) nothing changes.
+    pub async fn apply_rollup(&self, marker: &str, developer_id: &str, rollup: &Rollup, now: i64) -> Result<Applied> {
+        let mut stmts = Vec::with_capacity(rollup.rows() + 1);
+        stmts.push(self.stmt(
+            "INSERT INTO batches (team_id, batch_id, developer_id, events, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            vec![t(marker), t(developer_id), i(rollup.events), i(now)],
+        )?);
+        for (k, v) in &rollup.hourly {
+            stmts.push(self.stmt(
+                "INSERT INTO usage_hourly (team_id, hour, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                 ON CONFLICT (team_id, hour, developer_id, project, model, agent) DO UPDATE SET \
+                 requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests, \
+                 input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, \
+                 cache_write_5m_tokens = cache_write_5m_tokens + excluded.cache_write_5m_tokens, \
+                 cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens, \
+                 cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd",
+                vec![
+                    i(k.hour),
+                    t(developer_id),
+                    t(k.project.clone()),
+                    t(k.model.clone()),
+                    t(k.agent.clone()),
+                    i(v.requests),
+                    i(v.unpriced_requests),
+                    i(v.tokens.input),
+                    i(v.tokens.output),
+                    i(v.tokens.cache_write_5m),
+                    i(v.tokens.cache_write_1h),
+                    i(v.tokens.cache_read),
+                    i(v.cost_micro_usd),
+                ],
+            )?);
+        }
+        for s in &rollup.sessions {
+            stmts.push(self.stmt(
+                "INSERT INTO sessions (team_id, session, developer_id, project, agent, start_ms, end_ms, requests, cost_micro_usd) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                 ON CONFLICT (team_id, session) DO UPDATE SET start_ms = min(start_ms, excluded.start_ms), \
+                 end_ms = max(end_ms, excluded.end_ms), requests = requests + excluded.requests, \
+                 cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd",
+                vec![
+                    t(s.session.clone()),
+                    t(developer_id),
+                    t(s.project.clone()),
+                    t(s.agent.clone()),
+                    i(s.start_ms),
+                    i(s.end_ms),
+                    i(s.requests),
+                    i(s.cost_micro_usd),
+                ],
+            )?);
+        }
+        match self.db.batch(stmts).await {
+            Ok(results) => {
+                let mut rows = 0u64;
+                for r in &results {
+                    rows += r.meta()?.and_then(|m| m.rows_written).unwrap_or(0) as u64;
+                }
+                Ok(Applied::Written { rows_written: rows })
+            }
+            Err(e) if e.to_string().contains("UNIQUE constraint failed: batches") => Ok(Applied::Duplicate),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn totals_by_model(&self, since_hour: i64) -> Result<Vec<ModelTotals>> {
+        all(self.stmt(
+            "SELECT model, SUM(requests) AS requests, SUM(unpriced_requests) AS unpriced_requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cache_write_5m_tokens) AS cache_write_5m_tokens, SUM(cache_write_1h_tokens) AS cache_write_1h_tokens, SUM(cache_read_tokens) AS cache_read_tokens, SUM(cost_micro_usd) AS cost_micro_usd FROM usage_hourly WHERE team_id = ?1 AND hour >= ?2 GROUP BY model ORDER BY cost_micro_usd DESC, model",
+            vec![i(since_hour)],
+        )?)
+        .await
+    }
+
+    pub async fn prune_before(&self, before_hour: i64, before_ms: i64) -> Result<()> {
+        self.db
+            .batch(vec![
+                self.stmt("DELETE FROM usage_hourly WHERE team_id = ?1 AND hour < ?2", vec![i(before_hour)])?,
+                self.stmt("DELETE FROM sessions WHERE team_id = ?1 AND end_ms < ?2", vec![i(before_ms)])?,
+                self.stmt("DELETE FROM batches WHERE team_id = ?1 AND received_at < ?2", vec![i(before_ms)])?,
+            ])
+            .await?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TeamRef {
+    pub id: String,
+    pub retention_days: i64,
+}
+
+impl Principal for TeamRef {
+    fn team_id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Cross-team statements. Each one either looks a credential up by its keyed
+/// hash (the only way to learn which team a request belongs to) or is
+/// operator/cron work that by nature spans teams.
+pub struct ServiceDb {
+    db: D1Database,
+}
+
+impl ServiceDb {
+    pub fn new(env: &Env) -> Result<ServiceDb> {
+        Ok(ServiceDb { db: database(env)? })
+    }
+
+    pub async fn agent_by_token(&self, token_hash: &str) -> Result<Option<AgentPrincipal>> {
+        first(prepare(
+            &self.db,
+            "SELECT team_id, id AS agent_id, developer_id, revoked_at FROM agent_tokens WHERE token_hash = ?1",
+            &[t(token_hash)],
+        )?)
+        .await
+    }
+
+    /// Single use is enforced by the database: the UPDATE matches only an
+    /// unused, unexpired row, so two concurrent enrollments cannot both win.
+    pub async fn consume_install_token(&self, token_hash: &str, now: i64) -> Result<Option<EnrollPrincipal>> {
+        first(prepare(
+            &self.db,
+            "UPDATE install_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING team_id, developer_id",
+            &[t(token_hash), i(now)],
+        )?)
+        .await
+    }
+
+    pub async fn consume_signin_link(&self, token_hash: &str, now: i64) -> Result<Option<SigninGrant>> {
+        first(prepare(
+            &self.db,
+            "UPDATE signin_links SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING team_id, member_id",
+            &[t(token_hash), i(now)],
+        )?)
+        .await
+    }
+
+    pub async fn web_session(&self, id_hash: &str, now: i64) -> Result<Option<WebPrincipal>> {
+        first(prepare(
+            &self.db,
+            "SELECT s.team_id, s.member_id, m.email, m.role, s.csrf_token FROM web_sessions s JOIN members m ON m.team_id = s.team_id AND m.id = s.member_id WHERE s.id_hash = ?1 AND s.expires_at > ?2",
+            &[t(id_hash), i(now)],
+        )?)
+        .await
+    }
+
+    pub async fn team_count(&self) -> Result<i64> {
+        #[derive(Deserialize)]
+        struct N {
+            n: i64,
+        }
+        Ok(first::<N>(prepare(&self.db, "SELECT COUNT(*) AS n FROM teams", &[])?)
+            .await?
+            .map(|r| r.n)
+            .unwrap_or(0))
+    }
+
+    pub async fn create_team(&self, id: &str, name: &str, salt: &str, now: i64) -> Result<TeamRef> {
+        prepare(
+            &self.db,
+            "INSERT INTO teams (id, name, salt, created_at) VALUES (?1, ?2, ?3, ?4)",
+            &[t(id), t(name), t(salt), i(now)],
+        )?
+        .run()
+        .await?;
+        Ok(TeamRef { id: id.to_string(), retention_days: 90 })
+    }
+
+    pub async fn teams(&self) -> Result<Vec<TeamRef>> {
+        all(prepare(&self.db, "SELECT id, retention_days FROM teams ORDER BY id", &[])?).await
+    }
+
+    pub async fn record_cron(&self, cron: &str, now: i64, details: &str) -> Result<()> {
+        prepare(
+            &self.db,
+            "INSERT INTO cron_runs (cron, ran_at, details) VALUES (?1, ?2, ?3)",
+            &[t(cron), i(now), t(details)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SigninGrant {
+    team_id: String,
+    pub member_id: String,
+}
+
+impl Principal for SigninGrant {
+    fn team_id(&self) -> &str {
+        &self.team_id
+    }
+}

@@ -1,0 +1,70 @@
+use serde::Serialize;
+use worker::{Date, Env, Response, Result};
+
+pub fn now_ms() -> i64 {
+    Date::now().as_millis() as i64
+}
+
+/// 32 bytes from the platform CSPRNG (crypto.getRandomValues in workerd).
+pub fn random32() -> Result<[u8; 32]> {
+    let mut b = [0u8; 32];
+    getrandom::getrandom(&mut b).map_err(|e| worker::Error::RustError(format!("rng: {e}")))?;
+    Ok(b)
+}
+
+pub fn random_id() -> Result<String> {
+    Ok(hex::encode(&random32()?[..16]))
+}
+
+/// Reads configuration that may be a plain var or a secret; missing values
+/// fall back so a local `wrangler dev` works without any set-up.
+pub fn config(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .map(|v| v.to_string())
+        .or_else(|_| env.secret(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+pub fn required(env: &Env, name: &str) -> Result<String> {
+    config(env, name).ok_or_else(|| worker::Error::RustError(format!("{name} is not configured")))
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+pub fn json_error(status: u16, code: &str, message: &str) -> Result<Response> {
+    Ok(Response::from_json(&ErrorBody {
+        error: code,
+        message,
+    })?
+    .with_status(status))
+}
+
+pub fn json_status<T: Serialize>(status: u16, body: &T) -> Result<Response> {
+    Ok(Response::from_json(body)?.with_status(status))
+}
+
+pub fn bearer(req: &worker::Request) -> Option<String> {
+    let h = req.headers().get("Authorization").ok().flatten()?;
+    let t = h.strip_prefix("Bearer ")?.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
