@@ -125,3 +125,54 @@ CREATE TABLE cron_runs (
   ran_at INTEGER NOT NULL,
   details TEXT NOT NULL
 );
+
+-- Categories per day and project (categorize modes only). Hints are the
+-- model's short summaries, never prompt text.
+CREATE TABLE categories (
+  team_id TEXT NOT NULL,
+  day INTEGER NOT NULL, -- unix day (UTC)
+  project TEXT NOT NULL,
+  category TEXT NOT NULL,
+  task_hint TEXT NOT NULL,
+  project_hint TEXT NOT NULL,
+  requests INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (team_id, day, project, category, task_hint, project_hint)
+);
+
+-- What cloud categorization cost each team, and how often it failed.
+CREATE TABLE categorization_usage (
+  team_id TEXT NOT NULL,
+  day INTEGER NOT NULL,
+  calls INTEGER NOT NULL DEFAULT 0,
+  failures INTEGER NOT NULL DEFAULT 0,
+  skipped INTEGER NOT NULL DEFAULT 0,
+  input_tokens INTEGER NOT NULL DEFAULT 0,
+  output_tokens INTEGER NOT NULL DEFAULT 0,
+  cost_micro_usd INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (team_id, day)
+);
+
+-- Append-only record of every admin action, kept two years.
+CREATE TABLE audit_log (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  team_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  ip TEXT,
+  details TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_log_team ON audit_log (team_id, at);
+
+-- Rows can never change, and can be deleted only once they are past the
+-- two-year retention, which is exactly and only what the nightly job deletes.
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+  SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+WHEN OLD.at > (CAST(strftime('%s', 'now') AS INTEGER) - 730 * 86400) * 1000
+BEGIN
+  SELECT RAISE(ABORT, 'audit_log rows are deleted only by retention after two years');
+END;

@@ -5,6 +5,7 @@
 //! test with exact numbers and both sides of the wire are guaranteed to agree.
 
 pub mod bucket;
+pub mod categorize;
 pub mod claude;
 pub mod codex;
 pub mod event;

@@ -54,6 +54,8 @@ pub struct CategoryKey {
     pub day: i64, // unix day
     pub project: String,
     pub category: Category,
+    pub task_hint: String,
+    pub project_hint: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +97,8 @@ pub fn aggregate(events: &[WireEvent]) -> Rollup {
                     day: e.ts.div_euclid(24 * HOUR_MS),
                     project: e.project.clone(),
                     category: c.category,
+                    task_hint: c.task_hint.clone(),
+                    project_hint: c.project_hint.clone(),
                 })
                 .or_default() += 1;
         }

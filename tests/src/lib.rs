@@ -315,3 +315,68 @@ pub fn tally_bin() -> PathBuf {
     }
     bin
 }
+
+/// An enrolled agent, talking to the API directly (no agent binary).
+pub struct ApiAgent {
+    pub base: String,
+    pub token: String,
+    pub salt: String,
+    pub developer_id: String,
+    pub agent_id: String,
+}
+
+impl Stack {
+    pub fn enroll(&self, install_token: &str) -> ApiAgent {
+        let v: Value = ureq::post(&self.url("/v1/agent/enroll"))
+            .send_json(serde_json::json!({"token": install_token, "hostname": "test-host"}))
+            .expect("enroll")
+            .into_json()
+            .unwrap();
+        ApiAgent {
+            base: self.base.clone(),
+            token: v["agent_token"].as_str().unwrap().to_string(),
+            salt: v["salt"].as_str().unwrap().to_string(),
+            developer_id: v["developer_id"].as_str().unwrap().to_string(),
+            agent_id: v["agent_id"].as_str().unwrap().to_string(),
+        }
+    }
+}
+
+impl ApiAgent {
+    pub fn post_raw(&self, body: &[u8], extra: &[(&str, &str)]) -> Result<ureq::Response, ureq::Error> {
+        let mut r = ureq::post(&format!("{}/v1/events", self.base))
+            .set("Authorization", &format!("Bearer {}", self.token))
+            .set("Content-Type", "application/json");
+        for (k, v) in extra {
+            r = r.set(k, v);
+        }
+        r.send_bytes(body)
+    }
+
+    pub fn post(&self, batch: &Value) -> Result<ureq::Response, ureq::Error> {
+        self.post_raw(batch.to_string().as_bytes(), &[])
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// A valid Off-mode event; `n` makes ids distinct.
+pub fn off_event(n: u64, ts: i64, model: &str, cost: u64) -> Value {
+    serde_json::json!({
+        "id": format!("{n:032x}"),
+        "ts": ts,
+        "agent": "claude_code",
+        "model": model,
+        "tokens": {"input": 100 + n, "output": 10, "cache_write_5m": 0, "cache_write_1h": 0, "cache_read": 1000},
+        "cost_micro_usd": cost,
+        "project": tally_core::hash::project_hash("salt", "/p"),
+        "session": tally_core::hash::session_hash("salt", &format!("s{}", n % 2)),
+        "mode": "off"
+    })
+}
+
+pub fn batch(id: &str, events: Vec<Value>) -> Value {
+    serde_json::json!({"batch_id": id, "events": events})
+}

@@ -182,6 +182,16 @@ pub struct AgentRow {
     pub revoked_at: Option<i64>,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub ip: Option<String>,
+    pub details: String,
+}
+
 pub enum Applied {
     Written { rows_written: u64 },
     Duplicate,
@@ -309,6 +319,34 @@ impl TeamDb {
         Ok(())
     }
 
+    pub async fn set_rate_limit(&self, capacity: i64, per_minute: i64) -> Result<()> {
+        self.stmt(
+            "UPDATE teams SET rate_capacity = ?2, rate_per_minute = ?3 WHERE id = ?1",
+            vec![i(capacity), i(per_minute)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    pub async fn audit(&self, actor: &str, action: &str, ip: Option<&str>, details: &serde_json::Value, now: i64) -> Result<()> {
+        self.stmt(
+            "INSERT INTO audit_log (team_id, at, actor, action, ip, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            vec![i(now), t(actor), t(action), opt_text(ip), t(details.to_string())],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    pub async fn audit_entries(&self, limit: i64) -> Result<Vec<AuditEntry>> {
+        all(self.stmt(
+            "SELECT id, at, actor, action, ip, details FROM audit_log WHERE team_id = ?1 ORDER BY id DESC LIMIT ?2",
+            vec![i(limit)],
+        )?)
+        .await
+    }
+
     pub async fn set_privacy_mode(&self, mode: PrivacyMode) -> Result<()> {
         self.stmt(
             "UPDATE teams SET privacy_mode = ?2 WHERE id = ?1",
@@ -321,7 +359,14 @@ impl TeamDb {
 
     /// Marker and aggregates in one D1 transaction: either the whole part is
     /// counted once, or (marker already present) nothing changes.
-    pub async fn apply_rollup(&self, marker: &str, developer_id: &str, rollup: &Rollup, now: i64) -> Result<Applied> {
+    pub async fn apply_rollup(
+        &self,
+        marker: &str,
+        developer_id: &str,
+        rollup: &Rollup,
+        categorized: Option<&crate::content::CategorizeStats>,
+        now: i64,
+    ) -> Result<Applied> {
         let mut stmts = Vec::with_capacity(rollup.rows() + 1);
         stmts.push(self.stmt(
             "INSERT INTO batches (team_id, batch_id, developer_id, events, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -371,6 +416,22 @@ impl TeamDb {
                     i(s.requests),
                     i(s.cost_micro_usd),
                 ],
+            )?);
+        }
+        for (k, n) in &rollup.categories {
+            stmts.push(self.stmt(
+                "INSERT INTO categories (team_id, day, project, category, task_hint, project_hint, requests) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (team_id, day, project, category, task_hint, project_hint) DO UPDATE SET requests = requests + excluded.requests",
+                vec![i(k.day), t(k.project.clone()), t(k.category.as_str()), t(k.task_hint.clone()), t(k.project_hint.clone()), i(*n)],
+            )?);
+        }
+        if let Some(c) = categorized {
+            stmts.push(self.stmt(
+                "INSERT INTO categorization_usage (team_id, day, calls, failures, skipped, input_tokens, output_tokens, cost_micro_usd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 ON CONFLICT (team_id, day) DO UPDATE SET calls = calls + excluded.calls, failures = failures + excluded.failures, \
+                 skipped = skipped + excluded.skipped, input_tokens = input_tokens + excluded.input_tokens, \
+                 output_tokens = output_tokens + excluded.output_tokens, cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd",
+                vec![i(now.div_euclid(86_400_000)), i(c.calls), i(c.failures), i(c.skipped), i(c.input_tokens), i(c.output_tokens), i(c.cost_micro_usd)],
             )?);
         }
         match self.db.batch(stmts).await {

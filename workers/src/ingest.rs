@@ -25,6 +25,9 @@ pub struct QueuePart {
     pub marker: String,
     pub received_at: i64,
     pub rollup: Rollup,
+    /// Cloud categorization figures of the batch, carried by its first part only.
+    #[serde(default)]
+    pub categorize: Option<crate::content::CategorizeStats>,
 }
 
 pub async fn authenticate_agent(req: &Request, env: &Env) -> Result<std::result::Result<AgentPrincipal, Response>> {
@@ -227,7 +230,7 @@ pub async fn events(mut req: Request, env: Env) -> Result<Response> {
         .collect();
     // Content handling (categorization, R2) happens here, before the queue, so
     // that text never rests anywhere the team did not choose.
-    let events = crate::content::process(&env, db.team_id(), &team, &batch.batch_id, events, now).await?;
+    let (events, categorized) = crate::content::process(&env, db.team_id(), &team, &batch.batch_id, events, now).await?;
 
     let parts = aggregate(&events).split(ROWS_PER_MESSAGE);
     let n = parts.len();
@@ -245,6 +248,7 @@ pub async fn events(mut req: Request, env: Env) -> Result<Response> {
                 marker,
                 received_at: now,
                 rollup,
+                categorize: (k == 0 && categorized != Default::default()).then_some(categorized),
             })
             .await?;
     }

@@ -36,6 +36,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         (Method::Get, "/api/agents") => web::api_agents(req, env).await,
         (Method::Post, "/api/install-tokens") => web::api_create_install_token(req, env).await,
         (Method::Post, "/api/settings/privacy") => web::api_set_privacy(req, env).await,
+        (Method::Post, "/api/settings/rate-limit") => web::api_set_rate_limit(req, env).await,
+        (Method::Get, "/api/audit") => web::api_audit(req, env).await,
         (Method::Post, p) if p.starts_with("/api/agents/") && p.ends_with("/revoke") => {
             let id = p["/api/agents/".len()..p.len() - "/revoke".len()].to_string();
             web::api_revoke_agent(req, env, &id).await
@@ -99,7 +101,7 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
 
 async fn apply(env: &Env, part: &QueuePart) -> Result<Applied> {
     let db = TeamDb::new(env, &TrustedTeam::from_queue(part.team_id.clone()))?;
-    db.apply_rollup(&part.marker, &part.developer_id, &part.rollup, now_ms()).await
+    db.apply_rollup(&part.marker, &part.developer_id, &part.rollup, part.categorize.as_ref(), now_ms()).await
 }
 
 #[event(scheduled)]

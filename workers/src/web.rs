@@ -138,8 +138,10 @@ pub async fn signin_link(req: Request, env: Env) -> Result<Response> {
     };
     let session_id = hex::encode(random32()?);
     let csrf = hex::encode(random32()?);
-    TeamDb::new(&env, &grant)?
-        .add_web_session(&token_hash(&pepper, &session_id), &grant.member_id, &csrf, now, now + SESSION_TTL_MS)
+    let db = TeamDb::new(&env, &grant)?;
+    db.add_web_session(&token_hash(&pepper, &session_id), &grant.member_id, &csrf, now, now + SESSION_TTL_MS)
+        .await?;
+    db.audit(&grant.member_id, "sign_in", client_ip(&req).as_deref(), &serde_json::json!({"method": "link"}), now)
         .await?;
     let secure = if is_loopback(&req) { "" } else { "; Secure" };
     let mut resp = Response::empty()?.with_status(303);
@@ -343,6 +345,8 @@ pub async fn api_create_install_token(mut req: Request, env: Env) -> Result<Resp
     let token = format_token("tly_inst_", &random32()?);
     db.add_install_token(&token_hash(&pepper, &token), &developer_id, Some(&p.member_id), now, now + INSTALL_TOKEN_TTL_MS)
         .await?;
+    db.audit(&p.email, "install_token.create", client_ip(&req).as_deref(), &serde_json::json!({"developer_id": developer_id, "developer_name": name}), now)
+        .await?;
     let origin = req.url()?.origin().ascii_serialization();
     json_status(
         201,
@@ -372,7 +376,11 @@ pub async fn api_set_privacy(mut req: Request, env: Env) -> Result<Response> {
     let Some(mode) = PrivacyMode::parse(&body.mode) else {
         return json_error(400, "bad_request", "mode must be off, categorize_local, categorize_cloud or full");
     };
-    TeamDb::new(&env, &p)?.set_privacy_mode(mode).await?;
+    let db = TeamDb::new(&env, &p)?;
+    let before = db.settings().await?.mode();
+    db.set_privacy_mode(mode).await?;
+    db.audit(&p.email, "privacy_mode.change", client_ip(&req).as_deref(), &serde_json::json!({"from": before, "to": mode}), now_ms())
+        .await?;
     json_status(200, &serde_json::json!({"privacy_mode": mode}))
 }
 
@@ -388,9 +396,51 @@ pub async fn api_revoke_agent(req: Request, env: Env, agent_id: &str) -> Result<
         Ok(p) => p,
         Err(r) => return Ok(r),
     };
-    if TeamDb::new(&env, &p)?.revoke_agent(agent_id, now_ms()).await? {
+    let db = TeamDb::new(&env, &p)?;
+    if db.revoke_agent(agent_id, now_ms()).await? {
+        db.audit(&p.email, "agent.revoke", client_ip(&req).as_deref(), &serde_json::json!({"agent_id": agent_id}), now_ms())
+            .await?;
         json_status(200, &serde_json::json!({"revoked": agent_id}))
     } else {
         json_error(404, "not_found", "no such active agent in this team")
     }
+}
+
+fn client_ip(req: &Request) -> Option<String> {
+    req.headers().get("CF-Connecting-IP").ok().flatten()
+}
+
+#[derive(Deserialize)]
+struct RateChange {
+    capacity: i64,
+    per_minute: i64,
+}
+
+pub async fn api_set_rate_limit(mut req: Request, env: Env) -> Result<Response> {
+    let p = match admin(&req, &env).await? {
+        Ok(p) => p,
+        Err(r) => return Ok(r),
+    };
+    let body: RateChange = match req.json().await {
+        Ok(b) => b,
+        Err(_) => return json_error(400, "bad_request", "expected {capacity, per_minute}"),
+    };
+    if !(1..=10_000_000).contains(&body.capacity) || !(0..=10_000_000).contains(&body.per_minute) {
+        return json_error(400, "bad_request", "capacity must be 1..10000000 and per_minute 0..10000000");
+    }
+    let db = TeamDb::new(&env, &p)?;
+    db.set_rate_limit(body.capacity, body.per_minute).await?;
+    db.audit(&p.email, "rate_limit.change", client_ip(&req).as_deref(), &serde_json::json!({"capacity": body.capacity, "per_minute": body.per_minute}), now_ms())
+        .await?;
+    json_status(200, &serde_json::json!({"capacity": body.capacity, "per_minute": body.per_minute}))
+}
+
+pub async fn api_audit(req: Request, env: Env) -> Result<Response> {
+    let Some(p) = web_principal(&req, &env).await? else {
+        return json_error(401, "unauthorized", "sign in first");
+    };
+    if !p.can_admin() {
+        return json_error(403, "forbidden", "admin role required");
+    }
+    json_status(200, &TeamDb::new(&env, &p)?.audit_entries(500).await?)
 }
