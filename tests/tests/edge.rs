@@ -235,3 +235,33 @@ fn team_b_cannot_see_or_touch_team_a() {
     });
     assert_eq!(web_a.get_json("/api/overview")["totals_30d"]["cost_micro_usd"], 22);
 }
+
+/// Cloudflare bills D1 by rows written: a realistic batch (500 requests of one
+/// developer over three hours, two models, three sessions, two projects) must
+/// cost at most 0.1 rows written per event.
+#[test]
+fn rows_written_per_event_stays_below_a_tenth() {
+    let stack = Stack::start();
+    let team = stack.bootstrap("Acme", "owner@acme.test");
+    let agent = stack.enroll(&team.install_token);
+    let start = (now_ms() / 3_600_000 - 3) * 3_600_000;
+    let events: Vec<Value> = (0..500u64)
+        .map(|n| {
+            let mut e = off_event(n, start + (n as i64) * 20_000, if n % 3 == 0 { "claude-opus-4-5" } else { "claude-sonnet-4-5" }, 100);
+            e["session"] = json!(tally_core::hash::session_hash("salt", &format!("s{}", n / 170)));
+            e["project"] = json!(tally_core::hash::project_hash("salt", if n < 250 { "/a" } else { "/b" }));
+            e
+        })
+        .collect();
+    assert_eq!(status(&agent.post(&batch("batch-rows-00000001", events))), 202);
+    let line = stack.eventually("consumer log line", Duration::from_secs(30), || {
+        stack.log_tail().lines().find(|l| l.contains("applied batch-rows-00000001")).map(str::to_string)
+    });
+    // "applied <marker> (<events> events, <rows> rows written)"
+    let rows: u64 = line.split('(').nth(1).unwrap().split(" events, ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let per_event = rows as f64 / 500.0;
+    eprintln!("rows_written = {rows} for 500 events = {per_event:.3} per event");
+    assert!(rows > 0);
+    assert!(per_event <= 0.1, "{rows} rows written for 500 events");
+    assert_eq!(stack.d1("SELECT SUM(requests) AS n FROM usage_hourly")[0]["n"], 500);
+}
