@@ -118,6 +118,14 @@ CREATE TABLE sessions (
   PRIMARY KEY (team_id, session)
 );
 
+-- Admin-given names for project hashes (the hash itself reveals nothing).
+CREATE TABLE project_labels (
+  team_id TEXT NOT NULL,
+  project TEXT NOT NULL,
+  label TEXT NOT NULL,
+  PRIMARY KEY (team_id, project)
+);
+
 -- Deployment-wide, not tenant data: when scheduled jobs ran and what they did.
 CREATE TABLE cron_runs (
   id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -89,6 +89,8 @@ impl Principal for AgentPrincipal {
 #[derive(Debug, Clone, Deserialize)]
 pub struct WebPrincipal {
     team_id: String,
+    pub id_hash: String,
+    pub last_seen_at: i64,
     pub member_id: String,
     pub email: String,
     pub role: String,
@@ -169,6 +171,55 @@ pub struct ModelTotals {
     pub cache_write_1h_tokens: i64,
     pub cache_read_tokens: i64,
     pub cost_micro_usd: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DayModelCost {
+    pub day: i64,
+    pub model: String,
+    pub cost_micro_usd: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupTotals {
+    pub key: String,
+    pub label: String,
+    pub requests: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cost_micro_usd: i64,
+    pub last_hour: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionRowOut {
+    pub session: String,
+    pub developer_id: String,
+    pub developer: String,
+    pub project: String,
+    pub agent: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub requests: i64,
+    pub cost_micro_usd: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CategoryRow {
+    pub category: String,
+    pub task_hint: String,
+    pub project_hint: String,
+    pub requests: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberRow {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub created_at: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -447,17 +498,136 @@ impl TeamDb {
         }
     }
 
-    pub async fn totals_by_model(&self, since_hour: i64) -> Result<Vec<ModelTotals>> {
+    pub async fn totals_by_model(&self, from_hour: i64, to_hour: i64) -> Result<Vec<ModelTotals>> {
         all(self.stmt(
-            "SELECT model, SUM(requests) AS requests, SUM(unpriced_requests) AS unpriced_requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cache_write_5m_tokens) AS cache_write_5m_tokens, SUM(cache_write_1h_tokens) AS cache_write_1h_tokens, SUM(cache_read_tokens) AS cache_read_tokens, SUM(cost_micro_usd) AS cost_micro_usd FROM usage_hourly WHERE team_id = ?1 AND hour >= ?2 GROUP BY model ORDER BY cost_micro_usd DESC, model",
-            vec![i(since_hour)],
+            "SELECT model, SUM(requests) AS requests, SUM(unpriced_requests) AS unpriced_requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cache_write_5m_tokens) AS cache_write_5m_tokens, SUM(cache_write_1h_tokens) AS cache_write_1h_tokens, SUM(cache_read_tokens) AS cache_read_tokens, SUM(cost_micro_usd) AS cost_micro_usd FROM usage_hourly WHERE team_id = ?1 AND hour >= ?2 AND hour < ?3 GROUP BY model ORDER BY cost_micro_usd DESC, model",
+            vec![i(from_hour), i(to_hour)],
         )?)
         .await
     }
 
-    pub async fn prune_before(&self, before_hour: i64, before_ms: i64) -> Result<()> {
+    pub async fn daily_cost_by_model(&self, from_hour: i64, to_hour: i64) -> Result<Vec<DayModelCost>> {
+        all(self.stmt(
+            "SELECT (hour / 24) AS day, model, SUM(cost_micro_usd) AS cost_micro_usd FROM usage_hourly WHERE team_id = ?1 AND hour >= ?2 AND hour < ?3 GROUP BY day, model ORDER BY day, model",
+            vec![i(from_hour), i(to_hour)],
+        )?)
+        .await
+    }
+
+    pub async fn by_developer(&self, from_hour: i64, to_hour: i64) -> Result<Vec<GroupTotals>> {
+        all(self.stmt(
+            "SELECT u.developer_id AS key, COALESCE(d.name, u.developer_id) AS label, SUM(u.requests) AS requests, SUM(u.input_tokens) AS input_tokens, SUM(u.output_tokens) AS output_tokens, SUM(u.cache_write_5m_tokens + u.cache_write_1h_tokens) AS cache_write_tokens, SUM(u.cache_read_tokens) AS cache_read_tokens, SUM(u.cost_micro_usd) AS cost_micro_usd, MAX(u.hour) AS last_hour FROM usage_hourly u LEFT JOIN developers d ON d.team_id = u.team_id AND d.id = u.developer_id WHERE u.team_id = ?1 AND u.hour >= ?2 AND u.hour < ?3 GROUP BY u.developer_id ORDER BY cost_micro_usd DESC",
+            vec![i(from_hour), i(to_hour)],
+        )?)
+        .await
+    }
+
+    pub async fn by_project(&self, from_hour: i64, to_hour: i64) -> Result<Vec<GroupTotals>> {
+        all(self.stmt(
+            "SELECT u.project AS key, COALESCE(l.label, '') AS label, SUM(u.requests) AS requests, SUM(u.input_tokens) AS input_tokens, SUM(u.output_tokens) AS output_tokens, SUM(u.cache_write_5m_tokens + u.cache_write_1h_tokens) AS cache_write_tokens, SUM(u.cache_read_tokens) AS cache_read_tokens, SUM(u.cost_micro_usd) AS cost_micro_usd, MAX(u.hour) AS last_hour FROM usage_hourly u LEFT JOIN project_labels l ON l.team_id = u.team_id AND l.project = u.project WHERE u.team_id = ?1 AND u.hour >= ?2 AND u.hour < ?3 GROUP BY u.project ORDER BY cost_micro_usd DESC",
+            vec![i(from_hour), i(to_hour)],
+        )?)
+        .await
+    }
+
+    pub async fn set_project_label(&self, project: &str, label: &str) -> Result<()> {
+        self.stmt(
+            "INSERT INTO project_labels (team_id, project, label) VALUES (?1, ?2, ?3) ON CONFLICT (team_id, project) DO UPDATE SET label = excluded.label",
+            vec![t(project), t(label)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    pub async fn sessions_in(&self, from_ms: i64, to_ms: i64, order_by_duration: bool) -> Result<Vec<SessionRowOut>> {
+        let sql = if order_by_duration {
+            "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd FROM sessions s LEFT JOIN developers d ON d.team_id = s.team_id AND d.id = s.developer_id WHERE s.team_id = ?1 AND s.end_ms >= ?2 AND s.start_ms < ?3 ORDER BY (s.end_ms - s.start_ms) DESC LIMIT 200"
+        } else {
+            "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd FROM sessions s LEFT JOIN developers d ON d.team_id = s.team_id AND d.id = s.developer_id WHERE s.team_id = ?1 AND s.end_ms >= ?2 AND s.start_ms < ?3 ORDER BY s.cost_micro_usd DESC LIMIT 200"
+        };
+        all(self.stmt(sql, vec![i(from_ms), i(to_ms)])?).await
+    }
+
+    pub async fn category_hints(&self, from_day: i64, to_day: i64) -> Result<Vec<CategoryRow>> {
+        all(self.stmt(
+            "SELECT category, task_hint, project_hint, SUM(requests) AS requests FROM categories WHERE team_id = ?1 AND day >= ?2 AND day < ?3 GROUP BY category, task_hint, project_hint ORDER BY requests DESC LIMIT 500",
+            vec![i(from_day), i(to_day)],
+        )?)
+        .await
+    }
+
+    pub async fn members(&self) -> Result<Vec<MemberRow>> {
+        all(self.stmt(
+            "SELECT id, email, role, created_at FROM members WHERE team_id = ?1 ORDER BY created_at",
+            vec![],
+        )?)
+        .await
+    }
+
+    pub async fn member_by_email(&self, email: &str) -> Result<Option<MemberRow>> {
+        first(self.stmt(
+            "SELECT id, email, role, created_at FROM members WHERE team_id = ?1 AND email = ?2",
+            vec![t(email)],
+        )?)
+        .await
+    }
+
+    pub async fn set_member_role(&self, member_id: &str, role: &str) -> Result<bool> {
+        let r = self
+            .stmt("UPDATE members SET role = ?3 WHERE team_id = ?1 AND id = ?2", vec![t(member_id), t(role)])?
+            .run()
+            .await?;
+        Ok(r.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+    }
+
+    pub async fn remove_member(&self, member_id: &str) -> Result<bool> {
+        let r = self.db.batch(vec![
+            self.stmt("DELETE FROM web_sessions WHERE team_id = ?1 AND member_id = ?2", vec![t(member_id)])?,
+            self.stmt("DELETE FROM members WHERE team_id = ?1 AND id = ?2", vec![t(member_id)])?,
+        ]).await?;
+        Ok(r.get(1).and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0) > 0)
+    }
+
+    pub async fn touch_web_session(&self, id_hash: &str, now: i64) -> Result<()> {
+        self.stmt(
+            "UPDATE web_sessions SET last_seen_at = ?3 WHERE team_id = ?1 AND id_hash = ?2",
+            vec![t(id_hash), i(now)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_web_session(&self, id_hash: &str) -> Result<()> {
+        self.stmt("DELETE FROM web_sessions WHERE team_id = ?1 AND id_hash = ?2", vec![t(id_hash)])?
+            .run()
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_retention(&self, days: i64) -> Result<()> {
+        self.stmt("UPDATE teams SET retention_days = ?2 WHERE id = ?1", vec![i(days)])?
+            .run()
+            .await?;
+        Ok(())
+    }
+
+    pub async fn audit_filtered(&self, action: &str, actor: &str, limit: i64) -> Result<Vec<AuditEntry>> {
+        all(self.stmt(
+            "SELECT id, at, actor, action, ip, details FROM audit_log WHERE team_id = ?1 AND (?2 = '' OR action = ?2) AND (?3 = '' OR actor = ?3) ORDER BY id DESC LIMIT ?4",
+            vec![t(action), t(actor), i(limit)],
+        )?)
+        .await
+    }
+
+    pub async fn prune_before(&self, before_hour: i64, before_ms: i64, now: i64) -> Result<()> {
         self.db
             .batch(vec![
+                self.stmt("DELETE FROM categories WHERE team_id = ?1 AND day < ?2", vec![i(before_ms.div_euclid(86_400_000))])?,
+                self.stmt("DELETE FROM web_sessions WHERE team_id = ?1 AND expires_at < ?2", vec![i(now)])?,
+                self.stmt("DELETE FROM signin_links WHERE team_id = ?1 AND expires_at < ?2", vec![i(now)])?,
+                self.stmt("DELETE FROM audit_log WHERE team_id = ?1 AND at < ?2", vec![i(now - 730 * 86_400_000)])?,
                 self.stmt("DELETE FROM usage_hourly WHERE team_id = ?1 AND hour < ?2", vec![i(before_hour)])?,
                 self.stmt("DELETE FROM sessions WHERE team_id = ?1 AND end_ms < ?2", vec![i(before_ms)])?,
                 self.stmt("DELETE FROM batches WHERE team_id = ?1 AND received_at < ?2", vec![i(before_ms)])?,
@@ -520,11 +690,21 @@ impl ServiceDb {
         .await
     }
 
-    pub async fn web_session(&self, id_hash: &str, now: i64) -> Result<Option<WebPrincipal>> {
+    pub async fn web_session(&self, id_hash: &str, now: i64, idle_cutoff: i64) -> Result<Option<WebPrincipal>> {
         first(prepare(
             &self.db,
-            "SELECT s.team_id, s.member_id, m.email, m.role, s.csrf_token FROM web_sessions s JOIN members m ON m.team_id = s.team_id AND m.id = s.member_id WHERE s.id_hash = ?1 AND s.expires_at > ?2",
-            &[t(id_hash), i(now)],
+            "SELECT s.team_id, s.id_hash, s.member_id, m.email, m.role, s.csrf_token, s.last_seen_at FROM web_sessions s JOIN members m ON m.team_id = s.team_id AND m.id = s.member_id WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND s.last_seen_at > ?3",
+            &[t(id_hash), i(now), i(idle_cutoff)],
+        )?)
+        .await
+    }
+
+    /// Sign-in by email: the address may belong to members of several teams.
+    pub async fn members_by_email(&self, email: &str) -> Result<Vec<SigninGrant>> {
+        all(prepare(
+            &self.db,
+            "SELECT team_id, id AS member_id FROM members WHERE email = ?1",
+            &[t(email)],
         )?)
         .await
     }

@@ -5,6 +5,7 @@ mod content;
 mod db;
 mod ingest;
 mod limiter;
+mod pages;
 mod util;
 mod web;
 
@@ -30,9 +31,30 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         (Method::Get, "/v1/agent/config") => ingest::agent_config(req, env).await,
         (Method::Post, "/v1/admin/bootstrap") => web::bootstrap(req, env).await,
         (Method::Get, "/auth/link") => web::signin_link(req, env).await,
-        (Method::Get, "/") => web::dashboard(req, env).await,
+        (Method::Post, "/login") => web::login(req, env).await,
+        (Method::Post, "/logout") => pages::logout(req, env).await,
+        (Method::Get, "/") => pages::overview(req, env).await,
+        (Method::Get, "/developers") => pages::developers(req, env).await,
+        (Method::Get, "/projects") => pages::projects(req, env).await,
+        (Method::Post, "/projects/label") => pages::label_project(req, env).await,
+        (Method::Get, "/sessions") => pages::sessions(req, env).await,
+        (Method::Get, "/models") => pages::models(req, env).await,
+        (Method::Get, "/categories") => pages::categories(req, env).await,
+        (Method::Get, "/settings") => pages::settings(req, env).await,
+        (Method::Post, "/settings/privacy") => pages::save_privacy(req, env).await,
+        (Method::Post, "/settings/retention") => pages::save_retention(req, env).await,
+        (Method::Post, "/settings/rate-limit") => pages::save_rate_limit(req, env).await,
+        (Method::Get, "/tokens") => pages::tokens(req, env).await,
+        (Method::Post, "/tokens") => pages::create_token(req, env).await,
+        (Method::Post, "/tokens/revoke") => pages::revoke_token(req, env).await,
+        (Method::Get, "/members") => pages::members(req, env).await,
+        (Method::Post, "/members/invite") => pages::invite_member(req, env).await,
+        (Method::Post, "/members/role") => pages::change_role(req, env).await,
+        (Method::Post, "/members/remove") => pages::remove_member(req, env).await,
+        (Method::Get, "/audit") => pages::audit(req, env).await,
+        (Method::Get, p) if p.starts_with("/static/") => pages::static_asset(p),
         (Method::Get, "/api/me") => web::api_me(req, env).await,
-        (Method::Get, "/api/overview") => web::api_overview(req, env).await,
+        (Method::Get, "/api/overview") => pages::api_overview(req, env).await,
         (Method::Get, "/api/agents") => web::api_agents(req, env).await,
         (Method::Post, "/api/install-tokens") => web::api_create_install_token(req, env).await,
         (Method::Post, "/api/settings/privacy") => web::api_set_privacy(req, env).await,
@@ -121,7 +143,7 @@ async fn run_cron(cron: &str, env: &Env) -> Result<()> {
         }
         let before_ms = now - team.retention_days * 24 * HOUR_MS;
         TeamDb::new(env, &team)?
-            .prune_before(before_ms.div_euclid(HOUR_MS), before_ms)
+            .prune_before(before_ms.div_euclid(HOUR_MS), before_ms, now)
             .await?;
         pruned += 1;
     }

@@ -3,12 +3,10 @@
 use serde::{Deserialize, Serialize};
 use tally_core::event::PrivacyMode;
 use tally_core::hash::{format_token, hmac_sha256, token_hash};
-use tally_core::money::format_usd_cents;
-use tally_core::privacy::describe;
 use tally_core::rollup::HOUR_MS;
 use worker::{Env, Request, Response, Result};
 
-use crate::db::{ModelTotals, ServiceDb, TeamDb, WebPrincipal};
+use crate::db::{ServiceDb, TeamDb, WebPrincipal};
 use crate::util::{bearer, config, html_escape, json_error, json_status, now_ms, random32, random_id, required};
 
 const INSTALL_TOKEN_TTL_MS: i64 = 7 * 24 * HOUR_MS;
@@ -17,7 +15,7 @@ const SESSION_TTL_MS: i64 = 12 * HOUR_MS;
 const COOKIE: &str = "tally_session";
 
 /// Compares secrets without an early exit, by comparing their keyed hashes.
-fn secret_eq(a: &str, b: &str) -> bool {
+pub fn secret_eq(a: &str, b: &str) -> bool {
     hmac_sha256(b"tally-compare", a.as_bytes()) == hmac_sha256(b"tally-compare", b.as_bytes())
 }
 
@@ -111,12 +109,29 @@ fn cookie(req: &Request, name: &str) -> Option<String> {
     })
 }
 
+pub const SESSION_IDLE_MS: i64 = 2 * HOUR_MS;
+/// Refreshing last-seen on every request would cost a D1 write per page view.
+const SESSION_TOUCH_MS: i64 = 5 * 60 * 1000;
+
 pub async fn web_principal(req: &Request, env: &Env) -> Result<Option<WebPrincipal>> {
     let Some(id) = cookie(req, COOKIE) else {
         return Ok(None);
     };
     let pepper = required(env, "PEPPER")?;
-    ServiceDb::new(env)?.web_session(&token_hash(&pepper, &id), now_ms()).await
+    let now = now_ms();
+    let p = ServiceDb::new(env)?
+        .web_session(&token_hash(&pepper, &id), now, now - SESSION_IDLE_MS)
+        .await?;
+    if let Some(p) = &p {
+        if now - p.last_seen_at > SESSION_TOUCH_MS {
+            TeamDb::new(env, p)?.touch_web_session(&p.id_hash, now).await?;
+        }
+    }
+    Ok(p)
+}
+
+pub fn session_cookie_clear() -> String {
+    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
 }
 
 #[derive(Deserialize)]
@@ -153,126 +168,23 @@ pub async fn signin_link(req: Request, env: Env) -> Result<Response> {
     Ok(resp)
 }
 
-fn signin_page(message: Option<&str>, status: u16) -> Result<Response> {
+pub fn signin_page(message: Option<&str>, status: u16) -> Result<Response> {
     let msg = message
-        .map(|m| format!("<p class=\"error\">{}</p>", html_escape(m)))
+        .map(|m| format!("<p class=\"error\" data-testid=\"signin-message\">{}</p>", html_escape(m)))
         .unwrap_or_default();
-    Ok(Response::from_html(page(
+    Ok(Response::from_html(crate::pages::page(
         "Sign in",
-        &format!("<h1>Tally</h1>{msg}<p>Open the sign-in link from your email or the one printed by <code>cargo xtask dev</code>.</p>"),
+        "",
+        &format!(
+            "<h1>Sign in to Tally</h1>{msg}<form method=\"post\" action=\"/login\" class=\"box\"><label>Work email <input type=\"email\" name=\"email\" required autocomplete=\"email\"></label> <button type=\"submit\">Email me a sign-in link</button></form><p>Links are single-use and expire after 15 minutes. Operators: <code>cargo xtask dev</code> prints the owner's first link.</p>"
+        ),
     ))?
     .with_status(status))
 }
 
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{} · Tally</title><style>{CSS}</style></head><body><main>{body}</main></body></html>",
-        html_escape(title)
-    )
-}
-
-const CSS: &str = "body{font-family:system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1c2430}main{max-width:1100px;margin:0 auto;padding:16px}table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:6px 8px;border-bottom:1px solid #e3e6ea;text-align:right}th:first-child,td:first-child{text-align:left}.cards{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}.card{background:#fff;border-radius:8px;padding:12px 16px;min-width:150px}.card b{display:block;font-size:1.5em}.error{color:#b00020}";
-
-#[derive(Serialize)]
-struct Overview {
-    team_id: String,
-    privacy_mode: PrivacyMode,
-    spend_today_micro_usd: i64,
-    spend_7d_micro_usd: i64,
-    spend_30d_micro_usd: i64,
-    totals_30d: ModelTotals,
-    models_30d: Vec<ModelTotals>,
-}
-
-fn sum(rows: &[ModelTotals]) -> ModelTotals {
-    let mut t = ModelTotals {
-        model: "all".into(),
-        ..Default::default()
-    };
-    for r in rows {
-        t.requests += r.requests;
-        t.unpriced_requests += r.unpriced_requests;
-        t.input_tokens += r.input_tokens;
-        t.output_tokens += r.output_tokens;
-        t.cache_write_5m_tokens += r.cache_write_5m_tokens;
-        t.cache_write_1h_tokens += r.cache_write_1h_tokens;
-        t.cache_read_tokens += r.cache_read_tokens;
-        t.cost_micro_usd += r.cost_micro_usd;
-    }
-    t
-}
-
-async fn overview(db: &TeamDb) -> Result<Overview> {
-    let team = db.settings().await?;
-    let now_hour = now_ms().div_euclid(HOUR_MS);
-    let today_start = now_hour - now_hour.rem_euclid(24);
-    let m30 = db.totals_by_model(today_start - 29 * 24).await?;
-    let m7 = db.totals_by_model(today_start - 6 * 24).await?;
-    let m1 = db.totals_by_model(today_start).await?;
-    Ok(Overview {
-        team_id: team.id.clone(),
-        privacy_mode: team.mode(),
-        spend_today_micro_usd: sum(&m1).cost_micro_usd,
-        spend_7d_micro_usd: sum(&m7).cost_micro_usd,
-        spend_30d_micro_usd: sum(&m30).cost_micro_usd,
-        totals_30d: sum(&m30),
-        models_30d: m30,
-    })
-}
-
-pub async fn api_overview(req: Request, env: Env) -> Result<Response> {
-    let Some(p) = web_principal(&req, &env).await? else {
-        return json_error(401, "unauthorized", "sign in first");
-    };
-    json_status(200, &overview(&TeamDb::new(&env, &p)?).await?)
-}
-
-pub async fn dashboard(req: Request, env: Env) -> Result<Response> {
-    let Some(p) = web_principal(&req, &env).await? else {
-        return signin_page(None, 200);
-    };
-    let o = overview(&TeamDb::new(&env, &p)?).await?;
-    let usd = |m: i64| format_usd_cents(m.max(0) as u64);
-    let mut rows = String::new();
-    for m in &o.models_30d {
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            html_escape(&m.model),
-            m.requests,
-            m.input_tokens,
-            m.output_tokens,
-            m.cache_write_5m_tokens + m.cache_write_1h_tokens,
-            m.cache_read_tokens,
-            if m.unpriced_requests > 0 { format!("{} (+{} unpriced)", usd(m.cost_micro_usd), m.unpriced_requests) } else { usd(m.cost_micro_usd) },
-            m.unpriced_requests
-        ));
-    }
-    let t = &o.totals_30d;
-    let body = format!(
-        "<h1>Tally · Overview</h1><p>Signed in as {email} ({role}). Privacy mode: <b data-testid=\"mode\">{mode}</b> — {desc}</p>\
-         <div class=\"cards\"><div class=\"card\">Today<b data-testid=\"spend-today\">{today}</b></div><div class=\"card\">7 days<b data-testid=\"spend-7d\">{d7}</b></div><div class=\"card\">30 days<b data-testid=\"spend-30d\">{d30}</b></div>\
-         <div class=\"card\">Requests (30 d)<b data-testid=\"requests-30d\">{req}</b></div></div>\
-         <h2>Tokens (30 days)</h2><div class=\"cards\"><div class=\"card\">Input<b data-testid=\"tokens-input\">{ti}</b></div><div class=\"card\">Output<b data-testid=\"tokens-output\">{to}</b></div><div class=\"card\">Cache write<b data-testid=\"tokens-cache-write\">{tw}</b></div><div class=\"card\">Cache read<b data-testid=\"tokens-cache-read\">{tr}</b></div></div>\
-         <h2>By model (30 days)</h2><table><thead><tr><th>Model</th><th>Requests</th><th>Input</th><th>Output</th><th>Cache write</th><th>Cache read</th><th>Cost</th><th>Unpriced</th></tr></thead><tbody>{rows}</tbody></table>",
-        email = html_escape(&p.email),
-        role = html_escape(&p.role),
-        mode = o.privacy_mode.as_str(),
-        desc = html_escape(describe(o.privacy_mode)),
-        today = usd(o.spend_today_micro_usd),
-        d7 = usd(o.spend_7d_micro_usd),
-        d30 = usd(o.spend_30d_micro_usd),
-        req = t.requests,
-        ti = t.input_tokens,
-        to = t.output_tokens,
-        tw = t.cache_write_5m_tokens + t.cache_write_1h_tokens,
-        tr = t.cache_read_tokens,
-    );
-    Response::from_html(page("Overview", &body))
-}
-
 /// Admin JSON routes need the session cookie AND the per-session CSRF token in
 /// `X-CSRF-Token`; a cross-site form can send the cookie but cannot read the token.
-async fn admin(req: &Request, env: &Env) -> Result<std::result::Result<WebPrincipal, Response>> {
+pub async fn admin(req: &Request, env: &Env) -> Result<std::result::Result<WebPrincipal, Response>> {
     let Some(p) = web_principal(req, env).await? else {
         return Ok(Err(json_error(401, "unauthorized", "sign in first")?));
     };
@@ -406,7 +318,7 @@ pub async fn api_revoke_agent(req: Request, env: Env, agent_id: &str) -> Result<
     }
 }
 
-fn client_ip(req: &Request) -> Option<String> {
+pub fn client_ip(req: &Request) -> Option<String> {
     req.headers().get("CF-Connecting-IP").ok().flatten()
 }
 
@@ -443,4 +355,72 @@ pub async fn api_audit(req: Request, env: Env) -> Result<Response> {
         return json_error(403, "forbidden", "admin role required");
     }
     json_status(200, &TeamDb::new(&env, &p)?.audit_entries(500).await?)
+}
+
+const SIGNIN_LINK_TTL_MS: i64 = 15 * 60 * 1000;
+
+/// Creates a single-use, 15-minute sign-in link and emails it.
+pub async fn send_signin_link(env: &Env, db: &TeamDb, origin: &str, member_id: &str, email: &str, invite: bool) -> Result<()> {
+    let pepper = required(env, "PEPPER")?;
+    let now = now_ms();
+    let link = format_token("tly_signin_", &random32()?);
+    db.add_signin_link(&token_hash(&pepper, &link), member_id, now, now + SIGNIN_LINK_TTL_MS).await?;
+    let base = config(env, "PUBLIC_URL").unwrap_or_else(|| origin.to_string());
+    let url = format!("{}/auth/link?token={link}", base.trim_end_matches('/'));
+    let team = db.settings().await?;
+    let (subject, intro) = if invite {
+        (format!("You are invited to {} on Tally", team.name), format!("You were invited to the team {} on Tally.", team.name))
+    } else {
+        (format!("Your Tally sign-in link for {}", team.name), format!("Sign in to {} on Tally.", team.name))
+    };
+    let text = format!("{intro}\n\nOpen this link within 15 minutes (it works once):\n{url}\n\nIf you did not ask for this, ignore this email.");
+    let html = format!(
+        "<p>{}</p><p><a href=\"{}\">Sign in to Tally</a></p><p>The link works once and expires in 15 minutes. If you did not ask for this, ignore this email.</p>",
+        html_escape(&intro),
+        html_escape(&url)
+    );
+    crate::util::send_email(env, email, &subject, &text, &html).await
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    email: String,
+}
+
+/// Always answers the same way, so the form cannot be used to find out who is a member.
+pub async fn login(mut req: Request, env: Env) -> Result<Response> {
+    let origin = req.url()?.origin().ascii_serialization();
+    let ip = client_ip(&req).unwrap_or_default();
+    let bytes = req.bytes().await?;
+    let Ok(f) = serde_urlencoded_email(&bytes) else {
+        return signin_page(Some("Enter your work email address."), 400);
+    };
+    let email = f.email.trim().to_ascii_lowercase();
+    if !crate::util::valid_email(&email) {
+        return signin_page(Some("Enter your work email address."), 400);
+    }
+    // Attempts are limited per address and per client, in the same Durable
+    // Object namespace as ingest but under distinct names.
+    let cfg = tally_core::bucket::BucketConfig { capacity: 5, per_minute: 1 };
+    for key in [format!("signin:email:{email}"), format!("signin:ip:{ip}")] {
+        if let tally_core::bucket::Take::Limited { retry_after_secs } = crate::limiter::take_tokens(&env, &key, 1, cfg).await? {
+            let mut r = signin_page(Some("Too many sign-in attempts; wait a few minutes and try again."), 429)?;
+            r.headers_mut().set("Retry-After", &retry_after_secs.to_string())?;
+            return Ok(r);
+        }
+    }
+    for grant in ServiceDb::new(&env)?.members_by_email(&email).await? {
+        let db = TeamDb::new(&env, &grant)?;
+        if let Err(e) = send_signin_link(&env, &db, &origin, &grant.member_id, &email, false).await {
+            worker::console_error!("sending sign-in email failed: {e}");
+        }
+    }
+    signin_page(Some("If that address belongs to a member, a sign-in link is on its way. It works once and expires in 15 minutes."), 200)
+}
+
+fn serde_urlencoded_email(bytes: &[u8]) -> std::result::Result<LoginForm, ()> {
+    url::form_urlencoded::parse(bytes)
+        .find(|(k, _)| k == "email")
+        .map(|(_, v)| LoginForm { email: v.into_owned() })
+        .ok_or(())
 }
