@@ -7,6 +7,8 @@
 //! Worker; `cargo xtask test` does that and sets `TALLY_WRANGLER` and `PATH`.
 
 pub mod fakes;
+pub mod fixtures;
+pub mod webdriver;
 
 use std::io::Read;
 use std::net::TcpListener;

@@ -166,6 +166,22 @@ pub fn setup() -> Result<Tools> {
         .map_err(|e| format!("{e}\n    npm (from Node.js) and access to the npm registry are required"))?;
         std::fs::write(&stamp, want).map_err(|e| e.to_string())
     })?;
+    step("chromium + chromedriver (dashboard browser tests)", || {
+        let have = |b: &str| output(Command::new("sh").args(["-c", &format!("command -v {b}")])).is_some();
+        if have("chromium") && have("chromedriver") {
+            return Ok(());
+        }
+        let sudo = if output(Command::new("id").arg("-u")).as_deref() == Some("0") { vec![] } else { vec!["sudo", "-n"] };
+        let apt = |args: &[&str]| {
+            let mut all: Vec<&str> = sudo.clone();
+            all.push("apt-get");
+            all.extend_from_slice(args);
+            run(Command::new(all[0]).args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive"))
+        };
+        apt(&["update", "-qq"])
+            .and_then(|_| apt(&["install", "-y", "-qq", "chromium", "chromium-driver"]))
+            .map_err(|e| format!("{e}\n    the dashboard tests need Debian's chromium and chromium-driver packages (apt-get install chromium chromium-driver)"))
+    })?;
     let node_dir = {
         let system = output(Command::new("sh").args(["-c", "command -v node"])).map(PathBuf::from);
         match system {

@@ -1,0 +1,145 @@
+//! A minimal W3C WebDriver client for driving Debian's headless Chromium
+//! through chromedriver: enough to click through the dashboard like a user.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+pub struct Browser {
+    base: String,
+    session: String,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+fn post(url: &str, body: Value) -> Value {
+    match ureq::post(url).send_json(body) {
+        Ok(r) => r.into_json().unwrap(),
+        Err(ureq::Error::Status(code, r)) => panic!("webdriver {url} -> {code}: {}", r.into_string().unwrap_or_default()),
+        Err(e) => panic!("webdriver {url}: {e}"),
+    }
+}
+
+impl Browser {
+    pub fn start() -> Browser {
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("Debian chromium is not installed: run `cargo xtask setup`");
+        let port = crate::free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian chromium-driver) must be installed: run `cargo xtask setup`");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ureq::get(&format!("{base}/status")).call().is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let v = post(
+            &format!("{base}/session"),
+            json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+                "binary": chromium,
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         "--disable-dev-shm-usage", "--window-size=1280,1000",
+                         format!("--user-data-dir={}", profile.path().display())]
+            }}}}),
+        );
+        let session = v["value"]["sessionId"].as_str().expect("session id").to_string();
+        Browser { base, session, driver, _profile: profile }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/session/{}{path}", self.base, self.session)
+    }
+
+    pub fn goto(&self, url: &str) {
+        post(&self.url("/url"), json!({"url": url}));
+    }
+
+    pub fn find(&self, css: &str) -> String {
+        let v = post(&self.url("/element"), json!({"using": "css selector", "value": css}));
+        v["value"][ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}")).to_string()
+    }
+
+    pub fn try_find(&self, css: &str) -> Option<String> {
+        match ureq::post(&self.url("/element")).send_json(json!({"using": "css selector", "value": css})) {
+            Ok(r) => r.into_json::<Value>().ok()?["value"][ELEMENT].as_str().map(str::to_string),
+            Err(_) => None,
+        }
+    }
+
+    pub fn click(&self, css: &str) {
+        let e = self.find(css);
+        post(&self.url(&format!("/element/{e}/click")), json!({}));
+    }
+
+    pub fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css);
+        post(&self.url(&format!("/element/{e}/value")), json!({"text": text}));
+    }
+
+    pub fn text(&self, css: &str) -> String {
+        let e = self.find(css);
+        let v: Value = ureq::get(&self.url(&format!("/element/{e}/text"))).call().unwrap().into_json().unwrap();
+        v["value"].as_str().unwrap_or_default().to_string()
+    }
+
+    pub fn source(&self) -> String {
+        let v: Value = ureq::get(&self.url("/source")).call().unwrap().into_json().unwrap();
+        v["value"].as_str().unwrap_or_default().to_string()
+    }
+
+    pub fn current_url(&self) -> String {
+        let v: Value = ureq::get(&self.url("/url")).call().unwrap().into_json().unwrap();
+        v["value"].as_str().unwrap_or_default().to_string()
+    }
+
+    pub fn eval(&self, script: &str) -> Value {
+        post(&self.url("/execute/sync"), json!({"script": script, "args": []}))["value"].clone()
+    }
+
+    /// Saves a PNG under tests/artifacts/<name>.png and returns its path.
+    pub fn screenshot(&self, name: &str) -> std::path::PathBuf {
+        use base64::Engine;
+        let v: Value = ureq::get(&self.url("/screenshot")).call().unwrap().into_json().unwrap();
+        let png = base64::engine::general_purpose::STANDARD.decode(v["value"].as_str().unwrap()).unwrap();
+        let dir = crate::root().join("tests/artifacts");
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(format!("{name}.png"));
+        std::fs::write(&p, png).unwrap();
+        p
+    }
+
+    /// Reloads `url` until the text of `css` satisfies `ok`.
+    pub fn wait_for_text(&self, url: &str, css: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.goto(url);
+            if self.try_find(css).is_some() {
+                let t = self.text(css);
+                if ok(&t) {
+                    return t;
+                }
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {css} on {url}; page:\n{}", self.source());
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).call();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
