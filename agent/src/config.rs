@@ -13,7 +13,9 @@ pub fn home() -> PathBuf {
     }
     let base = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".config"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".config")
+        });
     base.join("tally")
 }
 
@@ -49,13 +51,20 @@ impl Config {
 
     pub fn load(home: &Path) -> Result<Config, String> {
         let p = Config::path(home);
-        let text = std::fs::read_to_string(&p)
-            .map_err(|e| format!("not enrolled ({}: {e}); run `tally install --server URL --token TOKEN`", p.display()))?;
+        let text = std::fs::read_to_string(&p).map_err(|e| {
+            format!(
+                "not enrolled ({}: {e}); run `tally install --server URL --token TOKEN`",
+                p.display()
+            )
+        })?;
         serde_json::from_str(&text).map_err(|e| format!("{} is corrupt: {e}", p.display()))
     }
 
     pub fn save(&self, home: &Path) -> Result<(), String> {
-        write_private(&Config::path(home), &serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?)
+        write_private(
+            &Config::path(home),
+            &serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?,
+        )
     }
 }
 
@@ -73,7 +82,9 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("renaming to {}: {e}", path.display()))?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();

@@ -24,7 +24,11 @@ impl Rng {
     }
 }
 
-const MODELS: [&str; 3] = ["claude-sonnet-4-5-20250929", "claude-opus-4-5-20251101", "claude-haiku-4-5-20251001"];
+const MODELS: [&str; 3] = [
+    "claude-sonnet-4-5-20250929",
+    "claude-opus-4-5-20251101",
+    "claude-haiku-4-5-20251001",
+];
 const PROMPTS: [&str; 4] = [
     "add pagination to the users endpoint",
     "why does the integration test fail on CI?",
@@ -35,13 +39,25 @@ const PROMPTS: [&str; 4] = [
 fn rfc3339(ms: i64) -> String {
     let (y, m, d) = tally_core::time::civil_from_days(ms.div_euclid(86_400_000));
     let s = ms.rem_euclid(86_400_000) / 1000;
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", s / 3600, s / 60 % 60, s % 60, ms.rem_euclid(1000))
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        ms.rem_euclid(1000)
+    )
 }
 
 /// Writes `sessions` sessions of `requests` requests each under
 /// `<out>/projects/<project>/<session>.jsonl`, ending at `end_ms`.
 /// Returns the bytes written.
-pub fn generate(out: &Path, sessions: u32, requests: u32, end_ms: i64, seed: u64) -> std::io::Result<u64> {
+pub fn generate(
+    out: &Path,
+    sessions: u32,
+    requests: u32,
+    end_ms: i64,
+    seed: u64,
+) -> std::io::Result<u64> {
     let mut rng = Rng::new(seed);
     let mut written = 0u64;
     for s in 0..sessions {
@@ -49,8 +65,12 @@ pub fn generate(out: &Path, sessions: u32, requests: u32, end_ms: i64, seed: u64
         let cwd = format!("/home/dev/project{}", s % 3);
         let dir = out.join("projects").join(&project);
         std::fs::create_dir_all(&dir)?;
-        let session = format!("00000000-0000-4000-8000-{:012x}", seed.wrapping_mul(1000) + s as u64);
-        let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{session}.jsonl")))?);
+        let session = format!(
+            "00000000-0000-4000-8000-{:012x}",
+            seed.wrapping_mul(1000) + s as u64
+        );
+        let mut f =
+            std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{session}.jsonl")))?);
         let mut ts = end_ms - (sessions - s) as i64 * 3_600_000;
         for r in 0..requests {
             ts += 1_000 + rng.below(30_000) as i64;

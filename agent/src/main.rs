@@ -20,7 +20,11 @@ use crate::config::{home, write_private, Config};
 use crate::upload::{UploadError, Uploader};
 
 #[derive(Parser)]
-#[command(name = "tally", version, about = "Exact, private accounting of AI coding-agent usage")]
+#[command(
+    name = "tally",
+    version,
+    about = "Exact, private accounting of AI coding-agent usage"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -73,11 +77,24 @@ fn now_ms() -> i64 {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Install { server, token, backfill } => install(&server, &token, backfill),
+        Cmd::Install {
+            server,
+            token,
+            backfill,
+        } => install(&server, &token, backfill),
         Cmd::Run { once, interval } => run(once, Duration::from_secs(interval.max(1))),
         Cmd::Status { json } => status(json),
-        Cmd::DemoData { out, sessions, requests } => demo::generate(&out, sessions, requests, now_ms(), 42)
-            .map(|bytes| eprintln!("wrote {bytes} bytes of demo transcripts under {}", out.display()))
+        Cmd::DemoData {
+            out,
+            sessions,
+            requests,
+        } => demo::generate(&out, sessions, requests, now_ms(), 42)
+            .map(|bytes| {
+                eprintln!(
+                    "wrote {bytes} bytes of demo transcripts under {}",
+                    out.display()
+                )
+            })
             .map_err(|e| format!("writing demo data: {e}")),
     };
     match result {
@@ -160,7 +177,10 @@ impl Shipped {
             .unwrap_or_default()
     }
     fn save(&self, h: &Path) -> Result<(), String> {
-        write_private(&h.join("shipped.json"), &serde_json::to_vec(self).map_err(|e| e.to_string())?)
+        write_private(
+            &h.join("shipped.json"),
+            &serde_json::to_vec(self).map_err(|e| e.to_string())?,
+        )
     }
 }
 
@@ -183,7 +203,11 @@ fn refresh_mode(cfg: &mut Config, h: &Path) {
         if let Ok(v) = resp.into_json::<serde_json::Value>() {
             if let Some(m) = v["privacy_mode"].as_str().and_then(PrivacyMode::parse) {
                 if m != cfg.privacy_mode {
-                    eprintln!("privacy mode changed by the team: {} -> {}", cfg.privacy_mode.as_str(), m.as_str());
+                    eprintln!(
+                        "privacy mode changed by the team: {} -> {}",
+                        cfg.privacy_mode.as_str(),
+                        m.as_str()
+                    );
                     cfg.privacy_mode = m;
                     let _ = cfg.save(h);
                 }
@@ -211,7 +235,10 @@ fn ship_once(cfg: &mut Config, h: &Path) -> Result<usize, UploadError> {
         let mode = cfg.privacy_mode;
         let batch = EventBatch {
             batch_id: batch_id(chunk, mode),
-            events: chunk.iter().map(|r| outbound(r, mode, &cfg.salt, &redactor)).collect(),
+            events: chunk
+                .iter()
+                .map(|r| outbound(r, mode, &cfg.salt, &redactor))
+                .collect(),
         };
         let accepted = uploader.send(&batch)?;
         for r in chunk {

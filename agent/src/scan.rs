@@ -29,7 +29,9 @@ pub fn claude_roots() -> Vec<PathBuf> {
 /// stable order so first-seen ownership of resumed requests is deterministic.
 pub fn claude_files(roots: &[PathBuf]) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in rd.flatten() {
             let p = e.path();
             match e.file_type() {
@@ -64,7 +66,9 @@ pub fn scan_claude(files: &[PathBuf]) -> (Vec<LocalRecord>, ScanStats) {
     let mut prompts: HashMap<String, String> = HashMap::new();
     let mut request_prompt: HashMap<(String, String), String> = HashMap::new();
     for f in files {
-        let Ok(file) = std::fs::File::open(f) else { continue };
+        let Ok(file) = std::fs::File::open(f) else {
+            continue;
+        };
         stats.files += 1;
         let mut r = BufReader::with_capacity(1 << 20, file);
         let mut line = Vec::new();
@@ -112,7 +116,11 @@ pub fn scan_claude(files: &[PathBuf]) -> (Vec<LocalRecord>, ScanStats) {
         };
         let prompt = request_prompt.remove(&(req.message_id.clone(), req.request_id.clone()));
         records.push(LocalRecord {
-            id: event_id(AgentKind::ClaudeCode.as_str(), &req.message_id, &req.request_id),
+            id: event_id(
+                AgentKind::ClaudeCode.as_str(),
+                &req.message_id,
+                &req.request_id,
+            ),
             ts: req.timestamp_ms,
             agent: AgentKind::ClaudeCode,
             model: req.model,

@@ -79,24 +79,38 @@ impl Uploader {
                         .map_err(|e| UploadError::Unavailable(format!("unreadable answer: {e}")))
                 }
                 Err(ureq::Error::Status(code @ (401 | 403), resp)) => {
-                    return Err(UploadError::Auth(format!("HTTP {code}: {}", resp.into_string().unwrap_or_default())))
+                    return Err(UploadError::Auth(format!(
+                        "HTTP {code}: {}",
+                        resp.into_string().unwrap_or_default()
+                    )))
                 }
                 Err(ureq::Error::Status(code @ (400 | 413), resp)) => {
-                    return Err(UploadError::Rejected(format!("HTTP {code}: {}", resp.into_string().unwrap_or_default())))
+                    return Err(UploadError::Rejected(format!(
+                        "HTTP {code}: {}",
+                        resp.into_string().unwrap_or_default()
+                    )))
                 }
                 Err(ureq::Error::Status(code, resp)) => {
-                    let retry_after = resp.header("Retry-After").and_then(|v| v.trim().parse::<u64>().ok());
+                    let retry_after = resp
+                        .header("Retry-After")
+                        .and_then(|v| v.trim().parse::<u64>().ok());
                     if attempt >= self.max_attempts {
-                        return Err(UploadError::Unavailable(format!("HTTP {code} after {attempt} attempts")));
+                        return Err(UploadError::Unavailable(format!(
+                            "HTTP {code} after {attempt} attempts"
+                        )));
                     }
                     match (code, retry_after) {
-                        (429 | 503, Some(s)) => Duration::from_secs(s) + Duration::from_millis(jitter(250)),
+                        (429 | 503, Some(s)) => {
+                            Duration::from_secs(s) + Duration::from_millis(jitter(250))
+                        }
                         _ => self.backoff(attempt),
                     }
                 }
                 Err(e) => {
                     if attempt >= self.max_attempts {
-                        return Err(UploadError::Unavailable(format!("{e} after {attempt} attempts")));
+                        return Err(UploadError::Unavailable(format!(
+                            "{e} after {attempt} attempts"
+                        )));
                     }
                     self.backoff(attempt)
                 }
@@ -107,7 +121,9 @@ impl Uploader {
 
     /// Exponential with full jitter, capped at one minute.
     fn backoff(&self, attempt: u32) -> Duration {
-        let cap = (self.base_delay.as_millis() as u64).saturating_mul(1 << attempt.min(10)).min(60_000);
+        let cap = (self.base_delay.as_millis() as u64)
+            .saturating_mul(1 << attempt.min(10))
+            .min(60_000);
         Duration::from_millis(cap / 2 + jitter(cap / 2 + 1))
     }
 }

@@ -45,16 +45,27 @@ impl BucketState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Take {
-    Granted { remaining: u64 },
+    Granted {
+        remaining: u64,
+    },
     /// Whole seconds until enough tokens will have refilled (HTTP Retry-After).
-    Limited { retry_after_secs: u64 },
+    Limited {
+        retry_after_secs: u64,
+    },
     /// The request can never fit: it is larger than the whole bucket.
-    TooLarge { capacity: u64 },
+    TooLarge {
+        capacity: u64,
+    },
 }
 
 /// Refills for the elapsed time, then takes `cost` events if they are there.
 /// A clock that goes backwards refills nothing rather than draining the bucket.
-pub fn take(state: BucketState, config: BucketConfig, now_ms: i64, cost: u64) -> (BucketState, Take) {
+pub fn take(
+    state: BucketState,
+    config: BucketConfig,
+    now_ms: i64,
+    cost: u64,
+) -> (BucketState, Take) {
     let cap_units = config.capacity.saturating_mul(UNITS_PER_EVENT);
     let elapsed = now_ms.saturating_sub(state.updated_ms).max(0) as u64;
     let refilled = state
@@ -84,7 +95,12 @@ pub fn take(state: BucketState, config: BucketConfig, now_ms: i64, cost: u64) ->
         )
     } else if config.per_minute == 0 {
         // A team whose refill is zero is paused; tell clients to come back in an hour.
-        (refreshed, Take::Limited { retry_after_secs: 3600 })
+        (
+            refreshed,
+            Take::Limited {
+                retry_after_secs: 3600,
+            },
+        )
     } else {
         let deficit = need - refilled;
         let wait_ms = deficit.div_ceil(config.per_minute);
@@ -114,10 +130,20 @@ mod tests {
         assert_eq!(r, Take::Granted { remaining: 200 });
         let (s, r) = take(s, CFG, t0, 500);
         // deficit 300 events at 10/s = 30 s.
-        assert_eq!(r, Take::Limited { retry_after_secs: 30 });
+        assert_eq!(
+            r,
+            Take::Limited {
+                retry_after_secs: 30
+            }
+        );
         // 29.9 s later: 299 refilled + 200 = 499 < 500 → still 1 s to go (rounded up).
         let (s, r) = take(s, CFG, t0 + 29_900, 500);
-        assert_eq!(r, Take::Limited { retry_after_secs: 1 });
+        assert_eq!(
+            r,
+            Take::Limited {
+                retry_after_secs: 1
+            }
+        );
         let (s, r) = take(s, CFG, t0 + 30_000, 500);
         assert_eq!(r, Take::Granted { remaining: 0 });
         assert_eq!(s.units, 0);
@@ -126,7 +152,10 @@ mod tests {
     #[test]
     fn refill_caps_at_capacity_and_ignores_clock_regression() {
         let t0 = 0;
-        let s = BucketState { units: 0, updated_ms: t0 };
+        let s = BucketState {
+            units: 0,
+            updated_ms: t0,
+        };
         let (s, _) = take(s, CFG, t0 + 3_600_000, 0);
         assert_eq!(s.units, 1_000 * UNITS_PER_EVENT);
         let (s2, r) = take(s, CFG, t0, 1);
@@ -137,10 +166,21 @@ mod tests {
     #[test]
     fn fractional_refill_is_not_lost() {
         // 1 event per minute: 30 s gives half an event, which must be kept.
-        let cfg = BucketConfig { capacity: 1, per_minute: 1 };
-        let s = BucketState { units: 0, updated_ms: 0 };
+        let cfg = BucketConfig {
+            capacity: 1,
+            per_minute: 1,
+        };
+        let s = BucketState {
+            units: 0,
+            updated_ms: 0,
+        };
         let (s, r) = take(s, cfg, 30_000, 1);
-        assert_eq!(r, Take::Limited { retry_after_secs: 30 });
+        assert_eq!(
+            r,
+            Take::Limited {
+                retry_after_secs: 30
+            }
+        );
         let (_, r) = take(s, cfg, 60_000, 1);
         assert_eq!(r, Take::Granted { remaining: 0 });
     }
@@ -149,8 +189,19 @@ mod tests {
     fn oversize_and_paused() {
         let s = BucketState::full(CFG, 0);
         assert_eq!(take(s, CFG, 0, 1_001).1, Take::TooLarge { capacity: 1_000 });
-        let paused = BucketConfig { capacity: 10, per_minute: 0 };
-        let s = BucketState { units: 0, updated_ms: 0 };
-        assert_eq!(take(s, paused, 10, 1).1, Take::Limited { retry_after_secs: 3600 });
+        let paused = BucketConfig {
+            capacity: 10,
+            per_minute: 0,
+        };
+        let s = BucketState {
+            units: 0,
+            updated_ms: 0,
+        };
+        assert_eq!(
+            take(s, paused, 10, 1).1,
+            Take::Limited {
+                retry_after_secs: 3600
+            }
+        );
     }
 }

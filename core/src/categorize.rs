@@ -70,7 +70,9 @@ pub fn ollama_request(model: &str, prompt: &str) -> Value {
 }
 
 fn hint(v: &Value, key: &str) -> Result<String, String> {
-    let s = v[key].as_str().ok_or_else(|| format!("{key} missing or not a string"))?;
+    let s = v[key]
+        .as_str()
+        .ok_or_else(|| format!("{key} missing or not a string"))?;
     let s: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     // Hints are displayed and stored: cut rather than reject a verbose model.
     Ok(s.chars().take(MAX_HINT_CHARS).collect())
@@ -87,7 +89,8 @@ pub fn parse_answer(text: &str) -> Result<Categorization, String> {
         .unwrap_or(t);
     let v: Value = serde_json::from_str(t).map_err(|e| format!("answer is not JSON: {e}"))?;
     let name = v["category"].as_str().ok_or("category missing")?;
-    let category = Category::parse(name).ok_or_else(|| format!("category {name:?} is not in the taxonomy"))?;
+    let category =
+        Category::parse(name).ok_or_else(|| format!("category {name:?} is not in the taxonomy"))?;
     let confidence = match &v["confidence"] {
         Value::Number(n) => {
             let f = n.as_f64().ok_or("confidence is not a number")?;
@@ -118,7 +121,10 @@ pub struct ModelUsage {
 pub fn parse_anthropic_response(body: &str) -> Result<(Categorization, ModelUsage), String> {
     let v: Value = serde_json::from_str(body).map_err(|e| format!("response is not JSON: {e}"))?;
     if v["type"] == "error" {
-        return Err(format!("API error: {}", v["error"]["message"].as_str().unwrap_or("unknown")));
+        return Err(format!(
+            "API error: {}",
+            v["error"]["message"].as_str().unwrap_or("unknown")
+        ));
     }
     let usage = ModelUsage {
         input_tokens: v["usage"]["input_tokens"].as_u64().unwrap_or(0),
@@ -140,7 +146,11 @@ pub fn parse_ollama_response(body: &str) -> Result<Categorization, String> {
     if let Some(e) = v["error"].as_str() {
         return Err(format!("Ollama error: {e}"));
     }
-    parse_answer(v["message"]["content"].as_str().ok_or("no message content")?)
+    parse_answer(
+        v["message"]["content"]
+            .as_str()
+            .ok_or("no message content")?,
+    )
 }
 
 #[cfg(test)]
@@ -154,13 +164,29 @@ mod tests {
         assert_eq!(c.task_hint, "fix refund rounding");
         assert_eq!(c.confidence, 87);
         let fenced = parse_answer("```json\n{\"category\":\"testing\",\"task_hint\":\"t\",\"project_hint\":\"p\",\"confidence\":90}\n```").unwrap();
-        assert_eq!((fenced.category, fenced.confidence), (Category::Testing, 90));
-        assert!(parse_answer(r#"{"category":"gardening","task_hint":"","project_hint":"","confidence":1}"#).unwrap_err().contains("taxonomy"));
-        assert!(parse_answer(r#"{"category":"testing","task_hint":"","project_hint":"","confidence":101}"#).is_err());
-        assert!(parse_answer(r#"{"category":"testing","task_hint":"x","project_hint":"y"}"#).is_err());
+        assert_eq!(
+            (fenced.category, fenced.confidence),
+            (Category::Testing, 90)
+        );
+        assert!(parse_answer(
+            r#"{"category":"gardening","task_hint":"","project_hint":"","confidence":1}"#
+        )
+        .unwrap_err()
+        .contains("taxonomy"));
+        assert!(parse_answer(
+            r#"{"category":"testing","task_hint":"","project_hint":"","confidence":101}"#
+        )
+        .is_err());
+        assert!(
+            parse_answer(r#"{"category":"testing","task_hint":"x","project_hint":"y"}"#).is_err()
+        );
         assert!(parse_answer("Sure! Here it is").is_err());
         let long = "w ".repeat(200);
-        let c = parse_answer(&json!({"category":"other","task_hint":long,"project_hint":"p","confidence":0.5}).to_string()).unwrap();
+        let c = parse_answer(
+            &json!({"category":"other","task_hint":long,"project_hint":"p","confidence":0.5})
+                .to_string(),
+        )
+        .unwrap();
         assert_eq!(c.task_hint.chars().count(), MAX_HINT_CHARS);
     }
 
@@ -169,23 +195,39 @@ mod tests {
         let req = anthropic_request("claude-haiku-4-5", &"x".repeat(10_000));
         assert_eq!(req["model"], "claude-haiku-4-5");
         let content = req["messages"][0]["content"].as_str().unwrap();
-        assert_eq!(content.len(), MAX_PROMPT_CHARS + "<request>\n\n</request>".len());
+        assert_eq!(
+            content.len(),
+            MAX_PROMPT_CHARS + "<request>\n\n</request>".len()
+        );
         let body = json!({"id":"msg_1","type":"message","role":"assistant","model":"claude-haiku-4-5",
             "content":[{"type":"text","text":"{\"category\":\"feature\",\"task_hint\":\"add export\",\"project_hint\":\"dashboard\",\"confidence\":0.9}"}],
             "stop_reason":"end_turn","usage":{"input_tokens":412,"output_tokens":38}}).to_string();
         let (c, u) = parse_anthropic_response(&body).unwrap();
-        assert_eq!((c.category, u.input_tokens, u.output_tokens), (Category::Feature, 412, 38));
-        let err = json!({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}).to_string();
-        assert_eq!(parse_anthropic_response(&err).unwrap_err(), "API error: Overloaded");
+        assert_eq!(
+            (c.category, u.input_tokens, u.output_tokens),
+            (Category::Feature, 412, 38)
+        );
+        let err =
+            json!({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})
+                .to_string();
+        assert_eq!(
+            parse_anthropic_response(&err).unwrap_err(),
+            "API error: Overloaded"
+        );
     }
 
     #[test]
     fn ollama_round_trip() {
         let req = ollama_request("llama3.1:8b", "add a test");
-        assert_eq!(req["format"]["properties"]["category"]["enum"][0], "feature");
+        assert_eq!(
+            req["format"]["properties"]["category"]["enum"][0],
+            "feature"
+        );
         assert_eq!(req["stream"], false);
         let body = json!({"model":"llama3.1:8b","message":{"role":"assistant","content":"{\"category\":\"testing\",\"task_hint\":\"add a test\",\"project_hint\":\"api\",\"confidence\":0.7}"},"done":true}).to_string();
         assert_eq!(parse_ollama_response(&body).unwrap().confidence, 70);
-        assert!(parse_ollama_response(r#"{"error":"model not found"}"#).unwrap_err().contains("model not found"));
+        assert!(parse_ollama_response(r#"{"error":"model not found"}"#)
+            .unwrap_err()
+            .contains("model not found"));
     }
 }

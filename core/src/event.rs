@@ -289,7 +289,11 @@ impl<'a> Fields<'a> {
 /// input, and no input makes it panic (a property test drives it with noise).
 pub fn decode_batch(body: &[u8], now_ms: i64) -> Result<EventBatch, BatchError> {
     if body.len() > MAX_BATCH_BYTES {
-        return Err(err(None, "body", format!("larger than {MAX_BATCH_BYTES} bytes")));
+        return Err(err(
+            None,
+            "body",
+            format!("larger than {MAX_BATCH_BYTES} bytes"),
+        ));
     }
     let root: Value = serde_json::from_slice(body)
         .map_err(|e| err(None, "body", format!("not valid JSON: {e}")))?;
@@ -369,7 +373,13 @@ fn decode_event(i: usize, v: &Value, now_ms: i64) -> Result<WireEvent, BatchErro
         return Err(f.fail("model", "must be a non-empty printable string"));
     }
     let t = f.obj("tokens", "tokens")?;
-    t.only(&["input", "output", "cache_write_5m", "cache_write_1h", "cache_read"])?;
+    t.only(&[
+        "input",
+        "output",
+        "cache_write_5m",
+        "cache_write_1h",
+        "cache_read",
+    ])?;
     let tokens = TokenUsage {
         input: t.uint("input")?,
         output: t.uint("output")?,
@@ -496,7 +506,8 @@ mod tests {
     }
 
     fn batch(events: Vec<Value>) -> Vec<u8> {
-        serde_json::to_vec(&json!({"batch_id": "batch-0000000000000001", "events": events})).unwrap()
+        serde_json::to_vec(&json!({"batch_id": "batch-0000000000000001", "events": events}))
+            .unwrap()
     }
 
     fn reject(events: Vec<Value>) -> BatchError {
@@ -529,7 +540,10 @@ mod tests {
         let mut big = event();
         big["tokens"]["input"] = json!(1u64 << 53);
         let e = reject(vec![big]);
-        assert_eq!((e.index, e.field.as_str(), e.message.as_str()), (Some(0), "tokens.input", "exceeds 2^53 - 1"));
+        assert_eq!(
+            (e.index, e.field.as_str(), e.message.as_str()),
+            (Some(0), "tokens.input", "exceeds 2^53 - 1")
+        );
 
         let mut future = event();
         future["ts"] = json!(NOW + MAX_FUTURE_SKEW_MS + 1);
@@ -545,7 +559,10 @@ mod tests {
         let mut extra = event();
         extra["cwd"] = json!("/home/me");
         let e = reject(vec![extra]);
-        assert_eq!((e.field.as_str(), e.message.as_str()), ("cwd", "unknown field"));
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("cwd", "unknown field")
+        );
 
         let mut wrong_type = event();
         wrong_type["model"] = json!(5);
@@ -578,7 +595,8 @@ mod tests {
         assert_eq!(reject(many).message, "more than 500 events");
         let big = vec![b' '; MAX_BATCH_BYTES + 1];
         assert_eq!(decode_batch(&big, NOW).unwrap_err().field, "body");
-        let bad_id = serde_json::to_vec(&json!({"batch_id": "short", "events": [event()]})).unwrap();
+        let bad_id =
+            serde_json::to_vec(&json!({"batch_id": "short", "events": [event()]})).unwrap();
         assert_eq!(decode_batch(&bad_id, NOW).unwrap_err().field, "batch_id");
     }
 }

@@ -30,7 +30,10 @@ pub fn project_hash(team_salt: &str, cwd: &str) -> String {
 }
 
 pub fn session_hash(team_salt: &str, session_id: &str) -> String {
-    hmac_hex(team_salt.as_bytes(), format!("session\0{session_id}").as_bytes())
+    hmac_hex(
+        team_salt.as_bytes(),
+        format!("session\0{session_id}").as_bytes(),
+    )
 }
 
 /// Lookup key for a bearer credential (install, agent, sign-in, web session).
@@ -52,7 +55,9 @@ pub fn format_token(prefix: &str, random: &[u8; 32]) -> String {
 }
 
 pub fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]

@@ -62,7 +62,12 @@ fn present(event: &WireEvent, field: Field) -> bool {
     }
 }
 
-const FIELDS: [Field; 4] = [Field::Category, Field::Prompt, Field::Response, Field::Tools];
+const FIELDS: [Field; 4] = [
+    Field::Category,
+    Field::Prompt,
+    Field::Response,
+    Field::Tools,
+];
 
 /// Ok when the event carries nothing its own stamp forbids; Err names the field.
 pub fn check_stamp(event: &WireEvent) -> Result<(), &'static str> {
@@ -93,10 +98,26 @@ pub fn restrict(event: &WireEvent, current: PrivacyMode) -> WireEvent {
         project: event.project.clone(),
         session: event.session.clone(),
         mode: if looser { current } else { event.mode },
-        category: if keep(Field::Category) { event.category.clone() } else { None },
-        prompt: if keep(Field::Prompt) { event.prompt.clone() } else { None },
-        response: if keep(Field::Response) { event.response.clone() } else { None },
-        tools: if keep(Field::Tools) { event.tools.clone() } else { None },
+        category: if keep(Field::Category) {
+            event.category.clone()
+        } else {
+            None
+        },
+        prompt: if keep(Field::Prompt) {
+            event.prompt.clone()
+        } else {
+            None
+        },
+        response: if keep(Field::Response) {
+            event.response.clone()
+        } else {
+            None
+        },
+        tools: if keep(Field::Tools) {
+            event.tools.clone()
+        } else {
+            None
+        },
     }
 }
 
@@ -157,10 +178,24 @@ pub fn outbound(
         } else {
             None
         },
-        prompt: if permits(mode, Field::Prompt) { text(&rec.prompt) } else { None },
-        response: if permits(mode, Field::Response) { text(&rec.response) } else { None },
+        prompt: if permits(mode, Field::Prompt) {
+            text(&rec.prompt)
+        } else {
+            None
+        },
+        response: if permits(mode, Field::Response) {
+            text(&rec.response)
+        } else {
+            None
+        },
         tools: if permits(mode, Field::Tools) && !rec.tools.is_empty() {
-            Some(rec.tools.iter().take(crate::event::MAX_TOOLS).cloned().collect())
+            Some(
+                rec.tools
+                    .iter()
+                    .take(crate::event::MAX_TOOLS)
+                    .cloned()
+                    .collect(),
+            )
         } else {
             None
         },
@@ -178,7 +213,13 @@ mod tests {
             ts: 1_763_800_000_000,
             agent: AgentKind::ClaudeCode,
             model: "claude-sonnet-4-5".into(),
-            tokens: TokenUsage { input: 1, output: 2, cache_write_5m: 3, cache_write_1h: 4, cache_read: 5 },
+            tokens: TokenUsage {
+                input: 1,
+                output: 2,
+                cache_write_5m: 3,
+                cache_write_1h: 4,
+                cache_read: 5,
+            },
             cost_micro_usd: Some(99),
             cwd: "/home/alice/secret-project".into(),
             session_id: "sess-1".into(),
@@ -201,7 +242,17 @@ mod tests {
         k
     }
 
-    const BASE: [&str; 9] = ["agent", "cost_micro_usd", "id", "mode", "model", "project", "session", "tokens", "ts"];
+    const BASE: [&str; 9] = [
+        "agent",
+        "cost_micro_usd",
+        "id",
+        "mode",
+        "model",
+        "project",
+        "session",
+        "tokens",
+        "ts",
+    ];
 
     #[test]
     fn each_mode_sends_exactly_its_fields() {
@@ -217,7 +268,10 @@ mod tests {
         assert_eq!(keys(&local), with(&["category"]));
         let cloud = outbound(&record(), PrivacyMode::CategorizeCloud, "salt", &red);
         assert_eq!(keys(&cloud), with(&["prompt"]));
-        assert_eq!(cloud.prompt.as_deref(), Some("deploy with key [REDACTED:aws_access_key]"));
+        assert_eq!(
+            cloud.prompt.as_deref(),
+            Some("deploy with key [REDACTED:aws_access_key]")
+        );
         let full = outbound(&record(), PrivacyMode::Full, "salt", &red);
         assert_eq!(keys(&full), with(&["prompt", "response", "tools"]));
         for e in [&off, &local, &cloud, &full] {
@@ -227,7 +281,10 @@ mod tests {
             assert!(!json.contains("sess-1"), "session id leaked: {json}");
             assert!(!json.contains("AKIA"), "secret leaked: {json}");
         }
-        assert_eq!(off.project, project_hash("salt", "/home/alice/secret-project"));
+        assert_eq!(
+            off.project,
+            project_hash("salt", "/home/alice/secret-project")
+        );
     }
 
     #[test]
@@ -236,7 +293,10 @@ mod tests {
         let full = outbound(&record(), PrivacyMode::Full, "salt", &id);
         let off = restrict(&full, PrivacyMode::Off);
         assert_eq!(off.mode, PrivacyMode::Off);
-        assert_eq!((off.prompt.clone(), off.response.clone(), off.tools.clone()), (None, None, None));
+        assert_eq!(
+            (off.prompt.clone(), off.response.clone(), off.tools.clone()),
+            (None, None, None)
+        );
         assert_eq!(off.tokens, full.tokens);
         assert_eq!(off.cost_micro_usd, Some(99));
         let cloud = restrict(&full, PrivacyMode::CategorizeCloud);

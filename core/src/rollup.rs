@@ -169,7 +169,13 @@ mod tests {
             ts,
             agent: AgentKind::ClaudeCode,
             model: model.into(),
-            tokens: TokenUsage { input: 10, output: 5, cache_write_5m: 100, cache_write_1h: 0, cache_read: 1000 },
+            tokens: TokenUsage {
+                input: 10,
+                output: 5,
+                cache_write_5m: 100,
+                cache_write_1h: 0,
+                cache_read: 1000,
+            },
             cost_micro_usd: cost,
             project: "p".repeat(64),
             session: session.into(),
@@ -195,19 +201,29 @@ mod tests {
         assert_eq!(r.hourly.len(), 3);
         let (k, t) = &r.hourly[0];
         assert_eq!((k.hour, k.model.as_str()), (10, "m1"));
-        assert_eq!((t.requests, t.cost_micro_usd, t.tokens.cache_read), (2, 150, 2000));
+        assert_eq!(
+            (t.requests, t.cost_micro_usd, t.tokens.cache_read),
+            (2, 150, 2000)
+        );
         let (_, t2) = &r.hourly[1];
-        assert_eq!((t2.requests, t2.unpriced_requests, t2.cost_micro_usd), (1, 1, 0));
+        assert_eq!(
+            (t2.requests, t2.unpriced_requests, t2.cost_micro_usd),
+            (1, 1, 0)
+        );
         assert_eq!(r.sessions.len(), 2);
         assert_eq!(r.sessions[0].start_ms, 10 * h + 1);
         assert_eq!(r.sessions[0].end_ms, 10 * h + 3);
-        assert_eq!((r.sessions[0].requests, r.sessions[0].cost_micro_usd), (3, 150));
+        assert_eq!(
+            (r.sessions[0].requests, r.sessions[0].cost_micro_usd),
+            (3, 150)
+        );
     }
 
     #[test]
     fn split_keeps_every_row_once() {
-        let events: Vec<WireEvent> =
-            (0..250).map(|i| ev(i * HOUR_MS, &format!("s{i}"), "m", Some(1))).collect();
+        let events: Vec<WireEvent> = (0..250)
+            .map(|i| ev(i * HOUR_MS, &format!("s{i}"), "m", Some(1)))
+            .collect();
         let r = aggregate(&events);
         assert_eq!(r.rows(), 500);
         let parts = r.clone().split(120);
@@ -215,7 +231,11 @@ mod tests {
         assert!(parts.iter().all(|p| p.rows() <= 120));
         assert_eq!(parts.iter().map(|p| p.rows()).sum::<usize>(), 500);
         assert_eq!(parts.iter().map(|p| p.events).sum::<u64>(), 250);
-        let cost: u64 = parts.iter().flat_map(|p| p.hourly.iter()).map(|(_, t)| t.cost_micro_usd).sum();
+        let cost: u64 = parts
+            .iter()
+            .flat_map(|p| p.hourly.iter())
+            .map(|(_, t)| t.cost_micro_usd)
+            .sum();
         assert_eq!(cost, 250);
     }
 }

@@ -43,14 +43,24 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
         Just(serde_json::Value::Null),
         any::<bool>().prop_map(serde_json::Value::Bool),
         any::<i64>().prop_map(|n| serde_json::json!(n)),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| serde_json::json!(f)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| serde_json::json!(f)),
         "[a-z_0-9]{0,70}".prop_map(serde_json::Value::String),
     ];
     leaf.prop_recursive(4, 64, 8, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..8).prop_map(serde_json::Value::Array),
             proptest::collection::hash_map(
-                prop_oneof![Just("id".to_string()), Just("ts".to_string()), Just("tokens".to_string()), Just("mode".to_string()), Just("prompt".to_string()), Just("category".to_string()), "[a-z]{1,8}"],
+                prop_oneof![
+                    Just("id".to_string()),
+                    Just("ts".to_string()),
+                    Just("tokens".to_string()),
+                    Just("mode".to_string()),
+                    Just("prompt".to_string()),
+                    Just("category".to_string()),
+                    "[a-z]{1,8}"
+                ],
                 inner,
                 0..8
             )

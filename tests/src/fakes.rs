@@ -38,10 +38,18 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: u16, v: Value) -> Reply {
-        Reply { status, content_type: "application/json", body: v.to_string().into_bytes() }
+        Reply {
+            status,
+            content_type: "application/json",
+            body: v.to_string().into_bytes(),
+        }
     }
     pub fn text(status: u16, s: &str) -> Reply {
-        Reply { status, content_type: "text/plain", body: s.as_bytes().to_vec() }
+        Reply {
+            status,
+            content_type: "text/plain",
+            body: s.as_bytes().to_vec(),
+        }
     }
 }
 
@@ -68,7 +76,11 @@ impl FakeServer {
                 });
             }
         });
-        FakeServer { base, requests, responder }
+        FakeServer {
+            base,
+            requests,
+            responder,
+        }
     }
 
     /// Changes the scripted answer, e.g. to simulate an outage mid-test.
@@ -81,7 +93,11 @@ impl FakeServer {
     }
 }
 
-fn serve(stream: TcpStream, reqs: &Mutex<Vec<Recorded>>, resp: &Mutex<Arc<Responder>>) -> std::io::Result<()> {
+fn serve(
+    stream: TcpStream,
+    reqs: &Mutex<Vec<Recorded>>,
+    resp: &Mutex<Arc<Responder>>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     loop {
         let mut line = String::new();
@@ -110,7 +126,12 @@ fn serve(stream: TcpStream, reqs: &Mutex<Vec<Recorded>>, resp: &Mutex<Arc<Respon
             .unwrap_or(0);
         let mut body = vec![0; len];
         reader.read_exact(&mut body)?;
-        let rec = Recorded { method, path, headers, body };
+        let rec = Recorded {
+            method,
+            path,
+            headers,
+            body,
+        };
         let responder = resp.lock().unwrap().clone();
         let reply = responder(&rec);
         reqs.lock().unwrap().push(rec);
@@ -132,12 +153,21 @@ fn serve(stream: TcpStream, reqs: &Mutex<Vec<Recorded>>, resp: &Mutex<Arc<Respon
 pub fn anthropic(answer_json: Value) -> FakeServer {
     FakeServer::start(move |req| {
         if req.method != "POST" || req.path != "/v1/messages" {
-            return Reply::json(404, json!({"type": "error", "error": {"type": "not_found_error", "message": "Not found"}}));
+            return Reply::json(
+                404,
+                json!({"type": "error", "error": {"type": "not_found_error", "message": "Not found"}}),
+            );
         }
         if req.header("x-api-key").is_none() || req.header("anthropic-version").is_none() {
-            return Reply::json(401, json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}));
+            return Reply::json(
+                401,
+                json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}),
+            );
         }
-        let model = req.json()["model"].as_str().unwrap_or("claude-haiku-4-5").to_string();
+        let model = req.json()["model"]
+            .as_str()
+            .unwrap_or("claude-haiku-4-5")
+            .to_string();
         Reply::json(
             200,
             json!({
@@ -166,13 +196,25 @@ pub fn email() -> FakeServer {
     FakeServer::start(|req| {
         let b = req.json();
         if req.method != "POST" || req.path != "/emails" {
-            return Reply::json(404, json!({"name": "not_found", "message": "Not found", "statusCode": 404}));
+            return Reply::json(
+                404,
+                json!({"name": "not_found", "message": "Not found", "statusCode": 404}),
+            );
         }
-        if !req.header("authorization").is_some_and(|a| a.starts_with("Bearer ")) {
-            return Reply::json(401, json!({"name": "missing_api_key", "message": "Missing API key", "statusCode": 401}));
+        if !req
+            .header("authorization")
+            .is_some_and(|a| a.starts_with("Bearer "))
+        {
+            return Reply::json(
+                401,
+                json!({"name": "missing_api_key", "message": "Missing API key", "statusCode": 401}),
+            );
         }
         if b.get("from").is_none() || b.get("to").is_none() || b.get("subject").is_none() {
-            return Reply::json(422, json!({"name": "validation_error", "message": "Missing required field", "statusCode": 422}));
+            return Reply::json(
+                422,
+                json!({"name": "validation_error", "message": "Missing required field", "statusCode": 422}),
+            );
         }
         Reply::json(200, json!({"id": "4ef9a417-02e9-4d39-ad75-9611e0fcc33c"}))
     })
@@ -185,7 +227,10 @@ pub fn ollama(answer_json: Value) -> FakeServer {
         if req.method != "POST" || req.path != "/api/chat" {
             return Reply::text(404, "404 page not found");
         }
-        let model = req.json()["model"].as_str().unwrap_or("llama3.1:8b").to_string();
+        let model = req.json()["model"]
+            .as_str()
+            .unwrap_or("llama3.1:8b")
+            .to_string();
         Reply::json(
             200,
             json!({

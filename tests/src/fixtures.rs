@@ -11,11 +11,23 @@ use crate::tally_bin;
 pub fn rfc3339(ms: i64) -> String {
     let (y, m, d) = tally_core::time::civil_from_days(ms.div_euclid(86_400_000));
     let s = ms.rem_euclid(86_400_000) / 1000;
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", s / 3600, s / 60 % 60, s % 60, ms.rem_euclid(1000))
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        ms.rem_euclid(1000)
+    )
 }
 
-
-pub fn assistant(ts: i64, session: &str, msg: &str, req: &str, model: &str, usage: Value) -> String {
+pub fn assistant(
+    ts: i64,
+    session: &str,
+    msg: &str,
+    req: &str,
+    model: &str,
+    usage: Value,
+) -> String {
     json!({
         "type": "assistant", "uuid": format!("u-{msg}-{}", usage["output_tokens"]), "sessionId": session,
         "timestamp": rfc3339(ts), "cwd": "/home/alice/payments-service", "version": "2.0.30",
@@ -72,4 +84,3 @@ pub fn tally(home: &Path, claude: &Path, args: &[&str]) -> std::process::Output 
     );
     out
 }
-

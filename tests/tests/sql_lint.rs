@@ -6,8 +6,19 @@
 use std::path::Path;
 
 const TENANT_TABLES: &[&str] = &[
-    "members", "developers", "install_tokens", "agent_tokens", "signin_links", "web_sessions", "batches",
-    "usage_hourly", "sessions", "categories", "audit_log", "project_labels", "content_index",
+    "members",
+    "developers",
+    "install_tokens",
+    "agent_tokens",
+    "signin_links",
+    "web_sessions",
+    "batches",
+    "usage_hourly",
+    "sessions",
+    "categories",
+    "audit_log",
+    "project_labels",
+    "content_index",
 ];
 
 const SERVICE_ALLOWED: &[&str] = &[
@@ -63,7 +74,9 @@ fn literals(src: &str) -> Vec<(usize, String)> {
 
 fn is_sql(s: &str) -> bool {
     let u = s.trim_start().to_ascii_uppercase();
-    ["SELECT ", "INSERT ", "UPDATE ", "DELETE ", "WITH "].iter().any(|k| u.starts_with(k))
+    ["SELECT ", "INSERT ", "UPDATE ", "DELETE ", "WITH "]
+        .iter()
+        .any(|k| u.starts_with(k))
 }
 
 fn touches_tenant(sql: &str) -> bool {
@@ -80,12 +93,16 @@ fn team_bound(sql: &str) -> bool {
         // Inserts name team_id first and bind it as ?1.
         return s.contains("(team_id,") && s.contains("VALUES (?1,");
     }
-    s.contains("team_id = ?1") || s.contains("FROM teams WHERE id = ?1") || s.contains("UPDATE teams SET") && s.contains("WHERE id = ?1")
+    s.contains("team_id = ?1")
+        || s.contains("FROM teams WHERE id = ?1")
+        || s.contains("UPDATE teams SET") && s.contains("WHERE id = ?1")
 }
 
 #[test]
 fn every_tenant_statement_binds_the_team() {
-    let src = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../workers/src/db.rs")).unwrap();
+    let src =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../workers/src/db.rs"))
+            .unwrap();
     let team_start = src.find("impl TeamDb {").expect("impl TeamDb");
     let service_start = src.find("impl ServiceDb {").expect("impl ServiceDb");
     let mut tenant = 0;
@@ -95,7 +112,10 @@ fn every_tenant_statement_binds_the_team() {
         let in_service = pos > service_start && (pos < team_start || service_start > team_start);
         if in_team {
             tenant += 1;
-            assert!(!touches_tenant(&sql) || team_bound(&sql), "TeamDb statement without team predicate: {sql}");
+            assert!(
+                !touches_tenant(&sql) || team_bound(&sql),
+                "TeamDb statement without team predicate: {sql}"
+            );
             // A delete or update that forgot its predicate would hit every team.
             let u = sql.to_ascii_uppercase();
             if u.starts_with("UPDATE") || u.starts_with("DELETE") {
@@ -103,13 +123,23 @@ fn every_tenant_statement_binds_the_team() {
             }
         } else if in_service {
             service += 1;
-            assert!(SERVICE_ALLOWED.contains(&sql.as_str()), "ServiceDb statement not on the reviewed list: {sql}");
+            assert!(
+                SERVICE_ALLOWED.contains(&sql.as_str()),
+                "ServiceDb statement not on the reviewed list: {sql}"
+            );
         } else {
             panic!("SQL outside TeamDb/ServiceDb: {sql}");
         }
     }
-    assert!(tenant >= 10, "found only {tenant} tenant statements: is the parser broken?");
-    assert_eq!(service, SERVICE_ALLOWED.len(), "every reviewed service statement is used");
+    assert!(
+        tenant >= 10,
+        "found only {tenant} tenant statements: is the parser broken?"
+    );
+    assert_eq!(
+        service,
+        SERVICE_ALLOWED.len(),
+        "every reviewed service statement is used"
+    );
 }
 
 #[test]
@@ -124,7 +154,11 @@ fn no_other_file_touches_d1() {
         let src = std::fs::read_to_string(&path).unwrap();
         checked += 1;
         for needle in [".d1(", ".prepare(", "D1Database", ".batch("] {
-            assert!(!src.contains(needle), "{} uses {needle}: D1 goes through db.rs only", path.display());
+            assert!(
+                !src.contains(needle),
+                "{} uses {needle}: D1 goes through db.rs only",
+                path.display()
+            );
         }
         for (_, lit) in literals(&src) {
             assert!(!is_sql(&lit), "{} contains SQL: {lit}", path.display());
@@ -136,8 +170,12 @@ fn no_other_file_touches_d1() {
 #[test]
 fn the_lint_catches_a_missing_predicate() {
     assert!(!team_bound("SELECT * FROM usage_hourly WHERE hour > ?2"));
-    assert!(team_bound("SELECT * FROM usage_hourly WHERE team_id = ?1 AND hour > ?2"));
-    assert!(!team_bound("INSERT INTO sessions (session, team_id) VALUES (?2, ?1)"));
+    assert!(team_bound(
+        "SELECT * FROM usage_hourly WHERE team_id = ?1 AND hour > ?2"
+    ));
+    assert!(!team_bound(
+        "INSERT INTO sessions (session, team_id) VALUES (?2, ?1)"
+    ));
     assert!(touches_tenant("DELETE FROM sessions WHERE x = 1"));
     assert!(!touches_tenant("SELECT 1"));
     let lits = literals("let a = \"SELECT 1 \\\n   FROM x\"; // \"not this\"\n");

@@ -4,9 +4,12 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
 use futures_util::future::{join_all, select, Either};
-use tally_core::categorize::{anthropic_request, parse_anthropic_response, ModelUsage, ANTHROPIC_VERSION, DEFAULT_ANTHROPIC_MODEL};
+use serde::Serialize;
+use tally_core::categorize::{
+    anthropic_request, parse_anthropic_response, ModelUsage, ANTHROPIC_VERSION,
+    DEFAULT_ANTHROPIC_MODEL,
+};
 use tally_core::event::{Categorization, PrivacyMode, WireEvent};
 use tally_core::redact::redact;
 use tally_core::seal::{derive_team_key, seal};
@@ -36,7 +39,10 @@ struct StoredEvent<'a> {
 }
 
 pub fn content_key(team_id: &str, received_at: i64, batch_id: &str) -> String {
-    format!("teams/{team_id}/content/{}/{batch_id}.json", utc_date(received_at))
+    format!(
+        "teams/{team_id}/content/{}/{batch_id}.json",
+        utc_date(received_at)
+    )
 }
 
 /// What cloud categorization did for one batch, recorded per team.
@@ -56,21 +62,42 @@ pub struct CategorizeStats {
 const DEFAULT_MAX_CALLS: usize = 25;
 const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
 
-async fn call_haiku(base: &str, key: &str, model: &str, prompt: &str) -> std::result::Result<(Categorization, ModelUsage), String> {
+async fn call_haiku(
+    base: &str,
+    key: &str,
+    model: &str,
+    prompt: &str,
+) -> std::result::Result<(Categorization, ModelUsage), String> {
     let body = anthropic_request(model, &redact(prompt)).to_string();
     let headers = worker::Headers::new();
-    for (k, v) in [("content-type", "application/json"), ("x-api-key", key), ("anthropic-version", ANTHROPIC_VERSION)] {
+    for (k, v) in [
+        ("content-type", "application/json"),
+        ("x-api-key", key),
+        ("anthropic-version", ANTHROPIC_VERSION),
+    ] {
         headers.set(k, v).map_err(|e| e.to_string())?;
     }
     let mut init = worker::RequestInit::new();
-    init.with_method(worker::Method::Post).with_headers(headers).with_body(Some(body.into()));
-    let req = worker::Request::new_with_init(&format!("{}/v1/messages", base.trim_end_matches('/')), &init).map_err(|e| e.to_string())?;
+    init.with_method(worker::Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
+    let req = worker::Request::new_with_init(
+        &format!("{}/v1/messages", base.trim_end_matches('/')),
+        &init,
+    )
+    .map_err(|e| e.to_string())?;
     let fetch = Box::pin(async move {
-        let mut resp = worker::Fetch::Request(req).send().await.map_err(|e| e.to_string())?;
+        let mut resp = worker::Fetch::Request(req)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         let status = resp.status_code();
         let text = resp.text().await.map_err(|e| e.to_string())?;
         if status != 200 {
-            return Err(format!("HTTP {status}: {}", text.chars().take(200).collect::<String>()));
+            return Err(format!(
+                "HTTP {status}: {}",
+                text.chars().take(200).collect::<String>()
+            ));
         }
         parse_anthropic_response(&text)
     });
@@ -84,17 +111,27 @@ async fn call_haiku(base: &str, key: &str, model: &str, prompt: &str) -> std::re
 /// sent to Claude Haiku; the answer replaces the prompt, which is dropped here.
 async fn categorize(env: &Env, events: &mut [WireEvent]) -> CategorizeStats {
     let mut stats = CategorizeStats::default();
-    let prompts: Vec<usize> = (0..events.len()).filter(|&i| events[i].prompt.is_some()).collect();
+    let prompts: Vec<usize> = (0..events.len())
+        .filter(|&i| events[i].prompt.is_some())
+        .collect();
     if prompts.is_empty() {
         return stats;
     }
-    let (Some(key), base) = (config(env, "ANTHROPIC_API_KEY"), config(env, "ANTHROPIC_BASE_URL").unwrap_or_else(|| "https://api.anthropic.com".into())) else {
+    let (Some(key), base) = (
+        config(env, "ANTHROPIC_API_KEY"),
+        config(env, "ANTHROPIC_BASE_URL").unwrap_or_else(|| "https://api.anthropic.com".into()),
+    ) else {
         stats.skipped = prompts.len() as u64;
-        worker::console_warn!("categorize-cloud: ANTHROPIC_API_KEY is not configured; {} prompts left uncategorized", prompts.len());
+        worker::console_warn!(
+            "categorize-cloud: ANTHROPIC_API_KEY is not configured; {} prompts left uncategorized",
+            prompts.len()
+        );
         return stats;
     };
     let model = config(env, "ANTHROPIC_MODEL").unwrap_or_else(|| DEFAULT_ANTHROPIC_MODEL.into());
-    let max_calls = config(env, "CATEGORIZE_MAX_PER_BATCH").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_CALLS);
+    let max_calls = config(env, "CATEGORIZE_MAX_PER_BATCH")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_MAX_CALLS);
     // Identical prompts (retries, repeated commands) are asked about once.
     let mut distinct: Vec<String> = Vec::new();
     for &i in &prompts {
@@ -113,8 +150,14 @@ async fn categorize(env: &Env, events: &mut [WireEvent]) -> CategorizeStats {
             Ok((c, u)) => {
                 stats.input_tokens += u.input_tokens;
                 stats.output_tokens += u.output_tokens;
-                let usage = tally_core::usage::TokenUsage { input: u.input_tokens, output: u.output_tokens, ..Default::default() };
-                if let tally_core::pricing::Priced::Usd(c) = tally_core::pricing::price_request(table, &model, &usage, false) {
+                let usage = tally_core::usage::TokenUsage {
+                    input: u.input_tokens,
+                    output: u.output_tokens,
+                    ..Default::default()
+                };
+                if let tally_core::pricing::Priced::Usd(c) =
+                    tally_core::pricing::price_request(table, &model, &usage, false)
+                {
                     stats.cost_micro_usd += c;
                 }
                 by_prompt.insert(p.clone(), c);

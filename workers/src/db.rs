@@ -281,7 +281,14 @@ impl TeamDb {
             .ok_or_else(|| worker::Error::RustError("team not found".into()))
     }
 
-    pub async fn add_agent(&self, agent_id: &str, developer_id: &str, token_hash: &str, hostname: Option<&str>, now: i64) -> Result<()> {
+    pub async fn add_agent(
+        &self,
+        agent_id: &str,
+        developer_id: &str,
+        token_hash: &str,
+        hostname: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
         self.stmt(
             "INSERT INTO agent_tokens (team_id, token_hash, id, developer_id, hostname, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             vec![t(token_hash), t(agent_id), t(developer_id), opt_text(hostname), i(now)],
@@ -330,7 +337,14 @@ impl TeamDb {
         Ok(())
     }
 
-    pub async fn add_install_token(&self, token_hash: &str, developer_id: &str, created_by: Option<&str>, now: i64, expires_at: i64) -> Result<()> {
+    pub async fn add_install_token(
+        &self,
+        token_hash: &str,
+        developer_id: &str,
+        created_by: Option<&str>,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
         self.stmt(
             "INSERT INTO install_tokens (team_id, token_hash, developer_id, created_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             vec![t(token_hash), t(developer_id), opt_text(created_by), i(now), i(expires_at)],
@@ -340,7 +354,13 @@ impl TeamDb {
         Ok(())
     }
 
-    pub async fn add_member(&self, member_id: &str, email: &str, role: &str, now: i64) -> Result<()> {
+    pub async fn add_member(
+        &self,
+        member_id: &str,
+        email: &str,
+        role: &str,
+        now: i64,
+    ) -> Result<()> {
         self.stmt(
             "INSERT INTO members (team_id, id, email, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             vec![t(member_id), t(email), t(role), i(now)],
@@ -350,7 +370,13 @@ impl TeamDb {
         Ok(())
     }
 
-    pub async fn add_signin_link(&self, token_hash: &str, member_id: &str, now: i64, expires_at: i64) -> Result<()> {
+    pub async fn add_signin_link(
+        &self,
+        token_hash: &str,
+        member_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
         self.stmt(
             "INSERT INTO signin_links (team_id, token_hash, member_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             vec![t(token_hash), t(member_id), i(now), i(expires_at)],
@@ -360,7 +386,14 @@ impl TeamDb {
         Ok(())
     }
 
-    pub async fn add_web_session(&self, id_hash: &str, member_id: &str, csrf: &str, now: i64, expires_at: i64) -> Result<()> {
+    pub async fn add_web_session(
+        &self,
+        id_hash: &str,
+        member_id: &str,
+        csrf: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
         self.stmt(
             "INSERT INTO web_sessions (team_id, id_hash, member_id, csrf_token, created_at, last_seen_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
             vec![t(id_hash), t(member_id), t(csrf), i(now), i(expires_at)],
@@ -380,7 +413,14 @@ impl TeamDb {
         Ok(())
     }
 
-    pub async fn audit(&self, actor: &str, action: &str, ip: Option<&str>, details: &serde_json::Value, now: i64) -> Result<()> {
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        ip: Option<&str>,
+        details: &serde_json::Value,
+        now: i64,
+    ) -> Result<()> {
         self.stmt(
             "INSERT INTO audit_log (team_id, at, actor, action, ip, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             vec![i(now), t(actor), t(action), opt_text(ip), t(details.to_string())],
@@ -493,7 +533,9 @@ impl TeamDb {
                 }
                 Ok(Applied::Written { rows_written: rows })
             }
-            Err(e) if e.to_string().contains("UNIQUE constraint failed: batches") => Ok(Applied::Duplicate),
+            Err(e) if e.to_string().contains("UNIQUE constraint failed: batches") => {
+                Ok(Applied::Duplicate)
+            }
             Err(e) => Err(e),
         }
     }
@@ -506,7 +548,11 @@ impl TeamDb {
         .await
     }
 
-    pub async fn daily_cost_by_model(&self, from_hour: i64, to_hour: i64) -> Result<Vec<DayModelCost>> {
+    pub async fn daily_cost_by_model(
+        &self,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> Result<Vec<DayModelCost>> {
         all(self.stmt(
             "SELECT (hour / 24) AS day, model, SUM(cost_micro_usd) AS cost_micro_usd FROM usage_hourly WHERE team_id = ?1 AND hour >= ?2 AND hour < ?3 GROUP BY day, model ORDER BY day, model",
             vec![i(from_hour), i(to_hour)],
@@ -540,7 +586,12 @@ impl TeamDb {
         Ok(())
     }
 
-    pub async fn sessions_in(&self, from_ms: i64, to_ms: i64, order_by_duration: bool) -> Result<Vec<SessionRowOut>> {
+    pub async fn sessions_in(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        order_by_duration: bool,
+    ) -> Result<Vec<SessionRowOut>> {
         let sql = if order_by_duration {
             "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd FROM sessions s LEFT JOIN developers d ON d.team_id = s.team_id AND d.id = s.developer_id WHERE s.team_id = ?1 AND s.end_ms >= ?2 AND s.start_ms < ?3 ORDER BY (s.end_ms - s.start_ms) DESC LIMIT 200"
         } else {
@@ -575,18 +626,34 @@ impl TeamDb {
 
     pub async fn set_member_role(&self, member_id: &str, role: &str) -> Result<bool> {
         let r = self
-            .stmt("UPDATE members SET role = ?3 WHERE team_id = ?1 AND id = ?2", vec![t(member_id), t(role)])?
+            .stmt(
+                "UPDATE members SET role = ?3 WHERE team_id = ?1 AND id = ?2",
+                vec![t(member_id), t(role)],
+            )?
             .run()
             .await?;
         Ok(r.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
     }
 
     pub async fn remove_member(&self, member_id: &str) -> Result<bool> {
-        let r = self.db.batch(vec![
-            self.stmt("DELETE FROM web_sessions WHERE team_id = ?1 AND member_id = ?2", vec![t(member_id)])?,
-            self.stmt("DELETE FROM members WHERE team_id = ?1 AND id = ?2", vec![t(member_id)])?,
-        ]).await?;
-        Ok(r.get(1).and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0) > 0)
+        let r = self
+            .db
+            .batch(vec![
+                self.stmt(
+                    "DELETE FROM web_sessions WHERE team_id = ?1 AND member_id = ?2",
+                    vec![t(member_id)],
+                )?,
+                self.stmt(
+                    "DELETE FROM members WHERE team_id = ?1 AND id = ?2",
+                    vec![t(member_id)],
+                )?,
+            ])
+            .await?;
+        Ok(r.get(1)
+            .and_then(|r| r.meta().ok().flatten())
+            .and_then(|m| m.changes)
+            .unwrap_or(0)
+            > 0)
     }
 
     pub async fn touch_web_session(&self, id_hash: &str, now: i64) -> Result<()> {
@@ -600,20 +667,31 @@ impl TeamDb {
     }
 
     pub async fn delete_web_session(&self, id_hash: &str) -> Result<()> {
-        self.stmt("DELETE FROM web_sessions WHERE team_id = ?1 AND id_hash = ?2", vec![t(id_hash)])?
-            .run()
-            .await?;
+        self.stmt(
+            "DELETE FROM web_sessions WHERE team_id = ?1 AND id_hash = ?2",
+            vec![t(id_hash)],
+        )?
+        .run()
+        .await?;
         Ok(())
     }
 
     pub async fn set_retention(&self, days: i64) -> Result<()> {
-        self.stmt("UPDATE teams SET retention_days = ?2 WHERE id = ?1", vec![i(days)])?
-            .run()
-            .await?;
+        self.stmt(
+            "UPDATE teams SET retention_days = ?2 WHERE id = ?1",
+            vec![i(days)],
+        )?
+        .run()
+        .await?;
         Ok(())
     }
 
-    pub async fn audit_filtered(&self, action: &str, actor: &str, limit: i64) -> Result<Vec<AuditEntry>> {
+    pub async fn audit_filtered(
+        &self,
+        action: &str,
+        actor: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>> {
         all(self.stmt(
             "SELECT id, at, actor, action, ip, details FROM audit_log WHERE team_id = ?1 AND (?2 = '' OR action = ?2) AND (?3 = '' OR actor = ?3) ORDER BY id DESC LIMIT ?4",
             vec![t(action), t(actor), i(limit)],
@@ -624,13 +702,34 @@ impl TeamDb {
     pub async fn prune_before(&self, before_hour: i64, before_ms: i64, now: i64) -> Result<()> {
         self.db
             .batch(vec![
-                self.stmt("DELETE FROM categories WHERE team_id = ?1 AND day < ?2", vec![i(before_ms.div_euclid(86_400_000))])?,
-                self.stmt("DELETE FROM web_sessions WHERE team_id = ?1 AND expires_at < ?2", vec![i(now)])?,
-                self.stmt("DELETE FROM signin_links WHERE team_id = ?1 AND expires_at < ?2", vec![i(now)])?,
-                self.stmt("DELETE FROM audit_log WHERE team_id = ?1 AND at < ?2", vec![i(now - 730 * 86_400_000)])?,
-                self.stmt("DELETE FROM usage_hourly WHERE team_id = ?1 AND hour < ?2", vec![i(before_hour)])?,
-                self.stmt("DELETE FROM sessions WHERE team_id = ?1 AND end_ms < ?2", vec![i(before_ms)])?,
-                self.stmt("DELETE FROM batches WHERE team_id = ?1 AND received_at < ?2", vec![i(before_ms)])?,
+                self.stmt(
+                    "DELETE FROM categories WHERE team_id = ?1 AND day < ?2",
+                    vec![i(before_ms.div_euclid(86_400_000))],
+                )?,
+                self.stmt(
+                    "DELETE FROM web_sessions WHERE team_id = ?1 AND expires_at < ?2",
+                    vec![i(now)],
+                )?,
+                self.stmt(
+                    "DELETE FROM signin_links WHERE team_id = ?1 AND expires_at < ?2",
+                    vec![i(now)],
+                )?,
+                self.stmt(
+                    "DELETE FROM audit_log WHERE team_id = ?1 AND at < ?2",
+                    vec![i(now - 730 * 86_400_000)],
+                )?,
+                self.stmt(
+                    "DELETE FROM usage_hourly WHERE team_id = ?1 AND hour < ?2",
+                    vec![i(before_hour)],
+                )?,
+                self.stmt(
+                    "DELETE FROM sessions WHERE team_id = ?1 AND end_ms < ?2",
+                    vec![i(before_ms)],
+                )?,
+                self.stmt(
+                    "DELETE FROM batches WHERE team_id = ?1 AND received_at < ?2",
+                    vec![i(before_ms)],
+                )?,
             ])
             .await?;
         Ok(())
@@ -672,7 +771,11 @@ impl ServiceDb {
 
     /// Single use is enforced by the database: the UPDATE matches only an
     /// unused, unexpired row, so two concurrent enrollments cannot both win.
-    pub async fn consume_install_token(&self, token_hash: &str, now: i64) -> Result<Option<EnrollPrincipal>> {
+    pub async fn consume_install_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<EnrollPrincipal>> {
         first(prepare(
             &self.db,
             "UPDATE install_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING team_id, developer_id",
@@ -681,7 +784,11 @@ impl ServiceDb {
         .await
     }
 
-    pub async fn consume_signin_link(&self, token_hash: &str, now: i64) -> Result<Option<SigninGrant>> {
+    pub async fn consume_signin_link(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<SigninGrant>> {
         first(prepare(
             &self.db,
             "UPDATE signin_links SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING team_id, member_id",
@@ -690,7 +797,12 @@ impl ServiceDb {
         .await
     }
 
-    pub async fn web_session(&self, id_hash: &str, now: i64, idle_cutoff: i64) -> Result<Option<WebPrincipal>> {
+    pub async fn web_session(
+        &self,
+        id_hash: &str,
+        now: i64,
+        idle_cutoff: i64,
+    ) -> Result<Option<WebPrincipal>> {
         first(prepare(
             &self.db,
             "SELECT s.team_id, s.id_hash, s.member_id, m.email, m.role, s.csrf_token, s.last_seen_at FROM web_sessions s JOIN members m ON m.team_id = s.team_id AND m.id = s.member_id WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND s.last_seen_at > ?3",
@@ -714,10 +826,12 @@ impl ServiceDb {
         struct N {
             n: i64,
         }
-        Ok(first::<N>(prepare(&self.db, "SELECT COUNT(*) AS n FROM teams", &[])?)
-            .await?
-            .map(|r| r.n)
-            .unwrap_or(0))
+        Ok(
+            first::<N>(prepare(&self.db, "SELECT COUNT(*) AS n FROM teams", &[])?)
+                .await?
+                .map(|r| r.n)
+                .unwrap_or(0),
+        )
     }
 
     pub async fn create_team(&self, id: &str, name: &str, salt: &str, now: i64) -> Result<TeamRef> {
@@ -728,11 +842,19 @@ impl ServiceDb {
         )?
         .run()
         .await?;
-        Ok(TeamRef { id: id.to_string(), retention_days: 90 })
+        Ok(TeamRef {
+            id: id.to_string(),
+            retention_days: 90,
+        })
     }
 
     pub async fn teams(&self) -> Result<Vec<TeamRef>> {
-        all(prepare(&self.db, "SELECT id, retention_days FROM teams ORDER BY id", &[])?).await
+        all(prepare(
+            &self.db,
+            "SELECT id, retention_days FROM teams ORDER BY id",
+            &[],
+        )?)
+        .await
     }
 
     pub async fn record_cron(&self, cron: &str, now: i64, details: &str) -> Result<()> {

@@ -30,15 +30,25 @@ pub struct QueuePart {
     pub categorize: Option<crate::content::CategorizeStats>,
 }
 
-pub async fn authenticate_agent(req: &Request, env: &Env) -> Result<std::result::Result<AgentPrincipal, Response>> {
+pub async fn authenticate_agent(
+    req: &Request,
+    env: &Env,
+) -> Result<std::result::Result<AgentPrincipal, Response>> {
     let Some(token) = bearer(req) else {
-        return Ok(Err(json_error(401, "unauthorized", "missing bearer agent token")?));
+        return Ok(Err(json_error(
+            401,
+            "unauthorized",
+            "missing bearer agent token",
+        )?));
     };
     if !token.starts_with("tly_agent_") {
         return Ok(Err(json_error(401, "unauthorized", "not an agent token")?));
     }
     let pepper = required(env, "PEPPER")?;
-    match ServiceDb::new(env)?.agent_by_token(&token_hash(&pepper, &token)).await? {
+    match ServiceDb::new(env)?
+        .agent_by_token(&token_hash(&pepper, &token))
+        .await?
+    {
         None => Ok(Err(json_error(401, "unauthorized", "unknown agent token")?)),
         Some(p) if p.revoked() => Ok(Err(json_error(
             403,
@@ -69,10 +79,20 @@ struct EnrollResponse {
 pub async fn enroll(mut req: Request, env: Env) -> Result<Response> {
     let body: EnrollRequest = match req.json().await {
         Ok(b) => b,
-        Err(_) => return json_error(400, "bad_request", "expected JSON {\"token\": \"tly_inst_...\"}"),
+        Err(_) => {
+            return json_error(
+                400,
+                "bad_request",
+                "expected JSON {\"token\": \"tly_inst_...\"}",
+            )
+        }
     };
     if !body.token.starts_with("tly_inst_") {
-        return json_error(400, "bad_request", "token must be a one-time install token (tly_inst_...)");
+        return json_error(
+            400,
+            "bad_request",
+            "token must be a one-time install token (tly_inst_...)",
+        );
     }
     let pepper = required(&env, "PEPPER")?;
     let now = now_ms();
@@ -80,14 +100,27 @@ pub async fn enroll(mut req: Request, env: Env) -> Result<Response> {
         .consume_install_token(&token_hash(&pepper, &body.token), now)
         .await?
     else {
-        return json_error(401, "invalid_token", "install token is unknown, expired or already used");
+        return json_error(
+            401,
+            "invalid_token",
+            "install token is unknown, expired or already used",
+        );
     };
     let db = TeamDb::new(&env, &grant)?;
     let agent_token = format_token("tly_agent_", &random32()?);
     let agent_id = random_id()?;
-    let hostname = body.hostname.as_deref().map(|h| tally_core::privacy::truncate_utf8(h, 128));
-    db.add_agent(&agent_id, &grant.developer_id, &token_hash(&pepper, &agent_token), hostname, now)
-        .await?;
+    let hostname = body
+        .hostname
+        .as_deref()
+        .map(|h| tally_core::privacy::truncate_utf8(h, 128));
+    db.add_agent(
+        &agent_id,
+        &grant.developer_id,
+        &token_hash(&pepper, &agent_token),
+        hostname,
+        now,
+    )
+    .await?;
     let team = db.settings().await?;
     json_status(
         200,
@@ -178,7 +211,13 @@ pub async fn events(mut req: Request, env: Env) -> Result<Response> {
     let body = match read_body(req.bytes().await?, gzip) {
         Ok(b) => b,
         Err("too_large") => return json_error(413, "too_large", "batch body is larger than 1 MiB"),
-        Err(_) => return json_error(400, "bad_gzip", "Content-Encoding is gzip but the body is not valid gzip"),
+        Err(_) => {
+            return json_error(
+                400,
+                "bad_gzip",
+                "Content-Encoding is gzip but the body is not valid gzip",
+            )
+        }
     };
     let now = now_ms();
     let batch = match decode_batch(&body, now) {
@@ -200,11 +239,17 @@ pub async fn events(mut req: Request, env: Env) -> Result<Response> {
         capacity: team.rate_capacity.max(0) as u64,
         per_minute: team.rate_per_minute.max(0) as u64,
     };
-    match crate::limiter::take_tokens(&env, db.team_id(), batch.events.len() as u64, config).await? {
+    match crate::limiter::take_tokens(&env, db.team_id(), batch.events.len() as u64, config).await?
+    {
         Take::Granted { .. } => {}
         Take::Limited { retry_after_secs } => {
-            let mut resp = json_error(429, "rate_limited", "team event budget exhausted; retry later")?;
-            resp.headers_mut().set("Retry-After", &retry_after_secs.to_string())?;
+            let mut resp = json_error(
+                429,
+                "rate_limited",
+                "team event budget exhausted; retry later",
+            )?;
+            resp.headers_mut()
+                .set("Retry-After", &retry_after_secs.to_string())?;
             return Ok(resp);
         }
         Take::TooLarge { capacity } => {
@@ -230,7 +275,8 @@ pub async fn events(mut req: Request, env: Env) -> Result<Response> {
         .collect();
     // Content handling (categorization, R2) happens here, before the queue, so
     // that text never rests anywhere the team did not choose.
-    let (events, categorized) = crate::content::process(&env, db.team_id(), &team, &batch.batch_id, events, now).await?;
+    let (events, categorized) =
+        crate::content::process(&env, db.team_id(), &team, &batch.batch_id, events, now).await?;
 
     let parts = aggregate(&events).split(ROWS_PER_MESSAGE);
     let n = parts.len();

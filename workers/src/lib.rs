@@ -12,7 +12,10 @@ mod web;
 pub use limiter::TeamLimiter;
 
 use tally_core::rollup::HOUR_MS;
-use worker::{event, Context, Env, MessageBatch, MessageExt, Method, Request, Response, Result, ScheduleContext, ScheduledEvent};
+use worker::{
+    event, Context, Env, MessageBatch, MessageExt, Method, Request, Response, Result,
+    ScheduleContext, ScheduledEvent,
+};
 
 use crate::db::{Applied, ServiceDb, TeamDb, TrustedTeam};
 use crate::ingest::QueuePart;
@@ -123,7 +126,14 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
 
 async fn apply(env: &Env, part: &QueuePart) -> Result<Applied> {
     let db = TeamDb::new(env, &TrustedTeam::from_queue(part.team_id.clone()))?;
-    db.apply_rollup(&part.marker, &part.developer_id, &part.rollup, part.categorize.as_ref(), now_ms()).await
+    db.apply_rollup(
+        &part.marker,
+        &part.developer_id,
+        &part.rollup,
+        part.categorize.as_ref(),
+        now_ms(),
+    )
+    .await
 }
 
 #[event(scheduled)]
@@ -148,6 +158,10 @@ async fn run_cron(cron: &str, env: &Env) -> Result<()> {
         pruned += 1;
     }
     service
-        .record_cron(cron, now, &serde_json::json!({"teams_pruned": pruned}).to_string())
+        .record_cron(
+            cron,
+            now,
+            &serde_json::json!({"teams_pruned": pruned}).to_string(),
+        )
         .await
 }

@@ -42,8 +42,16 @@ impl DurableObject for TeamLimiter {
     }
 }
 
-pub async fn take_tokens(env: &Env, team_id: &str, cost: u64, config: BucketConfig) -> Result<Take> {
-    let stub = env.durable_object("LIMITER")?.id_from_name(team_id)?.get_stub()?;
+pub async fn take_tokens(
+    env: &Env,
+    team_id: &str,
+    cost: u64,
+    config: BucketConfig,
+) -> Result<Take> {
+    let stub = env
+        .durable_object("LIMITER")?
+        .id_from_name(team_id)?
+        .get_stub()?;
     let mut init = worker::RequestInit::new();
     init.with_method(worker::Method::Post).with_body(Some(
         serde_json::to_string(&TakeRequest { cost, config })?.into(),

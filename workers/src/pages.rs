@@ -44,7 +44,9 @@ pub fn page(title: &str, active: &str, body: &str) -> String {
             let on = if href == active { " class=\"on\"" } else { "" };
             n.push_str(&format!("<a href=\"{href}\"{on}>{name}</a>"));
         }
-        n.push_str("<form method=\"post\" action=\"/logout\"><button>Sign out</button></form></header>");
+        n.push_str(
+            "<form method=\"post\" action=\"/logout\"><button>Sign out</button></form></header>",
+        );
         n
     };
     format!(
@@ -55,13 +57,17 @@ pub fn page(title: &str, active: &str, body: &str) -> String {
 
 pub fn static_asset(path: &str) -> Result<Response> {
     let (body, ctype) = match path {
-        "/static/uplot.js" => (include_str!("../static/uPlot.iife.min.js"), "application/javascript"),
+        "/static/uplot.js" => (
+            include_str!("../static/uPlot.iife.min.js"),
+            "application/javascript",
+        ),
         "/static/uplot.css" => (include_str!("../static/uPlot.min.css"), "text/css"),
         _ => return json_error(404, "not_found", "no such asset"),
     };
     let mut r = Response::ok(body)?;
     r.headers_mut().set("Content-Type", ctype)?;
-    r.headers_mut().set("Cache-Control", "public, max-age=86400")?;
+    r.headers_mut()
+        .set("Cache-Control", "public, max-age=86400")?;
     Ok(r)
 }
 
@@ -76,8 +82,14 @@ impl Range {
     fn parse(q: &HashMap<String, String>, now: i64) -> Range {
         let today = now.div_euclid(DAY_MS);
         let to_day = q.get("to").and_then(|s| parse_date(s)).unwrap_or(today);
-        let from_day = q.get("from").and_then(|s| parse_date(s)).unwrap_or(to_day - 29);
-        Range { from_day: from_day.min(to_day), to_day }
+        let from_day = q
+            .get("from")
+            .and_then(|s| parse_date(s))
+            .unwrap_or(to_day - 29);
+        Range {
+            from_day: from_day.min(to_day),
+            to_day,
+        }
     }
     fn hours(&self) -> (i64, i64) {
         (self.from_day * 24, (self.to_day + 1) * 24)
@@ -96,7 +108,9 @@ impl Range {
 }
 
 fn query(req: &Request) -> HashMap<String, String> {
-    req.url().map(|u| u.query_pairs().into_owned().collect()).unwrap_or_default()
+    req.url()
+        .map(|u| u.query_pairs().into_owned().collect())
+        .unwrap_or_default()
 }
 
 fn usd(m: i64) -> String {
@@ -120,7 +134,10 @@ struct Table {
 
 impl Table {
     fn html(&self) -> String {
-        let mut s = format!("<div class=\"scroll\"><table data-testid=\"table-{}\"><thead><tr>", self.name);
+        let mut s = format!(
+            "<div class=\"scroll\"><table data-testid=\"table-{}\"><thead><tr>",
+            self.name
+        );
         for c in &self.columns {
             s.push_str(&format!("<th>{}</th>", html_escape(c)));
         }
@@ -133,7 +150,10 @@ impl Table {
             s.push_str("</tr>");
         }
         if self.rows.is_empty() {
-            s.push_str(&format!("<tr><td colspan=\"{}\">No data in this range.</td></tr>", self.columns.len()));
+            s.push_str(&format!(
+                "<tr><td colspan=\"{}\">No data in this range.</td></tr>",
+                self.columns.len()
+            ));
         }
         s.push_str("</tbody></table></div>");
         s
@@ -142,10 +162,23 @@ impl Table {
     fn csv(&self) -> String {
         let esc = |v: &str| {
             // A leading =,+,-,@ would be a formula in a spreadsheet: neutralise it.
-            let v = if v.starts_with(['=', '+', '-', '@']) && v.parse::<f64>().is_err() { format!("'{v}") } else { v.to_string() };
-            if v.contains([',', '"', '\n', '\r']) { format!("\"{}\"", v.replace('"', "\"\"")) } else { v }
+            let v = if v.starts_with(['=', '+', '-', '@']) && v.parse::<f64>().is_err() {
+                format!("'{v}")
+            } else {
+                v.to_string()
+            };
+            if v.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", v.replace('"', "\"\""))
+            } else {
+                v
+            }
         };
-        let mut s = self.columns.iter().map(|c| esc(c)).collect::<Vec<_>>().join(",");
+        let mut s = self
+            .columns
+            .iter()
+            .map(|c| esc(c))
+            .collect::<Vec<_>>()
+            .join(",");
         s.push_str("\r\n");
         for r in &self.rows {
             s.push_str(&r.iter().map(|c| esc(c)).collect::<Vec<_>>().join(","));
@@ -158,7 +191,15 @@ impl Table {
         serde_json::Value::Array(
             self.rows
                 .iter()
-                .map(|r| serde_json::Value::Object(self.columns.iter().zip(r).map(|(c, v)| (c.to_string(), serde_json::Value::String(v.clone()))).collect()))
+                .map(|r| {
+                    serde_json::Value::Object(
+                        self.columns
+                            .iter()
+                            .zip(r)
+                            .map(|(c, v)| (c.to_string(), serde_json::Value::String(v.clone())))
+                            .collect(),
+                    )
+                })
                 .collect(),
         )
     }
@@ -166,7 +207,12 @@ impl Table {
 
 /// Answers with the table as a download when `?format=` asks for one, and
 /// records the export in the audit log.
-async fn export(req: &Request, db: &TeamDb, p: &WebPrincipal, table: &Table) -> Result<Option<Response>> {
+async fn export(
+    req: &Request,
+    db: &TeamDb,
+    p: &WebPrincipal,
+    table: &Table,
+) -> Result<Option<Response>> {
     let q = query(req);
     let fmt = q.get("format").map(String::as_str).unwrap_or("html");
     let (body, ctype, ext) = match fmt {
@@ -174,11 +220,20 @@ async fn export(req: &Request, db: &TeamDb, p: &WebPrincipal, table: &Table) -> 
         "json" => (table.json().to_string(), "application/json", "json"),
         _ => return Ok(None),
     };
-    db.audit(&p.email, "export", client_ip(req).as_deref(), &serde_json::json!({"table": table.name, "format": fmt, "rows": table.rows.len()}), now_ms())
-        .await?;
+    db.audit(
+        &p.email,
+        "export",
+        client_ip(req).as_deref(),
+        &serde_json::json!({"table": table.name, "format": fmt, "rows": table.rows.len()}),
+        now_ms(),
+    )
+    .await?;
     let mut r = Response::ok(body)?;
     r.headers_mut().set("Content-Type", ctype)?;
-    r.headers_mut().set("Content-Disposition", &format!("attachment; filename=\"tally-{}.{ext}\"", table.name))?;
+    r.headers_mut().set(
+        "Content-Disposition",
+        &format!("attachment; filename=\"tally-{}.{ext}\"", table.name),
+    )?;
     Ok(Some(r))
 }
 
@@ -190,7 +245,10 @@ fn html(title: &str, active: &str, body: &str) -> Result<Response> {
 }
 
 fn sum(rows: &[ModelTotals]) -> ModelTotals {
-    let mut t = ModelTotals { model: "all".into(), ..Default::default() };
+    let mut t = ModelTotals {
+        model: "all".into(),
+        ..Default::default()
+    };
     for r in rows {
         t.requests += r.requests;
         t.unpriced_requests += r.unpriced_requests;
@@ -210,8 +268,24 @@ fn caching_saved(rows: &[ModelTotals]) -> i64 {
     rows.iter()
         .map(|m| {
             let n = m.cache_read_tokens.max(0) as u64;
-            let as_input = price_request(table, &m.model, &TokenUsage { input: n, ..Default::default() }, false);
-            let as_read = price_request(table, &m.model, &TokenUsage { cache_read: n, ..Default::default() }, false);
+            let as_input = price_request(
+                table,
+                &m.model,
+                &TokenUsage {
+                    input: n,
+                    ..Default::default()
+                },
+                false,
+            );
+            let as_read = price_request(
+                table,
+                &m.model,
+                &TokenUsage {
+                    cache_read: n,
+                    ..Default::default()
+                },
+                false,
+            );
             match (as_input, as_read) {
                 (Priced::Usd(a), Priced::Usd(b)) => a.saturating_sub(b) as i64,
                 _ => 0,
@@ -237,7 +311,10 @@ struct Overview {
     totals_range: ModelTotals,
 }
 
-async fn overview_data(db: &TeamDb, range: Range) -> Result<(Overview, Vec<crate::db::DayModelCost>)> {
+async fn overview_data(
+    db: &TeamDb,
+    range: Range,
+) -> Result<(Overview, Vec<crate::db::DayModelCost>)> {
     let team = db.settings().await?;
     let today = now_ms().div_euclid(DAY_MS);
     let end = (today + 1) * 24;
@@ -268,7 +345,10 @@ async fn overview_data(db: &TeamDb, range: Range) -> Result<(Overview, Vec<crate
     ))
 }
 
-async fn signed_in(req: &Request, env: &Env) -> Result<std::result::Result<(WebPrincipal, TeamDb), Response>> {
+async fn signed_in(
+    req: &Request,
+    env: &Env,
+) -> Result<std::result::Result<(WebPrincipal, TeamDb), Response>> {
     match web_principal(req, env).await? {
         Some(p) => {
             let db = TeamDb::new(env, &p)?;
@@ -309,21 +389,55 @@ pub async fn overview(req: Request, env: Env) -> Result<Response> {
     let days: Vec<i64> = (range.from_day..=range.to_day).collect();
     let series: Vec<Vec<f64>> = models
         .iter()
-        .map(|m| days.iter().map(|d| daily.iter().filter(|x| x.day == *d && &x.model == m).map(|x| x.cost_micro_usd).sum::<i64>() as f64 / 1e6).collect())
+        .map(|m| {
+            days.iter()
+                .map(|d| {
+                    daily
+                        .iter()
+                        .filter(|x| x.day == *d && &x.model == m)
+                        .map(|x| x.cost_micro_usd)
+                        .sum::<i64>() as f64
+                        / 1e6
+                })
+                .collect()
+        })
         .collect();
     let chart = serde_json::json!({"x": days.iter().map(|d| d * 86_400).collect::<Vec<_>>(), "models": models, "series": series})
         .to_string()
         .replace('<', "\\u003c");
     let table = Table {
         name: "models",
-        columns: vec!["model", "requests", "input", "output", "cache write 5m", "cache write 1h", "cache read", "cost", "unpriced requests"],
+        columns: vec![
+            "model",
+            "requests",
+            "input",
+            "output",
+            "cache write 5m",
+            "cache write 1h",
+            "cache read",
+            "cost",
+            "unpriced requests",
+        ],
         rows: o
             .models_30d
             .iter()
-            .map(|m| vec![m.model.clone(), m.requests.to_string(), m.input_tokens.to_string(), m.output_tokens.to_string(), m.cache_write_5m_tokens.to_string(), m.cache_write_1h_tokens.to_string(), m.cache_read_tokens.to_string(), usd(m.cost_micro_usd), m.unpriced_requests.to_string()])
+            .map(|m| {
+                vec![
+                    m.model.clone(),
+                    m.requests.to_string(),
+                    m.input_tokens.to_string(),
+                    m.output_tokens.to_string(),
+                    m.cache_write_5m_tokens.to_string(),
+                    m.cache_write_1h_tokens.to_string(),
+                    m.cache_read_tokens.to_string(),
+                    usd(m.cost_micro_usd),
+                    m.unpriced_requests.to_string(),
+                ]
+            })
             .collect(),
     };
-    let read_base = t.input_tokens + t.cache_write_5m_tokens + t.cache_write_1h_tokens + t.cache_read_tokens;
+    let read_base =
+        t.input_tokens + t.cache_write_5m_tokens + t.cache_write_1h_tokens + t.cache_read_tokens;
     let body = format!(
         "<h1>Overview</h1><p>Signed in as {email} ({role}). Privacy mode: <b data-testid=\"mode\">{mode}</b></p>{rangeform}\
          <div class=\"cards\"><div class=\"card\">Today<b data-testid=\"spend-today\">{today}</b></div><div class=\"card\">7 days<b data-testid=\"spend-7d\">{d7}</b></div><div class=\"card\">30 days<b data-testid=\"spend-30d\">{d30}</b></div>\
@@ -369,13 +483,44 @@ pub async fn developers(req: Request, env: Env) -> Result<Response> {
     let rows = db.by_developer(fh, th).await?;
     let table = Table {
         name: "developers",
-        columns: vec!["developer", "requests", "input", "output", "cache write", "cache read", "cost", "last active (UTC day)"],
-        rows: rows.iter().map(|r| vec![r.label.clone(), r.requests.to_string(), r.input_tokens.to_string(), r.output_tokens.to_string(), r.cache_write_tokens.to_string(), r.cache_read_tokens.to_string(), usd(r.cost_micro_usd), hour_date(r.last_hour)]).collect(),
+        columns: vec![
+            "developer",
+            "requests",
+            "input",
+            "output",
+            "cache write",
+            "cache read",
+            "cost",
+            "last active (UTC day)",
+        ],
+        rows: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.label.clone(),
+                    r.requests.to_string(),
+                    r.input_tokens.to_string(),
+                    r.output_tokens.to_string(),
+                    r.cache_write_tokens.to_string(),
+                    r.cache_read_tokens.to_string(),
+                    usd(r.cost_micro_usd),
+                    hour_date(r.last_hour),
+                ]
+            })
+            .collect(),
     };
     if let Some(r) = export(&req, &db, &p, &table).await? {
         return Ok(r);
     }
-    html("Developers", "/developers", &format!("<h1>Developers</h1>{}{}", range.form("/developers"), table.html()))
+    html(
+        "Developers",
+        "/developers",
+        &format!(
+            "<h1>Developers</h1>{}{}",
+            range.form("/developers"),
+            table.html()
+        ),
+    )
 }
 
 pub async fn projects(req: Request, env: Env) -> Result<Response> {
@@ -384,15 +529,41 @@ pub async fn projects(req: Request, env: Env) -> Result<Response> {
     let (fh, th) = range.hours();
     let rows = db.by_project(fh, th).await?;
     let mode = db.settings().await?.mode();
-    let hints = if matches!(mode, PrivacyMode::CategorizeLocal | PrivacyMode::CategorizeCloud) {
+    let hints = if matches!(
+        mode,
+        PrivacyMode::CategorizeLocal | PrivacyMode::CategorizeCloud
+    ) {
         db.category_hints(range.from_day, range.to_day + 1).await?
     } else {
         vec![]
     };
     let table = Table {
         name: "projects",
-        columns: vec!["project (keyed hash)", "label", "requests", "input", "output", "cache read", "cost", "last active (UTC day)"],
-        rows: rows.iter().map(|r| vec![r.key.clone(), r.label.clone(), r.requests.to_string(), r.input_tokens.to_string(), r.output_tokens.to_string(), r.cache_read_tokens.to_string(), usd(r.cost_micro_usd), hour_date(r.last_hour)]).collect(),
+        columns: vec![
+            "project (keyed hash)",
+            "label",
+            "requests",
+            "input",
+            "output",
+            "cache read",
+            "cost",
+            "last active (UTC day)",
+        ],
+        rows: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.key.clone(),
+                    r.label.clone(),
+                    r.requests.to_string(),
+                    r.input_tokens.to_string(),
+                    r.output_tokens.to_string(),
+                    r.cache_read_tokens.to_string(),
+                    usd(r.cost_micro_usd),
+                    hour_date(r.last_hour),
+                ]
+            })
+            .collect(),
     };
     if let Some(r) = export(&req, &db, &p, &table).await? {
         return Ok(r);
@@ -404,10 +575,17 @@ pub async fn projects(req: Request, env: Env) -> Result<Response> {
     };
     let mut hint_list = String::new();
     if !hints.is_empty() {
-        let mut ph: Vec<&str> = hints.iter().map(|h| h.project_hint.as_str()).filter(|h| !h.is_empty()).collect();
+        let mut ph: Vec<&str> = hints
+            .iter()
+            .map(|h| h.project_hint.as_str())
+            .filter(|h| !h.is_empty())
+            .collect();
         ph.sort();
         ph.dedup();
-        hint_list = format!("<h2>Project hints (from categorization)</h2><p>{}</p>", html_escape(&ph.join(" · ")));
+        hint_list = format!(
+            "<h2>Project hints (from categorization)</h2><p>{}</p>",
+            html_escape(&ph.join(" · "))
+        );
     }
     html("Projects", "/projects", &format!("<h1>Projects</h1><p>Projects are identified by a keyed hash of the working directory; admins can give them names.</p>{}{}{label_form}{hint_list}", range.form("/projects"), table.html()))
 }
@@ -426,8 +604,29 @@ pub async fn sessions(req: Request, env: Env) -> Result<Response> {
     let rows = db.sessions_in(f, t, by_duration).await?;
     let table = Table {
         name: "sessions",
-        columns: vec!["session (keyed hash)", "developer", "agent", "start (UTC)", "duration", "requests", "cost"],
-        rows: rows.iter().map(|r| vec![r.session[..16].to_string(), r.developer.clone(), r.agent.clone(), crate::util::iso_time(r.start_ms), duration(r.end_ms - r.start_ms), r.requests.to_string(), usd(r.cost_micro_usd)]).collect(),
+        columns: vec![
+            "session (keyed hash)",
+            "developer",
+            "agent",
+            "start (UTC)",
+            "duration",
+            "requests",
+            "cost",
+        ],
+        rows: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.session[..16].to_string(),
+                    r.developer.clone(),
+                    r.agent.clone(),
+                    crate::util::iso_time(r.start_ms),
+                    duration(r.end_ms - r.start_ms),
+                    r.requests.to_string(),
+                    usd(r.cost_micro_usd),
+                ]
+            })
+            .collect(),
     };
     if let Some(r) = export(&req, &db, &p, &table).await? {
         return Ok(r);
@@ -442,12 +641,37 @@ pub async fn models(req: Request, env: Env) -> Result<Response> {
     let rows = db.totals_by_model(fh, th).await?;
     let table = Table {
         name: "models",
-        columns: vec!["model", "requests", "input", "output", "cache write 5m", "cache write 1h", "cache read", "cache hit rate", "cost", "unpriced requests"],
+        columns: vec![
+            "model",
+            "requests",
+            "input",
+            "output",
+            "cache write 5m",
+            "cache write 1h",
+            "cache read",
+            "cache hit rate",
+            "cost",
+            "unpriced requests",
+        ],
         rows: rows
             .iter()
             .map(|m| {
-                let base = m.input_tokens + m.cache_write_5m_tokens + m.cache_write_1h_tokens + m.cache_read_tokens;
-                vec![m.model.clone(), m.requests.to_string(), m.input_tokens.to_string(), m.output_tokens.to_string(), m.cache_write_5m_tokens.to_string(), m.cache_write_1h_tokens.to_string(), m.cache_read_tokens.to_string(), permille(m.cache_read_tokens, base), usd(m.cost_micro_usd), m.unpriced_requests.to_string()]
+                let base = m.input_tokens
+                    + m.cache_write_5m_tokens
+                    + m.cache_write_1h_tokens
+                    + m.cache_read_tokens;
+                vec![
+                    m.model.clone(),
+                    m.requests.to_string(),
+                    m.input_tokens.to_string(),
+                    m.output_tokens.to_string(),
+                    m.cache_write_5m_tokens.to_string(),
+                    m.cache_write_1h_tokens.to_string(),
+                    m.cache_read_tokens.to_string(),
+                    permille(m.cache_read_tokens, base),
+                    usd(m.cost_micro_usd),
+                    m.unpriced_requests.to_string(),
+                ]
             })
             .collect(),
     };
@@ -474,38 +698,96 @@ pub async fn categories(req: Request, env: Env) -> Result<Response> {
     let table = Table {
         name: "categories",
         columns: vec!["category", "task hint", "project hint", "requests"],
-        rows: rows.iter().map(|r| vec![r.category.clone(), r.task_hint.clone(), r.project_hint.clone(), r.requests.to_string()]).collect(),
+        rows: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.category.clone(),
+                    r.task_hint.clone(),
+                    r.project_hint.clone(),
+                    r.requests.to_string(),
+                ]
+            })
+            .collect(),
     };
     if let Some(r) = export(&req, &db, &p, &table).await? {
         return Ok(r);
     }
-    let note = if matches!(mode, PrivacyMode::CategorizeLocal | PrivacyMode::CategorizeCloud) {
+    let note = if matches!(
+        mode,
+        PrivacyMode::CategorizeLocal | PrivacyMode::CategorizeCloud
+    ) {
         String::new()
     } else {
         "<p>Categories are collected only in the Categorize modes (see Settings). Earlier data is shown below.</p>".into()
     };
     let mut d = String::from("<div class=\"cards\">");
     for (c, n) in &dist {
-        d.push_str(&format!("<div class=\"card\">{}<b>{}</b>{}</div>", html_escape(c), n, permille(*n, total)));
+        d.push_str(&format!(
+            "<div class=\"card\">{}<b>{}</b>{}</div>",
+            html_escape(c),
+            n,
+            permille(*n, total)
+        ));
     }
     d.push_str("</div>");
-    html("Categories", "/categories", &format!("<h1>Categories</h1>{note}{}{d}{}", range.form("/categories"), table.html()))
+    html(
+        "Categories",
+        "/categories",
+        &format!(
+            "<h1>Categories</h1>{note}{}{d}{}",
+            range.form("/categories"),
+            table.html()
+        ),
+    )
 }
 
 /// Reads an urlencoded form and checks its CSRF field and the role.
-async fn form(mut req: Request, env: &Env, owner_only: bool) -> Result<std::result::Result<(WebPrincipal, TeamDb, HashMap<String, String>, Option<String>), Response>> {
+async fn form(
+    mut req: Request,
+    env: &Env,
+    owner_only: bool,
+) -> Result<
+    std::result::Result<
+        (
+            WebPrincipal,
+            TeamDb,
+            HashMap<String, String>,
+            Option<String>,
+        ),
+        Response,
+    >,
+> {
     let Some(p) = web_principal(&req, env).await? else {
-        return Ok(Err(signin_page(Some("Your session ended; sign in again."), 401)?));
+        return Ok(Err(signin_page(
+            Some("Your session ended; sign in again."),
+            401,
+        )?));
     };
     let ip = client_ip(&req);
     let bytes = req.bytes().await?;
     let f: HashMap<String, String> = url::form_urlencoded::parse(&bytes).into_owned().collect();
-    if !secret_eq(f.get("csrf").map(String::as_str).unwrap_or(""), &p.csrf_token) {
+    if !secret_eq(
+        f.get("csrf").map(String::as_str).unwrap_or(""),
+        &p.csrf_token,
+    ) {
         return Ok(Err(html("Forbidden", "/", "<h1>Forbidden</h1><p class=\"error\">The form expired (CSRF check failed). Go back, reload and try again.</p>")?.with_status(403)));
     }
-    let allowed = if owner_only { p.role == "owner" } else { p.can_admin() };
+    let allowed = if owner_only {
+        p.role == "owner"
+    } else {
+        p.can_admin()
+    };
     if !allowed {
-        return Ok(Err(html("Forbidden", "/", &format!("<h1>Forbidden</h1><p class=\"error\">This needs the {} role.</p>", if owner_only { "owner" } else { "admin" }))?.with_status(403)));
+        return Ok(Err(html(
+            "Forbidden",
+            "/",
+            &format!(
+                "<h1>Forbidden</h1><p class=\"error\">This needs the {} role.</p>",
+                if owner_only { "owner" } else { "admin" }
+            ),
+        )?
+        .with_status(403)));
     }
     let db = TeamDb::new(env, &p)?;
     Ok(Ok((p, db, f, ip)))
@@ -528,13 +810,26 @@ fn see_other(to: &str) -> Result<Response> {
 
 pub async fn label_project(req: Request, env: Env) -> Result<Response> {
     let (p, db, f, ip) = form!(req, env, false);
-    let project = f.get("project").map(|s| s.trim().to_string()).unwrap_or_default();
-    let label = f.get("label").map(|s| s.trim().to_string()).unwrap_or_default();
+    let project = f
+        .get("project")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let label = f
+        .get("label")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
     if !tally_core::hash::is_hex(&project, 64) || label.is_empty() || label.chars().count() > 80 {
         return html("Projects", "/projects", "<p class=\"error\">A project hash is 64 hex characters and a label 1–80 characters.</p>").map(|r| r.with_status(400));
     }
     db.set_project_label(&project, &label).await?;
-    db.audit(&p.email, "project.label", ip.as_deref(), &serde_json::json!({"project": project, "label": label}), now_ms()).await?;
+    db.audit(
+        &p.email,
+        "project.label",
+        ip.as_deref(),
+        &serde_json::json!({"project": project, "label": label}),
+        now_ms(),
+    )
+    .await?;
     see_other("/projects")
 }
 
@@ -543,11 +838,17 @@ pub async fn settings(req: Request, env: Env) -> Result<Response> {
     let team = db.settings().await?;
     let q = query(&req);
     let msg = match q.get("saved").map(String::as_str) {
-        Some(s) => format!("<p class=\"ok\" data-testid=\"saved\">Saved: {}</p>", html_escape(s)),
+        Some(s) => format!(
+            "<p class=\"ok\" data-testid=\"saved\">Saved: {}</p>",
+            html_escape(s)
+        ),
         None => String::new(),
     };
     let err = match q.get("error").map(String::as_str) {
-        Some(s) => format!("<p class=\"error\" data-testid=\"settings-error\">{}</p>", html_escape(s)),
+        Some(s) => format!(
+            "<p class=\"error\" data-testid=\"settings-error\">{}</p>",
+            html_escape(s)
+        ),
         None => String::new(),
     };
     let disabled = if p.can_admin() { "" } else { " disabled" };
@@ -560,7 +861,16 @@ pub async fn settings(req: Request, env: Env) -> Result<Response> {
             d = html_escape(describe(m))
         ));
     }
-    let ret = |d: i64, name: &str| format!("<option value=\"{d}\"{}>{name}</option>", if team.retention_days == d { " selected" } else { "" });
+    let ret = |d: i64, name: &str| {
+        format!(
+            "<option value=\"{d}\"{}>{name}</option>",
+            if team.retention_days == d {
+                " selected"
+            } else {
+                ""
+            }
+        )
+    };
     let csrf = html_escape(&p.csrf_token);
     let body = format!(
         "<h1>Settings</h1>{msg}{err}{ro}\
@@ -590,29 +900,60 @@ pub async fn save_privacy(req: Request, env: Env) -> Result<Response> {
     }
     let before = db.settings().await?.mode();
     db.set_privacy_mode(mode).await?;
-    db.audit(&p.email, "privacy_mode.change", ip.as_deref(), &serde_json::json!({"from": before, "to": mode}), now_ms()).await?;
+    db.audit(
+        &p.email,
+        "privacy_mode.change",
+        ip.as_deref(),
+        &serde_json::json!({"from": before, "to": mode}),
+        now_ms(),
+    )
+    .await?;
     see_other(&format!("/settings?saved=privacy+mode+{}", mode.as_str()))
 }
 
 pub async fn save_retention(req: Request, env: Env) -> Result<Response> {
     let (p, db, f, ip) = form!(req, env, false);
-    let Some(days) = f.get("days").and_then(|d| d.parse::<i64>().ok()).filter(|d| [0, 30, 90, 365].contains(d)) else {
+    let Some(days) = f
+        .get("days")
+        .and_then(|d| d.parse::<i64>().ok())
+        .filter(|d| [0, 30, 90, 365].contains(d))
+    else {
         return see_other("/settings?error=Retention+must+be+30,+90,+365+days+or+forever");
     };
     db.set_retention(days).await?;
-    db.audit(&p.email, "retention.change", ip.as_deref(), &serde_json::json!({"days": days}), now_ms()).await?;
+    db.audit(
+        &p.email,
+        "retention.change",
+        ip.as_deref(),
+        &serde_json::json!({"days": days}),
+        now_ms(),
+    )
+    .await?;
     see_other("/settings?saved=retention")
 }
 
 pub async fn save_rate_limit(req: Request, env: Env) -> Result<Response> {
     let (p, db, f, ip) = form!(req, env, false);
-    let cap = f.get("capacity").and_then(|v| v.parse::<i64>().ok()).filter(|v| (1..=10_000_000).contains(v));
-    let pm = f.get("per_minute").and_then(|v| v.parse::<i64>().ok()).filter(|v| (0..=10_000_000).contains(v));
+    let cap = f
+        .get("capacity")
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|v| (1..=10_000_000).contains(v));
+    let pm = f
+        .get("per_minute")
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|v| (0..=10_000_000).contains(v));
     let (Some(cap), Some(pm)) = (cap, pm) else {
         return see_other("/settings?error=Rate+limit+values+out+of+range");
     };
     db.set_rate_limit(cap, pm).await?;
-    db.audit(&p.email, "rate_limit.change", ip.as_deref(), &serde_json::json!({"capacity": cap, "per_minute": pm}), now_ms()).await?;
+    db.audit(
+        &p.email,
+        "rate_limit.change",
+        ip.as_deref(),
+        &serde_json::json!({"capacity": cap, "per_minute": pm}),
+        now_ms(),
+    )
+    .await?;
     see_other("/settings?saved=rate+limit")
 }
 
@@ -620,7 +961,14 @@ fn admin_only(p: &WebPrincipal) -> Result<Option<Response>> {
     if p.can_admin() {
         Ok(None)
     } else {
-        Ok(Some(html("Forbidden", "/", "<h1>Forbidden</h1><p class=\"error\">This page needs the admin role.</p>")?.with_status(403)))
+        Ok(Some(
+            html(
+                "Forbidden",
+                "/",
+                "<h1>Forbidden</h1><p class=\"error\">This page needs the admin role.</p>",
+            )?
+            .with_status(403),
+        ))
     }
 }
 
@@ -632,10 +980,32 @@ pub async fn tokens(req: Request, env: Env) -> Result<Response> {
     let agents = db.agents().await?;
     let table = Table {
         name: "agents",
-        columns: vec!["agent", "developer", "host", "enrolled (UTC)", "last seen (UTC)", "status"],
+        columns: vec![
+            "agent",
+            "developer",
+            "host",
+            "enrolled (UTC)",
+            "last seen (UTC)",
+            "status",
+        ],
         rows: agents
             .iter()
-            .map(|a| vec![a.id.clone(), a.developer_name.clone(), a.hostname.clone().unwrap_or_default(), crate::util::iso_time(a.created_at), a.last_seen_at.map(crate::util::iso_time).unwrap_or_else(|| "never".into()), if a.revoked_at.is_some() { "revoked".into() } else { "active".into() }])
+            .map(|a| {
+                vec![
+                    a.id.clone(),
+                    a.developer_name.clone(),
+                    a.hostname.clone().unwrap_or_default(),
+                    crate::util::iso_time(a.created_at),
+                    a.last_seen_at
+                        .map(crate::util::iso_time)
+                        .unwrap_or_else(|| "never".into()),
+                    if a.revoked_at.is_some() {
+                        "revoked".into()
+                    } else {
+                        "active".into()
+                    },
+                ]
+            })
             .collect(),
     };
     if let Some(r) = export(&req, &db, &p, &table).await? {
@@ -656,17 +1026,39 @@ pub async fn tokens(req: Request, env: Env) -> Result<Response> {
 pub async fn create_token(req: Request, env: Env) -> Result<Response> {
     let origin = req.url()?.origin().ascii_serialization();
     let (p, db, f, ip) = form!(req, env, false);
-    let name = f.get("developer_name").map(|s| s.trim().to_string()).unwrap_or_default();
+    let name = f
+        .get("developer_name")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
     if name.is_empty() || name.len() > 200 {
-        return html("Developers & tokens", "/tokens", "<p class=\"error\">A developer name (1–200 bytes) is required.</p>").map(|r| r.with_status(400));
+        return html(
+            "Developers & tokens",
+            "/tokens",
+            "<p class=\"error\">A developer name (1–200 bytes) is required.</p>",
+        )
+        .map(|r| r.with_status(400));
     }
     let pepper = required(&env, "PEPPER")?;
     let now = now_ms();
     let developer_id = random_id()?;
     db.add_developer(&developer_id, &name, now).await?;
     let token = format_token("tly_inst_", &random32()?);
-    db.add_install_token(&token_hash(&pepper, &token), &developer_id, Some(&p.member_id), now, now + INSTALL_TOKEN_TTL_MS).await?;
-    db.audit(&p.email, "install_token.create", ip.as_deref(), &serde_json::json!({"developer_id": developer_id, "developer_name": name}), now).await?;
+    db.add_install_token(
+        &token_hash(&pepper, &token),
+        &developer_id,
+        Some(&p.member_id),
+        now,
+        now + INSTALL_TOKEN_TTL_MS,
+    )
+    .await?;
+    db.audit(
+        &p.email,
+        "install_token.create",
+        ip.as_deref(),
+        &serde_json::json!({"developer_id": developer_id, "developer_name": name}),
+        now,
+    )
+    .await?;
     // Shown exactly once: only its hash is stored.
     let mut r = html(
         "Install token",
@@ -681,7 +1073,14 @@ pub async fn revoke_token(req: Request, env: Env) -> Result<Response> {
     let (p, db, f, ip) = form!(req, env, false);
     let id = f.get("agent_id").cloned().unwrap_or_default();
     if db.revoke_agent(&id, now_ms()).await? {
-        db.audit(&p.email, "agent.revoke", ip.as_deref(), &serde_json::json!({"agent_id": id}), now_ms()).await?;
+        db.audit(
+            &p.email,
+            "agent.revoke",
+            ip.as_deref(),
+            &serde_json::json!({"agent_id": id}),
+            now_ms(),
+        )
+        .await?;
     }
     see_other("/tokens")
 }
@@ -697,12 +1096,25 @@ pub async fn members(req: Request, env: Env) -> Result<Response> {
     let mut t = String::from("<div class=\"scroll\"><table data-testid=\"table-members\"><thead><tr><th>Email</th><th>Role</th><th>Since (UTC)</th><th></th></tr></thead><tbody>");
     for m in &rows {
         let actions = if owner && m.id != p.member_id {
-            let opts: String = ["owner", "admin", "viewer"].iter().map(|r| format!("<option{}>{r}</option>", if *r == m.role { " selected" } else { "" })).collect();
+            let opts: String = ["owner", "admin", "viewer"]
+                .iter()
+                .map(|r| {
+                    format!(
+                        "<option{}>{r}</option>",
+                        if *r == m.role { " selected" } else { "" }
+                    )
+                })
+                .collect();
             format!("<form method=\"post\" action=\"/members/role\" style=\"display:inline\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"member_id\" value=\"{id}\"><select name=\"role\">{opts}</select><button>Change role</button></form> <form method=\"post\" action=\"/members/remove\" style=\"display:inline\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"member_id\" value=\"{id}\"><button>Remove</button></form>", id = html_escape(&m.id))
         } else {
             String::new()
         };
-        t.push_str(&format!("<tr><td>{}</td><td>{}</td><td>{}</td><td>{actions}</td></tr>", html_escape(&m.email), html_escape(&m.role), crate::util::iso_time(m.created_at)));
+        t.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{actions}</td></tr>",
+            html_escape(&m.email),
+            html_escape(&m.role),
+            crate::util::iso_time(m.created_at)
+        ));
     }
     t.push_str("</tbody></table></div>");
     let invite = if owner {
@@ -710,25 +1122,49 @@ pub async fn members(req: Request, env: Env) -> Result<Response> {
     } else {
         "<p>Owners invite members and change roles.</p>".into()
     };
-    html("Members", "/members", &format!("<h1>Members</h1>{t}{invite}"))
+    html(
+        "Members",
+        "/members",
+        &format!("<h1>Members</h1>{t}{invite}"),
+    )
 }
 
 pub async fn invite_member(req: Request, env: Env) -> Result<Response> {
     let origin = req.url()?.origin().ascii_serialization();
     let (p, db, f, ip) = form!(req, env, true);
-    let email = f.get("email").map(|e| e.trim().to_ascii_lowercase()).unwrap_or_default();
+    let email = f
+        .get("email")
+        .map(|e| e.trim().to_ascii_lowercase())
+        .unwrap_or_default();
     let role = f.get("role").cloned().unwrap_or_default();
     if !crate::util::valid_email(&email) || !["owner", "admin", "viewer"].contains(&role.as_str()) {
-        return html("Members", "/members", "<p class=\"error\">A valid email and a role are required.</p>").map(|r| r.with_status(400));
+        return html(
+            "Members",
+            "/members",
+            "<p class=\"error\">A valid email and a role are required.</p>",
+        )
+        .map(|r| r.with_status(400));
     }
     if db.member_by_email(&email).await?.is_some() {
-        return html("Members", "/members", "<p class=\"error\">That address is already a member.</p>").map(|r| r.with_status(409));
+        return html(
+            "Members",
+            "/members",
+            "<p class=\"error\">That address is already a member.</p>",
+        )
+        .map(|r| r.with_status(409));
     }
     let now = now_ms();
     let member_id = random_id()?;
     db.add_member(&member_id, &email, &role, now).await?;
     crate::web::send_signin_link(&env, &db, &origin, &member_id, &email, true).await?;
-    db.audit(&p.email, "member.invite", ip.as_deref(), &serde_json::json!({"email": email, "role": role}), now).await?;
+    db.audit(
+        &p.email,
+        "member.invite",
+        ip.as_deref(),
+        &serde_json::json!({"email": email, "role": role}),
+        now,
+    )
+    .await?;
     see_other("/members")
 }
 
@@ -740,7 +1176,14 @@ pub async fn change_role(req: Request, env: Env) -> Result<Response> {
         return html("Members", "/members", "<p class=\"error\">Pick another member and a valid role (you cannot change your own role).</p>").map(|r| r.with_status(400));
     }
     if db.set_member_role(&id, &role).await? {
-        db.audit(&p.email, "member.role_change", ip.as_deref(), &serde_json::json!({"member_id": id, "role": role}), now_ms()).await?;
+        db.audit(
+            &p.email,
+            "member.role_change",
+            ip.as_deref(),
+            &serde_json::json!({"member_id": id, "role": role}),
+            now_ms(),
+        )
+        .await?;
     }
     see_other("/members")
 }
@@ -749,10 +1192,22 @@ pub async fn remove_member(req: Request, env: Env) -> Result<Response> {
     let (p, db, f, ip) = form!(req, env, true);
     let id = f.get("member_id").cloned().unwrap_or_default();
     if id == p.member_id {
-        return html("Members", "/members", "<p class=\"error\">You cannot remove yourself.</p>").map(|r| r.with_status(400));
+        return html(
+            "Members",
+            "/members",
+            "<p class=\"error\">You cannot remove yourself.</p>",
+        )
+        .map(|r| r.with_status(400));
     }
     if db.remove_member(&id).await? {
-        db.audit(&p.email, "member.remove", ip.as_deref(), &serde_json::json!({"member_id": id}), now_ms()).await?;
+        db.audit(
+            &p.email,
+            "member.remove",
+            ip.as_deref(),
+            &serde_json::json!({"member_id": id}),
+            now_ms(),
+        )
+        .await?;
     }
     see_other("/members")
 }
@@ -769,7 +1224,18 @@ pub async fn audit(req: Request, env: Env) -> Result<Response> {
     let table = Table {
         name: "audit",
         columns: vec!["time (UTC)", "actor", "action", "ip", "details"],
-        rows: rows.iter().map(|e| vec![crate::util::iso_time(e.at), e.actor.clone(), e.action.clone(), e.ip.clone().unwrap_or_default(), e.details.clone()]).collect(),
+        rows: rows
+            .iter()
+            .map(|e| {
+                vec![
+                    crate::util::iso_time(e.at),
+                    e.actor.clone(),
+                    e.action.clone(),
+                    e.ip.clone().unwrap_or_default(),
+                    e.details.clone(),
+                ]
+            })
+            .collect(),
     };
     if let Some(r) = export(&req, &db, &p, &table).await? {
         return Ok(r);
@@ -795,6 +1261,7 @@ pub async fn logout(req: Request, env: Env) -> Result<Response> {
         let _ = Principal::team_id(&p);
     }
     let mut r = see_other("/")?;
-    r.headers_mut().set("Set-Cookie", &crate::web::session_cookie_clear())?;
+    r.headers_mut()
+        .set("Set-Cookie", &crate::web::session_cookie_clear())?;
     Ok(r)
 }

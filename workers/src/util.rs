@@ -71,14 +71,26 @@ pub fn html_escape(s: &str) -> String {
 
 pub fn iso_time(ms: i64) -> String {
     let s = ms.rem_euclid(86_400_000) / 1000;
-    format!("{} {:02}:{:02}", tally_core::time::utc_date(ms), s / 3600, s / 60 % 60)
+    format!(
+        "{} {:02}:{:02}",
+        tally_core::time::utc_date(ms),
+        s / 3600,
+        s / 60 % 60
+    )
 }
 
 pub fn valid_email(e: &str) -> bool {
     let Some((local, domain)) = e.split_once('@') else {
         return false;
     };
-    !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && e.len() <= 254 && !e.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && e.len() <= 254
+        && !e
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
 }
 
 /// Resend-compatible `POST {EMAIL_API_URL}` with a bearer key.
@@ -91,10 +103,18 @@ pub async fn send_email(env: &Env, to: &str, subject: &str, text: &str, html: &s
     headers.set("Authorization", &format!("Bearer {key}"))?;
     headers.set("Content-Type", "application/json")?;
     let mut init = worker::RequestInit::new();
-    init.with_method(worker::Method::Post).with_headers(headers).with_body(Some(body.into()));
-    let mut resp = worker::Fetch::Request(worker::Request::new_with_init(&url, &init)?).send().await?;
+    init.with_method(worker::Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
+    let mut resp = worker::Fetch::Request(worker::Request::new_with_init(&url, &init)?)
+        .send()
+        .await?;
     if !(200..300).contains(&resp.status_code()) {
-        return Err(worker::Error::RustError(format!("email provider answered {}: {}", resp.status_code(), resp.text().await.unwrap_or_default())));
+        return Err(worker::Error::RustError(format!(
+            "email provider answered {}: {}",
+            resp.status_code(),
+            resp.text().await.unwrap_or_default()
+        )));
     }
     Ok(())
 }

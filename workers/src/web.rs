@@ -7,7 +7,9 @@ use tally_core::rollup::HOUR_MS;
 use worker::{Env, Request, Response, Result};
 
 use crate::db::{ServiceDb, TeamDb, WebPrincipal};
-use crate::util::{bearer, config, html_escape, json_error, json_status, now_ms, random32, random_id, required};
+use crate::util::{
+    bearer, config, html_escape, json_error, json_status, now_ms, random32, random_id, required,
+};
 
 const INSTALL_TOKEN_TTL_MS: i64 = 7 * 24 * HOUR_MS;
 const BOOTSTRAP_LINK_TTL_MS: i64 = 24 * HOUR_MS;
@@ -42,7 +44,11 @@ struct BootstrapResponse {
 /// one-time install token. Guarded by the BOOTSTRAP_SECRET deployment secret.
 pub async fn bootstrap(mut req: Request, env: Env) -> Result<Response> {
     let Some(expected) = config(&env, "BOOTSTRAP_SECRET") else {
-        return json_error(404, "not_found", "bootstrap is disabled (no BOOTSTRAP_SECRET)");
+        return json_error(
+            404,
+            "not_found",
+            "bootstrap is disabled (no BOOTSTRAP_SECRET)",
+        );
     };
     if !bearer(&req).is_some_and(|t| secret_eq(&t, &expected)) {
         return json_error(401, "unauthorized", "bad bootstrap secret");
@@ -52,7 +58,11 @@ pub async fn bootstrap(mut req: Request, env: Env) -> Result<Response> {
         Err(_) => return json_error(400, "bad_request", "expected {team_name, owner_email}"),
     };
     if body.team_name.trim().is_empty() || !body.owner_email.contains('@') {
-        return json_error(400, "bad_request", "team_name and a valid owner_email are required");
+        return json_error(
+            400,
+            "bad_request",
+            "team_name and a valid owner_email are required",
+        );
     }
     let service = ServiceDb::new(&env)?;
     if body.only_if_empty && service.team_count().await? > 0 {
@@ -69,20 +79,40 @@ pub async fn bootstrap(mut req: Request, env: Env) -> Result<Response> {
     let pepper = required(&env, "PEPPER")?;
     let now = now_ms();
     let team = service
-        .create_team(&random_id()?, body.team_name.trim(), &hex::encode(random32()?), now)
+        .create_team(
+            &random_id()?,
+            body.team_name.trim(),
+            &hex::encode(random32()?),
+            now,
+        )
         .await?;
     let db = TeamDb::new(&env, &team)?;
     let owner_id = random_id()?;
-    db.add_member(&owner_id, body.owner_email.trim(), "owner", now).await?;
+    db.add_member(&owner_id, body.owner_email.trim(), "owner", now)
+        .await?;
     let developer_id = random_id()?;
-    let dev_name = body.developer_name.as_deref().unwrap_or(body.owner_email.trim());
+    let dev_name = body
+        .developer_name
+        .as_deref()
+        .unwrap_or(body.owner_email.trim());
     db.add_developer(&developer_id, dev_name, now).await?;
     let install = format_token("tly_inst_", &random32()?);
-    db.add_install_token(&token_hash(&pepper, &install), &developer_id, Some(&owner_id), now, now + INSTALL_TOKEN_TTL_MS)
-        .await?;
+    db.add_install_token(
+        &token_hash(&pepper, &install),
+        &developer_id,
+        Some(&owner_id),
+        now,
+        now + INSTALL_TOKEN_TTL_MS,
+    )
+    .await?;
     let link = format_token("tly_signin_", &random32()?);
-    db.add_signin_link(&token_hash(&pepper, &link), &owner_id, now, now + BOOTSTRAP_LINK_TTL_MS)
-        .await?;
+    db.add_signin_link(
+        &token_hash(&pepper, &link),
+        &owner_id,
+        now,
+        now + BOOTSTRAP_LINK_TTL_MS,
+    )
+    .await?;
     json_status(
         201,
         &BootstrapResponse {
@@ -97,7 +127,10 @@ pub async fn bootstrap(mut req: Request, env: Env) -> Result<Response> {
 fn is_loopback(req: &Request) -> bool {
     req.url()
         .ok()
-        .and_then(|u| u.host_str().map(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]"))
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]")
+        })
         .unwrap_or(false)
 }
 
@@ -124,7 +157,9 @@ pub async fn web_principal(req: &Request, env: &Env) -> Result<Option<WebPrincip
         .await?;
     if let Some(p) = &p {
         if now - p.last_seen_at > SESSION_TOUCH_MS {
-            TeamDb::new(env, p)?.touch_web_session(&p.id_hash, now).await?;
+            TeamDb::new(env, p)?
+                .touch_web_session(&p.id_hash, now)
+                .await?;
         }
     }
     Ok(p)
@@ -149,28 +184,51 @@ pub async fn signin_link(req: Request, env: Env) -> Result<Response> {
         .consume_signin_link(&token_hash(&pepper, &q.token), now)
         .await?
     else {
-        return signin_page(Some("That sign-in link has expired or was already used."), 401);
+        return signin_page(
+            Some("That sign-in link has expired or was already used."),
+            401,
+        );
     };
     let session_id = hex::encode(random32()?);
     let csrf = hex::encode(random32()?);
     let db = TeamDb::new(&env, &grant)?;
-    db.add_web_session(&token_hash(&pepper, &session_id), &grant.member_id, &csrf, now, now + SESSION_TTL_MS)
-        .await?;
-    db.audit(&grant.member_id, "sign_in", client_ip(&req).as_deref(), &serde_json::json!({"method": "link"}), now)
-        .await?;
+    db.add_web_session(
+        &token_hash(&pepper, &session_id),
+        &grant.member_id,
+        &csrf,
+        now,
+        now + SESSION_TTL_MS,
+    )
+    .await?;
+    db.audit(
+        &grant.member_id,
+        "sign_in",
+        client_ip(&req).as_deref(),
+        &serde_json::json!({"method": "link"}),
+        now,
+    )
+    .await?;
     let secure = if is_loopback(&req) { "" } else { "; Secure" };
     let mut resp = Response::empty()?.with_status(303);
     resp.headers_mut().set("Location", "/")?;
     resp.headers_mut().set(
         "Set-Cookie",
-        &format!("{COOKIE}={session_id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}", SESSION_TTL_MS / 1000),
+        &format!(
+            "{COOKIE}={session_id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+            SESSION_TTL_MS / 1000
+        ),
     )?;
     Ok(resp)
 }
 
 pub fn signin_page(message: Option<&str>, status: u16) -> Result<Response> {
     let msg = message
-        .map(|m| format!("<p class=\"error\" data-testid=\"signin-message\">{}</p>", html_escape(m)))
+        .map(|m| {
+            format!(
+                "<p class=\"error\" data-testid=\"signin-message\">{}</p>",
+                html_escape(m)
+            )
+        })
         .unwrap_or_default();
     Ok(Response::from_html(crate::pages::page(
         "Sign in",
@@ -184,13 +242,20 @@ pub fn signin_page(message: Option<&str>, status: u16) -> Result<Response> {
 
 /// Admin JSON routes need the session cookie AND the per-session CSRF token in
 /// `X-CSRF-Token`; a cross-site form can send the cookie but cannot read the token.
-pub async fn admin(req: &Request, env: &Env) -> Result<std::result::Result<WebPrincipal, Response>> {
+pub async fn admin(
+    req: &Request,
+    env: &Env,
+) -> Result<std::result::Result<WebPrincipal, Response>> {
     let Some(p) = web_principal(req, env).await? else {
         return Ok(Err(json_error(401, "unauthorized", "sign in first")?));
     };
     let csrf = req.headers().get("X-CSRF-Token")?.unwrap_or_default();
     if !secret_eq(&csrf, &p.csrf_token) {
-        return Ok(Err(json_error(403, "csrf", "missing or wrong X-CSRF-Token")?));
+        return Ok(Err(json_error(
+            403,
+            "csrf",
+            "missing or wrong X-CSRF-Token",
+        )?));
     }
     if !p.can_admin() {
         return Ok(Err(json_error(403, "forbidden", "admin role required")?));
@@ -255,10 +320,22 @@ pub async fn api_create_install_token(mut req: Request, env: Env) -> Result<Resp
     let developer_id = random_id()?;
     db.add_developer(&developer_id, name, now).await?;
     let token = format_token("tly_inst_", &random32()?);
-    db.add_install_token(&token_hash(&pepper, &token), &developer_id, Some(&p.member_id), now, now + INSTALL_TOKEN_TTL_MS)
-        .await?;
-    db.audit(&p.email, "install_token.create", client_ip(&req).as_deref(), &serde_json::json!({"developer_id": developer_id, "developer_name": name}), now)
-        .await?;
+    db.add_install_token(
+        &token_hash(&pepper, &token),
+        &developer_id,
+        Some(&p.member_id),
+        now,
+        now + INSTALL_TOKEN_TTL_MS,
+    )
+    .await?;
+    db.audit(
+        &p.email,
+        "install_token.create",
+        client_ip(&req).as_deref(),
+        &serde_json::json!({"developer_id": developer_id, "developer_name": name}),
+        now,
+    )
+    .await?;
     let origin = req.url()?.origin().ascii_serialization();
     json_status(
         201,
@@ -286,13 +363,23 @@ pub async fn api_set_privacy(mut req: Request, env: Env) -> Result<Response> {
         Err(_) => return json_error(400, "bad_request", "expected {mode}"),
     };
     let Some(mode) = PrivacyMode::parse(&body.mode) else {
-        return json_error(400, "bad_request", "mode must be off, categorize_local, categorize_cloud or full");
+        return json_error(
+            400,
+            "bad_request",
+            "mode must be off, categorize_local, categorize_cloud or full",
+        );
     };
     let db = TeamDb::new(&env, &p)?;
     let before = db.settings().await?.mode();
     db.set_privacy_mode(mode).await?;
-    db.audit(&p.email, "privacy_mode.change", client_ip(&req).as_deref(), &serde_json::json!({"from": before, "to": mode}), now_ms())
-        .await?;
+    db.audit(
+        &p.email,
+        "privacy_mode.change",
+        client_ip(&req).as_deref(),
+        &serde_json::json!({"from": before, "to": mode}),
+        now_ms(),
+    )
+    .await?;
     json_status(200, &serde_json::json!({"privacy_mode": mode}))
 }
 
@@ -310,8 +397,14 @@ pub async fn api_revoke_agent(req: Request, env: Env, agent_id: &str) -> Result<
     };
     let db = TeamDb::new(&env, &p)?;
     if db.revoke_agent(agent_id, now_ms()).await? {
-        db.audit(&p.email, "agent.revoke", client_ip(&req).as_deref(), &serde_json::json!({"agent_id": agent_id}), now_ms())
-            .await?;
+        db.audit(
+            &p.email,
+            "agent.revoke",
+            client_ip(&req).as_deref(),
+            &serde_json::json!({"agent_id": agent_id}),
+            now_ms(),
+        )
+        .await?;
         json_status(200, &serde_json::json!({"revoked": agent_id}))
     } else {
         json_error(404, "not_found", "no such active agent in this team")
@@ -338,13 +431,26 @@ pub async fn api_set_rate_limit(mut req: Request, env: Env) -> Result<Response> 
         Err(_) => return json_error(400, "bad_request", "expected {capacity, per_minute}"),
     };
     if !(1..=10_000_000).contains(&body.capacity) || !(0..=10_000_000).contains(&body.per_minute) {
-        return json_error(400, "bad_request", "capacity must be 1..10000000 and per_minute 0..10000000");
+        return json_error(
+            400,
+            "bad_request",
+            "capacity must be 1..10000000 and per_minute 0..10000000",
+        );
     }
     let db = TeamDb::new(&env, &p)?;
     db.set_rate_limit(body.capacity, body.per_minute).await?;
-    db.audit(&p.email, "rate_limit.change", client_ip(&req).as_deref(), &serde_json::json!({"capacity": body.capacity, "per_minute": body.per_minute}), now_ms())
-        .await?;
-    json_status(200, &serde_json::json!({"capacity": body.capacity, "per_minute": body.per_minute}))
+    db.audit(
+        &p.email,
+        "rate_limit.change",
+        client_ip(&req).as_deref(),
+        &serde_json::json!({"capacity": body.capacity, "per_minute": body.per_minute}),
+        now_ms(),
+    )
+    .await?;
+    json_status(
+        200,
+        &serde_json::json!({"capacity": body.capacity, "per_minute": body.per_minute}),
+    )
 }
 
 pub async fn api_audit(req: Request, env: Env) -> Result<Response> {
@@ -360,18 +466,37 @@ pub async fn api_audit(req: Request, env: Env) -> Result<Response> {
 const SIGNIN_LINK_TTL_MS: i64 = 15 * 60 * 1000;
 
 /// Creates a single-use, 15-minute sign-in link and emails it.
-pub async fn send_signin_link(env: &Env, db: &TeamDb, origin: &str, member_id: &str, email: &str, invite: bool) -> Result<()> {
+pub async fn send_signin_link(
+    env: &Env,
+    db: &TeamDb,
+    origin: &str,
+    member_id: &str,
+    email: &str,
+    invite: bool,
+) -> Result<()> {
     let pepper = required(env, "PEPPER")?;
     let now = now_ms();
     let link = format_token("tly_signin_", &random32()?);
-    db.add_signin_link(&token_hash(&pepper, &link), member_id, now, now + SIGNIN_LINK_TTL_MS).await?;
+    db.add_signin_link(
+        &token_hash(&pepper, &link),
+        member_id,
+        now,
+        now + SIGNIN_LINK_TTL_MS,
+    )
+    .await?;
     let base = config(env, "PUBLIC_URL").unwrap_or_else(|| origin.to_string());
     let url = format!("{}/auth/link?token={link}", base.trim_end_matches('/'));
     let team = db.settings().await?;
     let (subject, intro) = if invite {
-        (format!("You are invited to {} on Tally", team.name), format!("You were invited to the team {} on Tally.", team.name))
+        (
+            format!("You are invited to {} on Tally", team.name),
+            format!("You were invited to the team {} on Tally.", team.name),
+        )
     } else {
-        (format!("Your Tally sign-in link for {}", team.name), format!("Sign in to {} on Tally.", team.name))
+        (
+            format!("Your Tally sign-in link for {}", team.name),
+            format!("Sign in to {} on Tally.", team.name),
+        )
     };
     let text = format!("{intro}\n\nOpen this link within 15 minutes (it works once):\n{url}\n\nIf you did not ask for this, ignore this email.");
     let html = format!(
@@ -401,17 +526,27 @@ pub async fn login(mut req: Request, env: Env) -> Result<Response> {
     }
     // Attempts are limited per address and per client, in the same Durable
     // Object namespace as ingest but under distinct names.
-    let cfg = tally_core::bucket::BucketConfig { capacity: 5, per_minute: 1 };
+    let cfg = tally_core::bucket::BucketConfig {
+        capacity: 5,
+        per_minute: 1,
+    };
     for key in [format!("signin:email:{email}"), format!("signin:ip:{ip}")] {
-        if let tally_core::bucket::Take::Limited { retry_after_secs } = crate::limiter::take_tokens(&env, &key, 1, cfg).await? {
-            let mut r = signin_page(Some("Too many sign-in attempts; wait a few minutes and try again."), 429)?;
-            r.headers_mut().set("Retry-After", &retry_after_secs.to_string())?;
+        if let tally_core::bucket::Take::Limited { retry_after_secs } =
+            crate::limiter::take_tokens(&env, &key, 1, cfg).await?
+        {
+            let mut r = signin_page(
+                Some("Too many sign-in attempts; wait a few minutes and try again."),
+                429,
+            )?;
+            r.headers_mut()
+                .set("Retry-After", &retry_after_secs.to_string())?;
             return Ok(r);
         }
     }
     for grant in ServiceDb::new(&env)?.members_by_email(&email).await? {
         let db = TeamDb::new(&env, &grant)?;
-        if let Err(e) = send_signin_link(&env, &db, &origin, &grant.member_id, &email, false).await {
+        if let Err(e) = send_signin_link(&env, &db, &origin, &grant.member_id, &email, false).await
+        {
             worker::console_error!("sending sign-in email failed: {e}");
         }
     }
@@ -421,6 +556,8 @@ pub async fn login(mut req: Request, env: Env) -> Result<Response> {
 fn serde_urlencoded_email(bytes: &[u8]) -> std::result::Result<LoginForm, ()> {
     url::form_urlencoded::parse(bytes)
         .find(|(k, _)| k == "email")
-        .map(|(_, v)| LoginForm { email: v.into_owned() })
+        .map(|(_, v)| LoginForm {
+            email: v.into_owned(),
+        })
         .ok_or(())
 }

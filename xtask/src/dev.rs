@@ -52,7 +52,12 @@ pub fn dev(tools: &Tools, args: &[String]) -> Result<()> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--with-agent" => with_agent = true,
-            "--port" => port = it.next().and_then(|p| p.parse().ok()).ok_or("--port needs a number")?,
+            "--port" => {
+                port = it
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .ok_or("--port needs a number")?
+            }
             other => return Err(format!("unknown dev option {other}")),
         }
     }
@@ -70,10 +75,19 @@ pub fn dev(tools: &Tools, args: &[String]) -> Result<()> {
         run(&mut c)
     })?;
     let mut c = Command::new(&tools.wrangler);
-    c.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--test-scheduled", "--show-interactive-dev-session=false", "--persist-to"])
-        .arg(&persist)
-        .current_dir(&root)
-        .stdin(Stdio::null());
+    c.args([
+        "dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--test-scheduled",
+        "--show-interactive-dev-session=false",
+        "--persist-to",
+    ])
+    .arg(&persist)
+    .current_dir(&root)
+    .stdin(Stdio::null());
     tools.apply_env(&mut c);
     let wrangler = c.spawn().map_err(|e| format!("starting wrangler: {e}"))?;
     let mut guard = Guard(vec![wrangler]);
@@ -100,16 +114,23 @@ pub fn dev(tools: &Tools, args: &[String]) -> Result<()> {
     eprintln!("  Tally is running.  Dashboard: {base}/");
     if resp["created"] == true {
         let link = format!("{base}{}", resp["signin_path"].as_str().unwrap_or_default());
-        let token = resp["install_token"].as_str().unwrap_or_default().to_string();
+        let token = resp["install_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         std::fs::write(state.join("owner-signin.txt"), &link).map_err(|e| e.to_string())?;
         eprintln!("  Owner sign-in (one-time, 24 h): {link}");
         eprintln!("  Install an agent:  tally install --server {base} --token {token}");
         if with_agent {
-            guard.0.push(start_agent(tools, &root, &state, &base, &token)?);
+            guard
+                .0
+                .push(start_agent(tools, &root, &state, &base, &token)?);
         }
     } else {
         eprintln!("  The database already has a team; its first sign-in link was printed at the first start");
-        eprintln!("  (also saved in .tally-dev/owner-signin.txt). Delete .tally-dev/ to start afresh.");
+        eprintln!(
+            "  (also saved in .tally-dev/owner-signin.txt). Delete .tally-dev/ to start afresh."
+        );
         if with_agent {
             eprintln!("  --with-agent: the agent enrolled at the first start keeps its token in .tally-dev/agent.");
             guard.0.push(spawn_agent_run(&root, &state)?);
@@ -122,15 +143,31 @@ pub fn dev(tools: &Tools, args: &[String]) -> Result<()> {
 }
 
 fn agent_bin(root: &Path) -> Result<std::path::PathBuf> {
-    run(crate::setup::cargo().args(["build", "--release", "-p", "tally"]).current_dir(root))?;
+    run(crate::setup::cargo()
+        .args(["build", "--release", "-p", "tally"])
+        .current_dir(root))?;
     Ok(root.join("target/release/tally"))
 }
 
-fn start_agent(_tools: &Tools, root: &Path, state: &Path, base: &str, token: &str) -> Result<Child> {
+fn start_agent(
+    _tools: &Tools,
+    root: &Path,
+    state: &Path,
+    base: &str,
+    token: &str,
+) -> Result<Child> {
     let bin = agent_bin(root)?;
     let home = state.join("agent");
     run(Command::new(&bin)
-        .args(["install", "--server", base, "--token", token, "--backfill", "30"])
+        .args([
+            "install",
+            "--server",
+            base,
+            "--token",
+            token,
+            "--backfill",
+            "30",
+        ])
         .env("TALLY_HOME", &home))?;
     spawn_agent_run(root, state)
 }
@@ -140,13 +177,19 @@ fn spawn_agent_run(root: &Path, state: &Path) -> Result<Child> {
     let home = state.join("agent");
     let mut c = Command::new(&bin);
     c.arg("run").env("TALLY_HOME", &home);
-    let has_logs = ["~/.claude/projects", "~/.config/claude/projects"].iter().any(|p| {
-        Path::new(&p.replace('~', &std::env::var("HOME").unwrap_or_default())).is_dir()
-    });
+    let has_logs = ["~/.claude/projects", "~/.config/claude/projects"]
+        .iter()
+        .any(|p| Path::new(&p.replace('~', &std::env::var("HOME").unwrap_or_default())).is_dir());
     if !has_logs && std::env::var_os("CLAUDE_CONFIG_DIR").is_none() {
         let demo = state.join("demo-claude");
-        run(Command::new(&bin).args(["demo-data", "--out"]).arg(&demo).env("TALLY_HOME", &home))?;
-        eprintln!("  No Claude Code logs here: the agent reads a generated demo data set ({}).", demo.display());
+        run(Command::new(&bin)
+            .args(["demo-data", "--out"])
+            .arg(&demo)
+            .env("TALLY_HOME", &home))?;
+        eprintln!(
+            "  No Claude Code logs here: the agent reads a generated demo data set ({}).",
+            demo.display()
+        );
         c.env("CLAUDE_CONFIG_DIR", &demo);
     }
     c.spawn().map_err(|e| format!("starting the agent: {e}"))

@@ -42,7 +42,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => {
-            eprintln!("xtask {cmd}: done in {:.1}s", started.elapsed().as_secs_f64());
+            eprintln!(
+                "xtask {cmd}: done in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -56,18 +59,44 @@ pub type Result<T> = std::result::Result<T, String>;
 
 fn test(tools: &setup::Tools, rest: &[String]) -> Result<()> {
     let root = setup::root();
-    setup::step("cargo fmt --check", || setup::run(setup::cargo().args(["fmt", "--all", "--check"]).current_dir(&root)))?;
+    setup::step("cargo fmt --check", || {
+        setup::run(
+            setup::cargo()
+                .args(["fmt", "--all", "--check"])
+                .current_dir(&root),
+        )
+    })?;
     setup::step("clippy (native)", || {
         setup::run(
             setup::cargo()
-                .args(["clippy", "--workspace", "--exclude", "tally-worker", "--all-targets", "--", "-D", "warnings"])
+                .args([
+                    "clippy",
+                    "--workspace",
+                    "--exclude",
+                    "tally-worker",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])
                 .current_dir(&root),
         )
     })?;
     setup::step("clippy (wasm32, worker)", || {
         setup::run(
             setup::cargo()
-                .args(["clippy", "-p", "tally-worker", "-p", "tally-core", "--target", "wasm32-unknown-unknown", "--", "-D", "warnings"])
+                .args([
+                    "clippy",
+                    "-p",
+                    "tally-worker",
+                    "-p",
+                    "tally-core",
+                    "--target",
+                    "wasm32-unknown-unknown",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])
                 .current_dir(&root),
         )
     })?;
@@ -83,16 +112,26 @@ fn test(tools: &setup::Tools, rest: &[String]) -> Result<()> {
 
 fn bench(rest: &[String]) -> Result<()> {
     let root = setup::root();
-    setup::run(setup::cargo().args(["bench", "--workspace", "--exclude", "tally-worker"]).args(rest).current_dir(&root))
+    setup::run(
+        setup::cargo()
+            .args(["bench", "--workspace", "--exclude", "tally-worker"])
+            .args(rest)
+            .current_dir(&root),
+    )
 }
 
 fn prices(rest: &[String]) -> Result<()> {
     let from = match rest {
         [flag, path] if flag == "--from" => path,
-        _ => return Err("usage: cargo xtask prices --from <model_prices_and_context_window.json>".into()),
+        _ => {
+            return Err(
+                "usage: cargo xtask prices --from <model_prices_and_context_window.json>".into(),
+            )
+        }
     };
     let json = std::fs::read_to_string(from).map_err(|e| format!("reading {from}: {e}"))?;
-    let table = tally_core::pricing::table_from_litellm(&json).map_err(|e| format!("converting {from}: {e}"))?;
+    let table = tally_core::pricing::table_from_litellm(&json)
+        .map_err(|e| format!("converting {from}: {e}"))?;
     let out = setup::root().join("core/prices/prices.json");
     std::fs::write(&out, table).map_err(|e| format!("writing {}: {e}", out.display()))?;
     eprintln!("wrote {}", out.display());

@@ -7,7 +7,10 @@ use crate::Result;
 pub const WORKER_BUILD_VERSION: &str = "0.8.7";
 
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 pub fn cargo() -> Command {
@@ -18,22 +21,34 @@ pub fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     eprintln!("==> {name}");
     let t = Instant::now();
     let r = f();
-    eprintln!("    {name}: {} in {:.1}s", if r.is_ok() { "ok" } else { "FAILED" }, t.elapsed().as_secs_f64());
+    eprintln!(
+        "    {name}: {} in {:.1}s",
+        if r.is_ok() { "ok" } else { "FAILED" },
+        t.elapsed().as_secs_f64()
+    );
     r
 }
 
 pub fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("{:?} {:?} exited with {status}", cmd.get_program(), cmd.get_args().collect::<Vec<_>>()))
+        Err(format!(
+            "{:?} {:?} exited with {status}",
+            cmd.get_program(),
+            cmd.get_args().collect::<Vec<_>>()
+        ))
     }
 }
 
 fn output(cmd: &mut Command) -> Option<String> {
     let out = cmd.output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// Paths the rest of the tasks need, resolved once by `setup`.
@@ -47,7 +62,11 @@ pub struct Tools {
 impl Tools {
     pub fn path_env(&self) -> String {
         let old = std::env::var("PATH").unwrap_or_default();
-        format!("{}:{}:{old}", self.node_dir.display(), self.cargo_bin.display())
+        format!(
+            "{}:{}:{old}",
+            self.node_dir.display(),
+            self.cargo_bin.display()
+        )
     }
 
     /// Environment for anything that starts wrangler (dev, e2e tests).
@@ -62,13 +81,16 @@ impl Tools {
 fn cargo_bin() -> PathBuf {
     let home = std::env::var("CARGO_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo"));
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo")
+        });
     home.join("bin")
 }
 
 /// The wasm-bindgen version Cargo.lock resolved; the CLI must match it exactly.
 pub fn locked_wasm_bindgen() -> Result<String> {
-    let lock = std::fs::read_to_string(root().join("Cargo.lock")).map_err(|e| format!("reading Cargo.lock: {e}"))?;
+    let lock = std::fs::read_to_string(root().join("Cargo.lock"))
+        .map_err(|e| format!("reading Cargo.lock: {e}"))?;
     let mut lines = lock.lines();
     while let Some(l) = lines.next() {
         if l == "name = \"wasm-bindgen\"" {
@@ -105,14 +127,21 @@ fn cargo_install(krate: &str, version: &str, bin: &str, bin_dir: &Path) -> Resul
     // still yields a CLI of exactly the pinned version.
     eprintln!("    locked install of {krate} failed; retrying with fresh dependency resolution");
     run(cargo().args(["install", krate, "--version", version])).map_err(|e| {
-        format!("{e}\n    could not install {krate} {version} from crates.io; check registry access")
+        format!(
+            "{e}\n    could not install {krate} {version} from crates.io; check registry access"
+        )
     })
 }
 
 fn hash_tree(paths: &[PathBuf]) -> String {
     fn walk(p: &Path, acc: &mut Vec<(String, Vec<u8>)>) {
         if p.is_dir() {
-            let mut entries: Vec<_> = std::fs::read_dir(p).into_iter().flatten().flatten().map(|e| e.path()).collect();
+            let mut entries: Vec<_> = std::fs::read_dir(p)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .collect();
             entries.sort();
             for e in entries {
                 walk(&e, acc);
@@ -138,45 +167,72 @@ pub fn setup() -> Result<Tools> {
     let root = root();
     let bin_dir = cargo_bin();
     step("rustup target wasm32-unknown-unknown", || {
-        let installed = output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
-        if installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+        let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))
+            .unwrap_or_default();
+        if installed
+            .lines()
+            .any(|l| l.trim() == "wasm32-unknown-unknown")
+        {
             return Ok(());
         }
-        run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))
-            .map_err(|e| format!("{e}\n    rustup must be able to fetch the wasm32 standard library"))
+        run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"])).map_err(|e| {
+            format!("{e}\n    rustup must be able to fetch the wasm32 standard library")
+        })
     })?;
-    step("worker-build", || cargo_install("worker-build", WORKER_BUILD_VERSION, "worker-build", &bin_dir))?;
+    step("worker-build", || {
+        cargo_install(
+            "worker-build",
+            WORKER_BUILD_VERSION,
+            "worker-build",
+            &bin_dir,
+        )
+    })?;
     let wb = locked_wasm_bindgen()?;
-    step(&format!("wasm-bindgen-cli {wb}"), || cargo_install("wasm-bindgen-cli", &wb, "wasm-bindgen", &bin_dir))?;
-    step("npm install from package-lock.json (wrangler, esbuild, binaryen, node 22)", || {
-        let lock = std::fs::read(root.join("package-lock.json")).map_err(|e| format!("package-lock.json: {e}"))?;
-        let want = tally_core::hash::sha256_hex(&lock);
-        let stamp = root.join("node_modules/.tally-stamp");
-        if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) {
-            eprintln!("    node_modules up to date");
-            return Ok(());
-        }
-        // Not `npm ci`: the registry mirror lacks the other platforms' optional
-        // workerd packages, so the lockfile cannot list them and `npm ci` refuses
-        // it as out of sync. `install --no-save` honours the lockfile's versions
-        // and leaves it untouched.
-        run(Command::new("npm")
-            .args(["install", "--no-save", "--no-audit", "--no-fund"])
-            .current_dir(&root))
-        .map_err(|e| format!("{e}\n    npm (from Node.js) and access to the npm registry are required"))?;
-        std::fs::write(&stamp, want).map_err(|e| e.to_string())
+    step(&format!("wasm-bindgen-cli {wb}"), || {
+        cargo_install("wasm-bindgen-cli", &wb, "wasm-bindgen", &bin_dir)
     })?;
+    step(
+        "npm install from package-lock.json (wrangler, esbuild, binaryen, node 22)",
+        || {
+            let lock = std::fs::read(root.join("package-lock.json"))
+                .map_err(|e| format!("package-lock.json: {e}"))?;
+            let want = tally_core::hash::sha256_hex(&lock);
+            let stamp = root.join("node_modules/.tally-stamp");
+            if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) {
+                eprintln!("    node_modules up to date");
+                return Ok(());
+            }
+            // Not `npm ci`: the registry mirror lacks the other platforms' optional
+            // workerd packages, so the lockfile cannot list them and `npm ci` refuses
+            // it as out of sync. `install --no-save` honours the lockfile's versions
+            // and leaves it untouched.
+            run(Command::new("npm")
+                .args(["install", "--no-save", "--no-audit", "--no-fund"])
+                .current_dir(&root))
+            .map_err(|e| {
+                format!("{e}\n    npm (from Node.js) and access to the npm registry are required")
+            })?;
+            std::fs::write(&stamp, want).map_err(|e| e.to_string())
+        },
+    )?;
     step("chromium + chromedriver (dashboard browser tests)", || {
-        let have = |b: &str| output(Command::new("sh").args(["-c", &format!("command -v {b}")])).is_some();
+        let have =
+            |b: &str| output(Command::new("sh").args(["-c", &format!("command -v {b}")])).is_some();
         if have("chromium") && have("chromedriver") {
             return Ok(());
         }
-        let sudo = if output(Command::new("id").arg("-u")).as_deref() == Some("0") { vec![] } else { vec!["sudo", "-n"] };
+        let sudo = if output(Command::new("id").arg("-u")).as_deref() == Some("0") {
+            vec![]
+        } else {
+            vec!["sudo", "-n"]
+        };
         let apt = |args: &[&str]| {
             let mut all: Vec<&str> = sudo.clone();
             all.push("apt-get");
             all.extend_from_slice(args);
-            run(Command::new(all[0]).args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive"))
+            run(Command::new(all[0])
+                .args(&all[1..])
+                .env("DEBIAN_FRONTEND", "noninteractive"))
         };
         apt(&["update", "-qq"])
             .and_then(|_| apt(&["install", "-y", "-qq", "chromium", "chromium-driver"]))
