@@ -98,8 +98,11 @@ fn admin_journey_in_a_real_browser() {
     assert_eq!(spend, "$0.08");
     assert_eq!(b.text("[data-testid=tokens-cache-read]"), "80000");
     assert_eq!(b.text("[data-testid=active-developers]"), "1");
-    // 80,000 cache reads of 83,110 prompt tokens.
-    assert_eq!(b.text("[data-testid=cache-hit-rate]"), "96.3%");
+    // 80,000 cache reads of 84,110 prompt tokens (1,110 input + 3,000 cache writes + 80,000 reads).
+    assert_eq!(b.text("[data-testid=cache-hit-rate]"), "95.1%");
+    // Reads priced as plain input minus their read price: Sonnet 60,000 × (3 − 0.30)
+    // + Opus 20,000 × (5 − 0.50) = 162,000 + 90,000 µ$ = $0.25.
+    assert_eq!(b.text("[data-testid=cache-saved]"), "$0.25");
     // The chart library loaded and drew.
     assert_eq!(
         b.eval("return document.querySelectorAll('#chart canvas').length > 0"),
