@@ -72,8 +72,6 @@ pub enum PricingError {
         field: String,
         value: String,
     },
-    #[error("{model}: {field} is missing")]
-    Missing { model: String, field: String },
     #[error("alias {alias} points at {target}, which is not a model of the table")]
     DanglingAlias { alias: String, target: String },
     #[error("the LiteLLM table yielded no Claude or OpenAI chat model")]
@@ -134,7 +132,7 @@ impl ModelPrice {
     /// once the prompt is over the threshold (exactly the threshold is not over).
     pub fn rates_for(&self, usage: &TokenUsage) -> &Rates {
         match &self.long_context {
-            Some(lc) if usage.prompt_tokens() > lc.above_tokens => &lc.rates,
+            Some(lc) if saturating_prompt(usage) > lc.above_tokens => &lc.rates,
             _ => &self.rates,
         }
     }
@@ -156,6 +154,13 @@ impl ModelPrice {
         let micro = (n / d) + u128::from(n % d >= d - d / 2);
         MicroUsd::try_from(micro).unwrap_or(MicroUsd::MAX)
     }
+}
+
+/// `TokenUsage::prompt_tokens` that cannot overflow on hostile input.
+fn saturating_prompt(u: &TokenUsage) -> u64 {
+    [u.cache_write_5m, u.cache_write_1h, u.cache_read]
+        .iter()
+        .fold(u.input, |acc, &n| acc.saturating_add(n))
 }
 
 pub struct PriceTable {
@@ -493,8 +498,12 @@ impl Dec {
     }
 
     fn normalized(mut self) -> Dec {
-        while self.s > 0 && self.m % 10 == 0 {
-            self.m /= 10;
+        while self.s > 0 {
+            let (q, r) = (self.m / 10, self.m % 10);
+            if r != 0 {
+                break;
+            }
+            self.m = q;
             self.s -= 1;
         }
         if self.m == 0 {
@@ -551,9 +560,13 @@ impl fmt::Display for Dec {
 // ---------------------------------------------------------------------------
 // LiteLLM → our data file.
 
+/// (model, standard prices, long-context prices above 200k prompt tokens), each
+/// as (input, 5m write, 1h write, read, output) per MTok.
+type Pin = (&'static str, [&'static str; 5], Option<[&'static str; 5]>);
+
 /// Prices that FORMATS.md states; they override LiteLLM, and fill in models
-/// LiteLLM has dropped. (input, 5m write, 1h write, read, output) per MTok.
-const FORMATS_PINS: &[(&str, [&str; 5], Option<[&str; 5]>)] = &[
+/// LiteLLM has dropped.
+const FORMATS_PINS: &[Pin] = &[
     ("claude-opus-4-5", ["5", "6.25", "10", "0.5", "25"], None),
     ("claude-opus-4-6", ["5", "6.25", "10", "0.5", "25"], None),
     ("claude-opus-4-7", ["5", "6.25", "10", "0.5", "25"], None),
@@ -692,21 +705,22 @@ pub fn table_from_litellm_with(
             aliases.insert((*alias).into(), (*target).into());
         }
     }
+    // A dated id becomes an alias of its undated model when they cost the
+    // same, and always when the undated model is pinned: FORMATS.md states
+    // prices per model family, whatever the snapshot date.
     let dated: Vec<(String, String)> = models
         .keys()
         .filter_map(|k| {
-            let base = strip_one_suffix(k).filter(|b| !b.ends_with('-'))?;
-            let same = {
-                let (a, b) = (models.get(k)?, models.get(base)?);
-                ModelRow {
-                    origin: None,
-                    ..a.clone()
-                } == ModelRow {
-                    origin: None,
-                    ..b.clone()
-                }
+            let base = strip_one_suffix(k)?;
+            let (a, b) = (models.get(k)?, models.get(base)?);
+            let same = ModelRow {
+                origin: None,
+                ..a.clone()
+            } == ModelRow {
+                origin: None,
+                ..b.clone()
             };
-            same.then(|| (k.clone(), base.to_string()))
+            (same || b.origin.as_deref() == Some("formats")).then(|| (k.clone(), base.to_string()))
         })
         .collect();
     for (k, base) in dated {
@@ -936,52 +950,57 @@ mod tests {
 
     #[test]
     fn formats_table_is_pinned() {
-        // One million of each kind of token costs the per-MTok price in micro-USD × 1e6.
-        let m = 1_000_000;
+        // 100,000 tokens of one kind (below the 200k long-context threshold) cost
+        // the FORMATS.md per-MTok price × 100,000 µ$: input, 5m write, 1h write, read, output.
+        let n = 100_000;
         let cases: &[(&str, [u64; 5])] = &[
-            ("claude-opus-4-5", [5, 6_250_000, 10, 500_000, 25]),
-            ("claude-opus-4-6", [5, 6_250_000, 10, 500_000, 25]),
-            ("claude-opus-4-1", [15, 18_750_000, 30, 1_500_000, 75]),
+            (
+                "claude-opus-4-5",
+                [500_000, 625_000, 1_000_000, 50_000, 2_500_000],
+            ),
+            (
+                "claude-opus-4-6",
+                [500_000, 625_000, 1_000_000, 50_000, 2_500_000],
+            ),
+            (
+                "claude-opus-4-5-20251101",
+                [500_000, 625_000, 1_000_000, 50_000, 2_500_000],
+            ),
+            (
+                "claude-opus-4-1",
+                [1_500_000, 1_875_000, 3_000_000, 150_000, 7_500_000],
+            ),
             (
                 "claude-opus-4-20250514",
-                [15, 18_750_000, 30, 1_500_000, 75],
+                [1_500_000, 1_875_000, 3_000_000, 150_000, 7_500_000],
             ),
-            ("claude-sonnet-4-20250514", [3, 3_750_000, 6, 300_000, 15]),
-            ("claude-sonnet-4-5", [3, 3_750_000, 6, 300_000, 15]),
-            ("claude-haiku-4-5-20251001", [1, 1_250_000, 2, 100_000, 5]),
-            ("claude-3-5-haiku-20241022", [0, 1_000_000, 1, 80_000, 4]),
+            (
+                "claude-sonnet-4-20250514",
+                [300_000, 375_000, 600_000, 30_000, 1_500_000],
+            ),
+            (
+                "claude-sonnet-4-5-20250929",
+                [300_000, 375_000, 600_000, 30_000, 1_500_000],
+            ),
+            (
+                "claude-haiku-4-5-20251001",
+                [100_000, 125_000, 200_000, 10_000, 500_000],
+            ),
+            (
+                "claude-3-5-haiku-20241022",
+                [80_000, 100_000, 160_000, 8_000, 400_000],
+            ),
         ];
         for (model, [i, w5, w1, r, o]) in cases {
-            let (i, w1, o) = if *model == "claude-3-5-haiku-20241022" {
-                (800_000, 1_600_000, 4 * m)
-            } else {
-                (i * m, w1 * m, o * m)
-            };
-            assert_eq!(
-                cost(model, u(m, 0, 0, 0, 0), false),
-                Priced::Usd(i),
-                "{model} input"
-            );
-            assert_eq!(
-                cost(model, u(0, m, 0, 0, 0), false),
-                Priced::Usd(o),
-                "{model} output"
-            );
-            assert_eq!(
-                cost(model, u(0, 0, m, 0, 0), false),
-                Priced::Usd(*w5),
-                "{model} 5m"
-            );
-            assert_eq!(
-                cost(model, u(0, 0, 0, m, 0), false),
-                Priced::Usd(w1),
-                "{model} 1h"
-            );
-            assert_eq!(
-                cost(model, u(0, 0, 0, 0, m), false),
-                Priced::Usd(*r),
-                "{model} read"
-            );
+            let got = [
+                cost(model, u(n, 0, 0, 0, 0), false),
+                cost(model, u(0, 0, n, 0, 0), false),
+                cost(model, u(0, 0, 0, n, 0), false),
+                cost(model, u(0, 0, 0, 0, n), false),
+                cost(model, u(0, n, 0, 0, 0), false),
+            ];
+            let want = [i, w5, w1, r, o].map(|c| Priced::Usd(*c));
+            assert_eq!(got, want, "{model}");
         }
     }
 
@@ -1033,25 +1052,59 @@ mod tests {
     }
 
     #[test]
-    fn rounding_is_half_up_once_per_request() {
-        // 1 cache-read token of Haiku 4.5 = 0.1 µ$ → 0; 5 = 0.5 µ$ → 1; 4 = 0.4 → 0.
+    fn openai_long_context_tier() {
+        // gpt-5.4: 2.5 / 0.25 / 15 up to 272,000 prompt tokens, then 5 / 0.5 / 22.5 for all of it.
+        // 72,000×2.5 + 200,000×0.25 + 1,000×15 = 180,000 + 50,000 + 15,000.
         assert_eq!(
-            cost("claude-haiku-4-5", u(0, 0, 0, 0, 1), false),
+            cost("gpt-5.4", u(72_000, 1000, 0, 0, 200_000), false),
+            Priced::Usd(245_000)
+        );
+        // 72,001×5 + 200,000×0.5 + 1,000×22.5 = 360,005 + 100,000 + 22,500.
+        assert_eq!(
+            cost("gpt-5.4", u(72_001, 1000, 0, 0, 200_000), false),
+            Priced::Usd(482_505)
+        );
+    }
+
+    #[test]
+    fn absurd_counts_saturate_instead_of_panicking() {
+        let max = u(u64::MAX, u64::MAX, u64::MAX, u64::MAX, u64::MAX);
+        assert_eq!(
+            cost("claude-opus-4-6", max, true),
+            Priced::Usd(MicroUsd::MAX)
+        );
+    }
+
+    #[test]
+    fn table_fast_multiplier_wins_over_the_default() {
+        // LiteLLM gives Opus 4.8 a fast multiplier of 2: (1000×5 + 100×25) × 2.
+        assert_eq!(
+            cost("claude-opus-4-8", u(1000, 100, 0, 0, 0), true),
+            Priced::Usd(15_000)
+        );
+    }
+
+    #[test]
+    fn rounding_is_half_up_once_per_request() {
+        // Haiku 4.5 cache reads are 0.1 µ$ each: 4 → 0.4 → 0, 5 → 0.5 → 1.
+        assert_eq!(
+            cost("claude-haiku-4-5", u(0, 0, 0, 0, 4), false),
             Priced::Usd(0)
         );
         assert_eq!(
             cost("claude-haiku-4-5", u(0, 0, 0, 0, 5), false),
             Priced::Usd(1)
         );
+        // Sonnet: 1 read (0.3) + 1 input (3) + 1 5m write (3.75) = 7.05 → 7, where
+        // rounding each part first would give 0 + 3 + 4 = 7 … and 2 reads + 2 writes =
+        // 0.6 + 7.5 = 8.1 → 8, where per-part rounding gives 1 + 8 = 9.
         assert_eq!(
-            cost("claude-haiku-4-5", u(0, 0, 0, 0, 4), false),
-            Priced::Usd(0)
+            cost("claude-sonnet-4-5", u(1, 0, 1, 0, 1), false),
+            Priced::Usd(7)
         );
-        // 3 reads (0.3) + 1 5m write of Haiku 3.5 (1.0) = 1.3 → 1, not 0 + 1 rounded apart … and
-        // 3 reads + 3 reads of Sonnet (0.9 each part) = 1.8 → 2.
         assert_eq!(
-            cost("claude-sonnet-4-5", u(0, 0, 0, 0, 6), false),
-            Priced::Usd(2)
+            cost("claude-sonnet-4-5", u(0, 0, 2, 0, 2), false),
+            Priced::Usd(8)
         );
     }
 
