@@ -65,6 +65,8 @@ pub struct ClaudePrompt {
     pub timestamp_ms: i64,
     pub cwd: Option<String>,
     pub is_sidechain: bool,
+    /// Subagent transcripts share their parent's `sessionId`; this tells them apart.
+    pub agent_id: Option<String>,
     pub text: String,
 }
 
@@ -254,6 +256,7 @@ fn convert_user(raw: RawLine<'_>) -> ClaudeLine {
         timestamp_ms,
         cwd: raw.cwd.owned(),
         is_sidechain: raw.is_sidechain.unwrap_or(false),
+        agent_id: raw.agent_id.owned(),
         text,
     })
 }

@@ -97,7 +97,13 @@ impl CodexFile {
         }
         let raw = match serde_json::from_slice::<RawLine>(line) {
             Ok(raw) => raw,
-            Err(e) => return CodexLine::Malformed(e.to_string()),
+            Err(e) => {
+                // Only the lines we read can be malformed; others merely mention our markers.
+                return match serde_json::from_slice::<KindOnly>(line) {
+                    Ok(k) if !k.is_relevant() => CodexLine::Skip,
+                    _ => CodexLine::Malformed(e.to_string()),
+                };
+            }
         };
         let Some(p) = raw.payload else {
             return CodexLine::Skip;
@@ -192,6 +198,32 @@ pub fn session_id_from_file_name(name: &str) -> Option<&str> {
         _ => c.is_ascii_hexdigit(),
     });
     ok.then_some(id)
+}
+
+#[derive(Deserialize)]
+struct KindOnly {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    payload: Option<PayloadKind>,
+}
+
+#[derive(Deserialize)]
+struct PayloadKind {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+impl KindOnly {
+    fn is_relevant(&self) -> bool {
+        match self.kind.as_deref() {
+            Some("session_meta" | "turn_context") => true,
+            Some("event_msg") => {
+                let p = self.payload.as_ref().and_then(|p| p.kind.as_deref());
+                p == Some("token_count")
+            }
+            _ => false,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -322,6 +354,9 @@ mod tests {
             CodexLine::Malformed(_)
         ));
         assert!(matches!(f.push_line(b"garbage"), CodexLine::Malformed(_)));
+        // A line that mentions a marker but is of another kind is not ours to judge.
+        let other = br#"{"type":"compacted","payload":{"message":"turn_context","info":[1,2]}}"#;
+        assert_eq!(f.push_line(other), CodexLine::Skip);
     }
 
     #[test]

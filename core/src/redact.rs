@@ -70,7 +70,7 @@ fn luhn(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0 && d.iter().any(|&x| x != d[0])
+    sum.is_multiple_of(10) && d.iter().any(|&x| x != d[0])
 }
 
 fn iban_ok(s: &str) -> bool {
