@@ -123,6 +123,13 @@ impl Browser {
         v["value"].as_str().unwrap_or_default().to_string()
     }
 
+    pub fn resize(&self, width: u32, height: u32) {
+        post(
+            &self.url("/window/rect"),
+            json!({"width": width, "height": height}),
+        );
+    }
+
     pub fn source(&self) -> String {
         let v: Value = ureq::get(&self.url("/source"))
             .call()

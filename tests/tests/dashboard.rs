@@ -153,6 +153,15 @@ fn admin_journey_in_a_real_browser() {
         );
     }
     b.screenshot("11-audit");
+
+    // Usable on a phone: the overview at 390 px wide needs no sideways scrolling.
+    b.resize(390, 844);
+    b.goto(&stack.url("/"));
+    assert_eq!(
+        b.eval("return document.documentElement.scrollWidth <= window.innerWidth"),
+        json!(true)
+    );
+    b.screenshot("12-overview-phone");
     let _ = team;
 }
 
