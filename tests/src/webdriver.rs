@@ -101,20 +101,37 @@ impl Browser {
     }
 
     pub fn click(&self, css: &str) {
-        let e = self.find(css);
+        let e = self.wait_for(css);
         post(&self.url(&format!("/element/{e}/click")), json!({}));
     }
 
     pub fn type_into(&self, css: &str, text: &str) {
-        let e = self.find(css);
+        let e = self.wait_for(css);
         post(
             &self.url(&format!("/element/{e}/value")),
             json!({"text": text}),
         );
     }
 
+    /// Waits for an element to appear: a click that submits a form returns
+    /// before the next page has loaded.
+    pub fn wait_for(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(e) = self.try_find(css) {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no element {css}; page:\n{}",
+                self.source()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn text(&self, css: &str) -> String {
-        let e = self.find(css);
+        let e = self.wait_for(css);
         let v: Value = ureq::get(&self.url(&format!("/element/{e}/text")))
             .call()
             .unwrap()
