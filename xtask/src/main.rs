@@ -102,9 +102,15 @@ fn test(tools: &setup::Tools, rest: &[String]) -> Result<()> {
     })?;
     setup::step("cargo test (unit + end-to-end)", || {
         let mut c = setup::cargo();
-        c.args(["test", "--workspace", "--exclude", "tally-worker"])
-            .args(rest)
-            .current_dir(&root);
+        c.args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "tally-worker",
+            "--no-fail-fast",
+        ])
+        .args(rest)
+        .current_dir(&root);
         tools.apply_env(&mut c);
         setup::run(&mut c)
     })

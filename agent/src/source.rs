@@ -1,0 +1,269 @@
+//! Where usage logs live and how one line of them becomes a request.
+//!
+//! A new agent (Gemini CLI, Cursor) is one more `Source`: discovery, a
+//! per-file line parser, and whether its files can be resumed mid-way. The
+//! index, the dedup, the outbox and the reports do not change.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tally_core::claude::{parse_line, ClaudeLine};
+use tally_core::codex::{session_id_from_file_name, CodexFile, CodexLine};
+use tally_core::event::AgentKind;
+use tally_core::usage::TokenUsage;
+
+/// 128-bit event id (the first half of SHA-256 over agent and request ids),
+/// the same value `tally_core::hash::event_id` renders as hex.
+pub type EventId = [u8; 16];
+
+pub fn event_id(agent: AgentKind, a: &str, b: &str) -> EventId {
+    let hex = tally_core::hash::event_id(agent.as_str(), a, b);
+    let mut out = [0u8; 16];
+    // `event_id` always yields 32 lowercase hex characters.
+    hex::decode_to_slice(hex, &mut out).expect("event_id is 32 hex chars");
+    out
+}
+
+/// One request line, reduced to what the index and the outbox need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub id: EventId,
+    pub agent: AgentKind,
+    pub ts: i64,
+    pub model: String,
+    pub usage: TokenUsage,
+    pub fast: bool,
+    pub session_id: String,
+    pub cwd: String,
+    /// Identifies the line, so a line read twice does not repeat its text.
+    pub line_tag: u64,
+    /// Text is kept only when the request may ship in a mode that carries text.
+    pub text: Option<Text>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Text {
+    /// The user prompt this request answers (the file's latest prompt before it).
+    pub prompt: Option<Arc<str>>,
+    pub response: Option<String>,
+    pub tools: Vec<String>,
+}
+
+pub enum Parsed {
+    Request(Box<Request>),
+    /// A user prompt: a later request answering it is a separate turn.
+    Prompt,
+    Skip,
+    Malformed,
+}
+
+/// Parses the lines of one file, in order.
+pub trait LineParser: Send {
+    /// `want_text(ts)` says whether the text of a request at `ts` may be needed.
+    fn line(&mut self, line: &[u8], want_text: &dyn Fn(i64) -> bool) -> Parsed;
+}
+
+pub trait Source: Send + Sync {
+    fn kind(&self) -> AgentKind;
+    /// Directories whose changes matter (for file watching).
+    fn roots(&self) -> Vec<PathBuf>;
+    /// Every log file, in a stable order.
+    fn discover(&self) -> Vec<PathBuf>;
+    /// True when lines are independent, so a file can be resumed at a byte
+    /// offset; false when a line's meaning depends on all earlier ones.
+    fn resumable(&self) -> bool;
+    fn parser(&self, path: &Path) -> Box<dyn LineParser>;
+}
+
+fn walk(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        match e.file_type() {
+            Ok(t) if t.is_dir() => walk(&p, ext, out),
+            Ok(t) if t.is_file() && p.extension().is_some_and(|x| x == ext) => out.push(p),
+            _ => {}
+        }
+    }
+}
+
+fn home_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+}
+
+// ---------------------------------------------------------------------------
+// Claude Code
+
+pub struct Claude {
+    pub roots: Vec<PathBuf>,
+}
+
+impl Claude {
+    /// Every `CLAUDE_CONFIG_DIR` entry (comma-separated), else both default homes.
+    pub fn from_env() -> Claude {
+        if let Some(v) = std::env::var_os("CLAUDE_CONFIG_DIR") {
+            let roots = v
+                .to_string_lossy()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect();
+            return Claude { roots };
+        }
+        let home = home_dir();
+        Claude {
+            roots: vec![home.join(".config/claude"), home.join(".claude")],
+        }
+    }
+}
+
+impl Source for Claude {
+    fn kind(&self) -> AgentKind {
+        AgentKind::ClaudeCode
+    }
+    fn roots(&self) -> Vec<PathBuf> {
+        self.roots.iter().map(|r| r.join("projects")).collect()
+    }
+    fn discover(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for r in self.roots() {
+            // Subagent transcripts (<session>/subagents/agent-*.jsonl) are found by the walk.
+            walk(&r, "jsonl", &mut out);
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+    fn resumable(&self) -> bool {
+        true
+    }
+    fn parser(&self, _path: &Path) -> Box<dyn LineParser> {
+        Box::new(ClaudeParser { prompt: None })
+    }
+}
+
+struct ClaudeParser {
+    prompt: Option<Arc<str>>,
+}
+
+impl LineParser for ClaudeParser {
+    fn line(&mut self, line: &[u8], want_text: &dyn Fn(i64) -> bool) -> Parsed {
+        match parse_line(line) {
+            ClaudeLine::Request(r) => {
+                let key = r.key();
+                let text = want_text(r.timestamp_ms).then(|| Text {
+                    prompt: self.prompt.clone(),
+                    response: r.text,
+                    tools: r.tool_names,
+                });
+                Parsed::Request(Box::new(Request {
+                    id: event_id(AgentKind::ClaudeCode, &key.message_id, &key.request_id),
+                    agent: AgentKind::ClaudeCode,
+                    ts: r.timestamp_ms,
+                    model: r.model,
+                    usage: r.usage,
+                    fast: r.fast,
+                    session_id: r.session_id,
+                    cwd: r.cwd.unwrap_or_default(),
+                    line_tag: crate::tail::fnv1a(r.uuid.as_bytes()),
+                    text,
+                }))
+            }
+            ClaudeLine::Prompt(p) => {
+                // Kept even when text is not wanted now: a later request in
+                // the same file may be recent enough to ship.
+                self.prompt = Some(Arc::from(p.text));
+                Parsed::Prompt
+            }
+            ClaudeLine::Skip => Parsed::Skip,
+            ClaudeLine::Malformed(_) => Parsed::Malformed,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Codex CLI
+
+pub struct Codex {
+    pub home: PathBuf,
+}
+
+impl Codex {
+    pub fn from_env() -> Codex {
+        let home = std::env::var_os("CODEX_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home_dir().join(".codex"));
+        Codex { home }
+    }
+}
+
+impl Source for Codex {
+    fn kind(&self) -> AgentKind {
+        AgentKind::Codex
+    }
+    fn roots(&self) -> Vec<PathBuf> {
+        vec![self.home.join("sessions")]
+    }
+    fn discover(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        walk(&self.home.join("sessions"), "jsonl", &mut out);
+        out.sort();
+        out
+    }
+    fn resumable(&self) -> bool {
+        // Token counts are cumulative: a delta needs the previous total.
+        false
+    }
+    fn parser(&self, path: &Path) -> Box<dyn LineParser> {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let sid = session_id_from_file_name(name).unwrap_or("").to_string();
+        Box::new(CodexParser {
+            file: CodexFile::new(sid),
+            fallback_session: path.to_string_lossy().into_owned(),
+        })
+    }
+}
+
+struct CodexParser {
+    file: CodexFile,
+    /// Files without a recognisable session id still need a stable identity.
+    fallback_session: String,
+}
+
+impl LineParser for CodexParser {
+    fn line(&mut self, line: &[u8], _want_text: &dyn Fn(i64) -> bool) -> Parsed {
+        match self.file.push_line(line) {
+            CodexLine::Request(r) => {
+                let session = if r.session_id.is_empty() {
+                    self.fallback_session.clone()
+                } else {
+                    r.session_id
+                };
+                let seq = r.seq.to_string();
+                Parsed::Request(Box::new(Request {
+                    id: event_id(AgentKind::Codex, &session, &seq),
+                    agent: AgentKind::Codex,
+                    ts: r.timestamp_ms,
+                    model: r.model,
+                    usage: r.usage,
+                    fast: false,
+                    session_id: session,
+                    cwd: r.cwd.unwrap_or_default(),
+                    line_tag: r.seq as u64,
+                    // Codex rollouts carry no per-request text we ship.
+                    text: None,
+                }))
+            }
+            CodexLine::Skip => Parsed::Skip,
+            CodexLine::Malformed(_) => Parsed::Malformed,
+        }
+    }
+}
+
+/// The sources the agent reads, in a fixed order.
+pub fn all_from_env() -> Vec<Box<dyn Source>> {
+    vec![Box::new(Claude::from_env()), Box::new(Codex::from_env())]
+}

@@ -1,0 +1,179 @@
+-- Generated from migrations/ by tests/tests/schema.rs (TALLY_BLESS=1 cargo test -p tally-e2e --test schema).
+-- Do not edit by hand: add a migration instead.
+
+CREATE TABLE agent_tokens (
+  token_hash TEXT PRIMARY KEY,
+  team_id TEXT NOT NULL REFERENCES teams(id),
+  id TEXT NOT NULL,
+  developer_id TEXT NOT NULL,
+  hostname TEXT,
+  created_at INTEGER NOT NULL,
+  last_seen_at INTEGER,
+  revoked_at INTEGER
+);
+
+CREATE TABLE audit_log (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  team_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  ip TEXT,
+  details TEXT NOT NULL DEFAULT '{}'
+);
+
+CREATE TABLE batches (
+  team_id TEXT NOT NULL,
+  batch_id TEXT NOT NULL,
+  developer_id TEXT NOT NULL,
+  events INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY (team_id, batch_id)
+);
+
+CREATE TABLE categories (
+  team_id TEXT NOT NULL,
+  day INTEGER NOT NULL, -- unix day (UTC)
+  project TEXT NOT NULL,
+  category TEXT NOT NULL,
+  task_hint TEXT NOT NULL,
+  project_hint TEXT NOT NULL,
+  requests INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (team_id, day, project, category, task_hint, project_hint)
+);
+
+CREATE TABLE categorization_usage (
+  team_id TEXT NOT NULL,
+  day INTEGER NOT NULL,
+  calls INTEGER NOT NULL DEFAULT 0,
+  failures INTEGER NOT NULL DEFAULT 0,
+  skipped INTEGER NOT NULL DEFAULT 0,
+  input_tokens INTEGER NOT NULL DEFAULT 0,
+  output_tokens INTEGER NOT NULL DEFAULT 0,
+  cost_micro_usd INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (team_id, day)
+);
+
+CREATE TABLE cron_runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  cron TEXT NOT NULL,
+  ran_at INTEGER NOT NULL,
+  details TEXT NOT NULL
+);
+
+CREATE TABLE developers (
+  team_id TEXT NOT NULL REFERENCES teams(id),
+  id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (team_id, id)
+);
+
+CREATE TABLE install_tokens (
+  token_hash TEXT PRIMARY KEY,
+  team_id TEXT NOT NULL REFERENCES teams(id),
+  developer_id TEXT NOT NULL,
+  created_by TEXT,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at INTEGER
+);
+
+CREATE TABLE members (
+  team_id TEXT NOT NULL REFERENCES teams(id),
+  id TEXT NOT NULL,
+  email TEXT NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'viewer')),
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (team_id, id)
+);
+
+CREATE TABLE project_labels (
+  team_id TEXT NOT NULL,
+  project TEXT NOT NULL,
+  label TEXT NOT NULL,
+  PRIMARY KEY (team_id, project)
+);
+
+CREATE TABLE sessions (
+  team_id TEXT NOT NULL,
+  session TEXT NOT NULL,
+  developer_id TEXT NOT NULL,
+  project TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  start_ms INTEGER NOT NULL,
+  end_ms INTEGER NOT NULL,
+  requests INTEGER NOT NULL DEFAULT 0,
+  cost_micro_usd INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (team_id, session)
+);
+
+CREATE TABLE signin_links (
+  token_hash TEXT PRIMARY KEY,
+  team_id TEXT NOT NULL REFERENCES teams(id),
+  member_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at INTEGER
+);
+
+CREATE TABLE teams (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  salt TEXT NOT NULL,
+  privacy_mode TEXT NOT NULL DEFAULT 'off'
+    CHECK (privacy_mode IN ('off', 'categorize_local', 'categorize_cloud', 'full')),
+  retention_days INTEGER NOT NULL DEFAULT 90,
+  rate_capacity INTEGER NOT NULL DEFAULT 10000,
+  rate_per_minute INTEGER NOT NULL DEFAULT 10000,
+  timezone TEXT NOT NULL DEFAULT 'UTC',
+  created_at INTEGER NOT NULL
+);
+
+CREATE TABLE usage_hourly (
+  team_id TEXT NOT NULL,
+  hour INTEGER NOT NULL, -- unix hour (ms / 3600000)
+  developer_id TEXT NOT NULL,
+  project TEXT NOT NULL,
+  model TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  requests INTEGER NOT NULL DEFAULT 0,
+  unpriced_requests INTEGER NOT NULL DEFAULT 0,
+  input_tokens INTEGER NOT NULL DEFAULT 0,
+  output_tokens INTEGER NOT NULL DEFAULT 0,
+  cache_write_5m_tokens INTEGER NOT NULL DEFAULT 0,
+  cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
+  cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+  cost_micro_usd INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (team_id, hour, developer_id, project, model, agent)
+);
+
+CREATE TABLE web_sessions (
+  id_hash TEXT PRIMARY KEY,
+  team_id TEXT NOT NULL REFERENCES teams(id),
+  member_id TEXT NOT NULL,
+  csrf_token TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+
+CREATE INDEX agent_tokens_team ON agent_tokens (team_id, id);
+
+CREATE INDEX audit_log_team ON audit_log (team_id, at);
+
+CREATE INDEX install_tokens_team ON install_tokens (team_id);
+
+CREATE UNIQUE INDEX members_email ON members (team_id, email);
+
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+WHEN OLD.at > (CAST(strftime('%s', 'now') AS INTEGER) - 730 * 86400) * 1000
+BEGIN
+  SELECT RAISE(ABORT, 'audit_log rows are deleted only by retention after two years');
+END;
+
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+  SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+
