@@ -12,13 +12,22 @@ use tally_core::redact::{Redactor, KINDS};
 const SEED: u64 = 0x7a11_5eed;
 const PER_KIND: usize = 60;
 
+/// `REDACT_CORPUS_PER_KIND=5000` gives tighter recall estimates on demand.
+fn per_kind() -> usize {
+    std::env::var("REDACT_CORPUS_PER_KIND")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PER_KIND)
+}
+
 #[test]
 fn recall_on_labelled_corpus() {
     let r = Redactor::new();
-    let samples = corpus::samples(SEED, PER_KIND);
-    assert_eq!(samples.len(), PER_KIND * KINDS.len());
+    let per_kind = per_kind();
+    let samples = corpus::samples(SEED, per_kind);
+    assert_eq!(samples.len(), per_kind * KINDS.len());
     let rec = corpus::recall(&r, &samples);
-    println!("recall per kind ({PER_KIND} samples each):");
+    println!("recall per kind ({per_kind} samples each):");
     for (kind, hit, total) in &rec.per_kind {
         println!(
             "  {kind:<20} {hit:>3}/{total:<3} {:.3}",
@@ -99,41 +108,68 @@ fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Crates tally-core itself builds with (so they are on any machine that
-/// can run this test), plus a few more if present. Newest version of each,
-/// files in path order, at most 320 KB per crate and 4 MB in all.
+/// Versions pinned by the workspace lock file, so every machine that has
+/// built the workspace reads the same sources.
+fn locked_versions() -> Vec<(String, String)> {
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock");
+    let text = std::fs::read_to_string(lock).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut name = None;
+    for line in text.lines() {
+        if let Some(n) = line.strip_prefix("name = ") {
+            name = Some(n.trim_matches('"').to_string());
+        } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take()) {
+            out.push((n, v.trim_matches('"').to_string()));
+        }
+    }
+    out
+}
+
+/// Third-party crates in the workspace lock file, chosen for variety: parsers,
+/// crypto, HTTP/TLS/URL handling (test IPs, URLs, keys), dates, SQL, CLI.
+/// Each contributes its files in path order up to 200 KB, 5 MB in all.
 const NEGATIVE_CRATES: &[&str] = &[
-    "aes-gcm",
     "aho-corasick",
+    "base64",
+    "chrono",
+    "clap_builder",
     "digest",
     "hashbrown",
     "hex",
     "hkdf",
     "hmac",
+    "http",
+    "jiff",
+    "log",
     "memchr",
-    "proc-macro2",
     "proptest",
-    "rand",
     "regex",
     "regex-automata",
     "regex-syntax",
+    "rusqlite",
+    "rustls",
     "serde",
-    "serde_derive",
     "serde_json",
     "sha2",
     "syn",
     "thiserror",
+    "tokio",
+    "toml_edit",
+    "ureq",
+    "url",
     "worker",
 ];
 
 fn negative_corpus() -> Option<Vec<(String, String)>> {
-    const PER_CRATE: usize = 320_000;
-    const TOTAL: usize = 4_000_000;
+    const PER_CRATE: usize = 200_000;
+    const TOTAL: usize = 5_000_000;
     let roots = registry_src()?;
+    let locked = locked_versions();
     let mut files = Vec::new();
     let mut total = 0;
     for name in NEGATIVE_CRATES {
-        let mut best: Option<(Vec<u64>, PathBuf)> = None;
+        // The locked version if present, else the newest one on this machine.
+        let mut best: Option<((bool, Vec<u64>), PathBuf)> = None;
         for root in &roots {
             let Ok(rd) = std::fs::read_dir(root) else {
                 continue;
@@ -146,7 +182,8 @@ fn negative_corpus() -> Option<Vec<(String, String)>> {
                 if !ver.starts_with(|c: char| c.is_ascii_digit()) {
                     continue;
                 }
-                let key = version_key(ver);
+                let is_locked = locked.iter().any(|(n, v)| n == name && v == ver);
+                let key = (is_locked, version_key(ver));
                 if best.as_ref().is_none_or(|(k, _)| key > *k) {
                     best = Some((key, e.path()));
                 }
@@ -222,11 +259,16 @@ fn false_positives_on_real_source_code() {
             "release"
         }
     );
-    // Bounds: see the report in the module docs of this file's sibling
-    // (redact.rs) — real code still holds some genuine PII-shaped data
-    // (author e-mails, test IPs, base64 test vectors), so zero is not the goal.
-    assert!(fp.per_mb() <= 25.0, "{:.2} findings per MB", fp.per_mb());
-    assert!(fp.file_rate() <= 0.10, "{:.3} of files", fp.file_rate());
+    // What real code still trips on is PII-shaped test data (documentation
+    // IPs, sample phone numbers, base64 vectors, test keys): measured 2.2
+    // findings per MB in 1.5% of files here; over all 303 MB of `.rs` in one
+    // developer's registry, 31 per MB, still in only 1.5% of files, 93% of
+    // them base64 certificate bundles and crypto constant names. A rule that
+    // starts firing on ordinary syntax (`token: Type`, `max_tokens = 4096`, a
+    // version or a hash) adds tens to hundreds per MB and touches most
+    // files, so these bounds catch that while leaving room for drift.
+    assert!(fp.per_mb() <= 10.0, "{:.2} findings per MB", fp.per_mb());
+    assert!(fp.file_rate() <= 0.05, "{:.3} of files", fp.file_rate());
 }
 
 #[test]
