@@ -34,17 +34,32 @@ pub struct Config {
     pub ollama_url: String,
     #[serde(default = "default_ollama_model")]
     pub ollama_model: String,
+    /// Bound of the encrypted outbox; new events wait (nothing is dropped) beyond it.
+    #[serde(default = "default_outbox_max")]
+    pub outbox_max_bytes: u64,
 }
 
-fn default_ollama_url() -> String {
+fn default_outbox_max() -> u64 {
+    crate::outbox::DEFAULT_MAX_BYTES
+}
+
+pub fn default_ollama_url() -> String {
     "http://localhost:11434".into()
 }
 
-fn default_ollama_model() -> String {
+pub fn default_ollama_model() -> String {
     "llama3.1:8b".into()
 }
 
 impl Config {
+    /// `TALLY_OLLAMA_URL` / `TALLY_OLLAMA_MODEL` override the enrolled values.
+    pub fn ollama(&self) -> (String, String) {
+        (
+            std::env::var("TALLY_OLLAMA_URL").unwrap_or_else(|_| self.ollama_url.clone()),
+            std::env::var("TALLY_OLLAMA_MODEL").unwrap_or_else(|_| self.ollama_model.clone()),
+        )
+    }
+
     pub fn path(home: &Path) -> PathBuf {
         home.join("config.json")
     }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-/// Lines longer than this are skipped (and counted as malformed) without being
+/// Lines longer than this (plus up to one read chunk) are skipped (and counted as malformed) without being
 /// buffered: no real transcript line comes near it, and a runaway writer must
 /// not make the agent allocate without bound.
 pub const MAX_LINE: usize = 64 << 20;
@@ -108,13 +108,14 @@ pub fn resume(prev: Option<&Checkpoint>, now: &FileId, fp_now: impl FnOnce() -> 
     if p.dev != now.dev || p.ino != now.ino || now.size < p.offset {
         return Resume::Restart;
     }
+    // Checked before the fingerprint so a warm run opens no unchanged file.
+    if now.size == p.size && now.mtime_ms == p.mtime_ms && p.offset == p.size {
+        return Resume::Unchanged;
+    }
     // Same inode, but the content may have been rewritten in place (or the
     // inode reused after a delete): the first line must be the same one.
     if p.fingerprint != 0 && fp_now() != p.fingerprint {
         return Resume::Restart;
-    }
-    if now.size == p.size && now.mtime_ms == p.mtime_ms && p.offset == p.size {
-        return Resume::Unchanged;
     }
     Resume::At(p.offset)
 }
@@ -135,10 +136,8 @@ pub fn read_lines(
     let mut skip_start: Option<u64> = None;
     loop {
         let old = buf.len();
-        if buf.capacity() - old < CHUNK / 4 {
-            buf.reserve(CHUNK);
-        }
-        buf.resize(buf.capacity(), 0);
+        // Reads of one chunk at a time keep the overlong-line check effective.
+        buf.resize(old + CHUNK, 0);
         let n = loop {
             match file.read(&mut buf[old..]) {
                 Ok(n) => break n,
@@ -188,11 +187,22 @@ pub fn read_lines(
 mod tests {
     use super::*;
 
-    fn collect(data: &[u8], start: u64) -> (Vec<(u64, Option<Vec<u8>>)>, u64) {
+    type Lines = Vec<(u64, Option<Vec<u8>>)>;
+
+    fn collect(data: &[u8], start: u64) -> (Lines, u64) {
         let mut out = Vec::new();
         let mut cur = std::io::Cursor::new(data[start as usize..].to_vec());
-        let end = read_lines(&mut cur, start, |off, l| out.push((off, l.map(|b| b.to_vec()))))
-            .unwrap();
+        // Long contents are summarised so a failure prints a readable diff.
+        let end = read_lines(&mut cur, start, |off, l| {
+            out.push((
+                off,
+                l.map(|b| match b.len() {
+                    0..=64 => b.to_vec(),
+                    n => format!("<{n} bytes of {}>", b[0] as char).into_bytes(),
+                }),
+            ))
+        })
+        .unwrap();
         (out, end)
     }
 
@@ -220,7 +230,8 @@ mod tests {
         data.extend_from_slice(b"tail\n");
         let (lines, end) = collect(&data, 0);
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0].1.as_deref(), Some(&long[..]));
+        let summary = format!("<{} bytes of x>", long.len()).into_bytes();
+        assert_eq!(lines[0].1.as_deref(), Some(&summary[..]));
         assert_eq!(lines[1], ((CHUNK * 3 + 18) as u64, Some(b"tail".to_vec())));
         assert_eq!(end, data.len() as u64);
     }
@@ -228,7 +239,7 @@ mod tests {
     #[test]
     fn overlong_lines_are_skipped_without_buffering() {
         let mut data = b"a\n".to_vec();
-        data.extend(std::iter::repeat_n(b'y', MAX_LINE + 5));
+        data.extend(std::iter::repeat_n(b'y', MAX_LINE + 2 * CHUNK));
         data.extend_from_slice(b"\nb\n");
         let (lines, end) = collect(&data, 0);
         assert_eq!(
@@ -236,7 +247,7 @@ mod tests {
             vec![
                 (0, Some(b"a".to_vec())),
                 (2, None),
-                ((MAX_LINE + 8) as u64, Some(b"b".to_vec()))
+                ((MAX_LINE + 2 * CHUNK + 3) as u64, Some(b"b".to_vec()))
             ]
         );
         assert_eq!(end, data.len() as u64);
@@ -266,7 +277,11 @@ mod tests {
         };
         assert_eq!(resume(None, &id, || 77), Resume::Restart);
         assert_eq!(resume(Some(&cp), &id, || 77), Resume::Unchanged);
-        let grown = FileId { size: 150, mtime_ms: 6, ..id };
+        let grown = FileId {
+            size: 150,
+            mtime_ms: 6,
+            ..id
+        };
         assert_eq!(resume(Some(&cp), &grown, || 77), Resume::At(100));
         let truncated = FileId { size: 40, ..id };
         assert_eq!(resume(Some(&cp), &truncated, || 77), Resume::Restart);

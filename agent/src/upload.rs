@@ -1,16 +1,18 @@
-//! Shipping batches to the edge: retries with backoff, honours Retry-After,
-//! stops loudly on credentials problems, never drops data on network errors.
+//! Shipping batches to the edge: gzip, retries with exponential backoff and
+//! jitter, honours Retry-After on 429/503, stops loudly on credential
+//! problems, and never drops data on network errors (the outbox keeps it).
 
+use std::io::Write;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tally_core::event::{EventBatch, PrivacyMode};
+use tally_core::event::PrivacyMode;
 
 #[derive(Debug)]
 pub enum UploadError {
     /// 401/403: retrying cannot help; the user must act.
     Auth(String),
-    /// 400/413: the server rejected the batch as malformed; a bug, reported verbatim.
+    /// 400/413: the server refused this batch as invalid.
     Rejected(String),
     /// Network trouble or 5xx after all attempts: keep the data, try later.
     Unavailable(String),
@@ -19,7 +21,7 @@ pub enum UploadError {
 impl std::fmt::Display for UploadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            UploadError::Auth(m) => write!(f, "the server refused this agent's credentials: {m}. Ask a team admin for a new install token and run `tally install` again."),
+            UploadError::Auth(m) => write!(f, "the server refused this agent's credentials ({m}). Ask a team admin for a new install token and run `tally install --server URL --token TOKEN` again; queued usage is kept and sent after that."),
             UploadError::Rejected(m) => write!(f, "the server rejected a batch: {m}"),
             UploadError::Unavailable(m) => write!(f, "server unavailable, will retry later: {m}"),
         }
@@ -31,6 +33,8 @@ pub struct Accepted {
     pub batch_id: String,
     pub accepted: usize,
     pub privacy_mode: PrivacyMode,
+    #[serde(default)]
+    pub restricted: usize,
 }
 
 pub struct Uploader {
@@ -39,6 +43,8 @@ pub struct Uploader {
     token: String,
     pub max_attempts: u32,
     pub base_delay: Duration,
+    /// Longest single wait, including a server's Retry-After.
+    pub max_delay: Duration,
 }
 
 fn jitter(max_ms: u64) -> u64 {
@@ -47,31 +53,49 @@ fn jitter(max_ms: u64) -> u64 {
     u64::from_le_bytes(b) % max_ms.max(1)
 }
 
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .build()
+}
+
 impl Uploader {
     pub fn new(server: &str, token: &str) -> Uploader {
         Uploader {
-            agent: ureq::AgentBuilder::new()
-                .timeout_connect(Duration::from_secs(10))
-                .timeout(Duration::from_secs(60))
-                .build(),
+            agent: agent(),
             server: server.trim_end_matches('/').to_string(),
             token: token.to_string(),
-            max_attempts: 6,
-            base_delay: Duration::from_millis(500),
+            max_attempts: env_u64("TALLY_UPLOAD_ATTEMPTS").unwrap_or(6) as u32,
+            base_delay: Duration::from_millis(env_u64("TALLY_RETRY_BASE_MS").unwrap_or(500)),
+            max_delay: Duration::from_secs(env_u64("TALLY_RETRY_MAX_S").unwrap_or(300)),
         }
     }
 
-    pub fn send(&self, batch: &EventBatch) -> Result<Accepted, UploadError> {
-        let body = serde_json::to_vec(batch).map_err(|e| UploadError::Rejected(e.to_string()))?;
+    /// Sends one serialized `EventBatch`.
+    pub fn send(&self, body: &[u8]) -> Result<Accepted, UploadError> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let gzipped = gz
+            .write_all(body)
+            .and_then(|_| gz.try_finish())
+            .map(|_| gz.get_ref().clone())
+            .ok();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self
+            let req = self
                 .agent
                 .post(&format!("{}/v1/events", self.server))
                 .set("Authorization", &format!("Bearer {}", self.token))
-                .set("Content-Type", "application/json")
-                .send_bytes(&body);
+                .set("Content-Type", "application/json");
+            let result = match &gzipped {
+                Some(z) => req.set("Content-Encoding", "gzip").send_bytes(z),
+                None => req.send_bytes(body),
+            };
             let wait = match result {
                 Ok(resp) => {
                     return resp
@@ -100,9 +124,9 @@ impl Uploader {
                         )));
                     }
                     match (code, retry_after) {
-                        (429 | 503, Some(s)) => {
-                            Duration::from_secs(s) + Duration::from_millis(jitter(250))
-                        }
+                        (429 | 503, Some(s)) => (Duration::from_secs(s)
+                            + Duration::from_millis(jitter(250)))
+                        .min(self.max_delay),
                         _ => self.backoff(attempt),
                     }
                 }
@@ -119,11 +143,31 @@ impl Uploader {
         }
     }
 
-    /// Exponential with full jitter, capped at one minute.
-    fn backoff(&self, attempt: u32) -> Duration {
+    /// Exponential, with jitter over the upper half, capped.
+    pub fn backoff(&self, attempt: u32) -> Duration {
         let cap = (self.base_delay.as_millis() as u64)
-            .saturating_mul(1 << attempt.min(10))
+            .saturating_mul(1 << attempt.min(16))
+            .min(self.max_delay.as_millis() as u64)
             .min(60_000);
         Duration::from_millis(cap / 2 + jitter(cap / 2 + 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let mut u = Uploader::new("http://127.0.0.1:9", "t");
+        u.base_delay = Duration::from_millis(100);
+        for _ in 0..50 {
+            let d1 = u.backoff(1).as_millis();
+            assert!((100..=200).contains(&d1), "{d1}");
+            let d3 = u.backoff(3).as_millis();
+            assert!((400..=800).contains(&d3), "{d3}");
+            let d20 = u.backoff(20).as_millis();
+            assert!((30_000..=60_000).contains(&d20), "{d20}");
+        }
     }
 }

@@ -1,0 +1,172 @@
+//! The outbox key: 256 random bits in the OS keychain, or, where there is
+//! none (headless Linux, containers), in a 0600 file beside the outbox —
+//! a degraded mode that `tally status` and `tally doctor` say out loud.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    Keychain,
+    KeyFile(PathBuf),
+}
+
+impl Storage {
+    pub fn describe(&self) -> String {
+        match self {
+            Storage::Keychain => "OS keychain".into(),
+            Storage::KeyFile(p) => format!("degraded: key file {}", p.display()),
+        }
+    }
+    pub fn is_degraded(&self) -> bool {
+        matches!(self, Storage::KeyFile(_))
+    }
+}
+
+pub struct Key {
+    pub bytes: [u8; 32],
+    pub storage: Storage,
+}
+
+const SERVICE: &str = "dev.tally.agent";
+
+pub fn key_file(home: &Path) -> PathBuf {
+    home.join("outbox.key")
+}
+
+/// One keychain entry per state directory, so two enrolments on one machine
+/// (tests, several servers) never share or overwrite a key.
+fn account(home: &Path) -> String {
+    let abs = std::fs::canonicalize(home).unwrap_or_else(|_| home.to_path_buf());
+    format!("outbox-key:{}", abs.display())
+}
+
+fn keychain_disabled() -> bool {
+    std::env::var("TALLY_KEYRING").is_ok_and(|v| v == "off")
+}
+
+fn keychain_get(home: &Path) -> Result<Option<[u8; 32]>, String> {
+    if keychain_disabled() {
+        return Err("disabled by TALLY_KEYRING=off".into());
+    }
+    let entry = keyring::Entry::new(SERVICE, &account(home)).map_err(|e| e.to_string())?;
+    match entry.get_password() {
+        Ok(hex) => decode_key(&hex).map(Some),
+        Err(keyring::Error::NoEntry) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn keychain_set(home: &Path, key: &[u8; 32]) -> Result<(), String> {
+    if keychain_disabled() {
+        return Err("disabled by TALLY_KEYRING=off".into());
+    }
+    let entry = keyring::Entry::new(SERVICE, &account(home)).map_err(|e| e.to_string())?;
+    entry
+        .set_password(&hex::encode(key))
+        .map_err(|e| e.to_string())?;
+    // Some stores accept a write they cannot read back (a session-only mock):
+    // only a key that can be read again protects the outbox.
+    match entry.get_password() {
+        Ok(h) if decode_key(&h).ok() == Some(*key) => Ok(()),
+        Ok(_) => Err("the keychain returned a different key".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn decode_key(hex: &str) -> Result<[u8; 32], String> {
+    let mut k = [0u8; 32];
+    hex::decode_to_slice(hex.trim(), &mut k).map_err(|e| format!("stored key is invalid: {e}"))?;
+    Ok(k)
+}
+
+/// The existing key, without creating one.
+pub fn load(home: &Path) -> Result<Option<Key>, String> {
+    let file = key_file(home);
+    if file.exists() {
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| format!("reading {}: {e}", file.display()))?;
+        return Ok(Some(Key {
+            bytes: decode_key(&text)?,
+            storage: Storage::KeyFile(file),
+        }));
+    }
+    match keychain_get(home) {
+        Ok(Some(bytes)) => Ok(Some(Key {
+            bytes,
+            storage: Storage::Keychain,
+        })),
+        _ => Ok(None),
+    }
+}
+
+pub fn load_or_create(home: &Path) -> Result<Key, String> {
+    if let Some(k) = load(home)? {
+        return Ok(k);
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).map_err(|e| format!("no randomness for the key: {e}"))?;
+    match keychain_set(home, &bytes) {
+        Ok(()) => Ok(Key {
+            bytes,
+            storage: Storage::Keychain,
+        }),
+        Err(why) => {
+            let file = key_file(home);
+            crate::config::write_private(&file, hex::encode(bytes).as_bytes())?;
+            eprintln!(
+                "warning: no usable OS keychain ({why}); the outbox key is in {} (mode 0600)",
+                file.display()
+            );
+            Ok(Key {
+                bytes,
+                storage: Storage::KeyFile(file),
+            })
+        }
+    }
+}
+
+/// Deletes the key wherever it is; returns what was removed.
+pub fn delete(home: &Path) -> Vec<String> {
+    let mut removed = Vec::new();
+    let file = key_file(home);
+    if std::fs::remove_file(&file).is_ok() {
+        removed.push(file.display().to_string());
+    }
+    if !keychain_disabled() {
+        if let Ok(entry) = keyring::Entry::new(SERVICE, &account(home)) {
+            if entry.delete_credential().is_ok() {
+                removed.push("outbox key in the OS keychain".into());
+            }
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn falls_back_to_a_private_key_file_and_reuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        // The keychain is skipped so the test means the same on every machine.
+        std::env::set_var("TALLY_KEYRING", "off");
+        let k = load_or_create(dir.path()).unwrap();
+        assert_eq!(k.storage, Storage::KeyFile(key_file(dir.path())));
+        assert!(k.storage.describe().starts_with("degraded: key file "));
+        let mode = std::fs::metadata(key_file(dir.path()))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let again = load_or_create(dir.path()).unwrap();
+        assert_eq!(again.bytes, k.bytes);
+        assert_ne!(k.bytes, [0u8; 32]);
+        assert_eq!(
+            delete(dir.path()),
+            vec![key_file(dir.path()).display().to_string()]
+        );
+        assert!(load(dir.path()).unwrap().is_none());
+    }
+}

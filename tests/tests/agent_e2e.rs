@@ -1,0 +1,749 @@
+//! The real `tally` binary against a scripted server (fast, exact control of
+//! answers and failures) and, once, against the real local stack.
+//!
+//! What must hold: each privacy mode sends exactly its fields; `preview`
+//! shows exactly what is sent; kill -9 at any moment loses and duplicates
+//! nothing; auth failures stop loudly and keep the data; server totals equal
+//! `tally report` totals.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tally_core::event::decode_batch;
+use tally_e2e::fakes::{ollama, FakeServer, Recorded, Reply};
+use tally_e2e::fixtures::rfc3339;
+use tally_e2e::{now_ms, tally_bin, Stack};
+
+const SALT: &str = "team-salt-0123456789";
+
+/// Answers like the edge: enroll, config, events (validated with the same
+/// decoder the Worker uses).
+fn fake_edge(mode: &'static str) -> FakeServer {
+    FakeServer::start(move |req: &Recorded| edge_reply(req, mode))
+}
+
+fn edge_reply(req: &Recorded, mode: &str) -> Reply {
+    match (req.method.as_str(), req.path.as_str()) {
+        ("POST", "/v1/agent/enroll") => Reply::json(
+            200,
+            json!({"agent_token": "tly_agent_test", "agent_id": "ag1", "team_id": "t1",
+                   "developer_id": "d1", "salt": SALT, "privacy_mode": mode}),
+        ),
+        ("GET", "/v1/agent/config") => Reply::json(
+            200,
+            json!({"team_id": "t1", "privacy_mode": mode, "salt": SALT}),
+        ),
+        ("GET", "/healthz") => Reply::text(200, "ok"),
+        ("POST", "/v1/events") => match decode_batch(&body_of(req), now_ms()) {
+            Ok(b) => Reply::json(
+                202,
+                json!({"batch_id": b.batch_id, "accepted": b.events.len(), "privacy_mode": mode, "restricted": 0}),
+            ),
+            Err(e) => Reply::json(
+                400,
+                json!({"error": "invalid", "message": e.to_string(), "field": e.field}),
+            ),
+        },
+        _ => Reply::text(404, "not found"),
+    }
+}
+
+fn body_of(req: &Recorded) -> Vec<u8> {
+    if req.header("content-encoding") == Some("gzip") {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&req.body[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    } else {
+        req.body.clone()
+    }
+}
+
+/// Accepted batches (by id, first answer wins: what the edge stores).
+fn accepted_batches(server: &FakeServer) -> BTreeMap<String, Vec<Value>> {
+    let mut out = BTreeMap::new();
+    for r in server.requests() {
+        if r.path == "/v1/events" {
+            let v: Value = serde_json::from_slice(&body_of(&r)).unwrap();
+            out.entry(v["batch_id"].as_str().unwrap().to_string())
+                .or_insert_with(|| v["events"].as_array().unwrap().clone());
+        }
+    }
+    out
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn home(&self) -> std::path::PathBuf {
+        self.dir.path().join("tally")
+    }
+    fn claude(&self) -> std::path::PathBuf {
+        self.dir.path().join("claude")
+    }
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(tally_bin());
+        c.args(args)
+            .env("TALLY_HOME", self.home())
+            .env("CLAUDE_CONFIG_DIR", self.claude())
+            .env("CODEX_HOME", self.dir.path().join("codex"))
+            .env("TALLY_RETRY_BASE_MS", "20")
+            .env("TZ", "UTC");
+        c
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+    fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "tally {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_slice(&self.ok(args).stdout).unwrap()
+    }
+}
+
+/// Makes transcripts look finished (not being written), as they are a
+/// minute after a response.
+fn age_files(dir: &Path) {
+    let old = std::time::SystemTime::now() - Duration::from_secs(600);
+    for e in walk(dir) {
+        std::fs::File::options()
+            .append(true)
+            .open(&e)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// A session with a prompt carrying a secret, a streamed two-line response
+/// with a tool call, and a second request.
+fn write_session(claude: &Path, ts: i64) {
+    let p = claude.join("projects/-home-alice-payments");
+    std::fs::create_dir_all(&p).unwrap();
+    let s = "aaaaaaaa-1111-4222-8333-444444444444";
+    let base = |uuid: &str, t: i64| {
+        json!({"uuid": uuid, "sessionId": s, "timestamp": rfc3339(t), "cwd": "/home/alice/payments",
+               "version": "2.0.30", "userType": "external", "isSidechain": false})
+    };
+    let mut lines = Vec::new();
+    let mut u = base("p1", ts);
+    u["type"] = json!("user");
+    u["message"] =
+        json!({"role": "user", "content": "rotate the key AKIAIOSFODNN7EXAMPLE and fix refunds"});
+    lines.push(u);
+    for (uuid, out, content) in [
+        (
+            "a1",
+            5,
+            json!([{"type": "text", "text": "Looking at refunds."}]),
+        ),
+        (
+            "a2",
+            250,
+            json!([{"type": "tool_use", "id": "t1", "name": "Edit", "input": {"file_path": "/home/alice/payments/x.rs"}}]),
+        ),
+    ] {
+        let mut a = base(uuid, ts + 1000);
+        a["type"] = json!("assistant");
+        a["requestId"] = json!("req_1");
+        a["message"] = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+            "content": content, "usage": {"input_tokens": 100, "output_tokens": out, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 1000}});
+        lines.push(a);
+    }
+    let mut a = base("a3", ts + 5000);
+    a["type"] = json!("assistant");
+    a["requestId"] = json!("req_2");
+    a["message"] = json!({"id": "msg_2", "type": "message", "role": "assistant", "model": "claude-opus-4-5-20251101",
+        "content": [{"type": "text", "text": "Done."}], "usage": {"input_tokens": 10, "output_tokens": 20, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}});
+    lines.push(a);
+    let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    std::fs::write(p.join(format!("{s}.jsonl")), text.join("\n") + "\n").unwrap();
+}
+
+fn keys(e: &Value) -> Vec<String> {
+    e.as_object().unwrap().keys().cloned().collect()
+}
+
+const BASE: [&str; 9] = [
+    "agent",
+    "cost_micro_usd",
+    "id",
+    "mode",
+    "model",
+    "project",
+    "session",
+    "tokens",
+    "ts",
+];
+
+fn with(extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = BASE.iter().chain(extra).map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn each_privacy_mode_sends_exactly_its_fields_and_preview_matches() {
+    let oll = ollama(
+        json!({"category": "bug_fix", "task_hint": "fix refunds", "project_hint": "payments", "confidence": 0.9}),
+    );
+    let cases: [(&str, Vec<String>); 4] = [
+        ("off", with(&[])),
+        ("categorize_local", with(&["category"])),
+        ("categorize_cloud", with(&["prompt"])),
+        ("full", with(&["prompt", "response", "tools"])),
+    ];
+    for (mode, expected) in cases {
+        let server = fake_edge(mode);
+        let env = Env::new();
+        let ts = now_ms() - 300_000;
+        write_session(&env.claude(), ts);
+        age_files(&env.claude());
+        env.ok(&[
+            "install",
+            "--server",
+            &server.base,
+            "--token",
+            "tly_inst_x",
+            "--backfill",
+            "1",
+            "--ollama-url",
+            &oll.base,
+        ]);
+        env.ok(&["run", "--once"]);
+        let batches = accepted_batches(&server);
+        assert_eq!(batches.len(), 1, "{mode}");
+        let events: Vec<Value> = batches.into_values().flatten().collect();
+        assert_eq!(events.len(), 2, "{mode}");
+        for (i, e) in events.iter().enumerate() {
+            let mut expected = expected.clone();
+            if i == 1 {
+                // The second response used no tool: nothing to send.
+                expected.retain(|k| k != "tools");
+            }
+            assert_eq!(keys(e), expected, "{mode}: {e}");
+            assert_eq!(e["mode"], mode);
+            let text = e.to_string();
+            assert!(
+                !text.contains("AKIA"),
+                "{mode}: secret left the machine: {text}"
+            );
+            assert!(
+                !text.contains("alice"),
+                "{mode}: path left the machine: {text}"
+            );
+            assert!(
+                !text.contains("aaaaaaaa-1111"),
+                "{mode}: session id left: {text}"
+            );
+        }
+        // The streamed request counts once, with its largest line.
+        let first = &events[0];
+        assert_eq!(
+            first["tokens"],
+            json!({"input": 100, "output": 250, "cache_write_5m": 0, "cache_write_1h": 0, "cache_read": 1000})
+        );
+        // 100×3 + 250×15 + 1000×0.30 = 4,350 µ$; Opus: 10×5 + 20×25 = 550 µ$.
+        assert_eq!(first["cost_micro_usd"], 4350);
+        assert_eq!(events[1]["cost_micro_usd"], 550);
+        match mode {
+            "categorize_local" => {
+                assert_eq!(
+                    first["category"],
+                    json!({"category": "bug_fix", "task_hint": "fix refunds", "project_hint": "payments", "confidence": 90})
+                );
+            }
+            "categorize_cloud" => assert_eq!(
+                first["prompt"],
+                "rotate the key [REDACTED:aws_access_key] and fix refunds"
+            ),
+            "full" => {
+                assert_eq!(first["response"], "Looking at refunds.");
+                assert_eq!(first["tools"], json!(["Edit"]));
+                assert_eq!(events[1]["response"], "Done.");
+                assert!(events[1].get("tools").is_none());
+            }
+            _ => {}
+        }
+        let preview: Vec<Value> =
+            serde_json::from_slice(&env.ok(&["preview", "-n", "2"]).stdout).unwrap();
+        assert_eq!(
+            preview, events,
+            "{mode}: preview differs from what was sent"
+        );
+        // The key fallback is in use here and is said out loud.
+        let status = String::from_utf8(env.ok(&["status"]).stdout).unwrap();
+        assert!(
+            status.contains("outbox key:      degraded: key file"),
+            "{status}"
+        );
+        assert!(status.contains("0 batches (0 events) waiting"), "{status}");
+    }
+    // Categorize-local prompts went to Ollama only, with the JSON-schema format.
+    let asked = oll.requests();
+    assert_eq!(
+        asked.len(),
+        2,
+        "one call per prompt, in `run` and again in `preview`"
+    );
+    let body = asked[0].json();
+    assert_eq!(body["model"], "llama3.1:8b");
+    assert_eq!(
+        body["format"]["required"],
+        json!(["category", "task_hint", "project_hint", "confidence"])
+    );
+}
+
+#[test]
+fn ollama_down_ships_without_category_and_says_so() {
+    let server = fake_edge("categorize_local");
+    let env = Env::new();
+    write_session(&env.claude(), now_ms() - 300_000);
+    age_files(&env.claude());
+    env.ok(&[
+        "install",
+        "--server",
+        &server.base,
+        "--token",
+        "tly_inst_x",
+        "--backfill",
+        "1",
+        "--ollama-url",
+        "http://127.0.0.1:9",
+    ]);
+    env.ok(&["run", "--once"]);
+    let events: Vec<Value> = accepted_batches(&server).into_values().flatten().collect();
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|e| keys(e) == with(&[])), "{events:?}");
+    let st = env.json(&["status", "--json"]);
+    let o = st["ollama"].as_str().unwrap();
+    assert!(
+        o.starts_with("unavailable: Ollama at http://127.0.0.1:9"),
+        "{o}"
+    );
+}
+
+/// Many requests over many files, old enough to ship, in 4 batches.
+fn big_corpus(env: &Env) -> usize {
+    env.ok(&[
+        "demo-data",
+        "--out",
+        env.claude().to_str().unwrap(),
+        "--sessions",
+        "6",
+        "--requests",
+        "300",
+    ]);
+    age_files(&env.claude());
+    1800
+}
+
+#[test]
+fn kill_9_at_any_moment_loses_and_duplicates_nothing() {
+    let server = fake_edge("full");
+    let env = Env::new();
+    let n = big_corpus(&env);
+    env.ok(&[
+        "install",
+        "--server",
+        &server.base,
+        "--token",
+        "tly_inst_x",
+        "--backfill",
+        "30",
+    ]);
+    // Every answer is slow, so kills land while a batch is in flight.
+    let posts = Arc::new(Mutex::new(0u32));
+    let p2 = posts.clone();
+    server.set_responder(move |req| {
+        if req.path == "/v1/events" {
+            *p2.lock().unwrap() += 1;
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        edge_reply(req, "full")
+    });
+    let kill = |child: &mut std::process::Child| {
+        // SAFETY: signalling a child this test spawned.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGKILL);
+        }
+        let _ = child.wait();
+    };
+    let spawn = || {
+        env.cmd(&["run", "--once"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // While reading logs and writing the outbox.
+    for delay_ms in [5u64, 30, 80, 150] {
+        let mut child = spawn();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        kill(&mut child);
+    }
+    // While a batch is on the wire (sent, not yet acknowledged), three times.
+    for _ in 0..3 {
+        let before = *posts.lock().unwrap();
+        let mut child = spawn();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while *posts.lock().unwrap() == before {
+            assert!(Instant::now() < deadline, "no upload started");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        kill(&mut child);
+    }
+    // Some answered, unacknowledged batches were sent again, not rebuilt.
+    let posted = *posts.lock().unwrap() as usize;
+    assert!(posted >= 3);
+    env.ok(&["run", "--once"]);
+    let batches = accepted_batches(&server);
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for (bid, events) in &batches {
+        for e in events {
+            let id = e["id"].as_str().unwrap().to_string();
+            if let Some(other) = seen.insert(id.clone(), bid.clone()) {
+                panic!("event {id} sent in two batches: {other} and {bid}");
+            }
+        }
+    }
+    assert_eq!(seen.len(), n);
+    assert_eq!(batches.len(), 4, "1800 events make exactly 4 batches");
+    // And the numbers the server holds equal the local report.
+    let mut out_tokens = 0u64;
+    let mut cost = 0u64;
+    for e in batches.values().flatten() {
+        out_tokens += e["tokens"]["output"].as_u64().unwrap();
+        cost += e["cost_micro_usd"].as_u64().unwrap();
+    }
+    let r = env.json(&["report", "daily", "--json", "--timezone", "UTC"]);
+    assert_eq!(r["totals"]["requests"], n as u64);
+    assert_eq!(r["totals"]["output_tokens"], out_tokens);
+    assert_eq!(micro(&r["totals"]["cost_usd"]), cost);
+    let st = env.json(&["status", "--json"]);
+    assert_eq!(st["outbox"]["pending_events"], 0);
+}
+
+/// "12.345678" (a JSON number) → 12_345_678 micro-USD, exactly.
+fn micro(v: &Value) -> u64 {
+    let s = v.to_string();
+    let (whole, frac) = s.split_once('.').unwrap_or((&s, "0"));
+    let frac = format!("{frac:0<6}");
+    whole.parse::<u64>().unwrap() * 1_000_000 + frac[..6].parse::<u64>().unwrap()
+}
+
+#[test]
+fn auth_failure_stops_loudly_and_keeps_the_data_then_429_is_honoured() {
+    let server = fake_edge("off");
+    let env = Env::new();
+    write_session(&env.claude(), now_ms() - 300_000);
+    age_files(&env.claude());
+    env.ok(&[
+        "install",
+        "--server",
+        &server.base,
+        "--token",
+        "tly_inst_x",
+        "--backfill",
+        "1",
+    ]);
+    server.set_responder(|req| {
+        if req.path == "/v1/events" {
+            Reply::json(
+                403,
+                json!({"error": "revoked", "message": "this agent token was revoked"}),
+            )
+        } else {
+            edge_reply(req, "off")
+        }
+    });
+    let out = env.run(&["run", "--once"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("HTTP 403"), "{err}");
+    assert!(
+        err.contains("Ask a team admin for a new install token"),
+        "{err}"
+    );
+    let st = env.json(&["status", "--json"]);
+    assert_eq!(st["outbox"]["pending_events"], 2);
+    // Rate limited once, then accepted: the wait is honoured and nothing doubles.
+    let hits = Arc::new(Mutex::new(Vec::<Instant>::new()));
+    let h2 = hits.clone();
+    server.set_responder(move |req| {
+        if req.path == "/v1/events" {
+            let mut h = h2.lock().unwrap();
+            h.push(Instant::now());
+            if h.len() == 1 {
+                return Reply {
+                    status: 429,
+                    content_type: "application/json",
+                    body: b"{\"error\":\"rate_limited\"}".to_vec(),
+                };
+            }
+        }
+        edge_reply(req, "off")
+    });
+    env.ok(&["run", "--once"]);
+    let h = hits.lock().unwrap();
+    assert_eq!(h.len(), 2);
+    let events: Vec<Value> = accepted_batches(&server).into_values().flatten().collect();
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        env.json(&["status", "--json"])["outbox"]["pending_events"],
+        0
+    );
+}
+
+#[test]
+fn report_daily_json_is_exact_offline_and_waits_for_incomplete_lines() {
+    let env = Env::new();
+    let ts = 1_763_854_200_000; // 2025-11-22T23:30:00Z
+    write_session(&env.claude(), ts);
+    // A resumed session repeats msg_1 under another session id, plus one new request.
+    let p = env.claude().join("projects/-home-alice-payments");
+    let orig =
+        std::fs::read_to_string(p.join("aaaaaaaa-1111-4222-8333-444444444444.jsonl")).unwrap();
+    let resumed = orig.replace(
+        "aaaaaaaa-1111-4222-8333-444444444444",
+        "bbbbbbbb-1111-4222-8333-444444444444",
+    ) + "this line is not json\n"
+        + "{\"type\":\"assistant\",\"uuid\":\"partial\"";
+    std::fs::write(
+        p.join("bbbbbbbb-1111-4222-8333-444444444444.jsonl"),
+        resumed,
+    )
+    .unwrap();
+    let r = env.json(&["report", "daily", "--json", "--timezone", "UTC"]);
+    assert_eq!(
+        r,
+        json!({"rows": [
+            {"date": "2025-11-22", "model": "claude-opus-4-5-20251101", "input_tokens": 10, "output_tokens": 20,
+             "cache_write_5m_tokens": 0, "cache_write_1h_tokens": 0, "cache_read_tokens": 0, "requests": 1, "cost_usd": 0.00055},
+            {"date": "2025-11-22", "model": "claude-sonnet-4-5-20250929", "input_tokens": 100, "output_tokens": 250,
+             "cache_write_5m_tokens": 0, "cache_write_1h_tokens": 0, "cache_read_tokens": 1000, "requests": 1, "cost_usd": 0.00435}],
+         "totals": {"input_tokens": 110, "output_tokens": 270, "cache_write_5m_tokens": 0, "cache_write_1h_tokens": 0,
+                    "cache_read_tokens": 1000, "requests": 2, "cost_usd": 0.0049}})
+    );
+    // Exactly six decimals in the text, never float noise.
+    let raw = String::from_utf8(
+        env.ok(&["report", "daily", "--json", "--timezone", "UTC"])
+            .stdout,
+    )
+    .unwrap();
+    assert!(raw.contains("\"cost_usd\":0.004900}}"), "{raw}");
+    // Days follow --timezone: 23:30Z is the 23rd in Berlin.
+    let r = env.json(&["report", "daily", "--json", "--timezone", "Europe/Berlin"]);
+    assert_eq!(r["rows"][0]["date"], "2025-11-23");
+    let r = env.json(&[
+        "report",
+        "daily",
+        "--json",
+        "--timezone",
+        "UTC",
+        "--since",
+        "2025-11-23",
+    ]);
+    assert_eq!(r["rows"], json!([]));
+    assert_eq!(r["totals"]["requests"], 0);
+    // Other groupings, and the table view.
+    let s = env.json(&["report", "session", "--json"]);
+    assert_eq!(
+        s["rows"].as_array().unwrap().len(),
+        1,
+        "the resumed copy belongs to the first session"
+    );
+    let m = env.json(&["report", "model", "--json"]);
+    assert_eq!(m["rows"].as_array().unwrap().len(), 2);
+    let pj = env.json(&["report", "project", "--json"]);
+    assert_eq!(pj["rows"][0]["project"], "/home/alice/payments");
+    let table =
+        String::from_utf8(env.ok(&["report", "daily", "--timezone", "UTC"]).stdout).unwrap();
+    assert!(table.contains("claude-opus-4-5-20251101"), "{table}");
+    assert!(
+        table.lines().last().unwrap().starts_with("total"),
+        "{table}"
+    );
+    // Bad input is a clear error.
+    let bad = env.run(&["report", "daily", "--json", "--since", "2025-13-01"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--since \"2025-13-01\" is not a date"));
+    let bad = env.run(&["report", "daily", "--timezone", "Nowhere/Else"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown time zone"));
+    // The incomplete last line is completed later and then counted.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(p.join("bbbbbbbb-1111-4222-8333-444444444444.jsonl"))
+        .unwrap();
+    use std::io::Write;
+    let rest = format!(
+        ",\"sessionId\":\"b\",\"timestamp\":\"{}\",\"requestId\":\"req_9\",\"message\":{{\"id\":\"msg_9\",\"model\":\"claude-haiku-4-5-20251001\",\"usage\":{{\"input_tokens\":1000,\"output_tokens\":0}}}}}}\n",
+        rfc3339(ts)
+    );
+    f.write_all(rest.as_bytes()).unwrap();
+    let r = env.json(&["report", "model", "--json"]);
+    assert_eq!(r["totals"]["requests"], 3);
+    assert_eq!(r["totals"]["input_tokens"], 1110);
+}
+
+#[test]
+fn server_totals_equal_report_totals_on_the_real_stack() {
+    let stack = Stack::start();
+    let team = stack.bootstrap("Acme", "owner@acme.test");
+    let env = Env::new();
+    let ts = now_ms() - 3_600_000;
+    write_session(&env.claude(), ts);
+    tally_e2e::fixtures::write_transcript(&env.claude(), ts - 600_000);
+    env.ok(&[
+        "demo-data",
+        "--out",
+        env.claude().to_str().unwrap(),
+        "--sessions",
+        "3",
+        "--requests",
+        "200",
+    ]);
+    // A Codex rollout as well.
+    let cx = env.dir.path().join("codex/sessions/2025/11/22");
+    std::fs::create_dir_all(&cx).unwrap();
+    let codex = [
+        json!({"timestamp": rfc3339(ts), "type": "session_meta", "payload": {"id": "c0dec0de-0000-4000-8000-000000000001", "cwd": "/home/alice/cli"}}),
+        json!({"timestamp": rfc3339(ts), "type": "turn_context", "payload": {"model": "gpt-5", "cwd": "/home/alice/cli"}}),
+        json!({"timestamp": rfc3339(ts + 10), "type": "event_msg", "payload": {"type": "token_count", "info": {"total_token_usage": {"input_tokens": 1000, "cached_input_tokens": 400, "output_tokens": 50, "reasoning_output_tokens": 10}}}}),
+        json!({"timestamp": rfc3339(ts + 20), "type": "event_msg", "payload": {"type": "token_count", "info": {"total_token_usage": {"input_tokens": 1000, "cached_input_tokens": 400, "output_tokens": 50, "reasoning_output_tokens": 10}}}}),
+        json!({"timestamp": rfc3339(ts + 30), "type": "event_msg", "payload": {"type": "token_count", "info": {"total_token_usage": {"input_tokens": 2500, "cached_input_tokens": 1400, "output_tokens": 90, "reasoning_output_tokens": 10}}}}),
+    ];
+    let lines: Vec<String> = codex.iter().map(|l| l.to_string()).collect();
+    std::fs::write(
+        cx.join("rollout-2025-11-22T10-00-00-c0dec0de-0000-4000-8000-000000000001.jsonl"),
+        lines.join("\n") + "\n",
+    )
+    .unwrap();
+    age_files(env.dir.path());
+    env.ok(&[
+        "install",
+        "--server",
+        &stack.base,
+        "--token",
+        &team.install_token,
+        "--backfill",
+        "2",
+    ]);
+    env.ok(&["run", "--once"]);
+    let report = env.json(&["report", "daily", "--json", "--timezone", "UTC"]);
+    let t = &report["totals"];
+    let n = t["requests"].as_u64().unwrap();
+    assert_eq!(n, 2 + 3 + 600 + 2);
+    let web = stack.sign_in(&team.signin_path);
+    let o = stack.eventually("all events aggregated", Duration::from_secs(90), || {
+        let o = web.get_json("/api/overview");
+        (o["totals_30d"]["requests"].as_u64() == Some(n)).then_some(o)
+    });
+    let s = &o["totals_30d"];
+    for (server_field, report_field) in [
+        ("input_tokens", "input_tokens"),
+        ("output_tokens", "output_tokens"),
+        ("cache_write_5m_tokens", "cache_write_5m_tokens"),
+        ("cache_write_1h_tokens", "cache_write_1h_tokens"),
+        ("cache_read_tokens", "cache_read_tokens"),
+    ] {
+        assert_eq!(s[server_field], t[report_field], "{server_field}");
+    }
+    assert_eq!(s["cost_micro_usd"].as_u64().unwrap(), micro(&t["cost_usd"]));
+    // A second run changes nothing on either side.
+    env.ok(&["run", "--once"]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(web.get_json("/api/overview")["totals_30d"], *s);
+    assert_eq!(
+        env.json(&["report", "daily", "--json", "--timezone", "UTC"])["totals"],
+        *t
+    );
+}
+
+#[test]
+fn the_running_agent_picks_up_new_lines_and_restarts_without_double_counting() {
+    let server = fake_edge("off");
+    let env = Env::new();
+    let ts = now_ms() - 600_000;
+    write_session(&env.claude(), ts);
+    env.ok(&[
+        "install",
+        "--server",
+        &server.base,
+        "--token",
+        "tly_inst_x",
+        "--backfill",
+        "1",
+    ]);
+    let events =
+        |server: &FakeServer| -> usize { accepted_batches(server).values().map(|v| v.len()).sum() };
+    let wait_for = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while events(&server) < n {
+            assert!(Instant::now() < deadline, "agent never shipped {n} events");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let mut child = env
+        .cmd(&["run", "--interval", "1"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(2);
+    // A new response in a new session file, written while the agent runs.
+    let p = env.claude().join("projects/-home-alice-payments");
+    let line = json!({"type": "assistant", "uuid": "n1", "sessionId": "s-new", "timestamp": rfc3339(ts + 9000),
+        "cwd": "/home/alice/payments", "requestId": "req_n", "message": {"id": "msg_n", "model": "claude-haiku-4-5-20251001",
+        "usage": {"input_tokens": 7, "output_tokens": 3}}});
+    std::fs::write(p.join("s-new.jsonl"), line.to_string() + "\n").unwrap();
+    wait_for(3);
+    // SAFETY: signalling a child this test spawned.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let _ = child.wait();
+    env.ok(&["run", "--once"]);
+    assert_eq!(events(&server), 3);
+    let posts = server
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/events")
+        .count();
+    assert_eq!(posts, 2, "a restart sends nothing already acknowledged");
+}
