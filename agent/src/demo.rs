@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use tally_core::time::rfc3339_ms;
 
 /// Small xorshift PRNG: reproducible corpora without a rand dependency.
 pub struct Rng(u64);
@@ -36,18 +37,6 @@ const PROMPTS: [&str; 4] = [
     "write docs for the retry policy",
 ];
 
-fn rfc3339(ms: i64) -> String {
-    let (y, m, d) = tally_core::time::civil_from_days(ms.div_euclid(86_400_000));
-    let s = ms.rem_euclid(86_400_000) / 1000;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        ms.rem_euclid(1000)
-    )
-}
-
 /// Writes `sessions` sessions of `requests` requests each under
 /// `<out>/projects/<project>/<session>.jsonl`, ending at `end_ms`.
 /// Returns the bytes written.
@@ -76,7 +65,7 @@ pub fn generate(
             ts += 1_000 + rng.below(30_000) as i64;
             let prompt = PROMPTS[rng.below(PROMPTS.len() as u64) as usize];
             let line = serde_json::json!({
-                "type": "user", "uuid": format!("u-{s}-{r}"), "sessionId": session, "timestamp": rfc3339(ts),
+                "type": "user", "uuid": format!("u-{s}-{r}"), "sessionId": session, "timestamp": rfc3339_ms(ts),
                 "cwd": cwd, "version": "2.0.30", "gitBranch": "main", "userType": "external", "isSidechain": false,
                 "message": {"role": "user", "content": prompt}
             });
@@ -90,7 +79,7 @@ pub fn generate(
             });
             let line = serde_json::json!({
                 "type": "assistant", "uuid": format!("a-{s}-{r}"), "parentUuid": format!("u-{s}-{r}"),
-                "sessionId": session, "timestamp": rfc3339(ts), "cwd": cwd, "version": "2.0.30", "gitBranch": "main",
+                "sessionId": session, "timestamp": rfc3339_ms(ts), "cwd": cwd, "version": "2.0.30", "gitBranch": "main",
                 "requestId": format!("req_{seed:x}{s:04x}{r:06x}"), "isSidechain": false, "userType": "external",
                 "message": {"id": format!("msg_{seed:x}{s:04x}{r:06x}"), "type": "message", "role": "assistant", "model": model,
                     "content": [{"type": "text", "text": "Done: I updated the code and ran the tests."}],
@@ -165,7 +154,7 @@ pub fn generate_corpus(out: &Path, target_bytes: u64, seed: u64) -> std::io::Res
             let prompt = text(&mut rng, 40, 400);
             let line = format!(
                 "{{\"parentUuid\":null,\"isSidechain\":false,\"userType\":\"external\",\"cwd\":\"{cwd}\",\"sessionId\":\"{sid}\",\"version\":\"2.0.30\",\"gitBranch\":\"main\",\"type\":\"user\",\"message\":{{\"role\":\"user\",\"content\":\"{prompt}\"}},\"uuid\":\"u{session_no}-{t}\",\"timestamp\":\"{}\"}}\n",
-                rfc3339(ts)
+                rfc3339_ms(ts)
             );
             written += write_raw(&mut f, &line, &mut previous)?;
             let model = MODELS[rng.below(MODELS.len() as u64) as usize];
@@ -197,7 +186,7 @@ pub fn generate_corpus(out: &Path, target_bytes: u64, seed: u64) -> std::io::Res
                     let line = format!(
                         "{{\"parentUuid\":\"u{session_no}-{t}\",\"isSidechain\":false,\"userType\":\"external\",\"cwd\":\"{cwd}\",\"sessionId\":\"{sid}\",\"version\":\"2.0.30\",\"gitBranch\":\"main\",\"message\":{{\"id\":\"msg_{id}\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"{model}\",\"content\":[{block}],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{}}},\"requestId\":\"req_{id}\",\"type\":\"assistant\",\"uuid\":\"a{id}-{li}\",\"timestamp\":\"{}\"}}\n",
                         usage(o),
-                        rfc3339(ts)
+                        rfc3339_ms(ts)
                     );
                     written += write_raw(&mut f, &line, &mut previous)?;
                 }
@@ -205,7 +194,7 @@ pub fn generate_corpus(out: &Path, target_bytes: u64, seed: u64) -> std::io::Res
                 let result = text(&mut rng, 500, 12_000);
                 let line = format!(
                     "{{\"parentUuid\":\"a{id}-0\",\"isSidechain\":false,\"userType\":\"external\",\"cwd\":\"{cwd}\",\"sessionId\":\"{sid}\",\"version\":\"2.0.30\",\"type\":\"user\",\"message\":{{\"role\":\"user\",\"content\":[{{\"tool_use_id\":\"toolu_{id}\",\"type\":\"tool_result\",\"content\":\"{result}\"}}]}},\"uuid\":\"r{id}\",\"timestamp\":\"{}\",\"toolUseResult\":{{\"stdout\":\"{}\"}}}}\n",
-                    rfc3339(ts + 500),
+                    rfc3339_ms(ts + 500),
                     text(&mut rng, 200, 0)
                 );
                 written += write_raw(&mut f, &line, &mut previous)?;
@@ -215,7 +204,7 @@ pub fn generate_corpus(out: &Path, target_bytes: u64, seed: u64) -> std::io::Res
                 let big = text(&mut rng, 1_000_000, 3_000_000);
                 let line = format!(
                     "{{\"type\":\"file-history-snapshot\",\"messageId\":\"u{session_no}-{t}\",\"snapshot\":{{\"trackedFileBackups\":{{\"src/lib.rs\":{{\"content\":\"{big}\"}}}},\"timestamp\":\"{}\"}},\"isSnapshotUpdate\":false}}\n",
-                    rfc3339(ts)
+                    rfc3339_ms(ts)
                 );
                 f.write_all(line.as_bytes())?;
                 written += line.len() as u64;
@@ -236,7 +225,7 @@ pub fn generate_corpus(out: &Path, target_bytes: u64, seed: u64) -> std::io::Res
                     "{{\"parentUuid\":null,\"isSidechain\":true,\"userType\":\"external\",\"cwd\":\"{cwd}\",\"sessionId\":\"{sid}\",\"agentId\":\"{session_no:x}\",\"version\":\"2.0.30\",\"message\":{{\"id\":\"msg_{id}\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-haiku-4-5-20251001\",\"content\":[{{\"type\":\"text\",\"text\":\"{}\"}}],\"usage\":{{\"input_tokens\":10,\"cache_creation_input_tokens\":100,\"cache_read_input_tokens\":5000,\"output_tokens\":{}}}}},\"requestId\":\"req_{id}\",\"type\":\"assistant\",\"uuid\":\"s{id}\",\"timestamp\":\"{}\"}}\n",
                     text(&mut rng, 500, 0),
                     50 + k,
-                    rfc3339(ts + k as i64 * 1000)
+                    rfc3339_ms(ts + k as i64 * 1000)
                 );
                 f.write_all(line.as_bytes())?;
                 written += line.len() as u64;

@@ -31,6 +31,19 @@ pub fn utc_date(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, the timestamp format of the agents' logs.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let s = ms.rem_euclid(86_400_000) / 1000;
+    format!(
+        "{}T{:02}:{:02}:{:02}.{:03}Z",
+        utc_date(ms),
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
 /// Parses `YYYY-MM-DD` into days since the epoch.
 pub fn parse_date(s: &str) -> Option<i64> {
     let b = s.as_bytes();
@@ -58,6 +71,8 @@ mod tests {
         assert_eq!(utc_date(1_763_800_000_000), "2025-11-22");
         assert_eq!(utc_date(-1), "1969-12-31");
         assert_eq!(parse_date("2024-02-29"), Some(19_782));
+        assert_eq!(rfc3339_ms(1_763_800_000_123), "2025-11-22T08:26:40.123Z");
+        assert_eq!(rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
         assert_eq!(parse_date("2025-02-29"), None);
         assert_eq!(parse_date("2025-13-01"), None);
         assert_eq!(parse_date("2025-1-01"), None);

@@ -8,17 +8,8 @@ use serde_json::{json, Value};
 
 use crate::tally_bin;
 
-pub fn rfc3339(ms: i64) -> String {
-    let (y, m, d) = tally_core::time::civil_from_days(ms.div_euclid(86_400_000));
-    let s = ms.rem_euclid(86_400_000) / 1000;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        ms.rem_euclid(1000)
-    )
-}
+/// The logs' timestamp format (kept under this name for the tests that use it).
+pub use tally_core::time::rfc3339_ms as rfc3339;
 
 pub fn assistant(
     ts: i64,

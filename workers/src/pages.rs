@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use tally_core::event::PrivacyMode;
-use tally_core::hash::{format_token, token_hash};
 use tally_core::money::format_usd_cents;
 use tally_core::pricing::{default_table, price_request, Priced};
 use tally_core::privacy::describe;
@@ -15,11 +14,10 @@ use tally_core::usage::TokenUsage;
 use worker::{Env, Request, Response, Result};
 
 use crate::db::{ModelTotals, Principal, TeamDb, WebPrincipal};
-use crate::util::{html_escape, json_error, json_status, now_ms, random32, random_id, required};
+use crate::util::{html_escape, json_error, json_status, now_ms, random_id};
 use crate::web::{client_ip, secret_eq, signin_page, web_principal};
 
 const DAY_MS: i64 = 24 * HOUR_MS;
-const INSTALL_TOKEN_TTL_MS: i64 = 7 * DAY_MS;
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,sans-serif;margin:0;background:#f6f7f9;color:#1c2430}header{background:#1c2430;color:#fff;padding:8px 16px;display:flex;flex-wrap:wrap;gap:12px;align-items:center}header a{color:#cfe3ff;text-decoration:none}header a.on{color:#fff;font-weight:600}header form{margin-left:auto}main{max-width:1200px;margin:0 auto;padding:16px}table{border-collapse:collapse;width:100%;background:#fff;font-size:14px}th,td{padding:6px 8px;border-bottom:1px solid #e3e6ea;text-align:right;vertical-align:top}th:first-child,td:first-child{text-align:left}td.t{text-align:left;word-break:break-all}.cards{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}.card{background:#fff;border-radius:8px;padding:12px 16px;min-width:140px;flex:1}.card b{display:block;font-size:1.4em}.error{color:#b00020}.ok{color:#0a6b2d}.box{background:#fff;border-radius:8px;padding:12px 16px;margin:12px 0}.scroll{overflow-x:auto}code.once{display:block;background:#fffbe6;padding:8px;word-break:break-all}label{display:inline-block;margin:4px 8px 4px 0}@media (max-width:700px){header form{margin-left:0}.card{min-width:40%}}";
 
@@ -1038,27 +1036,9 @@ pub async fn create_token(req: Request, env: Env) -> Result<Response> {
         )
         .map(|r| r.with_status(400));
     }
-    let pepper = required(&env, "PEPPER")?;
-    let now = now_ms();
-    let developer_id = random_id()?;
-    db.add_developer(&developer_id, &name, now).await?;
-    let token = format_token("tly_inst_", &random32()?);
-    db.add_install_token(
-        &token_hash(&pepper, &token),
-        &developer_id,
-        Some(&p.member_id),
-        now,
-        now + INSTALL_TOKEN_TTL_MS,
-    )
-    .await?;
-    db.audit(
-        &p.email,
-        "install_token.create",
-        ip.as_deref(),
-        &serde_json::json!({"developer_id": developer_id, "developer_name": name}),
-        now,
-    )
-    .await?;
+    let token = crate::web::issue_install_token(&env, &db, &p, &name, ip.as_deref())
+        .await?
+        .token;
     // Shown exactly once: only its hash is stored.
     let mut r = html(
         "Install token",

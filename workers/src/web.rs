@@ -288,6 +288,50 @@ pub async fn api_me(req: Request, env: Env) -> Result<Response> {
     )
 }
 
+pub struct IssuedToken {
+    pub developer_id: String,
+    pub token: String,
+    pub expires_at: i64,
+}
+
+/// A new developer and their one-time install token, audited. Only the
+/// token's keyed hash is stored, so the caller shows it once.
+pub async fn issue_install_token(
+    env: &Env,
+    db: &TeamDb,
+    p: &WebPrincipal,
+    name: &str,
+    ip: Option<&str>,
+) -> Result<IssuedToken> {
+    let pepper = required(env, "PEPPER")?;
+    let now = now_ms();
+    let developer_id = random_id()?;
+    db.add_developer(&developer_id, name, now).await?;
+    let token = format_token("tly_inst_", &random32()?);
+    let expires_at = now + INSTALL_TOKEN_TTL_MS;
+    db.add_install_token(
+        &token_hash(&pepper, &token),
+        &developer_id,
+        Some(&p.member_id),
+        now,
+        expires_at,
+    )
+    .await?;
+    db.audit(
+        &p.email,
+        "install_token.create",
+        ip,
+        &serde_json::json!({"developer_id": developer_id, "developer_name": name}),
+        now,
+    )
+    .await?;
+    Ok(IssuedToken {
+        developer_id,
+        token,
+        expires_at,
+    })
+}
+
 #[derive(Deserialize)]
 struct NewInstallToken {
     developer_name: String,
@@ -314,36 +358,16 @@ pub async fn api_create_install_token(mut req: Request, env: Env) -> Result<Resp
     if name.is_empty() || name.len() > 200 {
         return json_error(400, "bad_request", "developer_name must be 1-200 bytes");
     }
-    let pepper = required(&env, "PEPPER")?;
-    let now = now_ms();
     let db = TeamDb::new(&env, &p)?;
-    let developer_id = random_id()?;
-    db.add_developer(&developer_id, name, now).await?;
-    let token = format_token("tly_inst_", &random32()?);
-    db.add_install_token(
-        &token_hash(&pepper, &token),
-        &developer_id,
-        Some(&p.member_id),
-        now,
-        now + INSTALL_TOKEN_TTL_MS,
-    )
-    .await?;
-    db.audit(
-        &p.email,
-        "install_token.create",
-        client_ip(&req).as_deref(),
-        &serde_json::json!({"developer_id": developer_id, "developer_name": name}),
-        now,
-    )
-    .await?;
+    let issued = issue_install_token(&env, &db, &p, name, client_ip(&req).as_deref()).await?;
     let origin = req.url()?.origin().ascii_serialization();
     json_status(
         201,
         &InstallTokenCreated {
-            command: format!("tally install --server {origin} --token {token}"),
-            developer_id,
-            install_token: token,
-            expires_at: now + INSTALL_TOKEN_TTL_MS,
+            command: format!("tally install --server {origin} --token {}", issued.token),
+            developer_id: issued.developer_id,
+            install_token: issued.token,
+            expires_at: issued.expires_at,
         },
     )
 }
