@@ -259,7 +259,7 @@ fn roles_csrf_links_and_exports() {
     );
     assert_eq!(
         devs_csv.into_string().unwrap(),
-        "developer,requests,input,output,cache write,cache read,cost,last active (UTC day)\r\n"
+        "developer,requests,input,output,cache write,cache read,cost,last active\r\n"
     );
     let audit_csv = owner
         .get("/audit?format=csv")
@@ -267,7 +267,7 @@ fn roles_csrf_links_and_exports() {
         .into_string()
         .unwrap();
     assert!(
-        audit_csv.starts_with("time (UTC),actor,action,ip,details\r\n"),
+        audit_csv.starts_with("time,actor,action,ip,details\r\n"),
         "{audit_csv}"
     );
     assert!(audit_csv.contains("member.invite"));
@@ -299,6 +299,52 @@ fn roles_csrf_links_and_exports() {
         String::from_utf8_lossy(&out.stdout).contains("append-only")
             || String::from_utf8_lossy(&out.stderr).contains("append-only")
     );
+
+    // Days follow the team's time zone. An event at 20:00 UTC on day D is on
+    // day D in UTC but on D+1 in Tokyo (UTC+9, no DST).
+    let agent = stack.enroll(&team.install_token);
+    let d = now_ms().div_euclid(86_400_000) - 2;
+    let ev = tally_e2e::off_event(
+        77,
+        d * 86_400_000 + 20 * 3_600_000,
+        "claude-sonnet-4-5",
+        4_321,
+    );
+    assert_eq!(
+        status(&agent.post(&tally_e2e::batch("batch-tz-0000000001", vec![ev]))),
+        202
+    );
+    let day = |n: i64| tally_core::time::utc_date(n * 86_400_000);
+    let spend = |from: i64, to: i64| {
+        owner.get_json(&format!("/api/overview?from={}&to={}", day(from), day(to)))
+            ["spend_range_micro_usd"]
+            .clone()
+    };
+    stack.eventually("event applied", Duration::from_secs(30), || {
+        (spend(d, d) == 4_321).then_some(())
+    });
+    assert_eq!(spend(d + 1, d + 1), 0);
+    let r = post_form(
+        &owner,
+        "/settings/timezone",
+        &[("csrf", &owner.csrf), ("timezone", "Mars/Olympus_Mons")],
+    );
+    assert_eq!(status(&r), 303);
+    assert_eq!(owner.get_json("/api/overview")["timezone"], "UTC");
+    let r = post_form(
+        &owner,
+        "/settings/timezone",
+        &[("csrf", &owner.csrf), ("timezone", "Asia/Tokyo")],
+    );
+    assert_eq!(status(&r), 303);
+    let o = owner.get_json("/api/overview");
+    assert_eq!(o["timezone"], "Asia/Tokyo");
+    assert_eq!(
+        o["to"],
+        tally_core::time::utc_date(now_ms() + 9 * 3_600_000)
+    );
+    assert_eq!(spend(d, d), 0);
+    assert_eq!(spend(d + 1, d + 1), 4_321);
 
     // Sign-in attempts are rate limited per address.
     let mut last = 0;

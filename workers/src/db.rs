@@ -174,8 +174,8 @@ pub struct ModelTotals {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DayModelCost {
-    pub day: i64,
+pub struct HourModelCost {
+    pub hour: i64,
     pub model: String,
     pub cost_micro_usd: i64,
 }
@@ -548,13 +548,13 @@ impl TeamDb {
         .await
     }
 
-    pub async fn daily_cost_by_model(
+    pub async fn hourly_cost_by_model(
         &self,
         from_hour: i64,
         to_hour: i64,
-    ) -> Result<Vec<DayModelCost>> {
+    ) -> Result<Vec<HourModelCost>> {
         all(self.stmt(
-            "SELECT (hour / 24) AS day, model, SUM(cost_micro_usd) AS cost_micro_usd FROM usage_hourly WHERE team_id = ?1 AND hour >= ?2 AND hour < ?3 GROUP BY day, model ORDER BY day, model",
+            "SELECT hour, model, SUM(cost_micro_usd) AS cost_micro_usd FROM usage_hourly WHERE team_id = ?1 AND hour >= ?2 AND hour < ?3 GROUP BY hour, model ORDER BY hour, model",
             vec![i(from_hour), i(to_hour)],
         )?)
         .await
@@ -673,6 +673,13 @@ impl TeamDb {
         )?
         .run()
         .await?;
+        Ok(())
+    }
+
+    pub async fn set_timezone(&self, tz: &str) -> Result<()> {
+        self.stmt("UPDATE teams SET timezone = ?2 WHERE id = ?1", vec![t(tz)])?
+            .run()
+            .await?;
         Ok(())
     }
 

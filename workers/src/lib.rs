@@ -8,6 +8,7 @@ mod limiter;
 mod pages;
 mod util;
 mod web;
+mod zone;
 
 pub use limiter::TeamLimiter;
 
@@ -47,6 +48,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         (Method::Post, "/settings/privacy") => pages::save_privacy(req, env).await,
         (Method::Post, "/settings/retention") => pages::save_retention(req, env).await,
         (Method::Post, "/settings/rate-limit") => pages::save_rate_limit(req, env).await,
+        (Method::Post, "/settings/timezone") => pages::save_timezone(req, env).await,
         (Method::Get, "/tokens") => pages::tokens(req, env).await,
         (Method::Post, "/tokens") => pages::create_token(req, env).await,
         (Method::Post, "/tokens/revoke") => pages::revoke_token(req, env).await,

@@ -16,6 +16,7 @@ use worker::{Env, Request, Response, Result};
 use crate::db::{ModelTotals, Principal, TeamDb, WebPrincipal};
 use crate::util::{html_escape, json_error, json_status, now_ms, random_id};
 use crate::web::{client_ip, secret_eq, signin_page, web_principal};
+use crate::zone::Zone;
 
 const DAY_MS: i64 = 24 * HOUR_MS;
 
@@ -69,40 +70,71 @@ pub fn static_asset(path: &str) -> Result<Response> {
     Ok(r)
 }
 
-/// An inclusive range of UTC days from `?from=YYYY-MM-DD&to=YYYY-MM-DD`.
-#[derive(Debug, Clone, Copy)]
+/// An inclusive range of days in the team's time zone, from
+/// `?from=YYYY-MM-DD&to=YYYY-MM-DD` (default: the last 30 days).
+#[derive(Debug, Clone)]
 pub struct Range {
     pub from_day: i64,
     pub to_day: i64,
+    from_ms: i64,
+    to_ms: i64,
+    tz: String,
 }
 
 impl Range {
-    fn parse(q: &HashMap<String, String>, now: i64) -> Range {
-        let today = now.div_euclid(DAY_MS);
+    fn parse(q: &HashMap<String, String>, now: i64, zone: &Zone) -> Range {
+        let today = zone.local_day(now);
         let to_day = q.get("to").and_then(|s| parse_date(s)).unwrap_or(today);
         let from_day = q
             .get("from")
             .and_then(|s| parse_date(s))
-            .unwrap_or(to_day - 29);
+            .unwrap_or(to_day - 29)
+            .min(to_day);
         Range {
-            from_day: from_day.min(to_day),
+            from_day,
             to_day,
+            from_ms: zone.day_start(from_day),
+            to_ms: zone.day_start(to_day + 1),
+            tz: zone.name.clone(),
         }
     }
+    /// Hourly buckets covering the range; an hour cut by a half-hour offset
+    /// counts for the day it starts in.
     fn hours(&self) -> (i64, i64) {
-        (self.from_day * 24, (self.to_day + 1) * 24)
-    }
-    fn ms(&self) -> (i64, i64) {
-        (self.from_day * DAY_MS, (self.to_day + 1) * DAY_MS)
-    }
-    fn form(&self, path: &str) -> String {
-        format!(
-            "<form method=\"get\" action=\"{path}\" class=\"box\" data-testid=\"range\"><label>From <input type=\"date\" name=\"from\" value=\"{}\"></label><label>To <input type=\"date\" name=\"to\" value=\"{}\"></label><button>Apply</button> <a href=\"{path}?from={}&amp;to={}&amp;format=csv\">CSV</a> <a href=\"{path}?from={}&amp;to={}&amp;format=json\">JSON</a> <small>Days are UTC.</small></form>",
-            utc_date(self.from_day * DAY_MS), utc_date(self.to_day * DAY_MS),
-            utc_date(self.from_day * DAY_MS), utc_date(self.to_day * DAY_MS),
-            utc_date(self.from_day * DAY_MS), utc_date(self.to_day * DAY_MS)
+        (
+            self.from_ms.div_euclid(HOUR_MS),
+            (self.to_ms + HOUR_MS - 1).div_euclid(HOUR_MS),
         )
     }
+    fn ms(&self) -> (i64, i64) {
+        (self.from_ms, self.to_ms)
+    }
+    /// Category rows are kept per UTC day.
+    fn utc_days(&self) -> (i64, i64) {
+        (
+            self.from_ms.div_euclid(DAY_MS),
+            (self.to_ms + DAY_MS - 1).div_euclid(DAY_MS),
+        )
+    }
+    fn form(&self, path: &str) -> String {
+        let (f, t) = (
+            utc_date(self.from_day * DAY_MS),
+            utc_date(self.to_day * DAY_MS),
+        );
+        format!(
+            "<form method=\"get\" action=\"{path}\" class=\"box\" data-testid=\"range\"><label>From <input type=\"date\" name=\"from\" value=\"{f}\"></label><label>To <input type=\"date\" name=\"to\" value=\"{t}\"></label><button>Apply</button> <a href=\"{path}?from={f}&amp;to={t}&amp;format=csv\">CSV</a> <a href=\"{path}?from={f}&amp;to={t}&amp;format=json\">JSON</a> <small data-testid=\"timezone\">Days in {}.</small></form>",
+            html_escape(&self.tz)
+        )
+    }
+}
+
+async fn zone_of(db: &TeamDb) -> Result<Zone> {
+    Ok(Zone::new(&db.settings().await?.timezone))
+}
+
+async fn range_of(req: &Request, db: &TeamDb) -> Result<(Range, Zone)> {
+    let zone = zone_of(db).await?;
+    Ok((Range::parse(&query(req), now_ms(), &zone), zone))
 }
 
 fn query(req: &Request) -> HashMap<String, String> {
@@ -298,6 +330,7 @@ struct Overview {
     privacy_mode: PrivacyMode,
     from: String,
     to: String,
+    timezone: String,
     spend_today_micro_usd: i64,
     spend_7d_micro_usd: i64,
     spend_30d_micro_usd: i64,
@@ -311,24 +344,42 @@ struct Overview {
 
 async fn overview_data(
     db: &TeamDb,
-    range: Range,
-) -> Result<(Overview, Vec<crate::db::DayModelCost>)> {
+    range: &Range,
+    zone: &Zone,
+) -> Result<(Overview, Vec<(i64, String, i64)>)> {
     let team = db.settings().await?;
-    let today = now_ms().div_euclid(DAY_MS);
-    let end = (today + 1) * 24;
-    let m30 = db.totals_by_model((today - 29) * 24, end).await?;
-    let m7 = db.totals_by_model((today - 6) * 24, end).await?;
-    let m1 = db.totals_by_model(today * 24, end).await?;
+    let today = zone.local_day(now_ms());
+    let hour = |ms: i64| ms.div_euclid(HOUR_MS);
+    let end = hour(zone.day_start(today + 1));
+    let m30 = db
+        .totals_by_model(hour(zone.day_start(today - 29)), end)
+        .await?;
+    let m7 = db
+        .totals_by_model(hour(zone.day_start(today - 6)), end)
+        .await?;
+    let m1 = db.totals_by_model(hour(zone.day_start(today)), end).await?;
     let (fh, th) = range.hours();
     let mr = db.totals_by_model(fh, th).await?;
     let devs = db.by_developer(fh, th).await?;
-    let daily = db.daily_cost_by_model(fh, th).await?;
+    // (local day, model, cost): hourly rows bucketed into the team's days.
+    let mut daily: Vec<(i64, String, i64)> = Vec::new();
+    for r in db.hourly_cost_by_model(fh, th).await? {
+        let day = zone.local_day(r.hour * HOUR_MS);
+        match daily
+            .iter_mut()
+            .find(|(d, m, _)| *d == day && *m == r.model)
+        {
+            Some(e) => e.2 += r.cost_micro_usd,
+            None => daily.push((day, r.model, r.cost_micro_usd)),
+        }
+    }
     Ok((
         Overview {
             team_id: team.id.clone(),
             privacy_mode: team.mode(),
             from: utc_date(range.from_day * DAY_MS),
             to: utc_date(range.to_day * DAY_MS),
+            timezone: zone.name.clone(),
             spend_today_micro_usd: sum(&m1).cost_micro_usd,
             spend_7d_micro_usd: sum(&m7).cost_micro_usd,
             spend_30d_micro_usd: sum(&m30).cost_micro_usd,
@@ -369,17 +420,18 @@ pub async fn api_overview(req: Request, env: Env) -> Result<Response> {
     let Some(p) = web_principal(&req, &env).await? else {
         return json_error(401, "unauthorized", "sign in first");
     };
-    let range = Range::parse(&query(&req), now_ms());
-    json_status(200, &overview_data(&TeamDb::new(&env, &p)?, range).await?.0)
+    let db = TeamDb::new(&env, &p)?;
+    let (range, zone) = range_of(&req, &db).await?;
+    json_status(200, &overview_data(&db, &range, &zone).await?.0)
 }
 
 pub async fn overview(req: Request, env: Env) -> Result<Response> {
     let (p, db) = signed_in!(req, env);
-    let range = Range::parse(&query(&req), now_ms());
-    let (o, daily) = overview_data(&db, range).await?;
+    let (range, zone) = range_of(&req, &db).await?;
+    let (o, daily) = overview_data(&db, &range, &zone).await?;
     let t = &o.totals_range;
     let models: Vec<String> = {
-        let mut m: Vec<String> = daily.iter().map(|d| d.model.clone()).collect();
+        let mut m: Vec<String> = daily.iter().map(|d| d.1.clone()).collect();
         m.sort();
         m.dedup();
         m
@@ -392,8 +444,8 @@ pub async fn overview(req: Request, env: Env) -> Result<Response> {
                 .map(|d| {
                     daily
                         .iter()
-                        .filter(|x| x.day == *d && &x.model == m)
-                        .map(|x| x.cost_micro_usd)
+                        .filter(|x| x.0 == *d && &x.1 == m)
+                        .map(|x| x.2)
                         .sum::<i64>() as f64
                         / 1e6
                 })
@@ -470,13 +522,9 @@ pub async fn overview(req: Request, env: Env) -> Result<Response> {
 
 const CHART_JS: &str = "(function(){var d=JSON.parse(document.getElementById('chart-data').textContent);if(!window.uPlot||!d.models.length){document.getElementById('chart').textContent='No spend in this range.';return;}var colors=['#3b82f6','#ef4444','#10b981','#f59e0b','#8b5cf6','#14b8a6'];var el=document.getElementById('chart');var opts={width:Math.min(el.clientWidth||900,1160),height:260,series:[{}].concat(d.models.map(function(m,i){return {label:m,stroke:colors[i%colors.length],width:2,value:function(u,v){return v==null?'':'$'+v.toFixed(2);}};})),axes:[{},{values:function(u,v){return v.map(function(x){return '$'+x.toFixed(2);});}}]};new uPlot(opts,[d.x].concat(d.series),el);})();";
 
-fn hour_date(h: i64) -> String {
-    utc_date(h * HOUR_MS)
-}
-
 pub async fn developers(req: Request, env: Env) -> Result<Response> {
     let (p, db) = signed_in!(req, env);
-    let range = Range::parse(&query(&req), now_ms());
+    let (range, zone) = range_of(&req, &db).await?;
     let (fh, th) = range.hours();
     let rows = db.by_developer(fh, th).await?;
     let table = Table {
@@ -489,7 +537,7 @@ pub async fn developers(req: Request, env: Env) -> Result<Response> {
             "cache write",
             "cache read",
             "cost",
-            "last active (UTC day)",
+            "last active",
         ],
         rows: rows
             .iter()
@@ -502,7 +550,7 @@ pub async fn developers(req: Request, env: Env) -> Result<Response> {
                     r.cache_write_tokens.to_string(),
                     r.cache_read_tokens.to_string(),
                     usd(r.cost_micro_usd),
-                    hour_date(r.last_hour),
+                    zone.date(zone.local_day(r.last_hour * HOUR_MS)),
                 ]
             })
             .collect(),
@@ -523,7 +571,7 @@ pub async fn developers(req: Request, env: Env) -> Result<Response> {
 
 pub async fn projects(req: Request, env: Env) -> Result<Response> {
     let (p, db) = signed_in!(req, env);
-    let range = Range::parse(&query(&req), now_ms());
+    let (range, zone) = range_of(&req, &db).await?;
     let (fh, th) = range.hours();
     let rows = db.by_project(fh, th).await?;
     let mode = db.settings().await?.mode();
@@ -531,7 +579,10 @@ pub async fn projects(req: Request, env: Env) -> Result<Response> {
         mode,
         PrivacyMode::CategorizeLocal | PrivacyMode::CategorizeCloud
     ) {
-        db.category_hints(range.from_day, range.to_day + 1).await?
+        {
+            let (fd, td) = range.utc_days();
+            db.category_hints(fd, td).await?
+        }
     } else {
         vec![]
     };
@@ -545,7 +596,7 @@ pub async fn projects(req: Request, env: Env) -> Result<Response> {
             "output",
             "cache read",
             "cost",
-            "last active (UTC day)",
+            "last active",
         ],
         rows: rows
             .iter()
@@ -558,7 +609,7 @@ pub async fn projects(req: Request, env: Env) -> Result<Response> {
                     r.output_tokens.to_string(),
                     r.cache_read_tokens.to_string(),
                     usd(r.cost_micro_usd),
-                    hour_date(r.last_hour),
+                    zone.date(zone.local_day(r.last_hour * HOUR_MS)),
                 ]
             })
             .collect(),
@@ -596,7 +647,7 @@ fn duration(ms: i64) -> String {
 pub async fn sessions(req: Request, env: Env) -> Result<Response> {
     let (p, db) = signed_in!(req, env);
     let q = query(&req);
-    let range = Range::parse(&q, now_ms());
+    let (range, zone) = range_of(&req, &db).await?;
     let by_duration = q.get("sort").is_some_and(|s| s == "duration");
     let (f, t) = range.ms();
     let rows = db.sessions_in(f, t, by_duration).await?;
@@ -606,7 +657,7 @@ pub async fn sessions(req: Request, env: Env) -> Result<Response> {
             "session (keyed hash)",
             "developer",
             "agent",
-            "start (UTC)",
+            "start",
             "duration",
             "requests",
             "cost",
@@ -618,7 +669,7 @@ pub async fn sessions(req: Request, env: Env) -> Result<Response> {
                     r.session[..16].to_string(),
                     r.developer.clone(),
                     r.agent.clone(),
-                    crate::util::iso_time(r.start_ms),
+                    zone.time(r.start_ms),
                     duration(r.end_ms - r.start_ms),
                     r.requests.to_string(),
                     usd(r.cost_micro_usd),
@@ -634,7 +685,7 @@ pub async fn sessions(req: Request, env: Env) -> Result<Response> {
 
 pub async fn models(req: Request, env: Env) -> Result<Response> {
     let (p, db) = signed_in!(req, env);
-    let range = Range::parse(&query(&req), now_ms());
+    let (range, _) = range_of(&req, &db).await?;
     let (fh, th) = range.hours();
     let rows = db.totals_by_model(fh, th).await?;
     let table = Table {
@@ -681,9 +732,12 @@ pub async fn models(req: Request, env: Env) -> Result<Response> {
 
 pub async fn categories(req: Request, env: Env) -> Result<Response> {
     let (p, db) = signed_in!(req, env);
-    let range = Range::parse(&query(&req), now_ms());
+    let (range, _) = range_of(&req, &db).await?;
     let mode = db.settings().await?.mode();
-    let rows = db.category_hints(range.from_day, range.to_day + 1).await?;
+    let rows = {
+        let (fd, td) = range.utc_days();
+        db.category_hints(fd, td).await?
+    };
     let mut dist: Vec<(String, i64)> = Vec::new();
     for r in &rows {
         match dist.iter_mut().find(|(c, _)| *c == r.category) {
@@ -876,6 +930,7 @@ pub async fn settings(req: Request, env: Env) -> Result<Response> {
          <form method=\"post\" action=\"/settings/privacy\" data-testid=\"privacy-form\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{modes}\
          <label><input type=\"checkbox\" name=\"confirm_full\" value=\"yes\" data-testid=\"confirm-full\"{disabled}> I understand that Full stores redacted prompt and response text.</label><br><button data-testid=\"save-privacy\"{disabled}>Save privacy mode</button></form>\
          <h2>Retention</h2><form method=\"post\" action=\"/settings/retention\" class=\"box\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><select name=\"days\"{disabled}>{a}{b}{c}{d}</select> <button{disabled}>Save retention</button></form>\
+         <h2>Time zone</h2><form method=\"post\" action=\"/settings/timezone\" class=\"box\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><label>IANA name <input name=\"timezone\" value=\"{tz}\" data-testid=\"timezone-input\"{disabled}></label> <button data-testid=\"save-timezone\"{disabled}>Save time zone</button> <small>Days on every page and in exports follow it.</small></form>\
          <h2>Rate limit</h2><form method=\"post\" action=\"/settings/rate-limit\" class=\"box\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><label>Burst (events) <input type=\"number\" name=\"capacity\" min=\"1\" value=\"{cap}\"{disabled}></label><label>Events per minute <input type=\"number\" name=\"per_minute\" min=\"0\" value=\"{pm}\"{disabled}></label><button{disabled}>Save rate limit</button></form>",
         ro = if p.can_admin() { "" } else { "<p>Viewers can read settings; admins change them.</p>" },
         a = ret(30, "30 days"),
@@ -883,6 +938,7 @@ pub async fn settings(req: Request, env: Env) -> Result<Response> {
         c = ret(365, "1 year"),
         d = ret(0, "Forever"),
         cap = team.rate_capacity,
+        tz = html_escape(&team.timezone),
         pm = team.rate_per_minute,
     );
     html("Settings", "/settings", &body)
@@ -930,6 +986,29 @@ pub async fn save_retention(req: Request, env: Env) -> Result<Response> {
     see_other("/settings?saved=retention")
 }
 
+pub async fn save_timezone(req: Request, env: Env) -> Result<Response> {
+    let (p, db, f, ip) = form!(req, env, false);
+    let tz = f
+        .get("timezone")
+        .map(|t| t.trim().to_string())
+        .unwrap_or_default();
+    if !Zone::valid(&tz) {
+        return see_other(
+            "/settings?error=Unknown+time+zone:+use+an+IANA+name+such+as+Europe/Paris+or+UTC",
+        );
+    }
+    db.set_timezone(&tz).await?;
+    db.audit(
+        &p.email,
+        "timezone.change",
+        ip.as_deref(),
+        &serde_json::json!({"timezone": tz}),
+        now_ms(),
+    )
+    .await?;
+    see_other("/settings?saved=time+zone")
+}
+
 pub async fn save_rate_limit(req: Request, env: Env) -> Result<Response> {
     let (p, db, f, ip) = form!(req, env, false);
     let cap = f
@@ -975,6 +1054,7 @@ pub async fn tokens(req: Request, env: Env) -> Result<Response> {
     if let Some(r) = admin_only(&p)? {
         return Ok(r);
     }
+    let zone = zone_of(&db).await?;
     let agents = db.agents().await?;
     let table = Table {
         name: "agents",
@@ -982,8 +1062,8 @@ pub async fn tokens(req: Request, env: Env) -> Result<Response> {
             "agent",
             "developer",
             "host",
-            "enrolled (UTC)",
-            "last seen (UTC)",
+            "enrolled",
+            "last seen",
             "status",
         ],
         rows: agents
@@ -993,9 +1073,9 @@ pub async fn tokens(req: Request, env: Env) -> Result<Response> {
                     a.id.clone(),
                     a.developer_name.clone(),
                     a.hostname.clone().unwrap_or_default(),
-                    crate::util::iso_time(a.created_at),
+                    zone.time(a.created_at),
                     a.last_seen_at
-                        .map(crate::util::iso_time)
+                        .map(|t| zone.time(t))
                         .unwrap_or_else(|| "never".into()),
                     if a.revoked_at.is_some() {
                         "revoked".into()
@@ -1070,10 +1150,11 @@ pub async fn members(req: Request, env: Env) -> Result<Response> {
     if let Some(r) = admin_only(&p)? {
         return Ok(r);
     }
+    let zone = zone_of(&db).await?;
     let rows = db.members().await?;
     let csrf = html_escape(&p.csrf_token);
     let owner = p.role == "owner";
-    let mut t = String::from("<div class=\"scroll\"><table data-testid=\"table-members\"><thead><tr><th>Email</th><th>Role</th><th>Since (UTC)</th><th></th></tr></thead><tbody>");
+    let mut t = String::from("<div class=\"scroll\"><table data-testid=\"table-members\"><thead><tr><th>Email</th><th>Role</th><th>Since</th><th></th></tr></thead><tbody>");
     for m in &rows {
         let actions = if owner && m.id != p.member_id {
             let opts: String = ["owner", "admin", "viewer"]
@@ -1093,7 +1174,7 @@ pub async fn members(req: Request, env: Env) -> Result<Response> {
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{actions}</td></tr>",
             html_escape(&m.email),
             html_escape(&m.role),
-            crate::util::iso_time(m.created_at)
+            zone.time(m.created_at)
         ));
     }
     t.push_str("</tbody></table></div>");
@@ -1197,18 +1278,19 @@ pub async fn audit(req: Request, env: Env) -> Result<Response> {
     if let Some(r) = admin_only(&p)? {
         return Ok(r);
     }
+    let zone = zone_of(&db).await?;
     let q = query(&req);
     let action = q.get("action").cloned().unwrap_or_default();
     let actor = q.get("actor").cloned().unwrap_or_default();
     let rows = db.audit_filtered(&action, &actor, 1000).await?;
     let table = Table {
         name: "audit",
-        columns: vec!["time (UTC)", "actor", "action", "ip", "details"],
+        columns: vec!["time", "actor", "action", "ip", "details"],
         rows: rows
             .iter()
             .map(|e| {
                 vec![
-                    crate::util::iso_time(e.at),
+                    zone.time(e.at),
                     e.actor.clone(),
                     e.action.clone(),
                     e.ip.clone().unwrap_or_default(),

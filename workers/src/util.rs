@@ -69,16 +69,6 @@ pub fn html_escape(s: &str) -> String {
     out
 }
 
-pub fn iso_time(ms: i64) -> String {
-    let s = ms.rem_euclid(86_400_000) / 1000;
-    format!(
-        "{} {:02}:{:02}",
-        tally_core::time::utc_date(ms),
-        s / 3600,
-        s / 60 % 60
-    )
-}
-
 pub fn valid_email(e: &str) -> bool {
     let Some((local, domain)) = e.split_once('@') else {
         return false;

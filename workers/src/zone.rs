@@ -1,0 +1,71 @@
+//! The team's time zone: dashboards count days as the team lives them.
+//! Aggregates are hourly in UTC, so a day boundary in a zone with a
+//! half-hour offset falls inside an hour; that hour counts for the day it starts in.
+
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use tally_core::time::civil_from_days;
+
+const DAY_MS: i64 = 86_400_000;
+
+pub struct Zone {
+    pub name: String,
+    tz: TimeZone,
+}
+
+impl Zone {
+    /// Unknown names fall back to UTC rather than failing a page; settings
+    /// validate names before storing them.
+    pub fn new(name: &str) -> Zone {
+        match TimeZone::get(name) {
+            Ok(tz) => Zone {
+                name: name.to_string(),
+                tz,
+            },
+            Err(_) => Zone {
+                name: "UTC".into(),
+                tz: TimeZone::UTC,
+            },
+        }
+    }
+
+    pub fn valid(name: &str) -> bool {
+        !name.is_empty() && name.len() <= 64 && TimeZone::get(name).is_ok()
+    }
+
+    fn offset_ms(&self, ms: i64) -> i64 {
+        Timestamp::from_millisecond(ms)
+            .map(|ts| self.tz.to_offset(ts).seconds() as i64 * 1000)
+            .unwrap_or(0)
+    }
+
+    /// Local calendar day (days since 1970-01-01) of an instant.
+    pub fn local_day(&self, ms: i64) -> i64 {
+        (ms + self.offset_ms(ms)).div_euclid(DAY_MS)
+    }
+
+    /// The instant a local day starts (its first existing minute on DST days).
+    pub fn day_start(&self, day: i64) -> i64 {
+        let (y, m, d) = civil_from_days(day);
+        jiff::civil::Date::new(y as i16, m as i8, d as i8)
+            .and_then(|date| date.to_zoned(self.tz.clone()))
+            .map(|z| z.timestamp().as_millisecond())
+            .unwrap_or(day * DAY_MS)
+    }
+
+    /// `YYYY-MM-DD HH:MM` in the zone.
+    pub fn time(&self, ms: i64) -> String {
+        let local = ms + self.offset_ms(ms);
+        let s = local.rem_euclid(DAY_MS) / 1000;
+        format!(
+            "{} {:02}:{:02}",
+            tally_core::time::utc_date(local),
+            s / 3600,
+            s / 60 % 60
+        )
+    }
+
+    pub fn date(&self, day: i64) -> String {
+        tally_core::time::utc_date(day * DAY_MS)
+    }
+}
