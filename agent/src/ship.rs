@@ -435,33 +435,26 @@ mod tests {
 
     #[test]
     fn batches_respect_both_limits_and_have_stable_ids() {
+        let counts = |bodies: &[Vec<u8>]| -> Vec<usize> {
+            bodies
+                .iter()
+                .map(|x| {
+                    serde_json::from_slice::<EventBatch>(x)
+                        .unwrap()
+                        .events
+                        .len()
+                })
+                .collect()
+        };
         let b = pack((0..1001).map(|n| ev(n, 0)).collect());
         assert_eq!(b.len(), 3);
-        let counts: Vec<usize> = b
-            .iter()
-            .map(|x| {
-                serde_json::from_slice::<EventBatch>(x)
-                    .unwrap()
-                    .events
-                    .len()
-            })
-            .collect();
-        assert_eq!(counts, vec![500, 500, 1]);
+        assert_eq!(counts(&b), vec![500, 500, 1]);
         let again = pack((0..1001).map(|n| ev(n, 0)).collect());
         assert_eq!(b, again);
         // 60 KB prompts: at most 16 fit under 1 MiB.
         let big = pack((0..40).map(|n| ev(n, 60_000)).collect());
         assert!(big.iter().all(|x| x.len() <= MAX_BATCH_BYTES));
-        let counts: Vec<usize> = big
-            .iter()
-            .map(|x| {
-                serde_json::from_slice::<EventBatch>(x)
-                    .unwrap()
-                    .events
-                    .len()
-            })
-            .collect();
-        assert_eq!(counts, vec![17, 17, 6]);
+        assert_eq!(counts(&big), vec![17, 17, 6]);
         for body in b.iter().chain(&big) {
             tally_core::event::decode_batch(body, 1).unwrap();
         }

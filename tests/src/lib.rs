@@ -105,40 +105,44 @@ impl Stack {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let port = free_port();
-        let inspector = free_port();
-        let log = std::fs::File::create(dir.path().join("wrangler.log")).unwrap();
         let mut vars = vec![
             ("PEPPER".to_string(), PEPPER.to_string()),
             ("BOOTSTRAP_SECRET".to_string(), BOOTSTRAP.to_string()),
             ("CONTENT_KEY".to_string(), CONTENT_KEY.to_string()),
         ];
         vars.extend(cfg.vars);
-        let mut cmd = Command::new(node());
-        cmd.arg(wrangler_js())
-            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--inspector-port", &inspector.to_string()])
-            .args([
-                "--test-scheduled",
-                "--show-interactive-dev-session=false",
-                "--persist-to",
-            ])
-            .arg(&persist)
-            // Only the vars given here: a developer's .dev.vars must not leak into tests.
-            .args(["--env-file", "/dev/null"]);
-        for (k, v) in &vars {
-            cmd.arg("--var").arg(format!("{k}:{v}"));
-        }
-        cmd.current_dir(&root)
-            .env("WRANGLER_SEND_METRICS", "false")
-            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-            .env("WRANGLER_LOG_PATH", dir.path().join("wrangler-logs"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0);
-        let child = cmd.spawn().expect("spawn wrangler dev");
-        let stack = Stack {
+        let log_path = dir.path().join("wrangler.log");
+        let log_dir = dir.path().join("wrangler-logs");
+        let spawn = |port: u16| -> Child {
+            let log = std::fs::File::create(&log_path).unwrap();
+            let mut cmd = Command::new(node());
+            cmd.arg(wrangler_js())
+                .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--inspector-port", &free_port().to_string()])
+                .args([
+                    "--test-scheduled",
+                    "--show-interactive-dev-session=false",
+                    "--persist-to",
+                ])
+                .arg(&persist)
+                // Only the vars given here: a developer's .dev.vars must not leak into tests.
+                .args(["--env-file", "/dev/null"]);
+            for (k, v) in &vars {
+                cmd.arg("--var").arg(format!("{k}:{v}"));
+            }
+            cmd.current_dir(&root)
+                .env("WRANGLER_SEND_METRICS", "false")
+                .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+                .env("WRANGLER_LOG_PATH", &log_dir)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .process_group(0);
+            cmd.spawn().expect("spawn wrangler dev")
+        };
+        let port = free_port();
+        let child = spawn(port);
+        let mut stack = Stack {
             base: format!("http://127.0.0.1:{port}"),
             dir,
             pepper: PEPPER.into(),
@@ -146,12 +150,27 @@ impl Stack {
             content_key: CONTENT_KEY.into(),
             child,
         };
+        // A free port is only free until someone else binds it: tests run in
+        // parallel and workerd opens ports of its own, so a lost race is retried
+        // on fresh ports instead of waiting out the deadline.
+        let mut retries = 3;
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             if let Ok(r) = ureq::get(&format!("{}/healthz", stack.base)).call() {
                 if r.status() == 200 {
                     break;
                 }
+            }
+            if let Ok(Some(status)) = stack.child.try_wait() {
+                let log = stack.log_tail();
+                assert!(
+                    retries > 0 && log.contains("Address already in use"),
+                    "wrangler dev exited ({status}); log:\n{log}"
+                );
+                retries -= 1;
+                let port = free_port();
+                stack.base = format!("http://127.0.0.1:{port}");
+                stack.child = spawn(port);
             }
             if Instant::now() > deadline {
                 panic!(

@@ -13,7 +13,7 @@ use tally_core::time::{parse_date, utc_date};
 use tally_core::usage::TokenUsage;
 use worker::{Env, Request, Response, Result};
 
-use crate::db::{ModelTotals, Principal, TeamDb, WebPrincipal};
+use crate::db::{ModelTotals, TeamDb, TeamSettings, WebPrincipal};
 use crate::util::{html_escape, json_error, json_status, now_ms, random_id};
 use crate::web::{client_ip, secret_eq, signin_page, web_principal};
 use crate::zone::Zone;
@@ -132,9 +132,12 @@ async fn zone_of(db: &TeamDb) -> Result<Zone> {
     Ok(Zone::new(&db.settings().await?.timezone))
 }
 
-async fn range_of(req: &Request, db: &TeamDb) -> Result<(Range, Zone)> {
-    let zone = zone_of(db).await?;
-    Ok((Range::parse(&query(req), now_ms(), &zone), zone))
+/// The team's settings, the requested range and the zone it is read in,
+/// from one settings read per page.
+async fn range_of(req: &Request, db: &TeamDb) -> Result<(Range, Zone, TeamSettings)> {
+    let team = db.settings().await?;
+    let zone = Zone::new(&team.timezone);
+    Ok((Range::parse(&query(req), now_ms(), &zone), zone, team))
 }
 
 fn query(req: &Request) -> HashMap<String, String> {
@@ -344,10 +347,10 @@ struct Overview {
 
 async fn overview_data(
     db: &TeamDb,
+    team: &TeamSettings,
     range: &Range,
     zone: &Zone,
 ) -> Result<(Overview, Vec<(i64, String, i64)>)> {
-    let team = db.settings().await?;
     let today = zone.local_day(now_ms());
     let hour = |ms: i64| ms.div_euclid(HOUR_MS);
     let end = hour(zone.day_start(today + 1));
@@ -421,14 +424,14 @@ pub async fn api_overview(req: Request, env: Env) -> Result<Response> {
         return json_error(401, "unauthorized", "sign in first");
     };
     let db = TeamDb::new(&env, &p)?;
-    let (range, zone) = range_of(&req, &db).await?;
-    json_status(200, &overview_data(&db, &range, &zone).await?.0)
+    let (range, zone, team) = range_of(&req, &db).await?;
+    json_status(200, &overview_data(&db, &team, &range, &zone).await?.0)
 }
 
 pub async fn overview(req: Request, env: Env) -> Result<Response> {
     let (p, db) = signed_in!(req, env);
-    let (range, zone) = range_of(&req, &db).await?;
-    let (o, daily) = overview_data(&db, &range, &zone).await?;
+    let (range, zone, team) = range_of(&req, &db).await?;
+    let (o, daily) = overview_data(&db, &team, &range, &zone).await?;
     let t = &o.totals_range;
     let models: Vec<String> = {
         let mut m: Vec<String> = daily.iter().map(|d| d.1.clone()).collect();
@@ -524,7 +527,7 @@ const CHART_JS: &str = "(function(){var d=JSON.parse(document.getElementById('ch
 
 pub async fn developers(req: Request, env: Env) -> Result<Response> {
     let (p, db) = signed_in!(req, env);
-    let (range, zone) = range_of(&req, &db).await?;
+    let (range, zone, _) = range_of(&req, &db).await?;
     let (fh, th) = range.hours();
     let rows = db.by_developer(fh, th).await?;
     let table = Table {
@@ -571,10 +574,10 @@ pub async fn developers(req: Request, env: Env) -> Result<Response> {
 
 pub async fn projects(req: Request, env: Env) -> Result<Response> {
     let (p, db) = signed_in!(req, env);
-    let (range, zone) = range_of(&req, &db).await?;
+    let (range, zone, team) = range_of(&req, &db).await?;
     let (fh, th) = range.hours();
     let rows = db.by_project(fh, th).await?;
-    let mode = db.settings().await?.mode();
+    let mode = team.mode();
     let hints = if matches!(
         mode,
         PrivacyMode::CategorizeLocal | PrivacyMode::CategorizeCloud
@@ -647,7 +650,7 @@ fn duration(ms: i64) -> String {
 pub async fn sessions(req: Request, env: Env) -> Result<Response> {
     let (p, db) = signed_in!(req, env);
     let q = query(&req);
-    let (range, zone) = range_of(&req, &db).await?;
+    let (range, zone, _) = range_of(&req, &db).await?;
     let by_duration = q.get("sort").is_some_and(|s| s == "duration");
     let (f, t) = range.ms();
     let rows = db.sessions_in(f, t, by_duration).await?;
@@ -685,7 +688,7 @@ pub async fn sessions(req: Request, env: Env) -> Result<Response> {
 
 pub async fn models(req: Request, env: Env) -> Result<Response> {
     let (p, db) = signed_in!(req, env);
-    let (range, _) = range_of(&req, &db).await?;
+    let (range, _, _) = range_of(&req, &db).await?;
     let (fh, th) = range.hours();
     let rows = db.totals_by_model(fh, th).await?;
     let table = Table {
@@ -732,8 +735,8 @@ pub async fn models(req: Request, env: Env) -> Result<Response> {
 
 pub async fn categories(req: Request, env: Env) -> Result<Response> {
     let (p, db) = signed_in!(req, env);
-    let (range, _) = range_of(&req, &db).await?;
-    let mode = db.settings().await?.mode();
+    let (range, _, team) = range_of(&req, &db).await?;
+    let mode = team.mode();
     let rows = {
         let (fd, td) = range.utc_days();
         db.category_hints(fd, td).await?
@@ -952,16 +955,7 @@ pub async fn save_privacy(req: Request, env: Env) -> Result<Response> {
     if mode == PrivacyMode::Full && f.get("confirm_full").map(String::as_str) != Some("yes") {
         return see_other("/settings?error=Switching+to+Full+needs+the+confirmation+box+ticked");
     }
-    let before = db.settings().await?.mode();
-    db.set_privacy_mode(mode).await?;
-    db.audit(
-        &p.email,
-        "privacy_mode.change",
-        ip.as_deref(),
-        &serde_json::json!({"from": before, "to": mode}),
-        now_ms(),
-    )
-    .await?;
+    crate::web::change_privacy_mode(&db, &p, mode, ip.as_deref()).await?;
     see_other(&format!("/settings?saved=privacy+mode+{}", mode.as_str()))
 }
 
@@ -1011,26 +1005,14 @@ pub async fn save_timezone(req: Request, env: Env) -> Result<Response> {
 
 pub async fn save_rate_limit(req: Request, env: Env) -> Result<Response> {
     let (p, db, f, ip) = form!(req, env, false);
-    let cap = f
-        .get("capacity")
-        .and_then(|v| v.parse::<i64>().ok())
-        .filter(|v| (1..=10_000_000).contains(v));
-    let pm = f
-        .get("per_minute")
-        .and_then(|v| v.parse::<i64>().ok())
-        .filter(|v| (0..=10_000_000).contains(v));
-    let (Some(cap), Some(pm)) = (cap, pm) else {
+    let num = |k: &str| f.get(k).and_then(|v| v.parse::<i64>().ok());
+    let (Some(cap), Some(pm)) = (num("capacity"), num("per_minute")) else {
         return see_other("/settings?error=Rate+limit+values+out+of+range");
     };
-    db.set_rate_limit(cap, pm).await?;
-    db.audit(
-        &p.email,
-        "rate_limit.change",
-        ip.as_deref(),
-        &serde_json::json!({"capacity": cap, "per_minute": pm}),
-        now_ms(),
-    )
-    .await?;
+    if !crate::web::valid_rate_limit(cap, pm) {
+        return see_other("/settings?error=Rate+limit+values+out+of+range");
+    }
+    crate::web::change_rate_limit(&db, &p, cap, pm, ip.as_deref()).await?;
     see_other("/settings?saved=rate+limit")
 }
 
@@ -1132,16 +1114,8 @@ pub async fn create_token(req: Request, env: Env) -> Result<Response> {
 pub async fn revoke_token(req: Request, env: Env) -> Result<Response> {
     let (p, db, f, ip) = form!(req, env, false);
     let id = f.get("agent_id").cloned().unwrap_or_default();
-    if db.revoke_agent(&id, now_ms()).await? {
-        db.audit(
-            &p.email,
-            "agent.revoke",
-            ip.as_deref(),
-            &serde_json::json!({"agent_id": id}),
-            now_ms(),
-        )
-        .await?;
-    }
+    // Revoking an unknown or already revoked agent changes nothing; the list shows the truth.
+    crate::web::revoke_agent(&db, &p, &id, ip.as_deref()).await?;
     see_other("/tokens")
 }
 
@@ -1320,7 +1294,6 @@ pub async fn logout(req: Request, env: Env) -> Result<Response> {
     if let Some(p) = web_principal(&req, &env).await? {
         let db = TeamDb::new(&env, &p)?;
         db.delete_web_session(&p.id_hash).await?;
-        let _ = Principal::team_id(&p);
     }
     let mut r = see_other("/")?;
     r.headers_mut()

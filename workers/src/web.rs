@@ -288,6 +288,70 @@ pub async fn api_me(req: Request, env: Env) -> Result<Response> {
     )
 }
 
+/// Admin actions shared by the JSON API and the dashboard forms, so each rule
+/// and its audit entry exist once.
+pub async fn change_privacy_mode(
+    db: &TeamDb,
+    p: &WebPrincipal,
+    mode: PrivacyMode,
+    ip: Option<&str>,
+) -> Result<()> {
+    let before = db.settings().await?.mode();
+    db.set_privacy_mode(mode).await?;
+    db.audit(
+        &p.email,
+        "privacy_mode.change",
+        ip,
+        &serde_json::json!({"from": before, "to": mode}),
+        now_ms(),
+    )
+    .await
+}
+
+pub fn valid_rate_limit(capacity: i64, per_minute: i64) -> bool {
+    (1..=10_000_000).contains(&capacity) && (0..=10_000_000).contains(&per_minute)
+}
+
+/// Callers check `valid_rate_limit` first and phrase the refusal for their medium.
+pub async fn change_rate_limit(
+    db: &TeamDb,
+    p: &WebPrincipal,
+    capacity: i64,
+    per_minute: i64,
+    ip: Option<&str>,
+) -> Result<()> {
+    db.set_rate_limit(capacity, per_minute).await?;
+    db.audit(
+        &p.email,
+        "rate_limit.change",
+        ip,
+        &serde_json::json!({"capacity": capacity, "per_minute": per_minute}),
+        now_ms(),
+    )
+    .await
+}
+
+/// False when the team has no such active agent.
+pub async fn revoke_agent(
+    db: &TeamDb,
+    p: &WebPrincipal,
+    agent_id: &str,
+    ip: Option<&str>,
+) -> Result<bool> {
+    if !db.revoke_agent(agent_id, now_ms()).await? {
+        return Ok(false);
+    }
+    db.audit(
+        &p.email,
+        "agent.revoke",
+        ip,
+        &serde_json::json!({"agent_id": agent_id}),
+        now_ms(),
+    )
+    .await?;
+    Ok(true)
+}
+
 pub struct IssuedToken {
     pub developer_id: String,
     pub token: String,
@@ -393,15 +457,11 @@ pub async fn api_set_privacy(mut req: Request, env: Env) -> Result<Response> {
             "mode must be off, categorize_local, categorize_cloud or full",
         );
     };
-    let db = TeamDb::new(&env, &p)?;
-    let before = db.settings().await?.mode();
-    db.set_privacy_mode(mode).await?;
-    db.audit(
-        &p.email,
-        "privacy_mode.change",
+    change_privacy_mode(
+        &TeamDb::new(&env, &p)?,
+        &p,
+        mode,
         client_ip(&req).as_deref(),
-        &serde_json::json!({"from": before, "to": mode}),
-        now_ms(),
     )
     .await?;
     json_status(200, &serde_json::json!({"privacy_mode": mode}))
@@ -419,16 +479,14 @@ pub async fn api_revoke_agent(req: Request, env: Env, agent_id: &str) -> Result<
         Ok(p) => p,
         Err(r) => return Ok(r),
     };
-    let db = TeamDb::new(&env, &p)?;
-    if db.revoke_agent(agent_id, now_ms()).await? {
-        db.audit(
-            &p.email,
-            "agent.revoke",
-            client_ip(&req).as_deref(),
-            &serde_json::json!({"agent_id": agent_id}),
-            now_ms(),
-        )
-        .await?;
+    if revoke_agent(
+        &TeamDb::new(&env, &p)?,
+        &p,
+        agent_id,
+        client_ip(&req).as_deref(),
+    )
+    .await?
+    {
         json_status(200, &serde_json::json!({"revoked": agent_id}))
     } else {
         json_error(404, "not_found", "no such active agent in this team")
@@ -454,21 +512,19 @@ pub async fn api_set_rate_limit(mut req: Request, env: Env) -> Result<Response> 
         Ok(b) => b,
         Err(_) => return json_error(400, "bad_request", "expected {capacity, per_minute}"),
     };
-    if !(1..=10_000_000).contains(&body.capacity) || !(0..=10_000_000).contains(&body.per_minute) {
+    if !valid_rate_limit(body.capacity, body.per_minute) {
         return json_error(
             400,
             "bad_request",
             "capacity must be 1..10000000 and per_minute 0..10000000",
         );
     }
-    let db = TeamDb::new(&env, &p)?;
-    db.set_rate_limit(body.capacity, body.per_minute).await?;
-    db.audit(
-        &p.email,
-        "rate_limit.change",
+    change_rate_limit(
+        &TeamDb::new(&env, &p)?,
+        &p,
+        body.capacity,
+        body.per_minute,
         client_ip(&req).as_deref(),
-        &serde_json::json!({"capacity": body.capacity, "per_minute": body.per_minute}),
-        now_ms(),
     )
     .await?;
     json_status(

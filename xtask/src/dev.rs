@@ -5,13 +5,15 @@ use std::time::{Duration, Instant};
 use crate::setup::{root, run, step, Tools};
 use crate::Result;
 
-fn random_hex() -> String {
+/// A failed read must stop set-up: falling back to zeros would give every
+/// checkout the same pepper and bootstrap secret.
+fn random_hex() -> Result<String> {
     use std::io::Read;
     let mut b = [0u8; 32];
-    if let Ok(mut u) = std::fs::File::open("/dev/urandom") {
-        let _ = u.read_exact(&mut b);
-    }
-    tally_core::hash::sha256_hex(&b)
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut u| u.read_exact(&mut b))
+        .map_err(|e| format!("reading /dev/urandom for local secrets: {e}"))?;
+    Ok(hex::encode(b))
 }
 
 /// Local secrets live in `.dev.vars` (git-ignored), created once.
@@ -20,9 +22,9 @@ fn dev_vars(root: &Path) -> Result<String> {
     if !path.exists() {
         let body = format!(
             "PEPPER={}\nCONTENT_KEY={}\nBOOTSTRAP_SECRET={}\nANTHROPIC_API_KEY=\n",
-            random_hex(),
-            random_hex(),
-            random_hex()
+            random_hex()?,
+            random_hex()?,
+            random_hex()?
         );
         std::fs::write(&path, body).map_err(|e| format!("writing .dev.vars: {e}"))?;
     }
