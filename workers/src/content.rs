@@ -16,6 +16,7 @@ use tally_core::seal::{derive_team_key, seal};
 use tally_core::time::utc_date;
 use worker::{Env, Result};
 
+use crate::bindings;
 use crate::db::TeamSettings;
 use crate::util::{config, random32, required};
 
@@ -118,8 +119,9 @@ async fn categorize(env: &Env, events: &mut [WireEvent]) -> CategorizeStats {
         return stats;
     }
     let (Some(key), base) = (
-        config(env, "ANTHROPIC_API_KEY"),
-        config(env, "ANTHROPIC_BASE_URL").unwrap_or_else(|| "https://api.anthropic.com".into()),
+        config(env, bindings::ANTHROPIC_API_KEY),
+        config(env, bindings::ANTHROPIC_BASE_URL)
+            .unwrap_or_else(|| "https://api.anthropic.com".into()),
     ) else {
         stats.skipped = prompts.len() as u64;
         worker::console_warn!(
@@ -128,8 +130,9 @@ async fn categorize(env: &Env, events: &mut [WireEvent]) -> CategorizeStats {
         );
         return stats;
     };
-    let model = config(env, "ANTHROPIC_MODEL").unwrap_or_else(|| DEFAULT_ANTHROPIC_MODEL.into());
-    let max_calls = config(env, "CATEGORIZE_MAX_PER_BATCH")
+    let model =
+        config(env, bindings::ANTHROPIC_MODEL).unwrap_or_else(|| DEFAULT_ANTHROPIC_MODEL.into());
+    let max_calls = config(env, bindings::CATEGORIZE_MAX_PER_BATCH)
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_MAX_CALLS);
     // Identical prompts (retries, repeated commands) are asked about once.
@@ -216,7 +219,7 @@ pub async fn process(
                 team_id,
                 events: stored,
             })?;
-            let secret = required(env, "CONTENT_KEY")?;
+            let secret = required(env, bindings::CONTENT_KEY)?;
             let team_key = derive_team_key(secret.as_bytes(), team_id);
             let nonce: [u8; 12] = random32()?[..12].try_into().expect("12 of 32 bytes");
             let sealed = seal(&team_key, nonce, &plain, key.as_bytes());
@@ -225,7 +228,7 @@ pub async fn process(
                 ("day".to_string(), utc_date(now)),
                 ("enc".to_string(), "aes-256-gcm;hkdf-sha256;v1".to_string()),
             ]);
-            env.bucket("CONTENT")?
+            env.bucket(bindings::CONTENT_BUCKET)?
                 .put(key, sealed)
                 .custom_metadata(meta)
                 .execute()

@@ -7,6 +7,7 @@
 //! cron discovery, creating a team) goes through the separately named
 //! `ServiceDb`, whose statements the same test lists one by one.
 
+use crate::bindings;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tally_core::event::PrivacyMode;
@@ -44,7 +45,7 @@ fn opt_text(s: Option<&str>) -> Arg {
 }
 
 fn database(env: &Env) -> Result<D1Database> {
-    env.d1("DB")
+    env.d1(bindings::DB)
 }
 
 fn prepare(db: &D1Database, sql: &'static str, args: &[Arg]) -> Result<D1PreparedStatement> {

@@ -10,6 +10,7 @@ use tally_core::privacy::restrict;
 use tally_core::rollup::{aggregate, Rollup};
 use worker::{Env, Request, Response, Result};
 
+use crate::bindings;
 use crate::db::{AgentPrincipal, ServiceDb, TeamDb};
 use crate::util::{bearer, json_error, json_status, now_ms, random32, random_id, required};
 
@@ -44,7 +45,7 @@ pub async fn authenticate_agent(
     if !token.starts_with("tly_agent_") {
         return Ok(Err(json_error(401, "unauthorized", "not an agent token")?));
     }
-    let pepper = required(env, "PEPPER")?;
+    let pepper = required(env, bindings::PEPPER)?;
     match ServiceDb::new(env)?
         .agent_by_token(&token_hash(&pepper, &token))
         .await?
@@ -94,7 +95,7 @@ pub async fn enroll(mut req: Request, env: Env) -> Result<Response> {
             "token must be a one-time install token (tly_inst_...)",
         );
     }
-    let pepper = required(&env, "PEPPER")?;
+    let pepper = required(&env, bindings::PEPPER)?;
     let now = now_ms();
     let Some(grant) = ServiceDb::new(&env)?
         .consume_install_token(&token_hash(&pepper, &body.token), now)
@@ -280,7 +281,7 @@ pub async fn events(mut req: Request, env: Env) -> Result<Response> {
 
     let parts = aggregate(&events).split(ROWS_PER_MESSAGE);
     let n = parts.len();
-    let queue = env.queue("EVENTS")?;
+    let queue = env.queue(bindings::EVENTS_QUEUE)?;
     for (k, rollup) in parts.into_iter().enumerate() {
         let marker = if n == 1 {
             batch.batch_id.clone()

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use tally_core::bucket::{take, BucketConfig, BucketState, Take};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
+use crate::bindings;
 use crate::util::now_ms;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -49,7 +50,7 @@ pub async fn take_tokens(
     config: BucketConfig,
 ) -> Result<Take> {
     let stub = env
-        .durable_object("LIMITER")?
+        .durable_object(bindings::LIMITER)?
         .id_from_name(team_id)?
         .get_stub()?;
     let mut init = worker::RequestInit::new();

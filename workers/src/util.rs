@@ -1,3 +1,4 @@
+use crate::bindings;
 use serde::Serialize;
 use worker::{Date, Env, Response, Result};
 
@@ -85,9 +86,10 @@ pub fn valid_email(e: &str) -> bool {
 
 /// Resend-compatible `POST {EMAIL_API_URL}` with a bearer key.
 pub async fn send_email(env: &Env, to: &str, subject: &str, text: &str, html: &str) -> Result<()> {
-    let url = required(env, "EMAIL_API_URL")?;
-    let key = required(env, "EMAIL_API_KEY")?;
-    let from = config(env, "EMAIL_FROM").unwrap_or_else(|| "Tally <tally@localhost>".into());
+    let url = required(env, bindings::EMAIL_API_URL)?;
+    let key = required(env, bindings::EMAIL_API_KEY)?;
+    let from =
+        config(env, bindings::EMAIL_FROM).unwrap_or_else(|| "Tally <tally@localhost>".into());
     let body = serde_json::json!({"from": from, "to": [to], "subject": subject, "text": text, "html": html}).to_string();
     let headers = worker::Headers::new();
     headers.set("Authorization", &format!("Bearer {key}"))?;

@@ -6,6 +6,7 @@ use tally_core::hash::{format_token, hmac_sha256, token_hash};
 use tally_core::rollup::HOUR_MS;
 use worker::{Env, Request, Response, Result};
 
+use crate::bindings;
 use crate::db::{ServiceDb, TeamDb, WebPrincipal};
 use crate::util::{
     bearer, config, html_escape, json_error, json_status, now_ms, random32, random_id, required,
@@ -43,7 +44,7 @@ struct BootstrapResponse {
 /// Operator-only: creates a team with its owner, a first developer and a
 /// one-time install token. Guarded by the BOOTSTRAP_SECRET deployment secret.
 pub async fn bootstrap(mut req: Request, env: Env) -> Result<Response> {
-    let Some(expected) = config(&env, "BOOTSTRAP_SECRET") else {
+    let Some(expected) = config(&env, bindings::BOOTSTRAP_SECRET) else {
         return json_error(
             404,
             "not_found",
@@ -76,7 +77,7 @@ pub async fn bootstrap(mut req: Request, env: Env) -> Result<Response> {
             },
         );
     }
-    let pepper = required(&env, "PEPPER")?;
+    let pepper = required(&env, bindings::PEPPER)?;
     let now = now_ms();
     let team = service
         .create_team(
@@ -150,7 +151,7 @@ pub async fn web_principal(req: &Request, env: &Env) -> Result<Option<WebPrincip
     let Some(id) = cookie(req, COOKIE) else {
         return Ok(None);
     };
-    let pepper = required(env, "PEPPER")?;
+    let pepper = required(env, bindings::PEPPER)?;
     let now = now_ms();
     let p = ServiceDb::new(env)?
         .web_session(&token_hash(&pepper, &id), now, now - SESSION_IDLE_MS)
@@ -178,7 +179,7 @@ pub async fn signin_link(req: Request, env: Env) -> Result<Response> {
     let Ok(q) = req.query::<LinkQuery>() else {
         return signin_page(Some("That sign-in link is incomplete."), 400);
     };
-    let pepper = required(&env, "PEPPER")?;
+    let pepper = required(&env, bindings::PEPPER)?;
     let now = now_ms();
     let Some(grant) = ServiceDb::new(&env)?
         .consume_signin_link(&token_hash(&pepper, &q.token), now)
@@ -367,7 +368,7 @@ pub async fn issue_install_token(
     name: &str,
     ip: Option<&str>,
 ) -> Result<IssuedToken> {
-    let pepper = required(env, "PEPPER")?;
+    let pepper = required(env, bindings::PEPPER)?;
     let now = now_ms();
     let developer_id = random_id()?;
     db.add_developer(&developer_id, name, now).await?;
@@ -554,7 +555,7 @@ pub async fn send_signin_link(
     email: &str,
     invite: bool,
 ) -> Result<()> {
-    let pepper = required(env, "PEPPER")?;
+    let pepper = required(env, bindings::PEPPER)?;
     let now = now_ms();
     let link = format_token("tly_signin_", &random32()?);
     db.add_signin_link(
@@ -564,7 +565,7 @@ pub async fn send_signin_link(
         now + SIGNIN_LINK_TTL_MS,
     )
     .await?;
-    let base = config(env, "PUBLIC_URL").unwrap_or_else(|| origin.to_string());
+    let base = config(env, bindings::PUBLIC_URL).unwrap_or_else(|| origin.to_string());
     let url = format!("{}/auth/link?token={link}", base.trim_end_matches('/'));
     let team = db.settings().await?;
     let (subject, intro) = if invite {

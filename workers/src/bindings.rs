@@ -1,0 +1,35 @@
+//! Every binding and configuration name the Worker reads, defined once so
+//! `wrangler.toml`, `.dev.vars` and the code cannot drift apart silently.
+
+/// D1 database: reached only through `crate::db`.
+pub const DB: &str = "DB";
+/// R2 bucket holding sealed Full-mode content.
+pub const CONTENT_BUCKET: &str = "CONTENT";
+/// Queue producer carrying batch rollups to the consumer.
+pub const EVENTS_QUEUE: &str = "EVENTS";
+/// Durable Object namespace of the per-team token bucket.
+pub const LIMITER: &str = "LIMITER";
+
+/// Secret: HMAC key for every stored credential hash.
+pub const PEPPER: &str = "PEPPER";
+/// Secret: root key for per-team R2 content encryption (HKDF).
+pub const CONTENT_KEY: &str = "CONTENT_KEY";
+/// Secret: operator credential for `POST /v1/admin/bootstrap`.
+pub const BOOTSTRAP_SECRET: &str = "BOOTSTRAP_SECRET";
+/// Secret: Anthropic API key for categorize-cloud.
+pub const ANTHROPIC_API_KEY: &str = "ANTHROPIC_API_KEY";
+/// Secret: key of the Resend-compatible e-mail API.
+pub const EMAIL_API_KEY: &str = "EMAIL_API_KEY";
+
+/// Var: base URL of the Anthropic Messages API (a loopback fake in tests).
+pub const ANTHROPIC_BASE_URL: &str = "ANTHROPIC_BASE_URL";
+/// Var: the model that categorizes prompts.
+pub const ANTHROPIC_MODEL: &str = "ANTHROPIC_MODEL";
+/// Var: cap on distinct prompts sent to the model per batch.
+pub const CATEGORIZE_MAX_PER_BATCH: &str = "CATEGORIZE_MAX_PER_BATCH";
+/// Var: endpoint of the Resend-compatible e-mail API.
+pub const EMAIL_API_URL: &str = "EMAIL_API_URL";
+/// Var: sender address of sign-in mails.
+pub const EMAIL_FROM: &str = "EMAIL_FROM";
+/// Var: public origin used in links sent by e-mail.
+pub const PUBLIC_URL: &str = "PUBLIC_URL";
