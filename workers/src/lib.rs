@@ -2,7 +2,9 @@
 //! events to `tally_core` rules and to storage behind `db`.
 
 mod bindings;
+mod consumer;
 mod content;
+mod cron;
 mod db;
 mod ingest;
 mod limiter;
@@ -13,15 +15,12 @@ mod zone;
 
 pub use limiter::TeamLimiter;
 
-use tally_core::rollup::HOUR_MS;
 use worker::{
-    event, Context, Env, MessageBatch, MessageExt, Method, Request, Response, Result,
-    ScheduleContext, ScheduledEvent,
+    event, Context, Env, MessageBatch, Method, Request, Response, Result, ScheduleContext,
+    ScheduledEvent,
 };
 
-use crate::db::{Applied, ServiceDb, TeamDb, TrustedTeam};
-use crate::ingest::QueuePart;
-use crate::util::{json_error, now_ms};
+use crate::util::json_error;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
@@ -83,88 +82,15 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
-    // Each message is acked or retried on its own; returning Err here would
-    // fail the whole batch (and panics on workers-rs), so errors stop here.
-    let messages = match batch.messages() {
-        Ok(m) => m,
-        Err(e) => {
-            worker::console_error!("undecodable queue batch: {e}");
-            batch.retry_all();
-            return Ok(());
-        }
-    };
-    for msg in messages {
-        let part: QueuePart = match serde_json::from_value(msg.body().clone()) {
-            Ok(p) => p,
-            Err(e) => {
-                // A malformed message can never succeed; retrying only delays the
-                // dead-letter queue, which is where it belongs for inspection.
-                worker::console_error!("malformed queue message {}: {e}", msg.id());
-                msg.retry();
-                continue;
-            }
-        };
-        match apply(&env, &part).await {
-            Ok(Applied::Written { rows_written }) => {
-                worker::console_log!(
-                    "applied {} ({} events, {} rows written)",
-                    part.marker,
-                    part.rollup.events,
-                    rows_written
-                );
-                msg.ack();
-            }
-            Ok(Applied::Duplicate) => {
-                worker::console_log!("duplicate {} ignored", part.marker);
-                msg.ack();
-            }
-            Err(e) => {
-                worker::console_error!("applying {} failed: {e}", part.marker);
-                msg.retry();
-            }
-        }
-    }
+    // Returning Err here would fail the whole batch (and panics on
+    // workers-rs), so every message is acked or retried inside.
+    consumer::consume(batch, env).await;
     Ok(())
-}
-
-async fn apply(env: &Env, part: &QueuePart) -> Result<Applied> {
-    let db = TeamDb::new(env, &TrustedTeam::from_queue(part.team_id.clone()))?;
-    db.apply_rollup(
-        &part.marker,
-        &part.developer_id,
-        &part.rollup,
-        part.categorize.as_ref(),
-        now_ms(),
-    )
-    .await
 }
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    if let Err(e) = run_cron(&event.cron(), &env).await {
+    if let Err(e) = cron::run_cron(&event.cron(), &env).await {
         worker::console_error!("cron {} failed: {e}", event.cron());
     }
-}
-
-async fn run_cron(cron: &str, env: &Env) -> Result<()> {
-    let service = ServiceDb::new(env)?;
-    let now = now_ms();
-    let mut pruned = 0;
-    for team in service.teams().await? {
-        if team.retention_days <= 0 {
-            continue; // "forever"
-        }
-        let before_ms = now - team.retention_days * 24 * HOUR_MS;
-        TeamDb::new(env, &team)?
-            .prune_before(before_ms.div_euclid(HOUR_MS), before_ms, now)
-            .await?;
-        pruned += 1;
-    }
-    service
-        .record_cron(
-            cron,
-            now,
-            &serde_json::json!({"teams_pruned": pruned}).to_string(),
-        )
-        .await
 }

@@ -1,62 +1,19 @@
-//! What happens to text that an event's mode permitted. Runs inside the ingest
-//! request, so text never reaches the queue, D1, or logs; only Full mode writes
-//! it anywhere, and then encrypted under the team's key.
-
-use std::collections::HashMap;
+//! Categorize-cloud: each distinct prompt of a batch is redacted again and sent
+//! to Claude Haiku inside the ingest request; only the structured answer
+//! survives, the prompt is dropped here.
 
 use futures_util::future::{join_all, select, Either};
-use serde::Serialize;
 use tally_core::categorize::{
     anthropic_request, parse_anthropic_response, ModelUsage, ANTHROPIC_VERSION,
     DEFAULT_ANTHROPIC_MODEL,
 };
-use tally_core::event::{Categorization, PrivacyMode, WireEvent};
+use tally_core::event::{Categorization, WireEvent};
 use tally_core::redact::redact;
-use tally_core::seal::{derive_team_key, seal};
-use tally_core::time::utc_date;
-use worker::{Env, Result};
+use worker::Env;
 
 use crate::bindings;
-use crate::db::TeamSettings;
-use crate::util::{config, random32, required};
-
-#[derive(Serialize)]
-struct StoredContent<'a> {
-    batch_id: &'a str,
-    team_id: &'a str,
-    events: Vec<StoredEvent<'a>>,
-}
-
-#[derive(Serialize)]
-struct StoredEvent<'a> {
-    id: &'a str,
-    ts: i64,
-    session: &'a str,
-    project: &'a str,
-    model: &'a str,
-    prompt: Option<String>,
-    response: Option<String>,
-    tools: Option<&'a Vec<String>>,
-}
-
-pub fn content_key(team_id: &str, received_at: i64, batch_id: &str) -> String {
-    format!(
-        "teams/{team_id}/content/{}/{batch_id}.json",
-        utc_date(received_at)
-    )
-}
-
-/// What cloud categorization did for one batch, recorded per team.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CategorizeStats {
-    pub calls: u64,
-    pub failures: u64,
-    /// Prompts left uncategorized because the per-batch call budget was spent.
-    pub skipped: u64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cost_micro_usd: u64,
-}
+use crate::db::CategorizeStats;
+use crate::util::config;
 
 /// Per batch; beyond it prompts stay uncategorized (and are counted), which
 /// bounds the subrequests and the latency of one ingest request.
@@ -110,7 +67,7 @@ async fn call_haiku(
 
 /// Categorize-cloud: every distinct prompt of the batch is redacted again and
 /// sent to Claude Haiku; the answer replaces the prompt, which is dropped here.
-async fn categorize(env: &Env, events: &mut [WireEvent]) -> CategorizeStats {
+pub async fn categorize(env: &Env, events: &mut [WireEvent]) -> CategorizeStats {
     let mut stats = CategorizeStats::default();
     let prompts: Vec<usize> = (0..events.len())
         .filter(|&i| events[i].prompt.is_some())
@@ -180,62 +137,4 @@ async fn categorize(env: &Env, events: &mut [WireEvent]) -> CategorizeStats {
         }
     }
     stats
-}
-
-pub async fn process(
-    env: &Env,
-    team_id: &str,
-    team: &TeamSettings,
-    batch_id: &str,
-    mut events: Vec<WireEvent>,
-    now: i64,
-) -> Result<(Vec<WireEvent>, CategorizeStats)> {
-    let stats = if team.mode() == PrivacyMode::CategorizeCloud {
-        categorize(env, &mut events).await
-    } else {
-        CategorizeStats::default()
-    };
-    if team.mode() == PrivacyMode::Full {
-        let stored: Vec<StoredEvent> = events
-            .iter()
-            .filter(|e| e.prompt.is_some() || e.response.is_some() || e.tools.is_some())
-            .map(|e| StoredEvent {
-                id: &e.id,
-                ts: e.ts,
-                session: &e.session,
-                project: &e.project,
-                model: &e.model,
-                // Redacted again at the edge: an old or modified agent must not
-                // be able to plant secrets in storage.
-                prompt: e.prompt.as_deref().map(redact),
-                response: e.response.as_deref().map(redact),
-                tools: e.tools.as_ref(),
-            })
-            .collect();
-        if !stored.is_empty() {
-            let key = content_key(team_id, now, batch_id);
-            let plain = serde_json::to_vec(&StoredContent {
-                batch_id,
-                team_id,
-                events: stored,
-            })?;
-            let secret = required(env, bindings::CONTENT_KEY)?;
-            let team_key = derive_team_key(secret.as_bytes(), team_id);
-            let nonce: [u8; 12] = random32()?[..12].try_into().expect("12 of 32 bytes");
-            let sealed = seal(&team_key, nonce, &plain, key.as_bytes());
-            let meta: HashMap<String, String> = HashMap::from([
-                ("team".to_string(), team_id.to_string()),
-                ("day".to_string(), utc_date(now)),
-                ("enc".to_string(), "aes-256-gcm;hkdf-sha256;v1".to_string()),
-            ]);
-            env.bucket(bindings::CONTENT_BUCKET)?
-                .put(key, sealed)
-                .custom_metadata(meta)
-                .execute()
-                .await?;
-        }
-    }
-    // Aggregation reads only the numeric fields and the category, so text
-    // goes no further than this function whatever the mode.
-    Ok((events, stats))
 }

@@ -1,0 +1,32 @@
+//! What happens to text that an event's mode permitted. Runs inside the ingest
+//! request, so text never reaches the queue, D1, or logs; only Full mode writes
+//! it anywhere, and then sealed under the team's key.
+
+mod categorize;
+mod store;
+
+use tally_core::event::{PrivacyMode, WireEvent};
+use worker::{Env, Result};
+
+use crate::db::{CategorizeStats, TeamSettings};
+
+pub async fn process(
+    env: &Env,
+    team_id: &str,
+    team: &TeamSettings,
+    batch_id: &str,
+    mut events: Vec<WireEvent>,
+    now: i64,
+) -> Result<(Vec<WireEvent>, CategorizeStats)> {
+    let stats = if team.mode() == PrivacyMode::CategorizeCloud {
+        categorize::categorize(env, &mut events).await
+    } else {
+        CategorizeStats::default()
+    };
+    if team.mode() == PrivacyMode::Full {
+        store::store(env, team_id, batch_id, &events, now).await?;
+    }
+    // Aggregation reads only the numeric fields and the category, so text
+    // goes no further than this function whatever the mode.
+    Ok((events, stats))
+}

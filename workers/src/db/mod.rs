@@ -1,0 +1,155 @@
+//! The one door to D1: nothing outside this folder prepares SQL.
+//!
+//! The privilege shows in the file: `team.rs` holds `TeamDb`, built only from a
+//! `Principal`, and every one of its statements binds that principal's team as
+//! `?1`; `service.rs` holds `ServiceDb`, the few reviewed cross-team
+//! statements (credential lookup, cron discovery, creating a team).
+//! `tests/tests/sql_lint.rs` reads both files and fails on a tenant statement
+//! without the team predicate, an unreviewed service statement, or SQL
+//! anywhere else. `rows.rs` holds the plain row types the statements return.
+
+mod rows;
+mod service;
+mod team;
+
+pub use rows::*;
+pub use service::ServiceDb;
+pub use team::TeamDb;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, Env, Result};
+
+use crate::bindings;
+
+pub enum Arg {
+    Text(String),
+    Int(i64),
+    Null,
+}
+
+impl Arg {
+    fn js(&self) -> JsValue {
+        match self {
+            Arg::Text(s) => JsValue::from_str(s),
+            // JS numbers are exact to 2^53; the wire validator caps every count there.
+            Arg::Int(i) => JsValue::from_f64(*i as f64),
+            Arg::Null => JsValue::null(),
+        }
+    }
+}
+
+pub(crate) fn t(s: impl Into<String>) -> Arg {
+    Arg::Text(s.into())
+}
+
+pub(crate) fn i(n: impl TryInto<i64>) -> Arg {
+    Arg::Int(n.try_into().unwrap_or(i64::MAX))
+}
+
+pub(crate) fn opt_text(s: Option<&str>) -> Arg {
+    s.map(t).unwrap_or(Arg::Null)
+}
+
+pub(crate) fn database(env: &Env) -> Result<D1Database> {
+    env.d1(bindings::DB)
+}
+
+pub(crate) fn prepare(
+    db: &D1Database,
+    sql: &'static str,
+    args: &[Arg],
+) -> Result<D1PreparedStatement> {
+    let values: Vec<JsValue> = args.iter().map(Arg::js).collect();
+    db.prepare(sql).bind(&values)
+}
+
+pub(crate) async fn all<T: DeserializeOwned>(stmt: D1PreparedStatement) -> Result<Vec<T>> {
+    stmt.all().await?.results::<T>()
+}
+
+pub(crate) async fn first<T: DeserializeOwned>(stmt: D1PreparedStatement) -> Result<Option<T>> {
+    stmt.first::<T>(None).await
+}
+
+/// Something that was authenticated (or, for queue and cron, is trusted
+/// because only this Worker produces it) and therefore names one team.
+pub trait Principal {
+    fn team_id(&self) -> &str;
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AgentPrincipal {
+    team_id: String,
+    pub agent_id: String,
+    pub developer_id: String,
+    revoked_at: Option<i64>,
+}
+
+impl AgentPrincipal {
+    pub fn revoked(&self) -> bool {
+        self.revoked_at.is_some()
+    }
+}
+
+impl Principal for AgentPrincipal {
+    fn team_id(&self) -> &str {
+        &self.team_id
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebPrincipal {
+    team_id: String,
+    pub id_hash: String,
+    pub last_seen_at: i64,
+    pub member_id: String,
+    pub email: String,
+    pub role: String,
+    pub csrf_token: String,
+}
+
+impl WebPrincipal {
+    pub fn can_admin(&self) -> bool {
+        self.role == "owner" || self.role == "admin"
+    }
+}
+
+impl Principal for WebPrincipal {
+    fn team_id(&self) -> &str {
+        &self.team_id
+    }
+}
+
+/// The holder of a just-consumed install token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EnrollPrincipal {
+    team_id: String,
+    pub developer_id: String,
+}
+
+impl Principal for EnrollPrincipal {
+    fn team_id(&self) -> &str {
+        &self.team_id
+    }
+}
+
+/// A team named by a queue message (only the ingest route produces those,
+/// after authenticating the agent) or found by the cron's team discovery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrustedTeam {
+    team_id: String,
+}
+
+impl TrustedTeam {
+    pub fn from_queue(team_id: String) -> Self {
+        TrustedTeam { team_id }
+    }
+}
+
+impl Principal for TrustedTeam {
+    fn team_id(&self) -> &str {
+        &self.team_id
+    }
+}

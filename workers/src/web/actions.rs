@@ -1,0 +1,195 @@
+//! Admin commands shared by the JSON API and the dashboard forms, so each
+//! rule and its audit entry exist once. Callers check the guard (role,
+//! CSRF) and phrase refusals for their medium; these only act.
+
+use serde_json::json;
+use tally_core::event::PrivacyMode;
+use tally_core::hash::{format_token, token_hash};
+use tally_core::rollup::HOUR_MS;
+use worker::{Env, Result};
+
+use super::auth::SignedIn;
+use super::signin;
+use crate::bindings;
+use crate::db::TeamDb;
+use crate::util::{now_ms, random32, random_id, required};
+use crate::vocab::{AuditAction, Role};
+use crate::zone::Zone;
+
+const INSTALL_TOKEN_TTL_MS: i64 = 7 * 24 * HOUR_MS;
+/// Retention choices offered by the settings page; 0 keeps data forever.
+pub const RETENTION_DAYS: [i64; 4] = [30, 90, 365, 0];
+
+pub async fn change_privacy_mode(user: &SignedIn, mode: PrivacyMode) -> Result<()> {
+    let before = user.db.settings().await?.mode();
+    user.db.set_privacy_mode(mode).await?;
+    user.audit(
+        AuditAction::PrivacyModeChange,
+        json!({"from": before, "to": mode}),
+    )
+    .await
+}
+
+pub fn valid_rate_limit(capacity: i64, per_minute: i64) -> bool {
+    (1..=10_000_000).contains(&capacity) && (0..=10_000_000).contains(&per_minute)
+}
+
+/// Callers check `valid_rate_limit` first.
+pub async fn change_rate_limit(user: &SignedIn, capacity: i64, per_minute: i64) -> Result<()> {
+    user.db.set_rate_limit(capacity, per_minute).await?;
+    user.audit(
+        AuditAction::RateLimitChange,
+        json!({"capacity": capacity, "per_minute": per_minute}),
+    )
+    .await
+}
+
+pub fn valid_retention(days: i64) -> bool {
+    RETENTION_DAYS.contains(&days)
+}
+
+/// Callers check `valid_retention` first.
+pub async fn change_retention(user: &SignedIn, days: i64) -> Result<()> {
+    user.db.set_retention(days).await?;
+    user.audit(AuditAction::RetentionChange, json!({"days": days}))
+        .await
+}
+
+/// Callers check `Zone::valid` first.
+pub async fn change_timezone(user: &SignedIn, tz: &str) -> Result<()> {
+    debug_assert!(Zone::valid(tz));
+    user.db.set_timezone(tz).await?;
+    user.audit(AuditAction::TimezoneChange, json!({"timezone": tz}))
+        .await
+}
+
+pub fn valid_project_label(project: &str, label: &str) -> bool {
+    tally_core::hash::is_hex(project, 64) && !label.is_empty() && label.chars().count() <= 80
+}
+
+/// Callers check `valid_project_label` first.
+pub async fn label_project(user: &SignedIn, project: &str, label: &str) -> Result<()> {
+    user.db.set_project_label(project, label).await?;
+    user.audit(
+        AuditAction::ProjectLabel,
+        json!({"project": project, "label": label}),
+    )
+    .await
+}
+
+/// False when the team has no such active agent; nothing is audited then.
+pub async fn revoke_agent(user: &SignedIn, agent_id: &str) -> Result<bool> {
+    if !user.db.revoke_agent(agent_id, now_ms()).await? {
+        return Ok(false);
+    }
+    user.audit(AuditAction::AgentRevoke, json!({"agent_id": agent_id}))
+        .await?;
+    Ok(true)
+}
+
+pub fn valid_developer_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 200
+}
+
+pub struct IssuedToken {
+    pub developer_id: String,
+    pub token: String,
+    pub expires_at: i64,
+}
+
+/// Stores a one-time install token for `developer_id` and returns it. Only
+/// its keyed hash is kept, so whoever asked shows it once.
+pub async fn store_install_token(
+    env: &Env,
+    db: &TeamDb,
+    developer_id: &str,
+    created_by: &str,
+    now: i64,
+) -> Result<IssuedToken> {
+    let pepper = required(env, bindings::PEPPER)?;
+    let token = format_token("tly_inst_", &random32()?);
+    let expires_at = now + INSTALL_TOKEN_TTL_MS;
+    db.add_install_token(
+        &token_hash(&pepper, &token),
+        developer_id,
+        Some(created_by),
+        now,
+        expires_at,
+    )
+    .await?;
+    Ok(IssuedToken {
+        developer_id: developer_id.to_string(),
+        token,
+        expires_at,
+    })
+}
+
+/// A new developer and their install token. Callers check `valid_developer_name` first.
+pub async fn issue_install_token(env: &Env, user: &SignedIn, name: &str) -> Result<IssuedToken> {
+    let now = now_ms();
+    let developer_id = random_id()?;
+    user.db.add_developer(&developer_id, name, now).await?;
+    let issued =
+        store_install_token(env, &user.db, &developer_id, &user.principal.member_id, now).await?;
+    user.audit(
+        AuditAction::InstallTokenCreate,
+        json!({"developer_id": developer_id, "developer_name": name}),
+    )
+    .await?;
+    Ok(issued)
+}
+
+pub enum Invited {
+    Sent,
+    AlreadyMember,
+}
+
+/// Adds the member and mails them a sign-in link. Callers check the address.
+pub async fn invite_member(
+    env: &Env,
+    user: &SignedIn,
+    origin: &str,
+    email: &str,
+    role: Role,
+) -> Result<Invited> {
+    if user.db.member_by_email(email).await?.is_some() {
+        return Ok(Invited::AlreadyMember);
+    }
+    let member_id = random_id()?;
+    user.db
+        .add_member(&member_id, email, role.as_str(), now_ms())
+        .await?;
+    signin::send_link(env, &user.db, origin, &member_id, email, true).await?;
+    user.audit(
+        AuditAction::MemberInvite,
+        json!({"email": email, "role": role.as_str()}),
+    )
+    .await?;
+    Ok(Invited::Sent)
+}
+
+/// Nobody changes their own role, so a team cannot lose its last owner by accident.
+pub fn may_change_member(user: &SignedIn, member_id: &str) -> bool {
+    member_id != user.principal.member_id
+}
+
+/// Audited only when the member exists in this team. Callers check `may_change_member`.
+pub async fn change_role(user: &SignedIn, member_id: &str, role: Role) -> Result<()> {
+    if user.db.set_member_role(member_id, role.as_str()).await? {
+        user.audit(
+            AuditAction::MemberRoleChange,
+            json!({"member_id": member_id, "role": role.as_str()}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Audited only when the member existed in this team. Callers check `may_change_member`.
+pub async fn remove_member(user: &SignedIn, member_id: &str) -> Result<()> {
+    if user.db.remove_member(member_id).await? {
+        user.audit(AuditAction::MemberRemove, json!({"member_id": member_id}))
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,259 @@
+//! Who is asking: the session cookie, the signed-in member behind it, and
+//! the request guards handlers start with. A guard either yields the member
+//! (with a team-scoped database) or the exact refusal the caller answers.
+
+use std::collections::HashMap;
+
+use tally_core::hash::{hmac_sha256, token_hash};
+use tally_core::rollup::HOUR_MS;
+use worker::{Env, Request};
+
+use super::error::{ApiError, PageError};
+use crate::bindings;
+use crate::db::{Principal, ServiceDb, TeamDb, WebPrincipal};
+use crate::util::{now_ms, required};
+use crate::vocab::{AuditAction, Role};
+
+pub const COOKIE: &str = "tally_session";
+pub const SESSION_TTL_MS: i64 = 12 * HOUR_MS;
+pub const SESSION_IDLE_MS: i64 = 2 * HOUR_MS;
+/// Refreshing last-seen on every request would cost a D1 write per page view.
+const SESSION_TOUCH_MS: i64 = 5 * 60 * 1000;
+
+/// Compares secrets without an early exit, by comparing their keyed hashes.
+pub fn secret_eq(a: &str, b: &str) -> bool {
+    hmac_sha256(b"tally-compare", a.as_bytes()) == hmac_sha256(b"tally-compare", b.as_bytes())
+}
+
+/// The value of cookie `name` in a `Cookie:` header.
+pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        (k == name).then_some(v)
+    })
+}
+
+/// `Secure` is left out on loopback only, where `wrangler dev` speaks plain HTTP.
+pub fn session_cookie(id: &str, loopback: bool) -> String {
+    let secure = if loopback { "" } else { "; Secure" };
+    format!(
+        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        SESSION_TTL_MS / 1000
+    )
+}
+
+pub fn session_cookie_clear() -> String {
+    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+}
+
+pub fn is_loopback_host(host: &str) -> bool {
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+pub fn client_ip(req: &Request) -> Option<String> {
+    req.headers().get("CF-Connecting-IP").ok().flatten()
+}
+
+async fn web_principal(req: &Request, env: &Env) -> worker::Result<Option<WebPrincipal>> {
+    let header = req.headers().get("Cookie")?.unwrap_or_default();
+    let Some(id) = cookie_value(&header, COOKIE) else {
+        return Ok(None);
+    };
+    let pepper = required(env, bindings::PEPPER)?;
+    let now = now_ms();
+    let p = ServiceDb::new(env)?
+        .web_session(&token_hash(&pepper, id), now, now - SESSION_IDLE_MS)
+        .await?;
+    if let Some(p) = &p {
+        if now - p.last_seen_at > SESSION_TOUCH_MS {
+            TeamDb::new(env, p)?
+                .touch_web_session(&p.id_hash, now)
+                .await?;
+        }
+    }
+    Ok(p)
+}
+
+/// A member with a live session, and their team's database.
+pub struct SignedIn {
+    pub principal: WebPrincipal,
+    pub role: Role,
+    pub db: TeamDb,
+    pub ip: Option<String>,
+}
+
+impl SignedIn {
+    pub async fn session(req: &Request, env: &Env) -> worker::Result<Option<SignedIn>> {
+        let Some(principal) = web_principal(req, env).await? else {
+            return Ok(None);
+        };
+        Ok(Some(SignedIn {
+            role: Role::from_stored(&principal.role),
+            db: TeamDb::new(env, &principal)?,
+            ip: client_ip(req),
+            principal,
+        }))
+    }
+
+    /// JSON routes: 401 without a session.
+    pub async fn from_request(req: &Request, env: &Env) -> Result<SignedIn, ApiError> {
+        Self::session(req, env)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("sign in first"))
+    }
+
+    /// Pages: the sign-in page without a session.
+    pub async fn for_page(req: &Request, env: &Env) -> Result<SignedIn, PageError> {
+        Self::session(req, env).await?.ok_or(PageError::SignIn {
+            message: None,
+            status: 200,
+        })
+    }
+
+    /// Admin JSON routes need the session cookie AND the per-session CSRF
+    /// token in `X-CSRF-Token`: a cross-site form can send the cookie but
+    /// cannot read the token.
+    pub async fn api_admin(req: &Request, env: &Env) -> Result<SignedIn, ApiError> {
+        let user = Self::from_request(req, env).await?;
+        let csrf = req.headers().get("X-CSRF-Token")?.unwrap_or_default();
+        if !secret_eq(&csrf, &user.principal.csrf_token) {
+            return Err(ApiError::Forbidden {
+                code: "csrf",
+                message: "missing or wrong X-CSRF-Token".into(),
+            });
+        }
+        user.require(Role::Admin)?;
+        Ok(user)
+    }
+
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "{} role required",
+                role.as_str()
+            )))
+        }
+    }
+
+    pub fn require_page(&self, role: Role) -> Result<(), PageError> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(PageError::Forbidden(
+                format!("This page needs the {} role.", role.as_str()).into(),
+            ))
+        }
+    }
+
+    pub fn can(&self, role: Role) -> bool {
+        self.role >= role
+    }
+
+    pub fn team_id(&self) -> &str {
+        self.principal.team_id()
+    }
+
+    /// Records an action by this member, from this request's address.
+    pub async fn audit(&self, action: AuditAction, details: serde_json::Value) -> worker::Result<()> {
+        self.db
+            .audit(
+                &self.principal.email,
+                action.as_str(),
+                self.ip.as_deref(),
+                &details,
+                now_ms(),
+            )
+            .await
+    }
+}
+
+/// A dashboard form post: the member, their CSRF field checked, their role
+/// checked, and the decoded fields.
+pub struct AdminForm {
+    pub user: SignedIn,
+    fields: HashMap<String, String>,
+}
+
+impl AdminForm {
+    pub async fn read(mut req: Request, env: &Env, role: Role) -> Result<AdminForm, PageError> {
+        let Some(user) = SignedIn::session(&req, env).await? else {
+            return Err(PageError::SignIn {
+                message: Some("Your session ended; sign in again."),
+                status: 401,
+            });
+        };
+        let fields = parse_form(&req.bytes().await?);
+        let csrf = fields.get("csrf").map(String::as_str).unwrap_or("");
+        if !secret_eq(csrf, &user.principal.csrf_token) {
+            return Err(PageError::Forbidden(
+                "The form expired (CSRF check failed). Go back, reload and try again.".into(),
+            ));
+        }
+        if !user.can(role) {
+            return Err(PageError::Forbidden(
+                format!("This needs the {} role.", role.as_str()).into(),
+            ));
+        }
+        Ok(AdminForm { user, fields })
+    }
+
+    /// The field as sent, or "" when absent.
+    pub fn raw(&self, name: &str) -> &str {
+        self.fields.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    /// The field without surrounding whitespace.
+    pub fn trimmed(&self, name: &str) -> &str {
+        self.raw(name).trim()
+    }
+}
+
+pub fn parse_form(body: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_session_among_other_cookies() {
+        let h = "theme=dark; tally_session=abc123;other=x=y";
+        assert_eq!(cookie_value(h, COOKIE), Some("abc123"));
+        assert_eq!(cookie_value(h, "other"), Some("x=y"));
+        assert_eq!(cookie_value("tally_session_old=1", COOKIE), None);
+        assert_eq!(cookie_value("", COOKIE), None);
+        assert_eq!(cookie_value("tally_session", COOKIE), None);
+        assert_eq!(cookie_value(" tally_session= ", COOKIE), Some(""));
+    }
+
+    #[test]
+    fn cookies_are_http_only_and_secure_off_loopback() {
+        let c = session_cookie("s1", false);
+        assert_eq!(
+            c,
+            "tally_session=s1; Path=/; HttpOnly; SameSite=Lax; Max-Age=43200; Secure"
+        );
+        assert!(!session_cookie("s1", true).contains("Secure"));
+        assert!(session_cookie_clear().contains("Max-Age=0"));
+        assert!(is_loopback_host("127.0.0.1") && is_loopback_host("[::1]"));
+        assert!(!is_loopback_host("tally.example.com"));
+    }
+
+    #[test]
+    fn secrets_compare_by_value() {
+        assert!(secret_eq("abc", "abc"));
+        assert!(!secret_eq("abc", "abd"));
+        assert!(!secret_eq("", "abc"));
+    }
+
+    #[test]
+    fn forms_decode_plus_and_percent() {
+        let f = parse_form(b"email=a%40b.test&name=Ada+Lovelace&csrf=");
+        assert_eq!(f["email"], "a@b.test");
+        assert_eq!(f["name"], "Ada Lovelace");
+        assert_eq!(f["csrf"], "");
+    }
+}

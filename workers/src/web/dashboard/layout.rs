@@ -1,0 +1,201 @@
+//! The frame every dashboard page shares, the pieces several pages repeat
+//! (tables, the date-range form, error pages) and how figures are shown.
+//! maud escapes every interpolation, so nothing here builds HTML by hand.
+
+use maud::{html, Markup, DOCTYPE};
+use tally_core::money::format_usd_cents;
+use worker::Response;
+
+use crate::web::export::Table;
+use crate::web::range::Range;
+
+/// No inline script or style anywhere: the chart code and the CSS are
+/// static files, and chart data travels in a data- attribute.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
+
+const NAV: [(&str, &str); 10] = [
+    ("/", "Overview"),
+    ("/developers", "Developers"),
+    ("/projects", "Projects"),
+    ("/sessions", "Sessions"),
+    ("/models", "Models"),
+    ("/categories", "Categories"),
+    ("/settings", "Settings"),
+    ("/tokens", "Developers & tokens"),
+    ("/members", "Members"),
+    ("/audit", "Audit log"),
+];
+
+/// A whole document; `active` names the current navigation entry, and
+/// `None` leaves the navigation out (the sign-in page).
+pub fn page(title: &str, active: Option<&str>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Tally" }
+                link rel="stylesheet" href="/static/uplot.css";
+                link rel="stylesheet" href="/static/tally.css";
+            }
+            body {
+                @if let Some(active) = active {
+                    header {
+                        b { "Tally" }
+                        @for (href, name) in NAV {
+                            a href=(href) class=[(href == active).then_some("on")] { (name) }
+                        }
+                        form method="post" action="/logout" { button { "Sign out" } }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// Every HTML answer goes through here, so each carries the same headers.
+pub fn respond(doc: Markup, status: u16) -> worker::Result<Response> {
+    let mut r = Response::from_html(doc.into_string())?.with_status(status);
+    r.headers_mut().set("X-Frame-Options", "DENY")?;
+    r.headers_mut().set("Content-Security-Policy", CSP)?;
+    Ok(r)
+}
+
+/// A page with navigation, answered with `status`.
+pub fn show(title: &str, active: &str, body: Markup, status: u16) -> worker::Result<Response> {
+    respond(page(title, Some(active), body), status)
+}
+
+/// A refusal in a page's own frame (400 or 409 after a form).
+pub fn error_page(
+    title: &str,
+    active: &str,
+    message: &str,
+    status: u16,
+) -> worker::Result<Response> {
+    show(title, active, html! { p.error { (message) } }, status)
+}
+
+pub fn signin_page(message: Option<&str>, status: u16) -> worker::Result<Response> {
+    let body = html! {
+        h1 { "Sign in to Tally" }
+        @if let Some(m) = message {
+            p.error data-testid="signin-message" { (m) }
+        }
+        form method="post" action="/login" class="box" {
+            label { "Work email " input type="email" name="email" required autocomplete="email"; }
+            " "
+            button type="submit" { "Email me a sign-in link" }
+        }
+        p {
+            "Links are single-use and expire after 15 minutes. Operators: "
+            code { "cargo xtask dev" }
+            " prints the owner's first link."
+        }
+    };
+    respond(page("Sign in", None, body), status)
+}
+
+pub fn forbidden_page(message: &str) -> worker::Result<Response> {
+    let body = html! {
+        h1 { "Forbidden" }
+        p.error { (message) }
+    };
+    show("Forbidden", "/", body, 403)
+}
+
+pub fn table(t: &Table) -> Markup {
+    html! {
+        div.scroll {
+            table data-testid=(format!("table-{}", t.name)) {
+                thead { tr { @for c in &t.columns { th { (c) } } } }
+                tbody {
+                    @for row in &t.rows {
+                        tr { @for cell in row { td { (cell) } } }
+                    }
+                    @if t.rows.is_empty() {
+                        tr { td colspan=(t.columns.len()) { "No data in this range." } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The date-range picker, with download links for the same range.
+pub fn range_form(range: &Range, path: &str) -> Markup {
+    let (from, to) = (range.from_date(), range.to_date());
+    let download = |format: &str| format!("{path}?from={from}&to={to}&format={format}");
+    html! {
+        form method="get" action=(path) class="box" data-testid="range" {
+            label { "From " input type="date" name="from" value=(from); }
+            label { "To " input type="date" name="to" value=(to); }
+            button { "Apply" }
+            " " a href=(download("csv")) { "CSV" }
+            " " a href=(download("json")) { "JSON" }
+            " " small data-testid="timezone" { "Days in " (range.tz) "." }
+        }
+    }
+}
+
+/// The CSRF field every dashboard form carries.
+pub fn csrf_field(token: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(token); }
+}
+
+/// Negative amounts never reach a page: a refund is not spend.
+pub fn usd(micro: i64) -> String {
+    format_usd_cents(micro.max(0) as u64)
+}
+
+/// `part / whole` as a percentage with one decimal, rounded half up.
+pub fn percent(part: i64, whole: i64) -> String {
+    if whole <= 0 {
+        return "–".into();
+    }
+    let p = (part as i128 * 1000 + whole as i128 / 2) / whole as i128;
+    format!("{}.{}%", p / 10, p % 10)
+}
+
+pub fn duration(ms: i64) -> String {
+    let s = (ms / 1000).max(0);
+    format!("{}h {:02}m {:02}s", s / 3600, s / 60 % 60, s % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolations_are_escaped() {
+        let t = Table {
+            name: "x",
+            columns: vec!["a"],
+            rows: vec![vec!["<script>alert(1)</script>".into()]],
+        };
+        let s = table(&t).into_string();
+        assert!(s.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{s}");
+        assert!(s.contains("data-testid=\"table-x\""));
+    }
+
+    #[test]
+    fn the_frame_has_no_inline_script_or_style() {
+        let s = page("T<", Some("/models"), html! { p { "x" } }).into_string();
+        assert!(s.contains("<title>T&lt; · Tally</title>"), "{s}");
+        assert!(s.contains("<a href=\"/models\" class=\"on\">Models</a>"));
+        for bad in ["<style", "style=", "<script>", " on"] {
+            assert!(!s.contains(bad), "{bad} in {s}");
+        }
+        assert!(!page("Sign in", None, html! {}).into_string().contains("<header"));
+    }
+
+    #[test]
+    fn figures() {
+        assert_eq!(percent(80_000, 84_110), "95.1%");
+        assert_eq!(percent(1, 0), "–");
+        assert_eq!(usd(-5), "$0.00");
+        assert_eq!(duration(3_723_000), "1h 02m 03s");
+    }
+}
