@@ -10,8 +10,9 @@
 use memchr::memmem;
 use serde::Deserialize;
 
-use crate::claude::{parse_rfc3339_ms, LenientStr};
+use crate::claude::LenientStr;
 use crate::event::MAX_SAFE_INT;
+use crate::time::parse_rfc3339_ms;
 use crate::usage::TokenUsage;
 
 /// Used when a file reports tokens before naming its model; never priced.

@@ -1,135 +1,53 @@
-//! The wire format between agent and edge, and its strict validation.
-//!
-//! The decoder works from a generic JSON value rather than derived serde so a
-//! rejection can name the first bad field and the index of its event; agents
-//! show that message verbatim, which makes a bad build diagnosable from one line.
+//! The wire format between agent and edge: the event types and the limits
+//! both sides enforce. Decoding lives in `wire`.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
-use crate::hash::is_hex;
 use crate::usage::TokenUsage;
 
-pub const MAX_BATCH_EVENTS: usize = 500;
-pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// JavaScript numbers (and so D1) are exact only up to 2^53 − 1.
 pub const MAX_SAFE_INT: u64 = (1 << 53) - 1;
-pub const MAX_FUTURE_SKEW_MS: i64 = 7 * 24 * 3600 * 1000;
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 pub const MAX_TOOLS: usize = 64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PrivacyMode {
-    Off,
-    CategorizeLocal,
-    CategorizeCloud,
-    Full,
-}
-
-impl PrivacyMode {
-    pub const ALL: [PrivacyMode; 4] = [
-        PrivacyMode::Off,
-        PrivacyMode::CategorizeLocal,
-        PrivacyMode::CategorizeCloud,
-        PrivacyMode::Full,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PrivacyMode::Off => "off",
-            PrivacyMode::CategorizeLocal => "categorize_local",
-            PrivacyMode::CategorizeCloud => "categorize_cloud",
-            PrivacyMode::Full => "full",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        PrivacyMode::ALL.into_iter().find(|m| m.as_str() == s)
+named_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum PrivacyMode {
+        Off => "off",
+        CategorizeLocal => "categorize_local",
+        CategorizeCloud => "categorize_cloud",
+        Full => "full",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AgentKind {
-    ClaudeCode,
-    Codex,
-    Gemini,
-    Cursor,
-}
-
-impl AgentKind {
-    pub const ALL: [AgentKind; 4] = [
-        AgentKind::ClaudeCode,
-        AgentKind::Codex,
-        AgentKind::Gemini,
-        AgentKind::Cursor,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentKind::ClaudeCode => "claude_code",
-            AgentKind::Codex => "codex",
-            AgentKind::Gemini => "gemini",
-            AgentKind::Cursor => "cursor",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        AgentKind::ALL.into_iter().find(|m| m.as_str() == s)
+named_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum AgentKind {
+        ClaudeCode => "claude_code",
+        Codex => "codex",
+        Gemini => "gemini",
+        Cursor => "cursor",
     }
 }
 
-/// Fixed taxonomy so categories are comparable across developers and teams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    Feature,
-    BugFix,
-    Refactor,
-    Testing,
-    Documentation,
-    CodeReview,
-    Debugging,
-    Devops,
-    DataAnalysis,
-    Learning,
-    Other,
-}
-
-impl Category {
-    pub const ALL: [Category; 11] = [
-        Category::Feature,
-        Category::BugFix,
-        Category::Refactor,
-        Category::Testing,
-        Category::Documentation,
-        Category::CodeReview,
-        Category::Debugging,
-        Category::Devops,
-        Category::DataAnalysis,
-        Category::Learning,
-        Category::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Feature => "feature",
-            Category::BugFix => "bug_fix",
-            Category::Refactor => "refactor",
-            Category::Testing => "testing",
-            Category::Documentation => "documentation",
-            Category::CodeReview => "code_review",
-            Category::Debugging => "debugging",
-            Category::Devops => "devops",
-            Category::DataAnalysis => "data_analysis",
-            Category::Learning => "learning",
-            Category::Other => "other",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Category::ALL.into_iter().find(|m| m.as_str() == s)
+named_enum! {
+    /// Fixed taxonomy so categories are comparable across developers and teams.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Category {
+        Feature => "feature",
+        BugFix => "bug_fix",
+        Refactor => "refactor",
+        Testing => "testing",
+        Documentation => "documentation",
+        CodeReview => "code_review",
+        Debugging => "debugging",
+        Devops => "devops",
+        DataAnalysis => "data_analysis",
+        Learning => "learning",
+        Other => "other",
     }
 }
 
@@ -175,428 +93,26 @@ pub struct EventBatch {
     pub events: Vec<WireEvent>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchError {
-    /// Index of the offending event, when the problem is inside one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub index: Option<usize>,
-    pub field: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for BatchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.index {
-            Some(i) => write!(f, "events[{i}].{}: {}", self.field, self.message),
-            None => write!(f, "{}: {}", self.field, self.message),
-        }
-    }
-}
-
-impl std::error::Error for BatchError {}
-
-fn err(index: Option<usize>, field: &str, message: impl Into<String>) -> BatchError {
-    BatchError {
-        index,
-        field: field.to_string(),
-        message: message.into(),
-    }
-}
-
-struct Fields<'a> {
-    obj: &'a Map<String, Value>,
-    index: Option<usize>,
-    prefix: &'static str,
-}
-
-impl<'a> Fields<'a> {
-    fn name(&self, key: &str) -> String {
-        if self.prefix.is_empty() {
-            key.to_string()
-        } else {
-            format!("{}.{key}", self.prefix)
-        }
-    }
-
-    fn fail(&self, key: &str, message: impl Into<String>) -> BatchError {
-        err(self.index, &self.name(key), message)
-    }
-
-    fn only(&self, allowed: &[&str]) -> Result<(), BatchError> {
-        // Unknown fields are rejected, not ignored: an agent that sends
-        // something we did not plan for must learn about it, not leak it.
-        match self.obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(k) => Err(self.fail(k, "unknown field")),
-            None => Ok(()),
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.obj.get(key).filter(|v| !v.is_null())
-    }
-
-    fn req(&self, key: &str) -> Result<&'a Value, BatchError> {
-        self.get(key).ok_or_else(|| self.fail(key, "missing"))
-    }
-
-    fn str(&self, key: &str, max: usize) -> Result<&'a str, BatchError> {
-        let s = self
-            .req(key)?
-            .as_str()
-            .ok_or_else(|| self.fail(key, "must be a string"))?;
-        if s.len() > max {
-            return Err(self.fail(key, format!("longer than {max} bytes")));
-        }
-        Ok(s)
-    }
-
-    fn uint(&self, key: &str) -> Result<u64, BatchError> {
-        let v = self.req(key)?;
-        self.uint_value(key, v)
-    }
-
-    fn uint_value(&self, key: &str, v: &Value) -> Result<u64, BatchError> {
-        if let Some(n) = v.as_u64() {
-            if n > MAX_SAFE_INT {
-                return Err(self.fail(key, "exceeds 2^53 - 1"));
-            }
-            return Ok(n);
-        }
-        if v.as_i64().is_some_and(|n| n < 0) {
-            return Err(self.fail(key, "must not be negative"));
-        }
-        if v.is_number() {
-            return Err(self.fail(key, "must be an integer"));
-        }
-        Err(self.fail(key, "must be an integer"))
-    }
-
-    fn obj(&self, key: &str, prefix: &'static str) -> Result<Fields<'a>, BatchError> {
-        let obj = self
-            .req(key)?
-            .as_object()
-            .ok_or_else(|| self.fail(key, "must be an object"))?;
-        Ok(Fields {
-            obj,
-            index: self.index,
-            prefix,
-        })
-    }
-}
-
-/// Decodes and validates an upload. `now_ms` bounds how far in the future a
-/// timestamp may be. Nothing here allocates more than a bounded multiple of the
-/// input, and no input makes it panic (a property test drives it with noise).
-pub fn decode_batch(body: &[u8], now_ms: i64) -> Result<EventBatch, BatchError> {
-    if body.len() > MAX_BATCH_BYTES {
-        return Err(err(
-            None,
-            "body",
-            format!("larger than {MAX_BATCH_BYTES} bytes"),
-        ));
-    }
-    let root: Value = serde_json::from_slice(body)
-        .map_err(|e| err(None, "body", format!("not valid JSON: {e}")))?;
-    let root_obj = root
-        .as_object()
-        .ok_or_else(|| err(None, "body", "must be a JSON object"))?;
-    let top = Fields {
-        obj: root_obj,
-        index: None,
-        prefix: "",
-    };
-    top.only(&["batch_id", "events"])?;
-    let batch_id = top.str("batch_id", 64)?;
-    if batch_id.len() < 16
-        || !batch_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(top.fail("batch_id", "must be 16-64 characters of [A-Za-z0-9_-]"));
-    }
-    let events = top
-        .req("events")?
-        .as_array()
-        .ok_or_else(|| top.fail("events", "must be an array"))?;
-    if events.is_empty() {
-        return Err(top.fail("events", "must not be empty"));
-    }
-    if events.len() > MAX_BATCH_EVENTS {
-        return Err(top.fail("events", format!("more than {MAX_BATCH_EVENTS} events")));
-    }
-    let mut out = Vec::with_capacity(events.len());
-    for (i, v) in events.iter().enumerate() {
-        out.push(decode_event(i, v, now_ms)?);
-    }
-    Ok(EventBatch {
-        batch_id: batch_id.to_string(),
-        events: out,
-    })
-}
-
-fn decode_event(i: usize, v: &Value, now_ms: i64) -> Result<WireEvent, BatchError> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| err(Some(i), "event", "must be an object"))?;
-    let f = Fields {
-        obj,
-        index: Some(i),
-        prefix: "",
-    };
-    f.only(&[
-        "id",
-        "ts",
-        "agent",
-        "model",
-        "tokens",
-        "cost_micro_usd",
-        "project",
-        "session",
-        "mode",
-        "category",
-        "prompt",
-        "response",
-        "tools",
-    ])?;
-    let id = f.str("id", 64)?;
-    if !is_hex(id, 32) {
-        return Err(f.fail("id", "must be 32 lowercase hex characters"));
-    }
-    let ts = f.uint("ts")? as i64;
-    if ts > now_ms.saturating_add(MAX_FUTURE_SKEW_MS) {
-        return Err(f.fail("ts", "more than 7 days in the future"));
-    }
-    let agent = f.str("agent", 32)?;
-    let agent = AgentKind::parse(agent).ok_or_else(|| f.fail("agent", "unknown agent kind"))?;
-    let model = f.str("model", 128)?;
-    if model.is_empty() || model.chars().any(|c| c.is_control()) {
-        return Err(f.fail("model", "must be a non-empty printable string"));
-    }
-    let t = f.obj("tokens", "tokens")?;
-    t.only(&[
-        "input",
-        "output",
-        "cache_write_5m",
-        "cache_write_1h",
-        "cache_read",
-    ])?;
-    let tokens = TokenUsage {
-        input: t.uint("input")?,
-        output: t.uint("output")?,
-        cache_write_5m: t.uint("cache_write_5m")?,
-        cache_write_1h: t.uint("cache_write_1h")?,
-        cache_read: t.uint("cache_read")?,
-    };
-    if tokens.total() > MAX_SAFE_INT {
-        return Err(t.fail("input", "token total exceeds 2^53 - 1"));
-    }
-    let cost_micro_usd = match f.get("cost_micro_usd") {
-        None => None,
-        Some(v) => Some(f.uint_value("cost_micro_usd", v)?),
-    };
-    let project = f.str("project", 64)?;
-    if !is_hex(project, 64) {
-        return Err(f.fail("project", "must be a 64-character HMAC hex digest"));
-    }
-    let session = f.str("session", 64)?;
-    if !is_hex(session, 64) {
-        return Err(f.fail("session", "must be a 64-character HMAC hex digest"));
-    }
-    let mode = f.str("mode", 32)?;
-    let mode = PrivacyMode::parse(mode).ok_or_else(|| f.fail("mode", "unknown privacy mode"))?;
-
-    let category = match f.get("category") {
-        None => None,
-        Some(_) => {
-            let c = f.obj("category", "category")?;
-            c.only(&["category", "task_hint", "project_hint", "confidence"])?;
-            let name = c.str("category", 32)?;
-            let category =
-                Category::parse(name).ok_or_else(|| c.fail("category", "not in the taxonomy"))?;
-            let task_hint = c.str("task_hint", MAX_HINT_CHARS * 4)?;
-            let project_hint = c.str("project_hint", MAX_HINT_CHARS * 4)?;
-            if task_hint.chars().count() > MAX_HINT_CHARS {
-                return Err(c.fail("task_hint", "longer than 120 characters"));
-            }
-            if project_hint.chars().count() > MAX_HINT_CHARS {
-                return Err(c.fail("project_hint", "longer than 120 characters"));
-            }
-            let confidence = c.uint("confidence")?;
-            if confidence > 100 {
-                return Err(c.fail("confidence", "must be 0-100"));
-            }
-            Some(Categorization {
-                category,
-                task_hint: task_hint.to_string(),
-                project_hint: project_hint.to_string(),
-                confidence: confidence as u8,
-            })
-        }
-    };
-    let prompt = match f.get("prompt") {
-        None => None,
-        Some(_) => Some(f.str("prompt", MAX_TEXT_BYTES)?.to_string()),
-    };
-    let response = match f.get("response") {
-        None => None,
-        Some(_) => Some(f.str("response", MAX_TEXT_BYTES)?.to_string()),
-    };
-    let tools = match f.get("tools") {
-        None => None,
-        Some(v) => {
-            let arr = v
-                .as_array()
-                .ok_or_else(|| f.fail("tools", "must be an array of strings"))?;
-            if arr.len() > MAX_TOOLS {
-                return Err(f.fail("tools", format!("more than {MAX_TOOLS} entries")));
-            }
-            let mut names = Vec::with_capacity(arr.len());
-            for t in arr {
-                match t.as_str() {
-                    Some(s) if !s.is_empty() && s.len() <= 128 => names.push(s.to_string()),
-                    _ => return Err(f.fail("tools", "entries must be strings of 1-128 bytes")),
-                }
-            }
-            Some(names)
-        }
-    };
-    let event = WireEvent {
-        id: id.to_string(),
-        ts,
-        agent,
-        model: model.to_string(),
-        tokens,
-        cost_micro_usd,
-        project: project.to_string(),
-        session: session.to_string(),
-        mode,
-        category,
-        prompt,
-        response,
-        tools,
-    };
-    crate::privacy::check_stamp(&event).map_err(|field| {
-        f.fail(
-            field,
-            format!("not permitted in an event stamped '{}'", mode.as_str()),
-        )
-    })?;
-    Ok(event)
-}
+// Decoding moved to `wire`; these keep the older paths working.
+pub use crate::wire::{
+    decode_batch, BatchError, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_FUTURE_SKEW_MS,
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    const NOW: i64 = 1_763_800_000_000;
-
-    fn event() -> Value {
-        json!({
-            "id": "0123456789abcdef0123456789abcdef",
-            "ts": NOW,
-            "agent": "claude_code",
-            "model": "claude-sonnet-4-5-20250929",
-            "tokens": {"input": 10, "output": 20, "cache_write_5m": 30, "cache_write_1h": 0, "cache_read": 40},
-            "cost_micro_usd": 1234,
-            "project": "a".repeat(64),
-            "session": "b".repeat(64),
-            "mode": "off"
-        })
-    }
-
-    fn batch(events: Vec<Value>) -> Vec<u8> {
-        serde_json::to_vec(&json!({"batch_id": "batch-0000000000000001", "events": events}))
-            .unwrap()
-    }
-
-    fn reject(events: Vec<Value>) -> BatchError {
-        decode_batch(&batch(events), NOW).unwrap_err()
-    }
-
+    /// Serde's `rename_all` and `as_str` spell the same names in two places;
+    /// this keeps them from drifting apart.
     #[test]
-    fn accepts_a_valid_off_event() {
-        let b = decode_batch(&batch(vec![event()]), NOW).unwrap();
-        assert_eq!(b.events.len(), 1);
-        assert_eq!(b.events[0].tokens.cache_read, 40);
-        assert_eq!(b.events[0].cost_micro_usd, Some(1234));
-        let unpriced = {
-            let mut e = event();
-            e["cost_micro_usd"] = Value::Null;
-            e
-        };
-        let b = decode_batch(&batch(vec![unpriced]), NOW).unwrap();
-        assert_eq!(b.events[0].cost_micro_usd, None);
-    }
-
-    #[test]
-    fn names_the_first_bad_field_and_index() {
-        let mut bad = event();
-        bad["tokens"]["output"] = json!(-1);
-        let e = reject(vec![event(), bad]);
-        assert_eq!((e.index, e.field.as_str()), (Some(1), "tokens.output"));
-        assert_eq!(e.message, "must not be negative");
-
-        let mut big = event();
-        big["tokens"]["input"] = json!(1u64 << 53);
-        let e = reject(vec![big]);
-        assert_eq!(
-            (e.index, e.field.as_str(), e.message.as_str()),
-            (Some(0), "tokens.input", "exceeds 2^53 - 1")
-        );
-
-        let mut future = event();
-        future["ts"] = json!(NOW + MAX_FUTURE_SKEW_MS + 1);
-        assert_eq!(reject(vec![future]).field, "ts");
-        let mut ok_future = event();
-        ok_future["ts"] = json!(NOW + MAX_FUTURE_SKEW_MS);
-        assert!(decode_batch(&batch(vec![ok_future]), NOW).is_ok());
-
-        let mut kind = event();
-        kind["agent"] = json!("copilot");
-        assert_eq!(reject(vec![kind]).message, "unknown agent kind");
-
-        let mut extra = event();
-        extra["cwd"] = json!("/home/me");
-        let e = reject(vec![extra]);
-        assert_eq!(
-            (e.field.as_str(), e.message.as_str()),
-            ("cwd", "unknown field")
-        );
-
-        let mut wrong_type = event();
-        wrong_type["model"] = json!(5);
-        assert_eq!(reject(vec![wrong_type]).message, "must be a string");
-
-        let mut float = event();
-        float["tokens"]["input"] = json!(1.5);
-        assert_eq!(reject(vec![float]).message, "must be an integer");
-    }
-
-    #[test]
-    fn text_in_an_off_event_is_rejected() {
-        let mut e = event();
-        e["prompt"] = json!("fix the bug");
-        let err = reject(vec![e]);
-        assert_eq!(err.field, "prompt");
-        assert_eq!(err.message, "not permitted in an event stamped 'off'");
-        let mut full = event();
-        full["mode"] = json!("full");
-        full["prompt"] = json!("fix the bug");
-        full["tools"] = json!(["Edit"]);
-        assert!(decode_batch(&batch(vec![full]), NOW).is_ok());
-    }
-
-    #[test]
-    fn batch_level_limits() {
-        assert_eq!(decode_batch(b"nope", NOW).unwrap_err().field, "body");
-        assert_eq!(reject(vec![]).message, "must not be empty");
-        let many = vec![event(); MAX_BATCH_EVENTS + 1];
-        assert_eq!(reject(many).message, "more than 500 events");
-        let big = vec![b' '; MAX_BATCH_BYTES + 1];
-        assert_eq!(decode_batch(&big, NOW).unwrap_err().field, "body");
-        let bad_id =
-            serde_json::to_vec(&json!({"batch_id": "short", "events": [event()]})).unwrap();
-        assert_eq!(decode_batch(&bad_id, NOW).unwrap_err().field, "batch_id");
+    fn wire_names_match_serde() {
+        fn check<T: Serialize + Copy>(all: &[T], name: fn(T) -> &'static str) {
+            for &v in all {
+                assert_eq!(serde_json::to_value(v).unwrap(), name(v));
+            }
+        }
+        check(&PrivacyMode::ALL, PrivacyMode::as_str);
+        check(&AgentKind::ALL, AgentKind::as_str);
+        check(&Category::ALL, Category::as_str);
     }
 }

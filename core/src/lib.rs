@@ -4,6 +4,37 @@
 //! secrets are passed in as values, so every rule can be pinned by a native
 //! test with exact numbers and both sides of the wire are guaranteed to agree.
 
+/// A fieldless enum whose variants each have a fixed wire name. One list
+/// defines the variants, `as_str`, `parse` and `ALL`, so no name or variant
+/// can be left out of one of them.
+macro_rules! named_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident => $text:literal,)*
+        }
+    ) => {
+        $(#[$meta])*
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl $name {
+            pub const ALL: [$name; [$($text),*].len()] = [$($name::$variant),*];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.into_iter().find(|m| m.as_str() == s)
+            }
+        }
+    };
+}
+
 pub mod bucket;
 pub mod categorize;
 pub mod claude;
@@ -18,3 +49,4 @@ pub mod rollup;
 pub mod seal;
 pub mod time;
 pub mod usage;
+pub mod wire;

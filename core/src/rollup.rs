@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Category, WireEvent};
+use crate::time::DAY_MS;
 use crate::usage::TokenUsage;
 
-pub const HOUR_MS: i64 = 3_600_000;
+// Callers name it here; the constant lives in `time`.
+pub use crate::time::HOUR_MS;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct HourKey {
@@ -94,7 +96,7 @@ pub fn aggregate(events: &[WireEvent]) -> Rollup {
         if let Some(c) = &e.category {
             *categories
                 .entry(CategoryKey {
-                    day: e.ts.div_euclid(24 * HOUR_MS),
+                    day: e.ts.div_euclid(DAY_MS),
                     project: e.project.clone(),
                     category: c.category,
                     task_hint: c.task_hint.clone(),

@@ -1,7 +1,7 @@
 //! The edge runs `decode_batch` on untrusted bytes: no input may panic it.
 
 use proptest::prelude::*;
-use tally_core::event::decode_batch;
+use tally_core::wire::decode_batch;
 
 fn valid_event() -> serde_json::Value {
     serde_json::json!({

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use tally_core::redact::corpus::{self, Sample};
-use tally_core::redact::{Redactor, KINDS};
+use tally_core::redact::{Kind, Redactor};
 
 const SEED: u64 = 0x7a11_5eed;
 const PER_KIND: usize = 60;
@@ -25,7 +25,7 @@ fn recall_on_labelled_corpus() {
     let r = Redactor::new();
     let per_kind = per_kind();
     let samples = corpus::samples(SEED, per_kind);
-    assert_eq!(samples.len(), per_kind * KINDS.len());
+    assert_eq!(samples.len(), per_kind * Kind::ALL.len());
     let rec = corpus::recall(&r, &samples);
     println!("recall per kind ({per_kind} samples each):");
     for (kind, hit, total) in &rec.per_kind {
@@ -50,7 +50,11 @@ fn recall_on_labelled_corpus() {
     for (kind, hit, total) in &rec.per_kind {
         // Every provider format is exact; only the statistical detector may miss
         // a few random strings that happen to look like identifiers.
-        let floor = if *kind == "high_entropy" { 0.9 } else { 0.95 };
+        let floor = if *kind == Kind::HighEntropy {
+            0.9
+        } else {
+            0.95
+        };
         assert!(
             *hit as f64 / *total as f64 >= floor,
             "{kind}: {hit}/{total}"

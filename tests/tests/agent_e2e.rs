@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tally_core::event::decode_batch;
+use tally_core::wire::decode_batch;
 use tally_e2e::fakes::{ollama, FakeServer, Recorded, Reply};
 use tally_e2e::fixtures::rfc3339;
 use tally_e2e::{now_ms, tally_bin, Stack};
