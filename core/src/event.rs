@@ -7,6 +7,12 @@ use crate::usage::TokenUsage;
 
 /// JavaScript numbers (and so D1) are exact only up to 2^53 − 1.
 pub const MAX_SAFE_INT: u64 = (1 << 53) - 1;
+/// Tokens of one kind in one request. No model reads or writes ten million
+/// tokens in a request (the largest context windows are 1–2M), and the cap
+/// keeps every sum the edge computes exact: 500 events × 5 fields × 10M tokens
+/// × the dearest rate stays far below 2^64 pico-USD, and a team needs over
+/// 10^8 maximal events before any token column nears 2^53.
+pub const MAX_TOKENS_PER_FIELD: u64 = 10_000_000;
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 pub const MAX_TOOLS: usize = 64;
 
@@ -71,8 +77,12 @@ pub struct WireEvent {
     pub agent: AgentKind,
     pub model: String,
     pub tokens: TokenUsage,
-    /// `None` = unpriced model: shown as such, never as $0.
-    pub cost_micro_usd: Option<u64>,
+    /// Claude Code's `usage.speed == "fast"`: billed at the model's fast multiplier.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub fast: bool,
+    /// The sender's price in pico-USD (`None` = unpriced model). The edge
+    /// prices every event itself and keeps this only to count disagreements.
+    pub cost_pico_usd: Option<u64>,
     pub project: String,
     pub session: String,
     pub mode: PrivacyMode,
@@ -86,17 +96,16 @@ pub struct WireEvent {
     pub tools: Option<Vec<String>>,
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventBatch {
     /// Stable across resends, so the edge can apply a batch exactly once.
     pub batch_id: String,
     pub events: Vec<WireEvent>,
 }
-
-// Decoding moved to `wire`; these keep the older paths working.
-pub use crate::wire::{
-    decode_batch, BatchError, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_FUTURE_SKEW_MS,
-};
 
 #[cfg(test)]
 mod tests {

@@ -94,7 +94,8 @@ pub fn restrict(event: &WireEvent, current: PrivacyMode) -> WireEvent {
         agent: event.agent,
         model: event.model.clone(),
         tokens: event.tokens,
-        cost_micro_usd: event.cost_micro_usd,
+        fast: event.fast,
+        cost_pico_usd: event.cost_pico_usd,
         project: event.project.clone(),
         session: event.session.clone(),
         mode: if looser { current } else { event.mode },
@@ -130,7 +131,8 @@ pub struct LocalRecord {
     pub agent: AgentKind,
     pub model: String,
     pub tokens: TokenUsage,
-    pub cost_micro_usd: Option<u64>,
+    pub fast: bool,
+    pub cost_pico_usd: Option<u64>,
     pub cwd: String,
     pub session_id: String,
     pub prompt: Option<String>,
@@ -169,7 +171,8 @@ pub fn outbound(
         agent: rec.agent,
         model: rec.model.clone(),
         tokens: rec.tokens,
-        cost_micro_usd: rec.cost_micro_usd,
+        fast: rec.fast,
+        cost_pico_usd: rec.cost_pico_usd,
         project: project_hash(team_salt, &rec.cwd),
         session: session_hash(team_salt, &rec.session_id),
         mode,
@@ -220,7 +223,8 @@ mod tests {
                 cache_write_1h: 4,
                 cache_read: 5,
             },
-            cost_micro_usd: Some(99),
+            fast: false,
+            cost_pico_usd: Some(99),
             cwd: "/home/alice/secret-project".into(),
             session_id: "sess-1".into(),
             prompt: Some("deploy with key AKIAIOSFODNN7EXAMPLE".into()),
@@ -244,7 +248,7 @@ mod tests {
 
     const BASE: [&str; 9] = [
         "agent",
-        "cost_micro_usd",
+        "cost_pico_usd",
         "id",
         "mode",
         "model",
@@ -298,7 +302,7 @@ mod tests {
             (None, None, None)
         );
         assert_eq!(off.tokens, full.tokens);
-        assert_eq!(off.cost_micro_usd, Some(99));
+        assert_eq!(off.cost_pico_usd, Some(99));
         let cloud = restrict(&full, PrivacyMode::CategorizeCloud);
         assert_eq!(cloud.mode, PrivacyMode::CategorizeCloud);
         assert!(cloud.prompt.is_some() && cloud.response.is_none() && cloud.tools.is_none());

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Category, WireEvent};
+use crate::money::Usd;
 use crate::time::DAY_MS;
 use crate::usage::TokenUsage;
 
@@ -26,15 +27,15 @@ pub struct Totals {
     pub requests: u64,
     pub unpriced_requests: u64,
     pub tokens: TokenUsage,
-    pub cost_micro_usd: u64,
+    pub cost: Usd,
 }
 
 impl Totals {
     fn add(&mut self, e: &WireEvent) {
         self.requests += 1;
         self.tokens.add(&e.tokens);
-        match e.cost_micro_usd {
-            Some(c) => self.cost_micro_usd += c,
+        match e.cost_pico_usd {
+            Some(c) => self.cost.add_pico(c),
             None => self.unpriced_requests += 1,
         }
     }
@@ -48,7 +49,7 @@ pub struct SessionRow {
     pub start_ms: i64,
     pub end_ms: i64,
     pub requests: u64,
-    pub cost_micro_usd: u64,
+    pub cost: Usd,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -87,12 +88,12 @@ pub fn aggregate(events: &[WireEvent]) -> Rollup {
             start_ms: e.ts,
             end_ms: e.ts,
             requests: 0,
-            cost_micro_usd: 0,
+            cost: Usd::ZERO,
         });
         s.start_ms = s.start_ms.min(e.ts);
         s.end_ms = s.end_ms.max(e.ts);
         s.requests += 1;
-        s.cost_micro_usd += e.cost_micro_usd.unwrap_or(0);
+        s.cost.add_pico(e.cost_pico_usd.unwrap_or(0));
         if let Some(c) = &e.category {
             *categories
                 .entry(CategoryKey {
@@ -178,7 +179,8 @@ mod tests {
                 cache_write_1h: 0,
                 cache_read: 1000,
             },
-            cost_micro_usd: cost,
+            fast: false,
+            cost_pico_usd: cost,
             project: "p".repeat(64),
             session: session.into(),
             mode: PrivacyMode::Off,
@@ -204,20 +206,20 @@ mod tests {
         let (k, t) = &r.hourly[0];
         assert_eq!((k.hour, k.model.as_str()), (10, "m1"));
         assert_eq!(
-            (t.requests, t.cost_micro_usd, t.tokens.cache_read),
-            (2, 150, 2000)
+            (t.requests, t.cost, t.tokens.cache_read),
+            (2, Usd::from_pico(150), 2000)
         );
         let (_, t2) = &r.hourly[1];
         assert_eq!(
-            (t2.requests, t2.unpriced_requests, t2.cost_micro_usd),
-            (1, 1, 0)
+            (t2.requests, t2.unpriced_requests, t2.cost),
+            (1, 1, Usd::ZERO)
         );
         assert_eq!(r.sessions.len(), 2);
         assert_eq!(r.sessions[0].start_ms, 10 * h + 1);
         assert_eq!(r.sessions[0].end_ms, 10 * h + 3);
         assert_eq!(
-            (r.sessions[0].requests, r.sessions[0].cost_micro_usd),
-            (3, 150)
+            (r.sessions[0].requests, r.sessions[0].cost),
+            (3, Usd::from_pico(150))
         );
     }
 
@@ -233,11 +235,11 @@ mod tests {
         assert!(parts.iter().all(|p| p.rows() <= 120));
         assert_eq!(parts.iter().map(|p| p.rows()).sum::<usize>(), 500);
         assert_eq!(parts.iter().map(|p| p.events).sum::<u64>(), 250);
-        let cost: u64 = parts
+        let cost: Usd = parts
             .iter()
             .flat_map(|p| p.hourly.iter())
-            .map(|(_, t)| t.cost_micro_usd)
+            .map(|(_, t)| t.cost)
             .sum();
-        assert_eq!(cost, 250);
+        assert_eq!(cost, Usd::from_pico(250));
     }
 }

@@ -9,9 +9,10 @@ use serde_json::{Map, Value};
 
 use crate::event::{
     AgentKind, Categorization, Category, EventBatch, PrivacyMode, WireEvent, MAX_HINT_CHARS,
-    MAX_SAFE_INT, MAX_TEXT_BYTES, MAX_TOOLS,
+    MAX_SAFE_INT, MAX_TEXT_BYTES, MAX_TOKENS_PER_FIELD, MAX_TOOLS,
 };
 use crate::hash::is_hex;
+use crate::money::PICO_PER_MICRO;
 use crate::privacy::check_stamp;
 use crate::time::DAY_MS;
 use crate::usage::TokenUsage;
@@ -19,6 +20,11 @@ use crate::usage::TokenUsage;
 pub const MAX_BATCH_EVENTS: usize = 500;
 pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 pub const MAX_FUTURE_SKEW_MS: i64 = 7 * DAY_MS;
+/// The furthest back an agent may ship history (`tally install --backfill`).
+pub const MAX_BACKFILL_DAYS: u32 = 365;
+/// The oldest timestamp the edge accepts: the backfill window plus five weeks
+/// for an event that waited in an offline laptop's outbox.
+pub const MAX_PAST_MS: i64 = (MAX_BACKFILL_DAYS as i64 + 35) * DAY_MS;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchError {
@@ -100,6 +106,14 @@ impl<'a> Fields<'a> {
         self.uint_value(key, v)
     }
 
+    fn capped(&self, key: &str, max: u64, what: &str) -> Result<u64, BatchError> {
+        let n = self.uint(key)?;
+        if n > max {
+            return Err(self.fail(key, format!("exceeds {max} ({what})")));
+        }
+        Ok(n)
+    }
+
     fn uint_value(&self, key: &str, v: &Value) -> Result<u64, BatchError> {
         if let Some(n) = v.as_u64() {
             if n > MAX_SAFE_INT {
@@ -169,9 +183,20 @@ pub fn decode_batch(body: &[u8], now_ms: i64) -> Result<EventBatch, BatchError> 
     if events.len() > MAX_BATCH_EVENTS {
         return Err(top.fail("events", format!("more than {MAX_BATCH_EVENTS} events")));
     }
-    let mut out = Vec::with_capacity(events.len());
+    let mut out: Vec<WireEvent> = Vec::with_capacity(events.len());
+    let mut seen = std::collections::HashMap::with_capacity(events.len());
     for (i, v) in events.iter().enumerate() {
-        out.push(decode_event(i, v, now_ms)?);
+        let e = decode_event(i, v, now_ms)?;
+        // The same request twice in one batch would be counted twice: the
+        // batch id covers resends, not duplicates inside one send.
+        if let Some(first) = seen.insert(e.id.clone(), i) {
+            return Err(err(
+                Some(i),
+                "id",
+                format!("duplicate of events[{first}].id"),
+            ));
+        }
+        out.push(e);
     }
     Ok(EventBatch {
         batch_id: batch_id.to_string(),
@@ -194,6 +219,8 @@ fn decode_event(i: usize, v: &Value, now_ms: i64) -> Result<WireEvent, BatchErro
         "agent",
         "model",
         "tokens",
+        "fast",
+        "cost_pico_usd",
         "cost_micro_usd",
         "project",
         "session",
@@ -211,6 +238,15 @@ fn decode_event(i: usize, v: &Value, now_ms: i64) -> Result<WireEvent, BatchErro
     if ts > now_ms.saturating_add(MAX_FUTURE_SKEW_MS) {
         return Err(f.fail("ts", "more than 7 days in the future"));
     }
+    if ts < now_ms.saturating_sub(MAX_PAST_MS) {
+        return Err(f.fail(
+            "ts",
+            format!(
+                "more than {} days in the past (the backfill window)",
+                MAX_PAST_MS / DAY_MS
+            ),
+        ));
+    }
     let agent = f.str("agent", 32)?;
     let agent = AgentKind::parse(agent).ok_or_else(|| f.fail("agent", "unknown agent kind"))?;
     let model = f.str("model", 128)?;
@@ -225,19 +261,33 @@ fn decode_event(i: usize, v: &Value, now_ms: i64) -> Result<WireEvent, BatchErro
         "cache_write_1h",
         "cache_read",
     ])?;
+    let cap = |k: &str| t.capped(k, MAX_TOKENS_PER_FIELD, "the per-request token cap");
     let tokens = TokenUsage {
-        input: t.uint("input")?,
-        output: t.uint("output")?,
-        cache_write_5m: t.uint("cache_write_5m")?,
-        cache_write_1h: t.uint("cache_write_1h")?,
-        cache_read: t.uint("cache_read")?,
+        input: cap("input")?,
+        output: cap("output")?,
+        cache_write_5m: cap("cache_write_5m")?,
+        cache_write_1h: cap("cache_write_1h")?,
+        cache_read: cap("cache_read")?,
     };
-    if tokens.total() > MAX_SAFE_INT {
-        return Err(t.fail("input", "token total exceeds 2^53 - 1"));
-    }
-    let cost_micro_usd = match f.get("cost_micro_usd") {
-        None => None,
-        Some(v) => Some(f.uint_value("cost_micro_usd", v)?),
+    let fast = match f.get("fast") {
+        None => false,
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| f.fail("fast", "must be true or false"))?,
+    };
+    // The claim is only compared with the edge's own price; agents before the
+    // pico-USD wire sent micro-USD, which is still read (and, being rounded,
+    // usually counted as a disagreement).
+    let cost_pico_usd = match (f.get("cost_pico_usd"), f.get("cost_micro_usd")) {
+        (Some(_), Some(_)) => {
+            return Err(f.fail("cost_micro_usd", "send cost_pico_usd only"));
+        }
+        (Some(v), None) => Some(f.uint_value("cost_pico_usd", v)?),
+        (None, Some(v)) => Some(
+            f.uint_value("cost_micro_usd", v)?
+                .saturating_mul(PICO_PER_MICRO),
+        ),
+        (None, None) => None,
     };
     let project = f.str("project", 64)?;
     if !is_hex(project, 64) {
@@ -311,7 +361,8 @@ fn decode_event(i: usize, v: &Value, now_ms: i64) -> Result<WireEvent, BatchErro
         agent,
         model: model.to_string(),
         tokens,
-        cost_micro_usd,
+        fast,
+        cost_pico_usd,
         project: project.to_string(),
         session: session.to_string(),
         mode,
@@ -343,7 +394,7 @@ mod tests {
             "agent": "claude_code",
             "model": "claude-sonnet-4-5-20250929",
             "tokens": {"input": 10, "output": 20, "cache_write_5m": 30, "cache_write_1h": 0, "cache_read": 40},
-            "cost_micro_usd": 1234,
+            "cost_pico_usd": 1234,
             "project": "a".repeat(64),
             "session": "b".repeat(64),
             "mode": "off"
@@ -364,14 +415,44 @@ mod tests {
         let b = decode_batch(&batch(vec![event()]), NOW).unwrap();
         assert_eq!(b.events.len(), 1);
         assert_eq!(b.events[0].tokens.cache_read, 40);
-        assert_eq!(b.events[0].cost_micro_usd, Some(1234));
+        assert_eq!(b.events[0].cost_pico_usd, Some(1234));
+        assert!(!b.events[0].fast);
         let unpriced = {
             let mut e = event();
-            e["cost_micro_usd"] = Value::Null;
+            e["cost_pico_usd"] = Value::Null;
             e
         };
         let b = decode_batch(&batch(vec![unpriced]), NOW).unwrap();
-        assert_eq!(b.events[0].cost_micro_usd, None);
+        assert_eq!(b.events[0].cost_pico_usd, None);
+    }
+
+    #[test]
+    fn a_request_twice_in_one_batch_is_rejected() {
+        let mut other = event();
+        other["id"] = json!("ffffffffffffffffffffffffffffffff");
+        let e = reject(vec![event(), other, event()]);
+        assert_eq!(
+            (e.index, e.field.as_str(), e.message.as_str()),
+            (Some(2), "id", "duplicate of events[0].id")
+        );
+    }
+
+    #[test]
+    fn fast_flag_and_claims_in_either_unit() {
+        let mut fast = event();
+        fast["fast"] = json!(true);
+        assert!(decode_batch(&batch(vec![fast]), NOW).unwrap().events[0].fast);
+        let mut bad = event();
+        bad["fast"] = json!("yes");
+        assert_eq!(reject(vec![bad]).message, "must be true or false");
+        // An agent from before the pico-USD wire.
+        let mut legacy = event();
+        legacy.as_object_mut().unwrap().remove("cost_pico_usd");
+        legacy["cost_micro_usd"] = json!(7);
+        let b = decode_batch(&batch(vec![legacy.clone()]), NOW).unwrap();
+        assert_eq!(b.events[0].cost_pico_usd, Some(7_000_000));
+        legacy["cost_pico_usd"] = json!(7_000_000);
+        assert_eq!(reject(vec![legacy]).field, "cost_micro_usd");
     }
 
     #[test]
@@ -389,6 +470,31 @@ mod tests {
             (e.index, e.field.as_str(), e.message.as_str()),
             (Some(0), "tokens.input", "exceeds 2^53 - 1")
         );
+        let mut over_cap = event();
+        over_cap["tokens"]["cache_read"] = json!(MAX_TOKENS_PER_FIELD + 1);
+        let e = reject(vec![over_cap]);
+        assert_eq!(
+            (e.index, e.field.as_str(), e.message.as_str()),
+            (
+                Some(0),
+                "tokens.cache_read",
+                "exceeds 10000000 (the per-request token cap)"
+            )
+        );
+        let mut at_cap = event();
+        at_cap["tokens"]["cache_read"] = json!(MAX_TOKENS_PER_FIELD);
+        assert!(decode_batch(&batch(vec![at_cap]), NOW).is_ok());
+
+        let mut ancient = event();
+        ancient["ts"] = json!(NOW - MAX_PAST_MS - 1);
+        let e = reject(vec![ancient]);
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("ts", "more than 400 days in the past (the backfill window)")
+        );
+        let mut oldest = event();
+        oldest["ts"] = json!(NOW - MAX_PAST_MS);
+        assert!(decode_batch(&batch(vec![oldest]), NOW).is_ok());
 
         let mut future = event();
         future["ts"] = json!(NOW + MAX_FUTURE_SKEW_MS + 1);

@@ -1,6 +1,7 @@
 //! End-to-end accounting over fixture transcripts: every trap of FORMATS.md
-//! with the exact micro-USD it must cost, computed by hand in the comments
-//! (prices in USD per million tokens = micro-USD per token).
+//! with the exact cost it must have, computed by hand in the comments in
+//! micro-USD (prices in USD per million tokens = micro-USD per token) and
+//! asserted in pico-USD.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -114,7 +115,7 @@ fn streaming_split_counts_the_largest_line_once() {
     assert_eq!(r.text.as_deref(), Some("Let me look at the test."));
     assert_eq!(r.tool_names, ["Read"]);
     // Sonnet 4.5: 1000×3 + 500×15 + 2000×3.75 + 10000×0.30 = 3000 + 7500 + 7500 + 3000.
-    assert_eq!(run.cost("msg_A"), Priced::Usd(21_000));
+    assert_eq!(run.cost("msg_A"), Priced::Pico(21_000_000_000));
 }
 
 #[test]
@@ -137,7 +138,7 @@ fn resumed_session_is_counted_once_and_kept_by_the_first_session() {
     // B's own request counts: Haiku 4.5, 2000×1 + 300×5 = 2000 + 1500.
     let h = run.get("msg_H");
     assert_eq!(h.session_id, SB);
-    assert_eq!(run.cost("msg_H"), Priced::Usd(3_500));
+    assert_eq!(run.cost("msg_H"), Priced::Pico(3_500_000_000));
 }
 
 #[test]
@@ -149,7 +150,7 @@ fn subagent_transcripts_count() {
     assert_eq!(s.session_id, SA);
     assert_eq!(s.tool_names, ["Grep"]);
     // Haiku 4.5: 500×1 + 100×5 + 1000×0.10 = 500 + 500 + 100.
-    assert_eq!(run.cost("msg_S"), Priced::Usd(1_100));
+    assert_eq!(run.cost("msg_S"), Priced::Pico(1_100_000_000));
 }
 
 #[test]
@@ -187,27 +188,27 @@ fn cache_creation_present_absent_and_1h() {
     // No `cache_creation` breakdown: all 1000 written tokens are 5m writes.
     assert_eq!(run.get("msg_B").usage, u(50, 200, 1000, 0, 0));
     // Opus 4.1: 50×15 + 200×75 + 1000×18.75 = 750 + 15000 + 18750.
-    assert_eq!(run.cost("msg_B"), Priced::Usd(34_500));
+    assert_eq!(run.cost("msg_B"), Priced::Pico(34_500_000_000));
     // Breakdown present, all of it 1h.
     assert_eq!(run.get("msg_C").usage, u(10, 100, 0, 4000, 20_000));
     // Opus 4.5: 10×5 + 100×25 + 4000×10 + 20000×0.50 = 50 + 2500 + 40000 + 10000.
-    assert_eq!(run.cost("msg_C"), Priced::Usd(52_550));
+    assert_eq!(run.cost("msg_C"), Priced::Pico(52_550_000_000));
     // No requestId, keyed by uuid; no breakdown. Sonnet 4.5: 100×3 + 10×15.
     assert_eq!(run.get("msg_N").request_id, "");
-    assert_eq!(run.cost("msg_N"), Priced::Usd(450));
+    assert_eq!(run.cost("msg_N"), Priced::Pico(450_000_000));
 }
 
 #[test]
 fn long_context_boundary() {
     let run = run_claude();
     // Exactly 200,000 prompt tokens (3 + 1000 + 198,997) is not over the threshold:
-    // 3×3 + 1000×3.75 + 198997×0.30 + 1000×15 = 9 + 3750 + 59699.1 + 15000 = 78458.1 → 78,458.
+    // 3×3 + 1000×3.75 + 198997×0.30 + 1000×15 = 9 + 3750 + 59699.1 + 15000 = 78458.1 µ$.
     assert_eq!(run.get("msg_D").usage.prompt_tokens(), 200_000);
-    assert_eq!(run.cost("msg_D"), Priced::Usd(78_458));
+    assert_eq!(run.cost("msg_D"), Priced::Pico(78_458_100_000));
     // 200,001 is, and the whole request takes the premium:
-    // 4×6 + 1000×7.5 + 198997×0.60 + 1000×22.5 = 24 + 7500 + 119398.2 + 22500 = 149422.2 → 149,422.
+    // 4×6 + 1000×7.5 + 198997×0.60 + 1000×22.5 = 24 + 7500 + 119398.2 + 22500 = 149422.2 µ$.
     assert_eq!(run.get("msg_E").usage.prompt_tokens(), 200_001);
-    assert_eq!(run.cost("msg_E"), Priced::Usd(149_422));
+    assert_eq!(run.cost("msg_E"), Priced::Pico(149_422_200_000));
 }
 
 #[test]
@@ -216,10 +217,10 @@ fn fast_mode_multiplier() {
     let f = run.get("msg_F");
     assert!(f.fast);
     // Opus 4.6 at 6×: (100×5 + 1000×25 + 5000×0.50) × 6 = (500 + 25000 + 2500) × 6.
-    assert_eq!(run.cost("msg_F"), Priced::Usd(168_000));
+    assert_eq!(run.cost("msg_F"), Priced::Pico(168_000_000_000));
     assert_eq!(
         price_request(default_table(), &f.model, &f.usage, false),
-        Priced::Usd(28_000)
+        Priced::Pico(28_000_000_000)
     );
 }
 
@@ -237,13 +238,14 @@ fn claude_run_total() {
     let mut unpriced = Vec::new();
     for r in &run.requests {
         match price_request(default_table(), &r.model, &r.usage, r.fast) {
-            Priced::Usd(c) => total += c,
+            Priced::Pico(c) => total += c,
             Priced::Unpriced => unpriced.push(r.model.clone()),
         }
     }
-    // A 21,000 + B 34,500 + C 52,550 + D 78,458 + E 149,422 + F 168,000 + N 450
-    // + S 1,100 + H 3,500 = 508,980, rounded per request.
-    assert_eq!(total, 508_980);
+    // A 21,000 + B 34,500 + C 52,550 + D 78,458.1 + E 149,422.2 + F 168,000 + N 450
+    // + S 1,100 + H 3,500 = 508,980.3 µ$: nothing rounded (version one, rounding
+    // each request to a micro-dollar, said 508,980).
+    assert_eq!(total, 508_980_300_000);
     assert_eq!(unpriced, ["claude-imaginary-9"]);
     // First-seen order. Paths sort by component, so A's subagent folder
     // (`<A>/subagents/…`) comes before A's own file (`<A>.jsonl`), then B.
@@ -308,9 +310,9 @@ fn codex_cumulative_deltas() {
     assert_eq!(
         costs,
         [
-            Priced::Usd(12_000),
-            Priced::Usd(18_000),
-            Priced::Usd(13_500)
+            Priced::Pico(12_000_000_000),
+            Priced::Pico(18_000_000_000),
+            Priced::Pico(13_500_000_000)
         ]
     );
     // The deltas add up to the last total: nothing double-counted, nothing lost.

@@ -8,7 +8,7 @@ fn valid_event() -> serde_json::Value {
         "id": "0123456789abcdef0123456789abcdef", "ts": 1_763_800_000_000i64, "agent": "claude_code",
         "model": "claude-sonnet-4-5",
         "tokens": {"input": 1, "output": 2, "cache_write_5m": 3, "cache_write_1h": 4, "cache_read": 5},
-        "cost_micro_usd": 6, "project": "a".repeat(64), "session": "b".repeat(64), "mode": "off"
+        "cost_pico_usd": 6, "project": "a".repeat(64), "session": "b".repeat(64), "mode": "off"
     })
 }
 

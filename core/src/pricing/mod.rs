@@ -2,13 +2,16 @@
 //!
 //! `core/prices/prices.json` lists prices as exact decimal strings in USD per
 //! million tokens. They are loaded as integer atto-USD (1e-18 USD) per token,
-//! so the cost of a request is an exact integer sum that is rounded once, half
-//! up, to micro-USD. A float never touches a price: the LiteLLM converter turns
-//! LiteLLM's floats into decimals through their shortest round-trip text.
+//! so the cost of a request is an exact integer sum, expressed in pico-USD
+//! (`money`): whole for every rate with up to six decimals per MTok, which a
+//! test checks for every row of the embedded table. A float never touches a
+//! price: the LiteLLM converter turns LiteLLM's floats into decimals through
+//! their shortest round-trip text.
 
 use std::sync::OnceLock;
 
-use crate::money::MicroUsd;
+use crate::event::WireEvent;
+use crate::money::PicoUsd;
 use crate::usage::TokenUsage;
 
 mod decimal;
@@ -20,8 +23,8 @@ mod table;
 pub use litellm::{table_from_litellm, table_from_litellm_with};
 pub use table::PriceTable;
 
-/// atto-USD per micro-USD.
-const ATTO_PER_MICRO: u128 = 1_000_000_000_000;
+/// atto-USD per pico-USD.
+const ATTO_PER_PICO: u128 = 1_000_000;
 /// A price per million tokens with 12 fractional digits is a whole number of
 /// atto-USD per token; finer prices cannot be represented exactly and are refused.
 const MTOK_SCALE: u32 = 12;
@@ -44,15 +47,16 @@ pub fn default_table() -> &'static PriceTable {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Priced {
-    Usd(MicroUsd),
+    /// Exact pico-USD.
+    Pico(PicoUsd),
     /// The model is not in the table: shown as "unpriced", never as $0.
     Unpriced,
 }
 
 impl Priced {
-    pub fn micro_usd(self) -> Option<MicroUsd> {
+    pub fn pico(self) -> Option<PicoUsd> {
         match self {
-            Priced::Usd(c) => Some(c),
+            Priced::Pico(c) => Some(c),
             Priced::Unpriced => None,
         }
     }
@@ -61,9 +65,31 @@ impl Priced {
 /// Prices one request. `fast` is Claude Code's `usage.speed == "fast"`.
 pub fn price_request(table: &PriceTable, model: &str, usage: &TokenUsage, fast: bool) -> Priced {
     match table.lookup(model) {
-        Some(m) => Priced::Usd(m.cost(usage, fast)),
+        Some(m) => Priced::Pico(m.cost(usage, fast)),
         None => Priced::Unpriced,
     }
+}
+
+/// What the edge found when it priced a batch itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Repriced {
+    /// Events whose sender's price differed from the edge's (usually an
+    /// agent with an older price table), unpriced on either side included.
+    pub disagreements: u64,
+}
+
+/// Replaces every event's price with the table's: the stored numbers never
+/// depend on what an agent claims.
+pub fn reprice(table: &PriceTable, events: &mut [WireEvent]) -> Repriced {
+    let mut r = Repriced::default();
+    for e in events {
+        let edge = price_request(table, &e.model, &e.tokens, e.fast).pico();
+        if edge != e.cost_pico_usd {
+            r.disagreements += 1;
+        }
+        e.cost_pico_usd = edge;
+    }
+    r
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -141,22 +167,23 @@ impl ModelPrice {
         }
     }
 
-    /// Micro-USD, rounded half up once for the whole request.
-    pub fn cost(&self, usage: &TokenUsage, fast: bool) -> MicroUsd {
+    /// Pico-USD. Exact for every rate that is a whole number of pico-USD per
+    /// token after the fast multiplier (the embedded table, by test); a finer
+    /// rate would be rounded half up once for the whole request.
+    pub fn cost(&self, usage: &TokenUsage, fast: bool) -> PicoUsd {
         let Some(atto) = self.rates_for(usage).atto(usage) else {
-            return MicroUsd::MAX;
+            return PicoUsd::MAX;
         };
         let m = if fast {
             self.fast_multiplier.unwrap_or(DEFAULT_FAST_MULTIPLIER)
         } else {
             Ratio { num: 1, den: 1 }
         };
-        let (Some(n), Some(d)) = (atto.checked_mul(m.num), ATTO_PER_MICRO.checked_mul(m.den))
-        else {
-            return MicroUsd::MAX;
+        let (Some(n), Some(d)) = (atto.checked_mul(m.num), ATTO_PER_PICO.checked_mul(m.den)) else {
+            return PicoUsd::MAX;
         };
-        let micro = (n / d) + u128::from(n % d >= d - d / 2);
-        MicroUsd::try_from(micro).unwrap_or(MicroUsd::MAX)
+        let pico = (n / d) + u128::from(n % d >= d - d / 2);
+        PicoUsd::try_from(pico).unwrap_or(PicoUsd::MAX)
     }
 }
 
@@ -170,6 +197,7 @@ fn saturating_prompt(u: &TokenUsage) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::money::PICO_PER_MICRO;
 
     fn u(input: u64, output: u64, w5: u64, w1: u64, read: u64) -> TokenUsage {
         TokenUsage {
@@ -202,7 +230,7 @@ mod tests {
                 u(1000, 500, 2000, 0, 10_000),
                 false
             ),
-            Priced::Usd(21_000)
+            Priced::Pico(21_000_000_000)
         );
     }
 
@@ -257,7 +285,7 @@ mod tests {
                 cost(model, u(0, 0, 0, 0, n), false),
                 cost(model, u(0, n, 0, 0, 0), false),
             ];
-            let want = [i, w5, w1, r, o].map(|c| Priced::Usd(*c));
+            let want = [i, w5, w1, r, o].map(|c| Priced::Pico(*c * PICO_PER_MICRO));
             assert_eq!(got, want, "{model}");
         }
     }
@@ -267,12 +295,12 @@ mod tests {
         // Exactly 200,000 prompt tokens is not over: 200,000 × $3 = 600,000 µ$.
         assert_eq!(
             cost("claude-sonnet-4-5", u(200_000, 0, 0, 0, 0), false),
-            Priced::Usd(600_000)
+            Priced::Pico(600_000_000_000)
         );
         // 200,001 is: every token at $6 → 1,200,006 µ$.
         assert_eq!(
             cost("claude-sonnet-4-5", u(200_001, 0, 0, 0, 0), false),
-            Priced::Usd(1_200_006)
+            Priced::Pico(1_200_006_000_000)
         );
         // Cache tokens count towards the threshold and take the premium too:
         // 1×6 + 100,000×7.5 + 100,000×0.6 + 1,000×22.5 = 6 + 750,000 + 60,000 + 22,500.
@@ -282,17 +310,17 @@ mod tests {
                 u(1, 1000, 100_000, 0, 100_000),
                 false
             ),
-            Priced::Usd(832_506)
+            Priced::Pico(832_506_000_000)
         );
         // 1h writes at the premium: 200,001 × $12.
         assert_eq!(
             cost("claude-sonnet-4", u(0, 0, 0, 200_001, 0), false),
-            Priced::Usd(2_400_012)
+            Priced::Pico(2_400_012_000_000)
         );
         // Opus 4.5 has no premium.
         assert_eq!(
             cost("claude-opus-4-5", u(300_000, 0, 0, 0, 0), false),
-            Priced::Usd(1_500_000)
+            Priced::Pico(1_500_000_000_000)
         );
     }
 
@@ -301,11 +329,11 @@ mod tests {
         // Opus 4.6 names no multiplier in LiteLLM: 6×. (1000×5 + 100×25) × 6 = 45,000.
         assert_eq!(
             cost("claude-opus-4-6", u(1000, 100, 0, 0, 0), true),
-            Priced::Usd(45_000)
+            Priced::Pico(45_000_000_000)
         );
         assert_eq!(
             cost("claude-opus-4-6", u(1000, 100, 0, 0, 0), false),
-            Priced::Usd(7_500)
+            Priced::Pico(7_500_000_000)
         );
     }
 
@@ -315,12 +343,12 @@ mod tests {
         // 72,000×2.5 + 200,000×0.25 + 1,000×15 = 180,000 + 50,000 + 15,000.
         assert_eq!(
             cost("gpt-5.4", u(72_000, 1000, 0, 0, 200_000), false),
-            Priced::Usd(245_000)
+            Priced::Pico(245_000_000_000)
         );
         // 72,001×5 + 200,000×0.5 + 1,000×22.5 = 360,005 + 100,000 + 22,500.
         assert_eq!(
             cost("gpt-5.4", u(72_001, 1000, 0, 0, 200_000), false),
-            Priced::Usd(482_505)
+            Priced::Pico(482_505_000_000)
         );
     }
 
@@ -329,7 +357,7 @@ mod tests {
         let max = u(u64::MAX, u64::MAX, u64::MAX, u64::MAX, u64::MAX);
         assert_eq!(
             cost("claude-opus-4-6", max, true),
-            Priced::Usd(MicroUsd::MAX)
+            Priced::Pico(PicoUsd::MAX)
         );
     }
 
@@ -338,32 +366,100 @@ mod tests {
         // LiteLLM gives Opus 4.8 a fast multiplier of 2: (1000×5 + 100×25) × 2.
         assert_eq!(
             cost("claude-opus-4-8", u(1000, 100, 0, 0, 0), true),
-            Priced::Usd(15_000)
+            Priced::Pico(15_000_000_000)
         );
     }
 
     #[test]
-    fn rounding_is_half_up_once_per_request() {
-        // Haiku 4.5 cache reads are 0.1 µ$ each: 4 → 0.4 → 0, 5 → 0.5 → 1.
+    fn sub_micro_costs_are_exact() {
+        // Haiku 4.5 cache reads are 0.1 µ$ each: 4 reads are 0.4 µ$, not 0.
         assert_eq!(
             cost("claude-haiku-4-5", u(0, 0, 0, 0, 4), false),
-            Priced::Usd(0)
+            Priced::Pico(400_000)
         );
         assert_eq!(
             cost("claude-haiku-4-5", u(0, 0, 0, 0, 5), false),
-            Priced::Usd(1)
+            Priced::Pico(500_000)
         );
-        // Sonnet: 1 read (0.3) + 1 input (3) + 1 5m write (3.75) = 7.05 → 7, where
-        // rounding each part first would give 0 + 3 + 4 = 7 … and 2 reads + 2 writes =
-        // 0.6 + 7.5 = 8.1 → 8, where per-part rounding gives 1 + 8 = 9.
+        // Sonnet: 1 read (0.3) + 1 input (3) + 1 5m write (3.75) = 7.05 µ$;
+        // 2 reads + 2 writes = 0.6 + 7.5 = 8.1 µ$.
         assert_eq!(
             cost("claude-sonnet-4-5", u(1, 0, 1, 0, 1), false),
-            Priced::Usd(7)
+            Priced::Pico(7_050_000)
         );
         assert_eq!(
             cost("claude-sonnet-4-5", u(0, 0, 2, 0, 2), false),
-            Priced::Usd(8)
+            Priced::Pico(8_100_000)
         );
+    }
+
+    /// The promise of `money`: every rate of the embedded table, standard,
+    /// long-context and fast, is a whole number of pico-USD per token, so no
+    /// request is ever rounded.
+    #[test]
+    fn every_embedded_rate_is_whole_pico_per_token() {
+        let whole = |atto: u128, m: Ratio, what: &str| {
+            assert_eq!(
+                (atto * m.num) % (ATTO_PER_PICO * m.den),
+                0,
+                "{what}: {atto} atto-USD × {}/{} is not whole pico-USD",
+                m.num,
+                m.den
+            );
+        };
+        for p in default_table().models() {
+            let fast = p.fast_multiplier.unwrap_or(DEFAULT_FAST_MULTIPLIER);
+            let mut all = vec![p.rates];
+            all.extend(p.long_context.map(|l| l.rates));
+            for r in all {
+                for (name, atto) in [
+                    ("input", r.input),
+                    ("output", r.output),
+                    ("cache_write_5m", r.cache_write_5m),
+                    ("cache_write_1h", r.cache_write_1h),
+                    ("cache_read", r.cache_read),
+                ] {
+                    let what = format!("{} {name}", p.name);
+                    whole(atto, Ratio { num: 1, den: 1 }, &what);
+                    whole(atto, fast, &format!("{what} (fast)"));
+                }
+            }
+        }
+    }
+
+    /// 400 sessions' worth of requests summed per request equal the exact sum
+    /// of their token counts × rates: nothing is lost or gained in between.
+    #[test]
+    fn sums_of_requests_equal_the_exact_total() {
+        let t = default_table();
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        for model in [
+            "claude-sonnet-4-5",
+            "claude-haiku-4-5",
+            "claude-opus-4-1",
+            "gpt-5",
+        ] {
+            let p = t.lookup(model).unwrap();
+            let (mut summed, mut exact_atto) = (0u128, 0u128);
+            for _ in 0..4_000 {
+                let usage = u(
+                    next(5_000),
+                    next(2_000),
+                    next(3_000),
+                    next(100),
+                    next(150_000),
+                );
+                summed += u128::from(p.cost(&usage, false));
+                exact_atto += p.rates_for(&usage).atto(&usage).unwrap();
+            }
+            assert_eq!(summed * ATTO_PER_PICO, exact_atto, "{model}");
+        }
     }
 
     #[test]
@@ -416,7 +512,7 @@ mod tests {
         // 1,000,000 × 1.25 + 1,000,000 × 0.125 + 100,000 × 10 = 1,250,000 + 125,000 + 1,000,000.
         assert_eq!(
             cost("gpt-5-codex", u(1_000_000, 100_000, 0, 0, 1_000_000), false),
-            Priced::Usd(2_375_000)
+            Priced::Pico(2_375_000_000_000)
         );
     }
 
@@ -429,7 +525,7 @@ mod tests {
         // 1e6 × (2.5 + 4 + 0.2) = 6,700,000
         assert_eq!(
             price_request(&t, "m-1", &u(0, 0, 1_000_000, 1_000_000, 1_000_000), false),
-            Priced::Usd(6_700_000)
+            Priced::Pico(6_700_000_000_000)
         );
         let dangling =
             PriceTable::from_json(r#"{"source":"t","date":"d","models":{},"aliases":{"a":"b"}}"#);
