@@ -10,7 +10,7 @@ CREATE TABLE agent_tokens (
   created_at INTEGER NOT NULL,
   last_seen_at INTEGER,
   revoked_at INTEGER
-);
+, priced_differently INTEGER NOT NULL DEFAULT 0);
 
 CREATE TABLE audit_log (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -22,14 +22,16 @@ CREATE TABLE audit_log (
   details TEXT NOT NULL DEFAULT '{}'
 );
 
-CREATE TABLE batches (
+CREATE TABLE "batches" (
   team_id TEXT NOT NULL,
   batch_id TEXT NOT NULL,
+  part INTEGER NOT NULL,
+  split TEXT NOT NULL,
   developer_id TEXT NOT NULL,
   events INTEGER NOT NULL,
   received_at INTEGER NOT NULL,
-  PRIMARY KEY (team_id, batch_id)
-);
+  PRIMARY KEY (team_id, batch_id, part)
+) WITHOUT ROWID;
 
 CREATE TABLE categories (
   team_id TEXT NOT NULL,
@@ -50,7 +52,7 @@ CREATE TABLE categorization_usage (
   skipped INTEGER NOT NULL DEFAULT 0,
   input_tokens INTEGER NOT NULL DEFAULT 0,
   output_tokens INTEGER NOT NULL DEFAULT 0,
-  cost_micro_usd INTEGER NOT NULL DEFAULT 0,
+  cost_micro_usd INTEGER NOT NULL DEFAULT 0, cost_pico_usd INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (team_id, day)
 );
 
@@ -104,7 +106,7 @@ CREATE TABLE sessions (
   start_ms INTEGER NOT NULL,
   end_ms INTEGER NOT NULL,
   requests INTEGER NOT NULL DEFAULT 0,
-  cost_micro_usd INTEGER NOT NULL DEFAULT 0,
+  cost_micro_usd INTEGER NOT NULL DEFAULT 0, cost_pico_usd INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (team_id, session)
 );
 
@@ -144,7 +146,7 @@ CREATE TABLE usage_hourly (
   cache_write_5m_tokens INTEGER NOT NULL DEFAULT 0,
   cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
   cache_read_tokens INTEGER NOT NULL DEFAULT 0,
-  cost_micro_usd INTEGER NOT NULL DEFAULT 0,
+  cost_micro_usd INTEGER NOT NULL DEFAULT 0, cost_pico_usd INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (team_id, hour, developer_id, project, model, agent)
 );
 

@@ -114,6 +114,15 @@ pub fn aggregate(events: &[WireEvent]) -> Rollup {
     }
 }
 
+/// Fingerprint of a batch's rollup as split into queue parts. Two sends of
+/// one batch apply parts of each other only if this is equal, i.e. if every
+/// part is the same; anything that changed in between (mode, prices, settings,
+/// the split itself) makes the later send a duplicate as a whole.
+pub fn split_id(parts: &[Rollup]) -> String {
+    let bytes = serde_json::to_vec(parts).unwrap_or_default();
+    crate::hash::sha256_hex(&bytes)[..32].to_string()
+}
+
 impl Rollup {
     pub fn rows(&self) -> usize {
         self.hourly.len() + self.sessions.len() + self.categories.len()
@@ -221,6 +230,25 @@ mod tests {
             (r.sessions[0].requests, r.sessions[0].cost),
             (3, Usd::from_pico(150))
         );
+    }
+
+    #[test]
+    fn split_id_changes_with_any_part() {
+        let events: Vec<WireEvent> = (0..10)
+            .map(|i| ev(i * HOUR_MS, &format!("s{i}"), "m", Some(1)))
+            .collect();
+        let r = aggregate(&events);
+        let a = split_id(&r.clone().split(5));
+        assert_eq!(a, split_id(&r.clone().split(5)));
+        assert_ne!(a, split_id(&r.clone().split(4)), "a different split");
+        let mut repriced = events.clone();
+        repriced[3].cost_pico_usd = Some(2);
+        assert_ne!(
+            a,
+            split_id(&aggregate(&repriced).split(5)),
+            "a different price"
+        );
+        assert_eq!(a.len(), 32);
     }
 
     #[test]

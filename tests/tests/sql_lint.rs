@@ -91,8 +91,9 @@ fn touches_tenant(sql: &str) -> bool {
 fn team_bound(sql: &str) -> bool {
     let s = sql.replace('\n', " ");
     if s.trim_start().to_ascii_uppercase().starts_with("INSERT") {
-        // Inserts name team_id first and bind it as ?1.
-        return s.contains("(team_id,") && s.contains("VALUES (?1,");
+        // Inserts name team_id first and bind it as ?1, from VALUES or from a
+        // guarded SELECT.
+        return s.contains("(team_id,") && (s.contains("VALUES (?1,") || s.contains(" SELECT ?1,"));
     }
     s.contains("team_id = ?1")
         || s.contains("FROM teams WHERE id = ?1")
@@ -193,6 +194,12 @@ fn the_lint_catches_a_missing_predicate() {
     ));
     assert!(!team_bound(
         "INSERT INTO sessions (session, team_id) VALUES (?2, ?1)"
+    ));
+    assert!(team_bound(
+        "INSERT INTO sessions (team_id, session) SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1)"
+    ));
+    assert!(!team_bound(
+        "INSERT INTO sessions (team_id, session) SELECT ?2, ?1 WHERE true"
     ));
     assert!(touches_tenant("DELETE FROM sessions WHERE x = 1"));
     assert!(!touches_tenant("SELECT 1"));

@@ -5,20 +5,28 @@ use serde::{Deserialize, Serialize};
 use tally_core::rollup::Rollup;
 use worker::{Env, MessageBatch, MessageExt, Result};
 
-use crate::db::{Applied, CategorizeStats, TeamDb, TrustedTeam};
+use crate::db::{Applied, CategorizeStats, PartToApply, TeamDb, TrustedTeam};
 use crate::util::now_ms;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct QueuePart {
     pub team_id: String,
     pub developer_id: String,
-    /// Batch id, suffixed with the part number when a batch needed several messages.
+    /// The agent that sent the batch, whose price disagreements are counted.
+    pub agent_id: String,
+    /// The batch id, the same in every part and across resends.
     pub marker: String,
+    pub part: u32,
+    /// Fingerprint of the batch's whole rollup and split (`ingest::split_id`).
+    pub split: String,
     pub received_at: i64,
     pub rollup: Rollup,
     /// Cloud categorization figures of the batch, carried by its first part only.
     #[serde(default)]
     pub categorize: Option<CategorizeStats>,
+    /// Events the agent priced differently from the edge, first part only.
+    #[serde(default)]
+    pub disagreements: u64,
 }
 
 pub async fn consume(batch: MessageBatch<serde_json::Value>, env: Env) {
@@ -46,15 +54,16 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: Env) {
         match apply(&env, &part).await {
             Ok(Applied::Written { rows_written }) => {
                 worker::console_log!(
-                    "applied {} ({} events, {} rows written)",
+                    "applied {} part {} ({} events, {} rows written)",
                     part.marker,
+                    part.part,
                     part.rollup.events,
                     rows_written
                 );
                 msg.ack();
             }
             Ok(Applied::Duplicate) => {
-                worker::console_log!("duplicate {} ignored", part.marker);
+                worker::console_log!("duplicate {} part {} ignored", part.marker, part.part);
                 msg.ack();
             }
             Err(e) => {
@@ -67,11 +76,17 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: Env) {
 
 async fn apply(env: &Env, part: &QueuePart) -> Result<Applied> {
     let db = TeamDb::new(env, &TrustedTeam::from_queue(part.team_id.clone()))?;
-    db.apply_rollup(
-        &part.marker,
-        &part.developer_id,
-        &part.rollup,
-        part.categorize.as_ref(),
+    db.apply_part(
+        &PartToApply {
+            batch_id: &part.marker,
+            part: part.part,
+            split: &part.split,
+            developer_id: &part.developer_id,
+            agent_id: &part.agent_id,
+            rollup: &part.rollup,
+            categorized: part.categorize.as_ref(),
+            disagreements: part.disagreements,
+        },
         now_ms(),
     )
     .await

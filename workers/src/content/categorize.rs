@@ -115,10 +115,10 @@ pub async fn categorize(env: &Env, events: &mut [WireEvent]) -> CategorizeStats 
                     output: u.output_tokens,
                     ..Default::default()
                 };
-                if let tally_core::pricing::Priced::Usd(c) =
+                if let tally_core::pricing::Priced::Pico(c) =
                     tally_core::pricing::price_request(table, &model, &usage, false)
                 {
-                    stats.cost_micro_usd += c;
+                    stats.cost.add_pico(c);
                 }
                 by_prompt.insert(p.clone(), c);
             }

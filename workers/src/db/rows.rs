@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use tally_core::event::PrivacyMode;
+use tally_core::money::Usd;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TeamSettings {
@@ -22,36 +23,80 @@ impl TeamSettings {
     }
 }
 
+/// Sums come back from D1 as text (`CAST(SUM(x) AS TEXT)`), because a JS
+/// number would round them above 2^53; plain columns come back as numbers.
+fn exact<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum N {
+        I(i64),
+        F(f64),
+        S(String),
+    }
+    match N::deserialize(d)? {
+        N::I(n) => Ok(n),
+        N::F(f) if f.fract() == 0.0 && f.abs() <= tally_core::event::MAX_SAFE_INT as f64 => {
+            Ok(f as i64)
+        }
+        N::F(f) => Err(serde::de::Error::custom(format!("inexact integer {f}"))),
+        N::S(s) => s.parse().map_err(serde::de::Error::custom),
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ModelTotals {
     pub model: String,
+    #[serde(deserialize_with = "exact")]
     pub requests: i64,
+    #[serde(deserialize_with = "exact")]
     pub unpriced_requests: i64,
+    #[serde(deserialize_with = "exact")]
     pub input_tokens: i64,
+    #[serde(deserialize_with = "exact")]
     pub output_tokens: i64,
+    #[serde(deserialize_with = "exact")]
     pub cache_write_5m_tokens: i64,
+    #[serde(deserialize_with = "exact")]
     pub cache_write_1h_tokens: i64,
+    #[serde(deserialize_with = "exact")]
     pub cache_read_tokens: i64,
+    #[serde(deserialize_with = "exact")]
     pub cost_micro_usd: i64,
+    /// Pico-USD beyond `cost_micro_usd` (a sum of per-row remainders).
+    #[serde(default, deserialize_with = "exact")]
+    pub cost_pico_usd: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HourModelCost {
     pub hour: i64,
     pub model: String,
+    #[serde(deserialize_with = "exact")]
     pub cost_micro_usd: i64,
+    /// Pico-USD beyond `cost_micro_usd` (a sum of per-row remainders).
+    #[serde(default, deserialize_with = "exact")]
+    pub cost_pico_usd: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupTotals {
     pub key: String,
     pub label: String,
+    #[serde(deserialize_with = "exact")]
     pub requests: i64,
+    #[serde(deserialize_with = "exact")]
     pub input_tokens: i64,
+    #[serde(deserialize_with = "exact")]
     pub output_tokens: i64,
+    #[serde(deserialize_with = "exact")]
     pub cache_write_tokens: i64,
+    #[serde(deserialize_with = "exact")]
     pub cache_read_tokens: i64,
+    #[serde(deserialize_with = "exact")]
     pub cost_micro_usd: i64,
+    /// Pico-USD beyond `cost_micro_usd` (a sum of per-row remainders).
+    #[serde(default, deserialize_with = "exact")]
+    pub cost_pico_usd: i64,
     pub last_hour: i64,
 }
 
@@ -64,8 +109,13 @@ pub struct SessionRowOut {
     pub agent: String,
     pub start_ms: i64,
     pub end_ms: i64,
+    #[serde(deserialize_with = "exact")]
     pub requests: i64,
+    #[serde(deserialize_with = "exact")]
     pub cost_micro_usd: i64,
+    /// Pico-USD beyond `cost_micro_usd` (a sum of per-row remainders).
+    #[serde(default, deserialize_with = "exact")]
+    pub cost_pico_usd: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,6 +123,7 @@ pub struct CategoryRow {
     pub category: String,
     pub task_hint: String,
     pub project_hint: String,
+    #[serde(deserialize_with = "exact")]
     pub requests: i64,
 }
 
@@ -119,5 +170,31 @@ pub struct CategorizeStats {
     pub skipped: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
-    pub cost_micro_usd: u64,
+    pub cost: Usd,
+}
+
+macro_rules! exact_cost {
+    ($($t:ty),*) => {$(
+        impl $t {
+            /// The exact cost of the row; round only to display it.
+            pub fn cost(&self) -> Usd {
+                Usd::from_parts(self.cost_micro_usd, self.cost_pico_usd)
+            }
+        }
+    )*};
+}
+exact_cost!(ModelTotals, HourModelCost, GroupTotals, SessionRowOut);
+
+/// One queue part of a batch, as the consumer applies it.
+pub struct PartToApply<'a> {
+    pub batch_id: &'a str,
+    pub part: u32,
+    /// Fingerprint of the batch's whole rollup and split.
+    pub split: &'a str,
+    pub developer_id: &'a str,
+    pub agent_id: &'a str,
+    pub rollup: &'a tally_core::rollup::Rollup,
+    pub categorized: Option<&'a CategorizeStats>,
+    /// Events the agent priced differently from the edge (first part only).
+    pub disagreements: u64,
 }

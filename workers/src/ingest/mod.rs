@@ -8,9 +8,11 @@ pub use agent::{agent_config, authenticate_agent, enroll};
 
 use serde::Serialize;
 use tally_core::bucket::{BucketConfig, Take};
-use tally_core::event::{decode_batch, BatchError, PrivacyMode, MAX_BATCH_BYTES};
+use tally_core::event::PrivacyMode;
+use tally_core::pricing::{default_table, reprice};
 use tally_core::privacy::restrict;
-use tally_core::rollup::aggregate;
+use tally_core::rollup::{aggregate, split_id};
+use tally_core::wire::{decode_batch, BatchError, MAX_BATCH_BYTES};
 use worker::{Env, Request, Response, Result};
 
 use crate::bindings;
@@ -122,26 +124,29 @@ pub async fn events(mut req: Request, env: Env) -> Result<Response> {
         .collect();
     // Content handling (categorization, R2) happens here, before the queue, so
     // that text never rests anywhere the team did not choose.
-    let (events, categorized) =
+    let (mut events, categorized) =
         crate::content::process(&env, db.team_id(), &team, &batch.batch_id, events, now).await?;
+    // The stored numbers are the edge's: the agent's prices only count
+    // disagreements, shown per agent on the Developers page.
+    let repriced = reprice(default_table(), &mut events);
 
     let parts = aggregate(&events).split(ROWS_PER_MESSAGE);
-    let n = parts.len();
+    let split = split_id(&parts);
     let queue = env.queue(bindings::EVENTS_QUEUE)?;
     for (k, rollup) in parts.into_iter().enumerate() {
-        let marker = if n == 1 {
-            batch.batch_id.clone()
-        } else {
-            format!("{}#{k}", batch.batch_id)
-        };
+        let first = k == 0;
         queue
             .send(QueuePart {
                 team_id: db.team_id().to_string(),
                 developer_id: principal.developer_id.clone(),
-                marker,
+                agent_id: principal.agent_id.clone(),
+                marker: batch.batch_id.clone(),
+                part: k as u32,
+                split: split.clone(),
                 received_at: now,
                 rollup,
-                categorize: (k == 0 && categorized != Default::default()).then_some(categorized),
+                categorize: (first && categorized != Default::default()).then_some(categorized),
+                disagreements: if first { repriced.disagreements } else { 0 },
             })
             .await?;
     }
