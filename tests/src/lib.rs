@@ -436,7 +436,8 @@ pub fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// A valid Off-mode event; `n` makes ids distinct.
+/// A valid Off-mode event; `n` makes ids distinct; `cost` is the price the
+/// agent claims in micro-USD (the edge prices it itself).
 pub fn off_event(n: u64, ts: i64, model: &str, cost: u64) -> Value {
     serde_json::json!({
         "id": format!("{n:032x}"),
@@ -444,7 +445,7 @@ pub fn off_event(n: u64, ts: i64, model: &str, cost: u64) -> Value {
         "agent": "claude_code",
         "model": model,
         "tokens": {"input": 100 + n, "output": 10, "cache_write_5m": 0, "cache_write_1h": 0, "cache_read": 1000},
-        "cost_micro_usd": cost,
+        "cost_pico_usd": cost * 1_000_000,
         "project": tally_core::hash::project_hash("salt", "/p"),
         "session": tally_core::hash::session_hash("salt", &format!("s{}", n % 2)),
         "mode": "off"
