@@ -22,6 +22,14 @@ pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 pub const MAX_FUTURE_SKEW_MS: i64 = 7 * DAY_MS;
 /// The furthest back an agent may ship history (`tally install --backfill`).
 pub const MAX_BACKFILL_DAYS: u32 = 365;
+/// How long the edge keeps a batch's idempotency markers.
+pub const MARKER_TTL_DAYS: i64 = 30;
+/// How long after its first attempt an agent keeps resending a batch before
+/// it gives up, loudly. A batch is applied no earlier than its first attempt,
+/// so every resend reaches the edge while the markers of that batch live.
+pub const RESEND_GIVE_UP_DAYS: i64 = 20;
+const _: () = assert!(RESEND_GIVE_UP_DAYS < MARKER_TTL_DAYS);
+
 /// The oldest timestamp the edge accepts: the backfill window plus five weeks
 /// for an event that waited in an offline laptop's outbox.
 pub const MAX_PAST_MS: i64 = (MAX_BACKFILL_DAYS as i64 + 35) * DAY_MS;

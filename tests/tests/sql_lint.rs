@@ -19,7 +19,8 @@ const TENANT_TABLES: &[&str] = &[
     "categories",
     "audit_log",
     "project_labels",
-    "content_index",
+    "content_objects",
+    "lifecycle_jobs",
 ];
 
 const SERVICE_ALLOWED: &[&str] = &[
@@ -30,7 +31,13 @@ const SERVICE_ALLOWED: &[&str] = &[
     "SELECT team_id, id AS member_id FROM members WHERE email = ?1",
     "SELECT COUNT(*) AS n FROM teams",
     "INSERT INTO teams (id, name, salt, created_at) VALUES (?1, ?2, ?3, ?4)",
-    "SELECT id, retention_days FROM teams ORDER BY id",
+    "SELECT id, retention_days, deleted_at, delete_after FROM teams ORDER BY id",
+    "SELECT id, team_id, kind, subject, run_day, cutoff_day, cursor, objects, bytes, rows, attempts FROM lifecycle_jobs WHERE state = 'pending' ORDER BY id LIMIT ?1",
+    "UPDATE lifecycle_jobs SET state = ?2, cursor = ?3, objects = ?4, bytes = ?5, rows = ?6, attempts = ?7, error = ?8, updated_at = ?9 WHERE id = ?1",
+    "DELETE FROM batches WHERE received_at < ?1",
+    "DELETE FROM web_sessions WHERE expires_at < ?1",
+    "DELETE FROM signin_links WHERE expires_at < ?1",
+    "DELETE FROM audit_log WHERE at < ?1",
     "INSERT INTO cron_runs (cron, ran_at, details) VALUES (?1, ?2, ?3)",
 ];
 

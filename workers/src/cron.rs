@@ -1,30 +1,20 @@
-//! Scheduled work: the nightly retention run (cron `30 3 * * *`, UTC).
+//! Scheduled work: the nightly lifecycle run (`30 3 * * *`, UTC) and an
+//! hourly catch-up (`0 * * * *`) that resumes lifecycle jobs one invocation
+//! could not finish. The clock is the event's scheduled time, which tests set.
 
-use tally_core::rollup::HOUR_MS;
 use worker::{Env, Result};
 
-use crate::db::{ServiceDb, TeamDb};
-use crate::util::now_ms;
+use crate::db::ServiceDb;
 
-pub async fn run_cron(cron: &str, env: &Env) -> Result<()> {
-    let service = ServiceDb::new(env)?;
-    let now = now_ms();
-    let mut pruned = 0;
-    for team in service.teams().await? {
-        if team.retention_days <= 0 {
-            continue; // "forever"
-        }
-        let before_ms = now - team.retention_days * 24 * HOUR_MS;
-        TeamDb::new(env, &team)?
-            .prune_before(before_ms.div_euclid(HOUR_MS), before_ms, now)
-            .await?;
-        pruned += 1;
-    }
-    service
-        .record_cron(
-            cron,
-            now,
-            &serde_json::json!({"teams_pruned": pruned}).to_string(),
-        )
+pub const NIGHTLY: &str = "30 3 * * *";
+pub const HOURLY: &str = "0 * * * *";
+
+pub async fn run_cron(cron: &str, scheduled_ms: i64, env: &Env) -> Result<()> {
+    let summary = match cron {
+        NIGHTLY => crate::lifecycle::nightly(env, scheduled_ms).await?,
+        _ => crate::lifecycle::work(env, scheduled_ms).await?,
+    };
+    ServiceDb::new(env)?
+        .record_cron(cron, scheduled_ms, &summary.to_string())
         .await
 }

@@ -3,17 +3,19 @@
 //! it anywhere, and then sealed under the team's key.
 
 mod categorize;
-mod store;
+pub mod store;
 
 use tally_core::event::{PrivacyMode, WireEvent};
 use worker::{Env, Result};
 
-use crate::db::{CategorizeStats, TeamSettings};
+use crate::db::{CategorizeStats, TeamDb, TeamSettings};
 
+/// Runs after re-pricing, so stored content carries the edge's numbers.
 pub async fn process(
     env: &Env,
-    team_id: &str,
+    db: &TeamDb,
     team: &TeamSettings,
+    developer_id: &str,
     batch_id: &str,
     mut events: Vec<WireEvent>,
     now: i64,
@@ -24,7 +26,7 @@ pub async fn process(
         CategorizeStats::default()
     };
     if team.mode() == PrivacyMode::Full {
-        store::store(env, team_id, batch_id, &events, now).await?;
+        store::store(env, db, developer_id, batch_id, &events, now).await?;
     }
     // Aggregation reads only the numeric fields and the category, so text
     // goes no further than this function whatever the mode.

@@ -14,6 +14,12 @@ pub struct TeamSettings {
     pub rate_capacity: i64,
     pub rate_per_minute: i64,
     pub timezone: String,
+    /// Set while the team is scheduled for deletion.
+    #[serde(default)]
+    pub deleted_at: Option<i64>,
+    /// When the nightly run erases the team for good.
+    #[serde(default)]
+    pub delete_after: Option<i64>,
 }
 
 impl TeamSettings {
@@ -197,4 +203,42 @@ pub struct PartToApply<'a> {
     pub categorized: Option<&'a CategorizeStats>,
     /// Events the agent priced differently from the edge (first part only).
     pub disagreements: u64,
+}
+
+/// One sealed R2 object of Full-mode content, as indexed in D1.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContentObject {
+    pub key: String,
+    pub session: String,
+    pub developer_id: String,
+    /// Unix day (UTC) of the events it holds.
+    pub day: i64,
+    pub batch_id: String,
+    pub events: i64,
+    pub bytes: i64,
+    pub first_ts: i64,
+    pub last_ts: i64,
+}
+
+/// A unit of lifecycle work (retention, hard deletion, content purge,
+/// developer erasure) that resumes from its cursor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LifecycleJob {
+    pub id: i64,
+    pub team_id: String,
+    pub kind: String,
+    pub subject: String,
+    pub run_day: i64,
+    pub cutoff_day: i64,
+    pub cursor: Option<String>,
+    pub objects: i64,
+    pub bytes: i64,
+    pub rows: i64,
+    pub attempts: i64,
+}
+
+impl super::Principal for LifecycleJob {
+    fn team_id(&self) -> &str {
+        &self.team_id
+    }
 }

@@ -4,13 +4,18 @@ use serde::Deserialize;
 use worker::{D1Database, Env, Result};
 
 use super::{
-    all, database, first, i, prepare, t, AgentPrincipal, EnrollPrincipal, Principal, WebPrincipal,
+    all, database, first, i, prepare, t, AgentPrincipal, EnrollPrincipal, LifecycleJob, Principal,
+    WebPrincipal,
 };
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct TeamRef {
     pub id: String,
     pub retention_days: i64,
+    #[serde(default)]
+    pub deleted_at: Option<i64>,
+    #[serde(default)]
+    pub delete_after: Option<i64>,
 }
 
 impl Principal for TeamRef {
@@ -116,16 +121,85 @@ impl ServiceDb {
         Ok(TeamRef {
             id: id.to_string(),
             retention_days: 90,
+            deleted_at: None,
+            delete_after: None,
         })
     }
 
     pub async fn teams(&self) -> Result<Vec<TeamRef>> {
         all(prepare(
             &self.db,
-            "SELECT id, retention_days FROM teams ORDER BY id",
+            "SELECT id, retention_days, deleted_at, delete_after FROM teams ORDER BY id",
             &[],
         )?)
         .await
+    }
+
+    /// Lifecycle jobs of every team, oldest first.
+    pub async fn pending_jobs(&self, limit: i64) -> Result<Vec<LifecycleJob>> {
+        all(prepare(
+            &self.db,
+            "SELECT id, team_id, kind, subject, run_day, cutoff_day, cursor, objects, bytes, rows, attempts FROM lifecycle_jobs WHERE state = 'pending' ORDER BY id LIMIT ?1",
+            &[i(limit)],
+        )?)
+        .await
+    }
+
+    /// Saves a job's progress; `state` is pending (resume later), done or failed.
+    pub async fn save_job(&self, job: &LifecycleJob, state: &str, error: Option<&str>, now: i64) -> Result<()> {
+        prepare(
+            &self.db,
+            "UPDATE lifecycle_jobs SET state = ?2, cursor = ?3, objects = ?4, bytes = ?5, rows = ?6, attempts = ?7, error = ?8, updated_at = ?9 WHERE id = ?1",
+            &[
+                i(job.id),
+                t(state),
+                job.cursor.as_deref().map(t).unwrap_or(super::Arg::Null),
+                i(job.objects),
+                i(job.bytes),
+                i(job.rows),
+                i(job.attempts),
+                error.map(t).unwrap_or(super::Arg::Null),
+                i(now),
+            ],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    /// Housekeeping that spans teams: idempotency markers older than their
+    /// lifetime (see `tally_core::wire::MARKER_TTL_DAYS`), expired sign-in
+    /// state, and audit rows past two years.
+    pub async fn housekeeping(&self, markers_before: i64, now: i64, audit_before: i64) -> Result<u64> {
+        let results = self
+            .db
+            .batch(vec![
+                prepare(
+                    &self.db,
+                    "DELETE FROM batches WHERE received_at < ?1",
+                    &[i(markers_before)],
+                )?,
+                prepare(
+                    &self.db,
+                    "DELETE FROM web_sessions WHERE expires_at < ?1",
+                    &[i(now)],
+                )?,
+                prepare(
+                    &self.db,
+                    "DELETE FROM signin_links WHERE expires_at < ?1",
+                    &[i(now)],
+                )?,
+                prepare(
+                    &self.db,
+                    "DELETE FROM audit_log WHERE at < ?1",
+                    &[i(audit_before)],
+                )?,
+            ])
+            .await?;
+        Ok(results
+            .iter()
+            .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) as u64)
+            .sum())
     }
 
     pub async fn record_cron(&self, cron: &str, now: i64, details: &str) -> Result<()> {

@@ -33,7 +33,7 @@ impl TeamDb {
 
     pub async fn settings(&self) -> Result<TeamSettings> {
         first(self.stmt(
-            "SELECT id, name, salt, privacy_mode, retention_days, rate_capacity, rate_per_minute, timezone FROM teams WHERE id = ?1",
+            "SELECT id, name, salt, privacy_mode, retention_days, rate_capacity, rate_per_minute, timezone, deleted_at, delete_after FROM teams WHERE id = ?1",
             vec![],
         )?)
             .await?
@@ -492,39 +492,235 @@ impl TeamDb {
         .await
     }
 
-    pub async fn prune_before(&self, before_hour: i64, before_ms: i64, now: i64) -> Result<()> {
-        self.db
-            .batch(vec![
+
+    // ---- lifecycle: content index, retention, deletion -------------------
+
+    pub async fn add_content_objects(&self, objects: &[ContentObject], now: i64) -> Result<()> {
+        let mut stmts = Vec::with_capacity(objects.len());
+        for o in objects {
+            stmts.push(self.stmt(
+                "INSERT INTO content_objects (team_id, key, session, developer_id, day, batch_id, events, bytes, first_ts, last_ts, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (team_id, key) DO NOTHING",
+                vec![t(o.key.clone()), t(o.session.clone()), t(o.developer_id.clone()), i(o.day), t(o.batch_id.clone()), i(o.events), i(o.bytes), i(o.first_ts), i(o.last_ts), i(now)],
+            )?);
+        }
+        if !stmts.is_empty() {
+            self.db.batch(stmts).await?;
+        }
+        Ok(())
+    }
+
+    /// A session's objects in the order their requests happened.
+    pub async fn session_content(&self, session: &str) -> Result<Vec<ContentObject>> {
+        all(self.stmt(
+            "SELECT key, session, developer_id, day, batch_id, events, bytes, first_ts, last_ts FROM content_objects WHERE team_id = ?1 AND session = ?2 ORDER BY first_ts, key LIMIT 1000",
+            vec![t(session)],
+        )?)
+        .await
+    }
+
+    /// Keys of one developer's content, a page at a time.
+    pub async fn developer_content_keys(&self, developer_id: &str, limit: i64) -> Result<Vec<ContentObject>> {
+        all(self.stmt(
+            "SELECT key, session, developer_id, day, batch_id, events, bytes, first_ts, last_ts FROM content_objects WHERE team_id = ?1 AND developer_id = ?2 ORDER BY key LIMIT ?3",
+            vec![t(developer_id), i(limit)],
+        )?)
+        .await
+    }
+
+    pub async fn forget_content_keys(&self, keys: &[String]) -> Result<u64> {
+        let mut stmts = Vec::with_capacity(keys.len());
+        for k in keys {
+            stmts.push(self.stmt(
+                "DELETE FROM content_objects WHERE team_id = ?1 AND key = ?2",
+                vec![t(k.clone())],
+            )?);
+        }
+        changes(self.run_batch(stmts).await?)
+    }
+
+    /// Index rows of content older than `cutoff_day`, and every category row
+    /// of those days; aggregates are never pruned.
+    pub async fn prune_rows_before(&self, cutoff_day: i64) -> Result<u64> {
+        changes(
+            self.run_batch(vec![
+                self.stmt(
+                    "DELETE FROM content_objects WHERE team_id = ?1 AND day < ?2",
+                    vec![i(cutoff_day)],
+                )?,
                 self.stmt(
                     "DELETE FROM categories WHERE team_id = ?1 AND day < ?2",
-                    vec![i(before_ms.div_euclid(DAY_MS))],
+                    vec![i(cutoff_day)],
+                )?,
+            ])
+            .await?,
+        )
+    }
+
+    pub async fn forget_all_content(&self) -> Result<u64> {
+        changes(
+            self.run_batch(vec![self.stmt(
+                "DELETE FROM content_objects WHERE team_id = ?1",
+                vec![],
+            )?])
+            .await?,
+        )
+    }
+
+    async fn run_batch(&self, stmts: Vec<D1PreparedStatement>) -> Result<Vec<worker::D1Result>> {
+        if stmts.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.db.batch(stmts).await
+    }
+
+    pub async fn schedule_deletion(&self, by: &str, now: i64, after: i64) -> Result<()> {
+        self.stmt(
+            "UPDATE teams SET deleted_at = ?2, delete_after = ?3, deleted_by = ?4 WHERE id = ?1",
+            vec![i(now), i(after), t(by)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    pub async fn cancel_deletion(&self) -> Result<bool> {
+        let r = self
+            .stmt(
+                "UPDATE teams SET deleted_at = NULL, delete_after = NULL, deleted_by = NULL WHERE id = ?1 AND deleted_at IS NOT NULL",
+                vec![],
+            )?
+            .run()
+            .await?;
+        Ok(r.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+    }
+
+    /// Starts a lifecycle job for this team; a second start of the same job
+    /// on the same day changes nothing.
+    pub async fn start_job(&self, kind: &str, subject: &str, run_day: i64, cutoff_day: i64, now: i64) -> Result<()> {
+        self.stmt(
+            "INSERT INTO lifecycle_jobs (team_id, kind, subject, run_day, cutoff_day, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
+             ON CONFLICT (team_id, kind, subject, run_day) DO NOTHING",
+            vec![t(kind), t(subject), i(run_day), i(cutoff_day), i(now)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes the developer's agents, moves their numbers to a new
+    /// anonymous developer (team totals stay right) and deletes their
+    /// category rows; their content objects go through a lifecycle job.
+    pub async fn erase_developer(&self, developer_id: &str, anon_id: &str, anon_name: &str, now: i64) -> Result<u64> {
+        changes(
+            self.run_batch(vec![
+                self.stmt(
+                    "INSERT INTO developers (team_id, id, name, created_at, removed_at, erased_at) VALUES (?1, ?2, ?3, ?4, ?4, ?4)",
+                    vec![t(anon_id), t(anon_name), i(now)],
                 )?,
                 self.stmt(
-                    "DELETE FROM web_sessions WHERE team_id = ?1 AND expires_at < ?2",
-                    vec![i(now)],
+                    "UPDATE agent_tokens SET revoked_at = ?3 WHERE team_id = ?1 AND developer_id = ?2 AND revoked_at IS NULL",
+                    vec![t(developer_id), i(now)],
                 )?,
                 self.stmt(
-                    "DELETE FROM signin_links WHERE team_id = ?1 AND expires_at < ?2",
-                    vec![i(now)],
+                    "UPDATE usage_hourly SET developer_id = ?3 WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id), t(anon_id)],
                 )?,
                 self.stmt(
-                    "DELETE FROM audit_log WHERE team_id = ?1 AND at < ?2",
-                    vec![i(now - 730 * DAY_MS)],
+                    "UPDATE sessions SET developer_id = ?3 WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id), t(anon_id)],
                 )?,
                 self.stmt(
-                    "DELETE FROM usage_hourly WHERE team_id = ?1 AND hour < ?2",
-                    vec![i(before_hour)],
+                    "UPDATE batches SET developer_id = ?3 WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id), t(anon_id)],
                 )?,
                 self.stmt(
-                    "DELETE FROM sessions WHERE team_id = ?1 AND end_ms < ?2",
-                    vec![i(before_ms)],
+                    "DELETE FROM categories WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id)],
                 )?,
                 self.stmt(
-                    "DELETE FROM batches WHERE team_id = ?1 AND received_at < ?2",
-                    vec![i(before_ms)],
+                    "UPDATE developers SET name = ?3, removed_at = COALESCE(removed_at, ?4), erased_at = ?4 WHERE team_id = ?1 AND id = ?2",
+                    vec![t(developer_id), t(anon_name), i(now)],
+                )?,
+            ])
+            .await?,
+        )
+    }
+
+    pub async fn remove_developer(&self, developer_id: &str, now: i64) -> Result<bool> {
+        let r = self
+            .run_batch(vec![
+                self.stmt(
+                    "UPDATE agent_tokens SET revoked_at = ?3 WHERE team_id = ?1 AND developer_id = ?2 AND revoked_at IS NULL",
+                    vec![t(developer_id), i(now)],
+                )?,
+                self.stmt(
+                    "UPDATE developers SET removed_at = COALESCE(removed_at, ?3) WHERE team_id = ?1 AND id = ?2",
+                    vec![t(developer_id), i(now)],
                 )?,
             ])
             .await?;
-        Ok(())
+        Ok(r.get(1).map(changed).unwrap_or(0) > 0)
     }
+
+    /// The last step of a hard deletion, one transaction: the operator's
+    /// tombstone first (it is what lets the audit trigger delete young
+    /// rows), then every row of the team in every table, the team last.
+    /// `tests/tests/lifecycle.rs` fails if a table of `schema.sql` is missing here.
+    pub async fn hard_delete(&self, deleted_at: i64, now: i64, r2: &serde_json::Value) -> Result<serde_json::Value> {
+        let mut stmts = vec![self.stmt(
+            "INSERT INTO team_tombstones (team_id, deleted_at, hard_deleted_at, counts) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (team_id) DO UPDATE SET hard_deleted_at = excluded.hard_deleted_at",
+            vec![i(deleted_at), i(now), t(r2.to_string())],
+        )?];
+        for sql in HARD_DELETE {
+            stmts.push(self.stmt(sql, vec![])?);
+        }
+        let results = self.run_batch(stmts).await?;
+        let mut counts = serde_json::Map::new();
+        for (sql, r) in HARD_DELETE.iter().zip(results.iter().skip(1)) {
+            let table = sql.split_whitespace().nth(2).unwrap_or("?");
+            counts.insert(table.to_string(), changed(r).into());
+        }
+        let counts = serde_json::json!({"r2": r2, "rows": counts});
+        self.stmt(
+            "UPDATE team_tombstones SET counts = ?2 WHERE team_id = ?1",
+            vec![t(counts.to_string())],
+        )?
+        .run()
+        .await?;
+        Ok(counts)
+    }
+}
+
+/// Every table that holds a team's rows, children before the team itself.
+pub const HARD_DELETE: &[&str] = &[
+    "DELETE FROM audit_log WHERE team_id = ?1",
+    "DELETE FROM web_sessions WHERE team_id = ?1",
+    "DELETE FROM signin_links WHERE team_id = ?1",
+    "DELETE FROM members WHERE team_id = ?1",
+    "DELETE FROM install_tokens WHERE team_id = ?1",
+    "DELETE FROM agent_tokens WHERE team_id = ?1",
+    "DELETE FROM batches WHERE team_id = ?1",
+    "DELETE FROM usage_hourly WHERE team_id = ?1",
+    "DELETE FROM sessions WHERE team_id = ?1",
+    "DELETE FROM categories WHERE team_id = ?1",
+    "DELETE FROM categorization_usage WHERE team_id = ?1",
+    "DELETE FROM project_labels WHERE team_id = ?1",
+    "DELETE FROM content_objects WHERE team_id = ?1",
+    "DELETE FROM lifecycle_jobs WHERE team_id = ?1",
+    "DELETE FROM developers WHERE team_id = ?1",
+    "DELETE FROM teams WHERE id = ?1",
+];
+
+fn changed(r: &worker::D1Result) -> u64 {
+    r.meta()
+        .ok()
+        .flatten()
+        .and_then(|m| m.changes)
+        .unwrap_or(0) as u64
+}
+
+fn changes(results: Vec<worker::D1Result>) -> Result<u64> {
+    Ok(results.iter().map(changed).sum())
 }

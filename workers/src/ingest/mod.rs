@@ -124,11 +124,20 @@ pub async fn events(mut req: Request, env: Env) -> Result<Response> {
         .collect();
     // Content handling (categorization, R2) happens here, before the queue, so
     // that text never rests anywhere the team did not choose.
-    let (mut events, categorized) =
-        crate::content::process(&env, db.team_id(), &team, &batch.batch_id, events, now).await?;
     // The stored numbers are the edge's: the agent's prices only count
     // disagreements, shown per agent on the Developers page.
+    let mut events = events;
     let repriced = reprice(default_table(), &mut events);
+    let (events, categorized) = crate::content::process(
+        &env,
+        &db,
+        &team,
+        &principal.developer_id,
+        &batch.batch_id,
+        events,
+        now,
+    )
+    .await?;
 
     let parts = aggregate(&events).split(ROWS_PER_MESSAGE);
     let split = split_id(&parts);
