@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tally::home::Home;
 use tally::index::{roots_signature, Index};
 use tally::report::{build, Filter, Group};
 use tally::source::{Claude, Source};
@@ -62,19 +63,15 @@ fn bench(c: &mut Criterion) {
     });
     // Warm: the saved index is loaded, every file is stat'ed, nothing is read.
     let state = tempfile::tempdir().unwrap();
-    let path = state.path().join("index.bin");
+    let home = Home::at(state.path());
     let mut ix = Index::new(sig.clone());
     ix.scan(&src, now, None, false);
-    ix.save(&path).unwrap();
-    let filter = Filter {
-        since: None,
-        until: None,
-        tz: jiff::tz::TimeZone::UTC,
-    };
+    ix.save(&home).unwrap();
+    let filter = Filter::all_days(jiff::tz::TimeZone::UTC);
     g.throughput(Throughput::Elements(1));
     g.bench_function("warm_nothing_new_plus_daily_report", |b| {
         b.iter(|| {
-            let mut ix = Index::load(&path, &sig).unwrap();
+            let mut ix = Index::load(&home, &sig).unwrap();
             let out = ix.scan(&src, now, None, false);
             assert_eq!(out.stats.bytes_read, 0);
             build(&ix, Group::Daily, &filter).totals.requests

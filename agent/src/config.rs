@@ -1,23 +1,11 @@
-//! Where the agent keeps its state, and the enrolled configuration.
-
-use std::io::Write;
-use std::path::{Path, PathBuf};
+//! The enrolled configuration: which server, which credentials, which
+//! privacy mode.
 
 use serde::{Deserialize, Serialize};
 use tally_core::event::PrivacyMode;
 
-/// `TALLY_HOME` (tests, several enrolments on one machine) else `~/.config/tally`.
-pub fn home() -> PathBuf {
-    if let Some(h) = std::env::var_os("TALLY_HOME") {
-        return PathBuf::from(h);
-    }
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".config")
-        });
-    base.join("tally")
-}
+use crate::error::AgentError;
+use crate::home::Home;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
@@ -60,49 +48,27 @@ impl Config {
         )
     }
 
-    pub fn path(home: &Path) -> PathBuf {
-        home.join("config.json")
-    }
-
-    pub fn load(home: &Path) -> Result<Config, String> {
-        let p = Config::path(home);
-        let text = std::fs::read_to_string(&p).map_err(|e| {
-            format!(
-                "not enrolled ({}: {e}); run `tally install --server URL --token TOKEN`",
-                p.display()
-            )
+    pub fn load(home: &Home) -> Result<Config, AgentError> {
+        let path = home.config();
+        let text = std::fs::read_to_string(&path).map_err(|source| AgentError::NotEnrolled {
+            path: path.clone(),
+            source,
         })?;
-        serde_json::from_str(&text).map_err(|e| format!("{} is corrupt: {e}", p.display()))
+        serde_json::from_str(&text).map_err(|source| AgentError::Corrupt { path, source })
     }
 
-    pub fn save(&self, home: &Path) -> Result<(), String> {
-        write_private(
-            &Config::path(home),
-            &serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?,
-        )
+    /// The configuration when enrolled, `None` when not; a config file that
+    /// exists but cannot be read is still an error.
+    pub fn load_if_enrolled(home: &Home) -> Result<Option<Config>, AgentError> {
+        match Config::load(home) {
+            Ok(c) => Ok(Some(c)),
+            Err(_) if !home.config().exists() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
-}
 
-/// Writes a file readable only by the user, atomically (temp file, fsync, rename),
-/// so a crash never leaves a half-written credential or checkpoint behind.
-pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().ok_or("path has no parent")?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("renaming to {}: {e}", path.display()))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
+    pub fn save(&self, home: &Home) -> Result<(), AgentError> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(AgentError::serialize("config"))?;
+        home.write_private(&home.config(), &bytes)
     }
-    Ok(())
 }

@@ -2,7 +2,10 @@
 //! none (headless Linux, containers), in a 0600 file beside the outbox —
 //! a degraded mode that `tally status` and `tally doctor` say out loud.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use crate::error::AgentError;
+use crate::home::Home;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Storage {
@@ -29,14 +32,10 @@ pub struct Key {
 
 const SERVICE: &str = "dev.tally.agent";
 
-pub fn key_file(home: &Path) -> PathBuf {
-    home.join("outbox.key")
-}
-
 /// One keychain entry per state directory, so two enrolments on one machine
 /// (tests, several servers) never share or overwrite a key.
-fn account(home: &Path) -> String {
-    let abs = std::fs::canonicalize(home).unwrap_or_else(|_| home.to_path_buf());
+fn account(home: &Home) -> String {
+    let abs = std::fs::canonicalize(home.root()).unwrap_or_else(|_| home.root().to_path_buf());
     format!("outbox-key:{}", abs.display())
 }
 
@@ -44,47 +43,47 @@ fn keychain_disabled() -> bool {
     std::env::var("TALLY_KEYRING").is_ok_and(|v| v == "off")
 }
 
-fn keychain_get(home: &Path) -> Result<Option<[u8; 32]>, String> {
+fn keychain_entry(home: &Home) -> Result<keyring::Entry, AgentError> {
     if keychain_disabled() {
-        return Err("disabled by TALLY_KEYRING=off".into());
+        return Err(AgentError::KeychainDisabled);
     }
-    let entry = keyring::Entry::new(SERVICE, &account(home)).map_err(|e| e.to_string())?;
-    match entry.get_password() {
+    keyring::Entry::new(SERVICE, &account(home)).map_err(|source| AgentError::Keychain { source })
+}
+
+fn keychain_get(home: &Home) -> Result<Option<[u8; 32]>, AgentError> {
+    match keychain_entry(home)?.get_password() {
         Ok(hex) => decode_key(&hex).map(Some),
         Err(keyring::Error::NoEntry) => Ok(None),
-        Err(e) => Err(e.to_string()),
+        Err(source) => Err(AgentError::Keychain { source }),
     }
 }
 
-fn keychain_set(home: &Path, key: &[u8; 32]) -> Result<(), String> {
-    if keychain_disabled() {
-        return Err("disabled by TALLY_KEYRING=off".into());
-    }
-    let entry = keyring::Entry::new(SERVICE, &account(home)).map_err(|e| e.to_string())?;
+fn keychain_set(home: &Home, key: &[u8; 32]) -> Result<(), AgentError> {
+    let entry = keychain_entry(home)?;
     entry
         .set_password(&hex::encode(key))
-        .map_err(|e| e.to_string())?;
+        .map_err(|source| AgentError::Keychain { source })?;
     // Some stores accept a write they cannot read back (a session-only mock):
     // only a key that can be read again protects the outbox.
     match entry.get_password() {
         Ok(h) if decode_key(&h).ok() == Some(*key) => Ok(()),
-        Ok(_) => Err("the keychain returned a different key".into()),
-        Err(e) => Err(e.to_string()),
+        Ok(_) => Err(AgentError::KeychainMismatch),
+        Err(source) => Err(AgentError::Keychain { source }),
     }
 }
 
-fn decode_key(hex: &str) -> Result<[u8; 32], String> {
+fn decode_key(hex: &str) -> Result<[u8; 32], AgentError> {
     let mut k = [0u8; 32];
-    hex::decode_to_slice(hex.trim(), &mut k).map_err(|e| format!("stored key is invalid: {e}"))?;
+    hex::decode_to_slice(hex.trim(), &mut k).map_err(|source| AgentError::InvalidKey { source })?;
     Ok(k)
 }
 
 /// The existing key, without creating one.
-pub fn load(home: &Path) -> Result<Option<Key>, String> {
-    let file = key_file(home);
+pub fn load(home: &Home) -> Result<Option<Key>, AgentError> {
+    let file = home.key_file();
     if file.exists() {
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| format!("reading {}: {e}", file.display()))?;
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| AgentError::io("reading", &file, e))?;
         return Ok(Some(Key {
             bytes: decode_key(&text)?,
             storage: Storage::KeyFile(file),
@@ -99,20 +98,23 @@ pub fn load(home: &Path) -> Result<Option<Key>, String> {
     }
 }
 
-pub fn load_or_create(home: &Path) -> Result<Key, String> {
+pub fn load_or_create(home: &Home) -> Result<Key, AgentError> {
     if let Some(k) = load(home)? {
         return Ok(k);
     }
     let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes).map_err(|e| format!("no randomness for the key: {e}"))?;
+    getrandom::getrandom(&mut bytes).map_err(|cause| AgentError::NoRandomness {
+        purpose: " for the key",
+        cause,
+    })?;
     match keychain_set(home, &bytes) {
         Ok(()) => Ok(Key {
             bytes,
             storage: Storage::Keychain,
         }),
         Err(why) => {
-            let file = key_file(home);
-            crate::config::write_private(&file, hex::encode(bytes).as_bytes())?;
+            let file = home.key_file();
+            home.write_private(&file, hex::encode(bytes).as_bytes())?;
             eprintln!(
                 "warning: no usable OS keychain ({why}); the outbox key is in {} (mode 0600)",
                 file.display()
@@ -126,17 +128,15 @@ pub fn load_or_create(home: &Path) -> Result<Key, String> {
 }
 
 /// Deletes the key wherever it is; returns what was removed.
-pub fn delete(home: &Path) -> Vec<String> {
+pub fn delete(home: &Home) -> Vec<String> {
     let mut removed = Vec::new();
-    let file = key_file(home);
+    let file = home.key_file();
     if std::fs::remove_file(&file).is_ok() {
         removed.push(file.display().to_string());
     }
-    if !keychain_disabled() {
-        if let Ok(entry) = keyring::Entry::new(SERVICE, &account(home)) {
-            if entry.delete_credential().is_ok() {
-                removed.push("outbox key in the OS keychain".into());
-            }
+    if let Ok(entry) = keychain_entry(home) {
+        if entry.delete_credential().is_ok() {
+            removed.push("outbox key in the OS keychain".into());
         }
     }
     removed
@@ -150,23 +150,21 @@ mod tests {
     #[test]
     fn falls_back_to_a_private_key_file_and_reuses_it() {
         let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
         // The keychain is skipped so the test means the same on every machine.
         std::env::set_var("TALLY_KEYRING", "off");
-        let k = load_or_create(dir.path()).unwrap();
-        assert_eq!(k.storage, Storage::KeyFile(key_file(dir.path())));
+        let k = load_or_create(&home).unwrap();
+        assert_eq!(k.storage, Storage::KeyFile(home.key_file()));
         assert!(k.storage.describe().starts_with("degraded: key file "));
-        let mode = std::fs::metadata(key_file(dir.path()))
+        let mode = std::fs::metadata(home.key_file())
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let again = load_or_create(dir.path()).unwrap();
+        let again = load_or_create(&home).unwrap();
         assert_eq!(again.bytes, k.bytes);
         assert_ne!(k.bytes, [0u8; 32]);
-        assert_eq!(
-            delete(dir.path()),
-            vec![key_file(dir.path()).display().to_string()]
-        );
-        assert!(load(dir.path()).unwrap().is_none());
+        assert_eq!(delete(&home), vec![home.key_file().display().to_string()]);
+        assert!(load(&home).unwrap().is_none());
     }
 }

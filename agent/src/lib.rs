@@ -3,6 +3,8 @@
 
 pub mod config;
 pub mod demo;
+pub mod error;
+pub mod home;
 pub mod index;
 pub mod keystore;
 pub mod ollama;

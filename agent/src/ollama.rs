@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use tally_core::categorize::{ollama_request, parse_ollama_response};
-use tally_core::event::Categorization;
+use tally_core::event::{Categorization, PrivacyMode};
+
+use crate::config::Config;
 
 pub struct Ollama {
     url: String,
@@ -20,6 +22,14 @@ pub struct Ollama {
 }
 
 impl Ollama {
+    /// A client when the team's mode is categorize-local, else `None`.
+    pub fn for_config(cfg: &Config) -> Option<Ollama> {
+        (cfg.privacy_mode == PrivacyMode::CategorizeLocal).then(|| {
+            let (url, model) = cfg.ollama();
+            Ollama::new(&url, &model)
+        })
+    }
+
     pub fn new(url: &str, model: &str) -> Ollama {
         Ollama {
             url: url.trim_end_matches('/').to_string(),

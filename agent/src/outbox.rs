@@ -10,10 +10,13 @@
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use tally_core::seal::{open, seal, NONCE_LEN};
+
+use crate::error::AgentError;
+use crate::home::Home;
 
 const MAGIC: &[u8; 4] = b"TOB1";
 const HEADER: usize = 4 + 8 + 4 + 4;
@@ -59,23 +62,12 @@ pub struct Entry {
 }
 
 pub struct Outbox {
-    dir: PathBuf,
+    home: Home,
     key: [u8; 32],
     pub max_bytes: u64,
     last_seq: u64,
     /// Sizes of the segment files, by first sequence number.
     segments: Vec<(u64, u64)>,
-}
-
-fn seg_name(first: u64) -> String {
-    format!("seg-{first:020}.log")
-}
-
-fn parse_seg(name: &str) -> Option<u64> {
-    name.strip_prefix("seg-")?
-        .strip_suffix(".log")?
-        .parse()
-        .ok()
 }
 
 fn aad(seq: u64) -> Vec<u8> {
@@ -112,44 +104,44 @@ impl Outbox {
     /// Opens (creating) the outbox. A torn record at the end of the last
     /// segment (a crash mid-append) is cut off: it was never acknowledged to
     /// the index, so its events are read from the logs again.
-    pub fn open(dir: &Path, key: [u8; 32], max_bytes: u64) -> Result<Outbox, String> {
-        Outbox::open_with(dir, key, max_bytes, true)
+    pub fn open(home: &Home, key: [u8; 32], max_bytes: u64) -> Result<Outbox, AgentError> {
+        Outbox::open_with(home, key, max_bytes, true)
     }
 
     /// For readers that do not hold the index lock: a torn tail may be an
     /// append in progress, so it is skipped, not cut.
-    pub fn open_reader(dir: &Path, key: [u8; 32]) -> Result<Outbox, String> {
-        Outbox::open_with(dir, key, DEFAULT_MAX_BYTES, false)
+    pub fn open_reader(home: &Home, key: [u8; 32]) -> Result<Outbox, AgentError> {
+        Outbox::open_with(home, key, DEFAULT_MAX_BYTES, false)
     }
 
     fn open_with(
-        dir: &Path,
+        home: &Home,
         key: [u8; 32],
         max_bytes: u64,
         repair: bool,
-    ) -> Result<Outbox, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    ) -> Result<Outbox, AgentError> {
+        let dir = home.outbox_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| AgentError::io("creating", &dir, e))?;
         let mut segments = Vec::new();
-        for e in std::fs::read_dir(dir)
-            .map_err(|e| format!("reading {}: {e}", dir.display()))?
+        for e in std::fs::read_dir(&dir)
+            .map_err(|e| AgentError::io("reading", &dir, e))?
             .flatten()
         {
-            if let Some(first) = e.file_name().to_str().and_then(parse_seg) {
+            if let Some(first) = e.file_name().to_str().and_then(Home::outbox_segment_first) {
                 segments.push((first, e.metadata().map(|m| m.len()).unwrap_or(0)));
             }
         }
         segments.sort();
         let mut ob = Outbox {
-            dir: dir.to_path_buf(),
+            home: home.clone(),
             key,
             max_bytes,
             last_seq: 0,
             segments,
         };
         if let Some(&(first, _)) = ob.segments.last() {
-            let path = dir.join(seg_name(first));
-            let bytes =
-                std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let path = ob.seg_path(first);
+            let bytes = std::fs::read(&path).map_err(|e| AgentError::io("reading", &path, e))?;
             let mut last = first.saturating_sub(1);
             let good = frames(&bytes, |seq, _| last = seq);
             if good < bytes.len() && repair {
@@ -161,10 +153,10 @@ impl Outbox {
                 let f = std::fs::OpenOptions::new()
                     .write(true)
                     .open(&path)
-                    .map_err(|e| format!("repairing {}: {e}", path.display()))?;
+                    .map_err(|e| AgentError::io("repairing", &path, e))?;
                 f.set_len(good as u64)
                     .and_then(|_| f.sync_all())
-                    .map_err(|e| format!("repairing {}: {e}", path.display()))?;
+                    .map_err(|e| AgentError::io("repairing", &path, e))?;
                 ob.segments.last_mut().unwrap().1 = good as u64;
             }
             ob.last_seq = last;
@@ -186,19 +178,19 @@ impl Outbox {
         self.size_bytes() + bytes <= self.max_bytes
     }
 
-    fn done_path(&self) -> PathBuf {
-        self.dir.join("done.json")
+    fn seg_path(&self, first: u64) -> PathBuf {
+        self.home.outbox_segment(first)
     }
 
     pub fn done(&self) -> Done {
-        std::fs::read(self.done_path())
+        std::fs::read(self.home.outbox_done())
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default()
     }
 
     /// Appends batches and makes them durable before returning their numbers.
-    pub fn append(&mut self, bodies: &[Vec<u8>]) -> Result<Vec<u64>, String> {
+    pub fn append(&mut self, bodies: &[Vec<u8>]) -> Result<Vec<u64>, AgentError> {
         let mut seqs = Vec::with_capacity(bodies.len());
         let mut buf = Vec::new();
         for body in bodies {
@@ -207,7 +199,8 @@ impl Outbox {
             plain.extend_from_slice(&seq.to_le_bytes());
             plain.extend_from_slice(body);
             let mut nonce = [0u8; NONCE_LEN];
-            getrandom::getrandom(&mut nonce).map_err(|e| format!("no randomness: {e}"))?;
+            getrandom::getrandom(&mut nonce)
+                .map_err(|cause| AgentError::NoRandomness { purpose: "", cause })?;
             let sealed = seal(&self.key, nonce, &plain, &aad(seq));
             buf.extend_from_slice(MAGIC);
             buf.extend_from_slice(&seq.to_le_bytes());
@@ -226,19 +219,19 @@ impl Outbox {
         if roll {
             self.segments.push((seqs[0], 0));
         }
-        let (first, size) = self.segments.last_mut().unwrap();
-        let path = self.dir.join(seg_name(*first));
+        let first = self.segments.last().unwrap().0;
+        let path = self.seg_path(first);
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|e| format!("opening {}: {e}", path.display()))?;
+            .map_err(|e| AgentError::io("opening", &path, e))?;
         f.write_all(&buf)
             .and_then(|_| f.sync_all())
-            .map_err(|e| format!("writing {}: {e}", path.display()))?;
-        *size += buf.len() as u64;
+            .map_err(|e| AgentError::io("writing", &path, e))?;
+        self.segments.last_mut().unwrap().1 += buf.len() as u64;
         if roll {
-            if let Ok(d) = std::fs::File::open(&self.dir) {
+            if let Ok(d) = std::fs::File::open(self.home.outbox_dir()) {
                 let _ = d.sync_all();
             }
         }
@@ -248,18 +241,18 @@ impl Outbox {
 
     /// Every record still on disk, decrypted, in order. A record that fails
     /// authentication is an error: the outbox was tampered with or the key changed.
-    pub fn entries(&self) -> Result<Vec<Entry>, String> {
+    pub fn entries(&self) -> Result<Vec<Entry>, AgentError> {
         let mut out = Vec::new();
         for &(first, _) in &self.segments {
-            let path = self.dir.join(seg_name(first));
+            let path = self.seg_path(first);
             let mut bytes = Vec::new();
             match std::fs::File::open(&path) {
                 Ok(mut f) => f
                     .read_to_end(&mut bytes)
-                    .map_err(|e| format!("reading {}: {e}", path.display()))?,
+                    .map_err(|e| AgentError::io("reading", &path, e))?,
                 // Compacted by another process meanwhile.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(format!("reading {}: {e}", path.display())),
+                Err(e) => return Err(AgentError::io("reading", &path, e)),
             };
             let mut err = None;
             frames(&bytes, |seq, sealed| {
@@ -274,10 +267,10 @@ impl Outbox {
                         })
                     }
                     _ => {
-                        err = Some(format!(
-                            "outbox record {seq} in {} cannot be decrypted (wrong key or tampered)",
-                            path.display()
-                        ))
+                        err = Some(AgentError::Undecryptable {
+                            seq,
+                            path: path.clone(),
+                        })
                     }
                 }
             });
@@ -288,7 +281,7 @@ impl Outbox {
         Ok(out)
     }
 
-    pub fn pending(&self) -> Result<Vec<Entry>, String> {
+    pub fn pending(&self) -> Result<Vec<Entry>, AgentError> {
         let done = self.done();
         Ok(self
             .entries()?
@@ -297,16 +290,15 @@ impl Outbox {
             .collect())
     }
 
-    pub fn mark_done(&self, seq: u64, rejected: Option<String>) -> Result<(), String> {
+    pub fn mark_done(&self, seq: u64, rejected: Option<String>) -> Result<(), AgentError> {
         let mut d = self.done();
         d.insert(seq);
         if let Some(error) = rejected {
             d.rejected.push(Rejected { seq, error });
         }
-        crate::config::write_private(
-            &self.done_path(),
-            &serde_json::to_vec(&d).map_err(|e| e.to_string())?,
-        )
+        let bytes =
+            serde_json::to_vec(&d).map_err(AgentError::serialize("outbox acknowledgements"))?;
+        self.home.write_private(&self.home.outbox_done(), &bytes)
     }
 
     /// Deletes segments whose every record is done and known to the index
@@ -323,7 +315,7 @@ impl Outbox {
                 None => self.last_seq,
             };
             let removable = i + 1 < n && last <= synced && last <= done.through;
-            if removable && std::fs::remove_file(self.dir.join(seg_name(first))).is_ok() {
+            if removable && std::fs::remove_file(self.seg_path(first)).is_ok() {
                 continue;
             }
             keep.push((first, size));
@@ -333,7 +325,7 @@ impl Outbox {
 
     /// Event ids inside records after `seq` (normally none: only after a
     /// crash between writing a batch and saving the index).
-    pub fn ids_after(&self, seq: u64) -> Result<Vec<String>, String> {
+    pub fn ids_after(&self, seq: u64) -> Result<Vec<String>, AgentError> {
         if self.last_seq <= seq {
             return Ok(Vec::new());
         }
@@ -343,7 +335,7 @@ impl Outbox {
                 continue;
             }
             let v: serde_json::Value = serde_json::from_slice(&e.body)
-                .map_err(|err| format!("outbox record {} is not a batch: {err}", e.seq))?;
+                .map_err(|source| AgentError::NotABatch { seq: e.seq, source })?;
             for ev in v["events"].as_array().into_iter().flatten() {
                 if let Some(id) = ev["id"].as_str() {
                     ids.push(id.to_string());
@@ -363,13 +355,13 @@ mod tests {
     #[test]
     fn append_read_ack_and_compact() {
         let dir = tempfile::tempdir().unwrap();
-        let mut ob = Outbox::open(dir.path(), KEY, DEFAULT_MAX_BYTES).unwrap();
+        let mut ob = Outbox::open(&Home::at(dir.path()), KEY, DEFAULT_MAX_BYTES).unwrap();
         assert_eq!(
             ob.append(&[b"one".to_vec(), b"two".to_vec()]).unwrap(),
             vec![1, 2]
         );
         assert_eq!(ob.append(&[b"three".to_vec()]).unwrap(), vec![3]);
-        let ob2 = Outbox::open(dir.path(), KEY, DEFAULT_MAX_BYTES).unwrap();
+        let ob2 = Outbox::open(&Home::at(dir.path()), KEY, DEFAULT_MAX_BYTES).unwrap();
         assert_eq!(ob2.last_seq(), 3);
         let bodies: Vec<Vec<u8>> = ob2.pending().unwrap().into_iter().map(|e| e.body).collect();
         assert_eq!(
@@ -389,24 +381,28 @@ mod tests {
         let d = ob.done();
         assert_eq!((d.through, d.more.len(), d.rejected.len()), (2, 0, 1));
         // Nothing on disk is plaintext.
-        let raw = std::fs::read(dir.path().join(seg_name(1))).unwrap();
+        let raw = std::fs::read(ob.seg_path(1)).unwrap();
         assert!(!raw.windows(3).any(|w| w == b"two"));
         // Wrong key: refused loudly, never silently dropped.
-        let other = Outbox::open(dir.path(), [8; 32], DEFAULT_MAX_BYTES).unwrap();
-        assert!(other.entries().unwrap_err().contains("cannot be decrypted"));
+        let other = Outbox::open(&Home::at(dir.path()), [8; 32], DEFAULT_MAX_BYTES).unwrap();
+        assert!(other
+            .entries()
+            .unwrap_err()
+            .to_string()
+            .contains("cannot be decrypted"));
     }
 
     #[test]
     fn a_torn_append_is_cut_off_and_numbering_continues() {
         let dir = tempfile::tempdir().unwrap();
-        let mut ob = Outbox::open(dir.path(), KEY, DEFAULT_MAX_BYTES).unwrap();
+        let mut ob = Outbox::open(&Home::at(dir.path()), KEY, DEFAULT_MAX_BYTES).unwrap();
         ob.append(&[b"a".to_vec(), b"b".to_vec()]).unwrap();
-        let seg = dir.path().join(seg_name(1));
+        let seg = ob.seg_path(1);
         let full = std::fs::read(&seg).unwrap();
         // Keep the first record and half of the second.
         let first_len = HEADER + NONCE_LEN + 8 + 1 + 16;
         std::fs::write(&seg, &full[..first_len + 10]).unwrap();
-        let mut ob = Outbox::open(dir.path(), KEY, DEFAULT_MAX_BYTES).unwrap();
+        let mut ob = Outbox::open(&Home::at(dir.path()), KEY, DEFAULT_MAX_BYTES).unwrap();
         assert_eq!(ob.last_seq(), 1);
         assert_eq!(std::fs::metadata(&seg).unwrap().len(), first_len as u64);
         assert_eq!(ob.append(&[b"c".to_vec()]).unwrap(), vec![2]);
@@ -422,7 +418,7 @@ mod tests {
     #[test]
     fn compaction_keeps_what_is_not_done_or_not_synced() {
         let dir = tempfile::tempdir().unwrap();
-        let mut ob = Outbox::open(dir.path(), KEY, DEFAULT_MAX_BYTES).unwrap();
+        let mut ob = Outbox::open(&Home::at(dir.path()), KEY, DEFAULT_MAX_BYTES).unwrap();
         let big = vec![b'x'; SEGMENT_BYTES as usize];
         ob.append(std::slice::from_ref(&big)).unwrap(); // segment 1
         ob.append(&[b"y".to_vec()]).unwrap(); // rolls: segment 2

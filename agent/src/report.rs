@@ -9,6 +9,7 @@ use tally_core::pricing::{default_table, ModelPrice};
 use tally_core::time::{civil_from_days, parse_date};
 use tally_core::usage::TokenUsage;
 
+use crate::error::AgentError;
 use crate::index::Index;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,18 +27,29 @@ pub struct Filter {
     pub tz: TimeZone,
 }
 
+impl Filter {
+    /// Every day, counted in `tz`.
+    pub fn all_days(tz: TimeZone) -> Filter {
+        Filter {
+            since: None,
+            until: None,
+            tz,
+        }
+    }
+}
+
 /// Parses `--timezone`: `local` (the default), `UTC`, or an IANA name.
-pub fn parse_tz(name: Option<&str>) -> Result<TimeZone, String> {
+pub fn parse_tz(name: Option<&str>) -> Result<TimeZone, AgentError> {
     match name {
         None | Some("local") => Ok(TimeZone::system()),
         Some(n) if n.eq_ignore_ascii_case("utc") => Ok(TimeZone::UTC),
-        Some(n) => TimeZone::get(n).map_err(|_| {
-            format!("unknown time zone {n:?}: use an IANA name such as Europe/Berlin, UTC or local")
+        Some(n) => TimeZone::get(n).map_err(|_| AgentError::UnknownTimeZone {
+            name: n.to_string(),
         }),
     }
 }
 
-pub fn parse_day(flag: &str, s: Option<&str>) -> Result<Option<i64>, String> {
+pub fn parse_day(flag: &str, s: Option<&str>) -> Result<Option<i64>, AgentError> {
     match s {
         None => Ok(None),
         Some(s) => {
@@ -49,7 +61,10 @@ pub fn parse_day(flag: &str, s: Option<&str>) -> Result<Option<i64>, String> {
             };
             parse_date(&norm)
                 .map(Some)
-                .ok_or_else(|| format!("{flag} {s:?} is not a date: expected YYYY-MM-DD"))
+                .ok_or_else(|| AgentError::BadDate {
+                    flag: flag.to_string(),
+                    value: s.to_string(),
+                })
         }
     }
 }
@@ -410,11 +425,7 @@ mod tests {
 
     #[test]
     fn daily_rows_follow_the_time_zone_and_price_exactly() {
-        let utc = Filter {
-            since: None,
-            until: None,
-            tz: TimeZone::UTC,
-        };
+        let utc = Filter::all_days(TimeZone::UTC);
         let r = build(&index(), Group::Daily, &utc);
         let keys: Vec<Vec<String>> = r
             .rows
@@ -445,11 +456,7 @@ mod tests {
         assert_eq!(v["rows"].as_array().unwrap().len(), 3);
 
         // In Berlin (UTC+1 in November) 23:30Z is already the 23rd.
-        let berlin = Filter {
-            since: None,
-            until: None,
-            tz: parse_tz(Some("Europe/Berlin")).unwrap(),
-        };
+        let berlin = Filter::all_days(parse_tz(Some("Europe/Berlin")).unwrap());
         let r = build(&index(), Group::Daily, &berlin);
         assert_eq!(r.rows.len(), 2);
         assert_eq!(r.rows[0].key[0].1, "2025-11-23");
@@ -465,16 +472,13 @@ mod tests {
         assert!(parse_day("--since", Some("2025-02-30")).is_err());
         assert!(parse_tz(Some("Mars/Olympus"))
             .unwrap_err()
+            .to_string()
             .contains("unknown time zone"));
     }
 
     #[test]
     fn other_groupings() {
-        let f = Filter {
-            since: None,
-            until: None,
-            tz: TimeZone::UTC,
-        };
+        let f = Filter::all_days(TimeZone::UTC);
         let r = build(&index(), Group::Session, &f);
         assert_eq!(r.rows.len(), 2);
         assert_eq!(r.rows[1].key[0], ("session_id", "s1".to_string()));

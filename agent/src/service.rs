@@ -4,22 +4,17 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::error::AgentError;
+use crate::home::{config_base, user_home, Home};
+
 pub const UNIT: &str = "tally.service";
 pub const LABEL: &str = "dev.tally.agent";
 
-fn home_dir() -> PathBuf {
-    PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-}
-
 pub fn unit_path() -> PathBuf {
     if cfg!(target_os = "macos") {
-        home_dir().join(format!("Library/LaunchAgents/{LABEL}.plist"))
+        user_home().join(format!("Library/LaunchAgents/{LABEL}.plist"))
     } else {
-        std::env::var_os("XDG_CONFIG_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| home_dir().join(".config"))
-            .join("systemd/user")
-            .join(UNIT)
+        config_base().join("systemd/user").join(UNIT)
     }
 }
 
@@ -48,31 +43,33 @@ pub fn unit_text(exe: &Path, home: Option<&Path>) -> String {
     }
 }
 
-fn run(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+fn run(cmd: &mut Command) -> Result<(), AgentError> {
+    let out = cmd.output().map_err(|source| AgentError::Spawn {
+        program: cmd.get_program().to_owned(),
+        source,
+    })?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "{:?} failed: {}",
-            cmd.get_program(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(AgentError::CommandFailed {
+            program: cmd.get_program().to_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
 }
 
 /// Writes the unit and (unless `start` is false) enables and starts it.
-pub fn install(start: bool) -> Result<String, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("locating the tally binary: {e}"))?;
-    let home = std::env::var_os("TALLY_HOME").map(PathBuf::from);
+pub fn install(start: bool) -> Result<String, AgentError> {
+    let exe = std::env::current_exe().map_err(AgentError::CurrentExe)?;
+    // Only an explicit state directory is written into the unit; the default
+    // one is found again from the service's own environment.
+    let home = Home::env_override();
     let path = unit_path();
     if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
+        std::fs::create_dir_all(d).map_err(|e| AgentError::io("creating", d, e))?;
     }
     std::fs::write(&path, unit_text(&exe, home.as_deref()))
-        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        .map_err(|e| AgentError::io("writing", &path, e))?;
     if !start {
         return Ok(format!("wrote {} (not started)", path.display()));
     }
@@ -85,7 +82,7 @@ pub fn install(start: bool) -> Result<String, String> {
     Ok(format!("installed and started {}", path.display()))
 }
 
-pub fn uninstall() -> Result<Option<String>, String> {
+pub fn uninstall() -> Result<Option<String>, AgentError> {
     let path = unit_path();
     if !path.exists() {
         return Ok(None);
@@ -97,7 +94,7 @@ pub fn uninstall() -> Result<Option<String>, String> {
     } else {
         let _ = run(Command::new("systemctl").args(["--user", "disable", "--now", UNIT]));
     }
-    std::fs::remove_file(&path).map_err(|e| format!("removing {}: {e}", path.display()))?;
+    std::fs::remove_file(&path).map_err(|e| AgentError::io("removing", &path, e))?;
     if !cfg!(target_os = "macos") {
         let _ = run(Command::new("systemctl").args(["--user", "daemon-reload"]));
     }

@@ -8,30 +8,22 @@
 //! Acknowledgements are recorded after the server's 202; a crash before that
 //! resends the identical batch, which the server applies once.
 
-use std::path::{Path, PathBuf};
-
 use serde::{Deserialize, Serialize};
 use tally_core::event::{EventBatch, PrivacyMode, WireEvent, MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 use tally_core::hash::sha256_hex;
 use tally_core::privacy::{outbound, LocalRecord};
 
-use crate::config::{write_private, Config};
-use crate::index::{roots_signature, Index, Lock, ScanOutcome};
+use crate::config::Config;
+use crate::error::AgentError;
+use crate::home::Home;
+use crate::index::lock::Lock;
+use crate::index::scan::ScanOutcome;
+use crate::index::{roots_signature, Index};
 use crate::keystore;
 use crate::ollama::Ollama;
 use crate::outbox::{Outbox, WARN_PERCENT};
 use crate::source::{Source, Text};
-use crate::upload::{UploadError, Uploader};
-
-pub fn index_path(home: &Path) -> PathBuf {
-    home.join("index.bin")
-}
-pub fn outbox_dir(home: &Path) -> PathBuf {
-    home.join("outbox")
-}
-fn status_path(home: &Path) -> PathBuf {
-    home.join("status.json")
-}
+use crate::upload::{http_detail, Uploader};
 
 /// What the last runs observed, for `tally status` and `tally doctor`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -49,15 +41,16 @@ pub struct RunStatus {
 }
 
 impl RunStatus {
-    pub fn load(home: &Path) -> RunStatus {
-        std::fs::read(status_path(home))
+    pub fn load(home: &Home) -> RunStatus {
+        std::fs::read(home.status())
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default()
     }
-    pub fn save(&self, home: &Path) {
+    /// Best effort: losing a status update only makes `tally status` older.
+    pub fn save(&self, home: &Home) {
         if let Ok(b) = serde_json::to_vec_pretty(self) {
-            let _ = write_private(&status_path(home), &b);
+            let _ = home.write_private(&home.status(), &b);
         }
     }
 }
@@ -172,15 +165,16 @@ fn text_since(cfg: Option<&Config>) -> Option<i64> {
 /// Reads new log lines into the index and, when enrolled, queues what is
 /// ready to ship. Holds the index lock throughout.
 pub fn sync(
-    home: &Path,
+    home: &Home,
     sources: &[Box<dyn Source>],
     cfg: Option<&Config>,
     now_ms: i64,
     progress: bool,
-) -> Result<Sync, String> {
-    let lock = Lock::acquire(&home.join("index.lock"), true)?.ok_or("index lock busy")?;
+) -> Result<Sync, AgentError> {
+    let lock_path = home.index_lock();
+    let lock = Lock::acquire(&lock_path, true)?.ok_or(AgentError::LockBusy { path: lock_path })?;
     let sig = roots_signature(sources);
-    let mut index = Index::load(&index_path(home), &sig)?;
+    let mut index = Index::load(home, &sig)?;
     let scan = index.scan(sources, now_ms, text_since(cfg), progress);
     let mut out = Sync {
         index,
@@ -191,11 +185,8 @@ pub fn sync(
     };
     if let Some(cfg) = cfg {
         let key = keystore::load_or_create(home)?;
-        let mut outbox = Outbox::open(&outbox_dir(home), key.bytes, cfg.outbox_max_bytes)?;
-        let mut ollama = (cfg.privacy_mode == PrivacyMode::CategorizeLocal).then(|| {
-            let (url, model) = cfg.ollama();
-            Ollama::new(&url, &model)
-        });
+        let mut outbox = Outbox::open(home, key.bytes, cfg.outbox_max_bytes)?;
+        let mut ollama = Ollama::for_config(cfg);
         let enq = enqueue(&mut out.index, &out.scan, cfg, &mut outbox, ollama.as_mut())?;
         if let Some(o) = ollama {
             out.ollama_error = o.down.clone();
@@ -210,11 +201,11 @@ pub fn sync(
             return Ok(out);
         }
         if out.index.is_dirty() {
-            out.index.save(&index_path(home))?;
+            out.index.save(home)?;
         }
         outbox.compact(out.index.outbox_seq);
     } else if out.index.is_dirty() {
-        out.index.save(&index_path(home))?;
+        out.index.save(home)?;
     }
     lock.release();
     Ok(out)
@@ -226,7 +217,7 @@ pub fn enqueue(
     cfg: &Config,
     outbox: &mut Outbox,
     mut ollama: Option<&mut Ollama>,
-) -> Result<Enqueued, String> {
+) -> Result<Enqueued, AgentError> {
     // Batches written just before a crash that the index never recorded.
     if outbox.last_seq() > ix.outbox_seq {
         for id in outbox.ids_after(ix.outbox_seq)? {
@@ -318,27 +309,25 @@ pub struct Uploaded {
 
 /// Sends every pending batch, in order. Stops at the first network failure
 /// (the batch stays queued) or credentials problem.
-pub fn upload(home: &Path, cfg: &mut Config) -> Result<Uploaded, UploadError> {
+pub fn upload(home: &Home, cfg: &mut Config) -> Result<Uploaded, AgentError> {
     let mut done = Uploaded::default();
-    let Some(_lock) =
-        Lock::acquire(&home.join("upload.lock"), false).map_err(UploadError::Unavailable)?
+    let Some(_lock) = Lock::acquire(&home.upload_lock(), false).map_err(AgentError::retry_later)?
     else {
         done.busy = true;
         return Ok(done);
     };
-    let Some(key) = keystore::load(home).map_err(UploadError::Unavailable)? else {
+    let Some(key) = keystore::load(home).map_err(AgentError::retry_later)? else {
         return Ok(done);
     };
-    let outbox =
-        Outbox::open_reader(&outbox_dir(home), key.bytes).map_err(UploadError::Unavailable)?;
-    let pending = outbox.pending().map_err(UploadError::Unavailable)?;
+    let outbox = Outbox::open_reader(home, key.bytes).map_err(AgentError::retry_later)?;
+    let pending = outbox.pending().map_err(AgentError::retry_later)?;
     let uploader = Uploader::new(&cfg.server, &cfg.agent_token);
     for entry in pending {
         match uploader.send(&entry.body) {
             Ok(acc) => {
                 outbox
                     .mark_done(entry.seq, None)
-                    .map_err(UploadError::Unavailable)?;
+                    .map_err(AgentError::retry_later)?;
                 done.batches += 1;
                 done.events += acc.accepted;
                 if acc.privacy_mode != cfg.privacy_mode {
@@ -351,11 +340,11 @@ pub fn upload(home: &Path, cfg: &mut Config) -> Result<Uploaded, UploadError> {
                     let _ = cfg.save(home);
                 }
             }
-            Err(UploadError::Rejected(m)) => {
+            Err(AgentError::Rejected { detail: m, .. }) => {
                 eprintln!("error: the server rejected batch {}: {m}; it is set aside and reported in `tally status`", entry.seq);
                 outbox
                     .mark_done(entry.seq, Some(m))
-                    .map_err(UploadError::Unavailable)?;
+                    .map_err(AgentError::retry_later)?;
                 done.rejected += 1;
             }
             Err(e) => return Err(e),
@@ -365,22 +354,29 @@ pub fn upload(home: &Path, cfg: &mut Config) -> Result<Uploaded, UploadError> {
 }
 
 /// Asks the server for the team's privacy mode (and salt).
-pub fn refresh_mode(home: &Path, cfg: &mut Config) -> Result<(), UploadError> {
+pub fn refresh_mode(home: &Home, cfg: &mut Config) -> Result<(), AgentError> {
+    let server = &cfg.server;
     let r = crate::upload::agent()
-        .get(&format!("{}/v1/agent/config", cfg.server))
+        .get(&format!("{server}/v1/agent/config"))
         .set("Authorization", &format!("Bearer {}", cfg.agent_token))
         .call();
     let v: serde_json::Value = match r {
-        Ok(resp) => resp
-            .into_json()
-            .map_err(|e| UploadError::Unavailable(e.to_string()))?,
+        Ok(resp) => resp.into_json().map_err(|e| AgentError::Unavailable {
+            server: server.clone(),
+            detail: e.to_string(),
+        })?,
         Err(ureq::Error::Status(code @ (401 | 403), resp)) => {
-            return Err(UploadError::Auth(format!(
-                "HTTP {code}: {}",
-                resp.into_string().unwrap_or_default()
-            )))
+            return Err(AgentError::Auth {
+                server: server.clone(),
+                detail: http_detail(code, resp),
+            })
         }
-        Err(e) => return Err(UploadError::Unavailable(e.to_string())),
+        Err(e) => {
+            return Err(AgentError::Unavailable {
+                server: server.clone(),
+                detail: e.to_string(),
+            })
+        }
     };
     if let Some(m) = v["privacy_mode"].as_str().and_then(PrivacyMode::parse) {
         if m != cfg.privacy_mode {
@@ -390,18 +386,18 @@ pub fn refresh_mode(home: &Path, cfg: &mut Config) -> Result<(), UploadError> {
                 m.as_str()
             );
             cfg.privacy_mode = m;
-            cfg.save(home).map_err(UploadError::Unavailable)?;
+            cfg.save(home).map_err(AgentError::retry_later)?;
         }
     }
     Ok(())
 }
 
-/// Sum of events per batch id, for tests and `status`.
-pub fn pending_summary(home: &Path) -> Result<(usize, usize, u64), String> {
+/// Batches and events waiting to be sent, and the outbox's size on disk.
+pub fn pending_summary(home: &Home) -> Result<(usize, usize, u64), AgentError> {
     let Some(key) = keystore::load(home)? else {
         return Ok((0, 0, 0));
     };
-    let ob = Outbox::open_reader(&outbox_dir(home), key.bytes)?;
+    let ob = Outbox::open_reader(home, key.bytes)?;
     let pending = ob.pending()?;
     let mut events = 0;
     for e in &pending {

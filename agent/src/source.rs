@@ -12,6 +12,8 @@ use tally_core::codex::{session_id_from_file_name, CodexFile, CodexLine};
 use tally_core::event::AgentKind;
 use tally_core::usage::TokenUsage;
 
+use crate::home::user_home;
+
 /// 128-bit event id (the first half of SHA-256 over agent and request ids),
 /// the same value `tally_core::hash::event_id` renders as hex.
 pub type EventId = [u8; 16];
@@ -89,10 +91,6 @@ fn walk(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn home_dir() -> PathBuf {
-    PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-}
-
 // ---------------------------------------------------------------------------
 // Claude Code
 
@@ -113,7 +111,7 @@ impl Claude {
                 .collect();
             return Claude { roots };
         }
-        let home = home_dir();
+        let home = user_home();
         Claude {
             roots: vec![home.join(".config/claude"), home.join(".claude")],
         }
@@ -195,7 +193,7 @@ impl Codex {
     pub fn from_env() -> Codex {
         let home = std::env::var_os("CODEX_HOME")
             .map(PathBuf::from)
-            .unwrap_or_else(|| home_dir().join(".codex"));
+            .unwrap_or_else(|| user_home().join(".codex"));
         Codex { home }
     }
 }

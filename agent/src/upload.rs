@@ -8,25 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tally_core::event::PrivacyMode;
 
-#[derive(Debug)]
-pub enum UploadError {
-    /// 401/403: retrying cannot help; the user must act.
-    Auth(String),
-    /// 400/413: the server refused this batch as invalid.
-    Rejected(String),
-    /// Network trouble or 5xx after all attempts: keep the data, try later.
-    Unavailable(String),
-}
-
-impl std::fmt::Display for UploadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            UploadError::Auth(m) => write!(f, "the server refused this agent's credentials ({m}). Ask a team admin for a new install token and run `tally install --server URL --token TOKEN` again; queued usage is kept and sent after that."),
-            UploadError::Rejected(m) => write!(f, "the server rejected a batch: {m}"),
-            UploadError::Unavailable(m) => write!(f, "server unavailable, will retry later: {m}"),
-        }
-    }
-}
+use crate::error::AgentError;
 
 #[derive(Debug, Deserialize)]
 pub struct Accepted {
@@ -57,6 +39,11 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
+/// An HTTP error answer as users see it: the status and what the server said.
+pub fn http_detail(code: u16, resp: ureq::Response) -> String {
+    format!("HTTP {code}: {}", resp.into_string().unwrap_or_default())
+}
+
 pub fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(10))
@@ -77,7 +64,7 @@ impl Uploader {
     }
 
     /// Sends one serialized `EventBatch`.
-    pub fn send(&self, body: &[u8]) -> Result<Accepted, UploadError> {
+    pub fn send(&self, body: &[u8]) -> Result<Accepted, AgentError> {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         let gzipped = gz
             .write_all(body)
@@ -100,28 +87,28 @@ impl Uploader {
                 Ok(resp) => {
                     return resp
                         .into_json::<Accepted>()
-                        .map_err(|e| UploadError::Unavailable(format!("unreadable answer: {e}")))
+                        .map_err(|e| self.unavailable(format!("unreadable answer: {e}")))
                 }
                 Err(ureq::Error::Status(code @ (401 | 403), resp)) => {
-                    return Err(UploadError::Auth(format!(
-                        "HTTP {code}: {}",
-                        resp.into_string().unwrap_or_default()
-                    )))
+                    return Err(AgentError::Auth {
+                        server: self.server.clone(),
+                        detail: http_detail(code, resp),
+                    })
                 }
                 Err(ureq::Error::Status(code @ (400 | 413), resp)) => {
-                    return Err(UploadError::Rejected(format!(
-                        "HTTP {code}: {}",
-                        resp.into_string().unwrap_or_default()
-                    )))
+                    return Err(AgentError::Rejected {
+                        server: self.server.clone(),
+                        detail: http_detail(code, resp),
+                    })
                 }
                 Err(ureq::Error::Status(code, resp)) => {
                     let retry_after = resp
                         .header("Retry-After")
                         .and_then(|v| v.trim().parse::<u64>().ok());
                     if attempt >= self.max_attempts {
-                        return Err(UploadError::Unavailable(format!(
-                            "HTTP {code} after {attempt} attempts"
-                        )));
+                        return Err(
+                            self.unavailable(format!("HTTP {code} after {attempt} attempts"))
+                        );
                     }
                     match (code, retry_after) {
                         (429 | 503, Some(s)) => (Duration::from_secs(s)
@@ -132,14 +119,19 @@ impl Uploader {
                 }
                 Err(e) => {
                     if attempt >= self.max_attempts {
-                        return Err(UploadError::Unavailable(format!(
-                            "{e} after {attempt} attempts"
-                        )));
+                        return Err(self.unavailable(format!("{e} after {attempt} attempts")));
                     }
                     self.backoff(attempt)
                 }
             };
             std::thread::sleep(wait);
+        }
+    }
+
+    fn unavailable(&self, detail: String) -> AgentError {
+        AgentError::Unavailable {
+            server: self.server.clone(),
+            detail,
         }
     }
 

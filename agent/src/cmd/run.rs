@@ -1,0 +1,158 @@
+//! `tally run`: sync and upload in a loop (or once), woken by file changes.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tally_core::event::PrivacyMode;
+
+use tally::config::Config;
+use tally::error::AgentError;
+use tally::home::Home;
+use tally::now_ms;
+use tally::ship::{self, RunStatus};
+use tally::source::{self, Source};
+
+fn print_sync(s: &ship::Sync) {
+    let st = &s.scan.stats;
+    let mut msg = format!(
+        "read {} of {} files ({} MiB, {} lines, {} malformed); {} new requests, {} duplicate lines",
+        st.files_read,
+        st.files,
+        st.bytes_read >> 20,
+        st.lines,
+        st.malformed,
+        st.new_requests,
+        st.duplicates
+    );
+    if let Some(e) = &s.enqueued {
+        msg.push_str(&format!(
+            "; queued {} events in {} batches",
+            e.events, e.batches
+        ));
+        if e.held > 0 {
+            msg.push_str(&format!(
+                " ({} held until their response is complete)",
+                e.held
+            ));
+        }
+    }
+    eprintln!("{msg}");
+    for u in &st.unreadable {
+        eprintln!("warning: cannot read {u}");
+    }
+    if let Some(o) = &s.ollama_error {
+        eprintln!("warning: no categories: {o}");
+    }
+}
+
+/// One sync and upload, with what they observed recorded for `tally status`.
+fn cycle(
+    home: &Home,
+    cfg: &mut Config,
+    sources: &[Box<dyn Source>],
+    progress: bool,
+) -> Result<(), AgentError> {
+    let mut st = RunStatus::load(home);
+    let synced = ship::sync(home, sources, Some(cfg), now_ms(), progress)
+        .map_err(AgentError::retry_later)?;
+    print_sync(&synced);
+    st.last_sync_ms = Some(now_ms());
+    if cfg.privacy_mode == PrivacyMode::CategorizeLocal {
+        if synced.ollama_error.is_some() || synced.ollama_categorized > 0 {
+            st.ollama_error = synced.ollama_error.clone();
+        }
+        st.ollama_categorized += synced.ollama_categorized;
+    } else {
+        st.ollama_error = None;
+    }
+    if let Some(e) = &synced.enqueued {
+        st.outbox_full = e.outbox_full;
+        st.held_unsettled = e.held;
+    }
+    st.save(home);
+    let res = ship::upload(home, cfg);
+    match &res {
+        Ok(u) => {
+            if u.batches > 0 || u.rejected > 0 {
+                eprintln!("uploaded {} events in {} batches", u.events, u.batches);
+            }
+            st.last_upload_ms = Some(now_ms());
+            st.last_upload_error = None;
+            st.events_uploaded += u.events as u64;
+            st.batches_uploaded += u.batches as u64;
+        }
+        Err(e) => st.last_upload_error = Some(e.to_string()),
+    }
+    st.save(home);
+    res.map(|_| ())
+}
+
+/// Fetches the team's privacy mode; only refused credentials stop the agent,
+/// any other failure keeps the mode it has.
+fn refresh(home: &Home, cfg: &mut Config) -> Result<(), AgentError> {
+    match ship::refresh_mode(home, cfg) {
+        Err(e @ AgentError::Auth { .. }) => Err(e),
+        Err(e) => {
+            eprintln!(
+                "warning: could not fetch the team's privacy mode ({e}); using {}",
+                cfg.privacy_mode.as_str()
+            );
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
+pub fn run(once: bool, interval: Duration) -> Result<(), AgentError> {
+    let home = Home::from_env();
+    let mut cfg = Config::load(&home)?;
+    let sources = source::all_from_env();
+    refresh(&home, &mut cfg)?;
+    if once {
+        return cycle(&home, &mut cfg, &sources, true);
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
+        let _ = tx.send(());
+    })
+    .map_err(AgentError::Watch);
+    if let Err(e) = &watcher {
+        eprintln!(
+            "warning: {e}; rescanning every {} s instead",
+            interval.as_secs()
+        );
+    }
+    let mut watched: Vec<PathBuf> = Vec::new();
+    let mut last_refresh = Instant::now();
+    let mut first = true;
+    loop {
+        if let Ok(w) = watcher.as_mut() {
+            use notify::Watcher;
+            for root in sources.iter().flat_map(|s| s.roots()) {
+                if !watched.contains(&root)
+                    && root.is_dir()
+                    && w.watch(&root, notify::RecursiveMode::Recursive).is_ok()
+                {
+                    watched.push(root);
+                }
+            }
+        }
+        if last_refresh.elapsed() > Duration::from_secs(300) {
+            refresh(&home, &mut cfg)?;
+            last_refresh = Instant::now();
+        }
+        match cycle(&home, &mut cfg, &sources, first) {
+            Ok(()) => {}
+            Err(e @ AgentError::Auth { .. }) => return Err(e),
+            Err(e) => eprintln!("{e}"),
+        }
+        first = false;
+        // Wait for a change (or the periodic rescan that catches what
+        // watching misses: network filesystems, new roots, lost events).
+        if rx.recv_timeout(interval).is_ok() {
+            // Let a burst of writes (one streamed response) finish.
+            std::thread::sleep(Duration::from_secs(2));
+            while rx.try_recv().is_ok() {}
+        }
+    }
+}

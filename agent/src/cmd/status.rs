@@ -1,0 +1,89 @@
+//! `tally status`: enrolment, privacy mode, key storage, the outbox and the
+//! local index, as text or JSON.
+
+use serde_json::json;
+use tally_core::event::PrivacyMode;
+
+use tally::config::Config;
+use tally::error::AgentError;
+use tally::home::Home;
+use tally::index::{roots_signature, Index};
+use tally::outbox::Outbox;
+use tally::ship::{self, RunStatus};
+use tally::{keystore, source};
+
+pub fn status(json_out: bool) -> Result<(), AgentError> {
+    let home = Home::from_env();
+    let cfg = Config::load(&home)?;
+    let st = RunStatus::load(&home);
+    let key = keystore::load(&home)?;
+    let key_desc = key
+        .as_ref()
+        .map(|k| k.storage.describe())
+        .unwrap_or_else(|| "no key yet (created on first run)".into());
+    let (pending_batches, pending_events, outbox_bytes) = ship::pending_summary(&home)?;
+    let rejected = match &key {
+        Some(k) => Outbox::open_reader(&home, k.bytes)?.done().rejected,
+        None => Vec::new(),
+    };
+    let sources = source::all_from_env();
+    let ix = Index::load(&home, &roots_signature(&sources))?;
+    let (malformed, malformed_files) = ix.malformed_summary();
+    let ollama = if cfg.privacy_mode == PrivacyMode::CategorizeLocal {
+        let (url, model) = cfg.ollama();
+        Some(match &st.ollama_error {
+            Some(e) => format!("unavailable: {e}; events ship without a category"),
+            None => format!(
+                "ok ({model} at {url}; {} prompts categorized)",
+                st.ollama_categorized
+            ),
+        })
+    } else {
+        None
+    };
+    let v = json!({
+        "server": cfg.server, "team_id": cfg.team_id, "agent_id": cfg.agent_id,
+        "privacy_mode": cfg.privacy_mode, "what_leaves": tally_core::privacy::describe(cfg.privacy_mode),
+        "key_storage": key_desc, "key_degraded": key.as_ref().is_some_and(|k| k.storage.is_degraded()),
+        "outbox": {"pending_batches": pending_batches, "pending_events": pending_events, "bytes": outbox_bytes,
+                   "max_bytes": cfg.outbox_max_bytes, "full": st.outbox_full,
+                   "rejected_batches": rejected.iter().map(|r| json!({"seq": r.seq, "error": r.error})).collect::<Vec<_>>()},
+        "events_shipped": st.events_uploaded, "batches_shipped": st.batches_uploaded,
+        "last_sync_ms": st.last_sync_ms, "last_upload_ms": st.last_upload_ms, "last_upload_error": st.last_upload_error,
+        "held_until_complete": st.held_unsettled,
+        "ollama": ollama,
+        "index": {"requests": ix.records.len(), "files": ix.files.len(), "malformed_lines": malformed,
+                  "files_with_malformed_lines": malformed_files, "late_updates": ix.late_updates},
+    });
+    if json_out {
+        println!("{v}");
+        return Ok(());
+    }
+    let mut out = format!(
+        "server:          {}\nteam:            {}\nagent:           {}\nprivacy mode:    {}\n                 {}\noutbox key:      {}\noutbox:          {} batches ({} events) waiting, {} KiB of {} MiB\nevents shipped:  {}\n",
+        cfg.server, cfg.team_id, cfg.agent_id, cfg.privacy_mode.as_str(),
+        tally_core::privacy::describe(cfg.privacy_mode), key_desc, pending_batches, pending_events,
+        outbox_bytes >> 10, cfg.outbox_max_bytes >> 20, st.events_uploaded
+    );
+    if let Some(o) = &ollama {
+        out.push_str(&format!("ollama:          {o}\n"));
+    }
+    if let Some(e) = &st.last_upload_error {
+        out.push_str(&format!("last upload:     FAILED: {e}\n"));
+    }
+    if st.outbox_full {
+        out.push_str(
+            "WARNING:         the outbox is full; new events wait in the logs until it drains\n",
+        );
+    }
+    for r in &rejected {
+        out.push_str(&format!("rejected batch:  #{}: {}\n", r.seq, r.error));
+    }
+    out.push_str(&format!(
+        "local index:     {} requests from {} files; {malformed} malformed lines in {malformed_files} files\n",
+        ix.records.len(),
+        ix.files.len()
+    ));
+    print!("{out}");
+    Ok(())
+}
