@@ -10,7 +10,7 @@ CREATE TABLE agent_tokens (
   created_at INTEGER NOT NULL,
   last_seen_at INTEGER,
   revoked_at INTEGER
-, priced_differently INTEGER NOT NULL DEFAULT 0);
+, priced_differently INTEGER NOT NULL DEFAULT 0, quarantined INTEGER NOT NULL DEFAULT 0, agent_version TEXT);
 
 CREATE TABLE audit_log (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -33,16 +33,17 @@ CREATE TABLE "batches" (
   PRIMARY KEY (team_id, batch_id, part)
 ) WITHOUT ROWID;
 
-CREATE TABLE categories (
+CREATE TABLE "categories" (
   team_id TEXT NOT NULL,
   day INTEGER NOT NULL, -- unix day (UTC)
+  developer_id TEXT NOT NULL,
   project TEXT NOT NULL,
   category TEXT NOT NULL,
   task_hint TEXT NOT NULL,
   project_hint TEXT NOT NULL,
   requests INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (team_id, day, project, category, task_hint, project_hint)
-);
+  PRIMARY KEY (team_id, day, developer_id, project, category, task_hint, project_hint)
+) WITHOUT ROWID;
 
 CREATE TABLE categorization_usage (
   team_id TEXT NOT NULL,
@@ -56,6 +57,21 @@ CREATE TABLE categorization_usage (
   PRIMARY KEY (team_id, day)
 );
 
+CREATE TABLE content_objects (
+  team_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  session TEXT NOT NULL,
+  developer_id TEXT NOT NULL,
+  day INTEGER NOT NULL, -- unix day (UTC) of the events it holds
+  batch_id TEXT NOT NULL,
+  events INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  first_ts INTEGER NOT NULL,
+  last_ts INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (team_id, key)
+) WITHOUT ROWID;
+
 CREATE TABLE cron_runs (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   cron TEXT NOT NULL,
@@ -67,7 +83,7 @@ CREATE TABLE developers (
   team_id TEXT NOT NULL REFERENCES teams(id),
   id TEXT NOT NULL,
   name TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL, removed_at INTEGER, erased_at INTEGER, content_viewed_at INTEGER,
   PRIMARY KEY (team_id, id)
 );
 
@@ -79,6 +95,25 @@ CREATE TABLE install_tokens (
   created_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL,
   used_at INTEGER
+);
+
+CREATE TABLE lifecycle_jobs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  team_id TEXT NOT NULL,
+  kind TEXT NOT NULL
+    CHECK (kind IN ('retention', 'hard_delete', 'content_purge', 'developer_erase')),
+  subject TEXT NOT NULL DEFAULT '', -- the developer, for developer_erase
+  run_day INTEGER NOT NULL, -- unix day (UTC) the job was started for
+  cutoff_day INTEGER NOT NULL DEFAULT 0, -- retention: content of earlier days goes
+  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed')),
+  cursor TEXT,
+  objects INTEGER NOT NULL DEFAULT 0,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  rows INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  error TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
 );
 
 CREATE TABLE members (
@@ -119,6 +154,13 @@ CREATE TABLE signin_links (
   used_at INTEGER
 );
 
+CREATE TABLE team_tombstones (
+  team_id TEXT PRIMARY KEY,
+  deleted_at INTEGER NOT NULL,
+  hard_deleted_at INTEGER,
+  counts TEXT NOT NULL DEFAULT '{}'
+);
+
 CREATE TABLE teams (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
@@ -130,7 +172,7 @@ CREATE TABLE teams (
   rate_per_minute INTEGER NOT NULL DEFAULT 10000,
   timezone TEXT NOT NULL DEFAULT 'UTC',
   created_at INTEGER NOT NULL
-);
+, deleted_at INTEGER, delete_after INTEGER, deleted_by TEXT);
 
 CREATE TABLE usage_hourly (
   team_id TEXT NOT NULL,
@@ -164,14 +206,25 @@ CREATE INDEX agent_tokens_team ON agent_tokens (team_id, id);
 
 CREATE INDEX audit_log_team ON audit_log (team_id, at);
 
+CREATE INDEX content_objects_day ON content_objects (team_id, day);
+
+CREATE INDEX content_objects_developer ON content_objects (team_id, developer_id);
+
+CREATE INDEX content_objects_session ON content_objects (team_id, session, first_ts);
+
 CREATE INDEX install_tokens_team ON install_tokens (team_id);
+
+CREATE UNIQUE INDEX lifecycle_jobs_once ON lifecycle_jobs (team_id, kind, subject, run_day);
+
+CREATE INDEX lifecycle_jobs_pending ON lifecycle_jobs (state, id);
 
 CREATE UNIQUE INDEX members_email ON members (team_id, email);
 
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 WHEN OLD.at > (CAST(strftime('%s', 'now') AS INTEGER) - 730 * 86400) * 1000
+  AND NOT EXISTS (SELECT 1 FROM team_tombstones t WHERE t.team_id = OLD.team_id)
 BEGIN
-  SELECT RAISE(ABORT, 'audit_log rows are deleted only by retention after two years');
+  SELECT RAISE(ABORT, 'audit_log rows are deleted only by retention after two years or with their team');
 END;
 
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log

@@ -33,3 +33,9 @@ SELECT team_id,
 FROM batches;
 DROP TABLE batches;
 ALTER TABLE batches_v2 RENAME TO batches;
+
+-- What each agent reports about itself on upload: events it set aside
+-- (quarantined by the edge's 400s, or given up after the resend window) and
+-- its version.
+ALTER TABLE agent_tokens ADD COLUMN quarantined INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE agent_tokens ADD COLUMN agent_version TEXT;

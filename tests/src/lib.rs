@@ -455,3 +455,106 @@ pub fn off_event(n: u64, ts: i64, model: &str, cost: u64) -> Value {
 pub fn batch(id: &str, events: Vec<Value>) -> Value {
     serde_json::json!({"batch_id": id, "events": events})
 }
+
+/// The local R2 bucket and the scheduled handler, as tests see them.
+impl Stack {
+    /// Runs the Worker's scheduled handler for `cron` at `time_ms`: the clock
+    /// of lifecycle work is the one the test sets, never a sleep.
+    pub fn cron(&self, cron: &str, time_ms: i64) {
+        let url = format!(
+            "{}/cdn-cgi/local/scheduled?cron={}&time={time_ms}&format=json",
+            self.base,
+            cron.replace(' ', "+")
+        );
+        let r = ureq::get(&url).call();
+        assert_eq!(
+            status(&r),
+            200,
+            "scheduled {cron} at {time_ms}: {:?}\n{}",
+            r.map(|r| r.into_string().unwrap_or_default()),
+            self.log_tail()
+        );
+    }
+
+    fn wrangler_r2(&self, args: &[&str]) -> std::process::Output {
+        Command::new(node())
+            .arg(wrangler_js())
+            .args(["r2", "object"])
+            .args(args)
+            .args(["--local", "--persist-to"])
+            .arg(self.dir.path().join("state"))
+            .current_dir(root())
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("WRANGLER_LOG_PATH", self.dir.path().join("wrangler-logs"))
+            .output()
+            .expect("wrangler r2 object")
+    }
+
+    /// An object of the content bucket, or None when it does not exist.
+    pub fn r2_get(&self, key: &str) -> Option<Vec<u8>> {
+        let out = self.dir.path().join(format!("r2-{}.bin", free_port()));
+        let got = self.wrangler_r2(&[
+            "get",
+            &format!("tally-content/{key}"),
+            "--file",
+            out.to_str().unwrap(),
+        ]);
+        if !got.status.success() {
+            return None;
+        }
+        std::fs::read(&out).ok()
+    }
+
+    pub fn r2_put(&self, key: &str, bytes: &[u8]) {
+        let src = self.dir.path().join(format!("r2-put-{}.bin", free_port()));
+        std::fs::write(&src, bytes).unwrap();
+        let out = self.wrangler_r2(&[
+            "put",
+            &format!("tally-content/{key}"),
+            "--file",
+            src.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "r2 put: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Every key of the local content bucket under `prefix`, read from the
+    /// simulator's own object index (wrangler has no list command).
+    pub fn r2_keys(&self, prefix: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut stack = vec![self.dir.path().join("state")];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "sqlite")
+                    && p.to_string_lossy().contains("R2")
+                {
+                    let Ok(db) = rusqlite::Connection::open_with_flags(
+                        &p,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                    ) else {
+                        continue;
+                    };
+                    let Ok(mut stmt) = db.prepare("SELECT key FROM _mf_objects") else {
+                        continue;
+                    };
+                    let found: Vec<String> = stmt
+                        .query_map([], |r| r.get::<_, String>(0))
+                        .map(|rows| rows.flatten().collect())
+                        .unwrap_or_default();
+                    keys.extend(found.into_iter().filter(|k| k.starts_with(prefix)));
+                }
+            }
+        }
+        keys.sort();
+        keys
+    }
+}

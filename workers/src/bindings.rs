@@ -33,3 +33,5 @@ pub const EMAIL_API_URL: &str = "EMAIL_API_URL";
 pub const EMAIL_FROM: &str = "EMAIL_FROM";
 /// Var: public origin used in links sent by e-mail.
 pub const PUBLIC_URL: &str = "PUBLIC_URL";
+/// Var: R2 calls one lifecycle invocation may spend (tests set it low).
+pub const LIFECYCLE_OPS_PER_RUN: &str = "LIFECYCLE_OPS_PER_RUN";

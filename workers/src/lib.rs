@@ -7,6 +7,7 @@ mod content;
 mod cron;
 mod db;
 mod ingest;
+mod lifecycle;
 mod limiter;
 mod pages;
 mod util;
@@ -90,7 +91,7 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    if let Err(e) = cron::run_cron(&event.cron(), &env).await {
+    if let Err(e) = cron::run_cron(&event.cron(), event.schedule() as i64, &env).await {
         worker::console_error!("cron {} failed: {e}", event.cron());
     }
 }

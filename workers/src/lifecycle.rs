@@ -18,7 +18,6 @@ use crate::bindings;
 use crate::content::store::{content_prefix, key_day};
 use crate::db::{LifecycleJob, ServiceDb, TeamDb};
 use crate::util::config;
-use crate::vocab::AuditAction;
 
 /// Days between an owner deleting a team and the team being erased.
 pub const DELETION_GRACE_DAYS: i64 = 30;
@@ -108,7 +107,7 @@ pub async fn work(env: &Env, now: i64) -> Result<serde_json::Value> {
                 if job.kind != HARD_DELETE {
                     db.audit(
                         "system",
-                        AuditAction::LifecycleFailed,
+                        "lifecycle.failed",
                         None,
                         &json!({"job": job.kind, "error": message, "attempt": job.attempts}),
                         now,
@@ -130,17 +129,17 @@ async fn finish(service: &ServiceDb, db: &TeamDb, job: &LifecycleJob, now: i64) 
     });
     match job.kind.as_str() {
         RETENTION => {
-            db.audit("system", AuditAction::RetentionPruned, None, &details, now)
+            db.audit("system", "retention.pruned", None, &details, now)
                 .await?
         }
         CONTENT_PURGE => {
-            db.audit("system", AuditAction::ContentPurged, None, &details, now)
+            db.audit("system", "content.purged", None, &details, now)
                 .await?
         }
         DEVELOPER_ERASE => {
             let mut d = details;
             d["developer"] = job.subject.clone().into();
-            db.audit("system", AuditAction::DeveloperErased, None, &d, now)
+            db.audit("system", "developer.erased", None, &d, now)
                 .await?
         }
         // The team and its audit log are gone; the tombstone holds the counts.
@@ -254,7 +253,8 @@ async fn sweep(
     decide: impl Fn(&str) -> Result<Sweep>,
 ) -> Result<bool> {
     loop {
-        if *budget == 0 {
+        // A listing is only worth its call if the deletion can follow.
+        if *budget < 2 {
             return Ok(false);
         }
         *budget -= 1;
@@ -280,10 +280,6 @@ async fn sweep(
             }
         }
         if !doomed.is_empty() {
-            if *budget == 0 {
-                // Listed but no call left to delete: list again next time.
-                return Ok(false);
-            }
             *budget -= 1;
             bucket.delete_multiple(doomed.clone()).await?;
             job.objects += doomed.len() as i64;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use tally_core::event::PrivacyMode;
-use tally_core::money::format_usd_cents;
+use tally_core::money::Usd;
 use tally_core::pricing::{default_table, price_request, Priced};
 use tally_core::privacy::describe;
 use tally_core::rollup::HOUR_MS;
@@ -147,7 +147,7 @@ fn query(req: &Request) -> HashMap<String, String> {
 }
 
 fn usd(m: i64) -> String {
-    format_usd_cents(m.max(0) as u64)
+    Usd::from_parts(m, 0).cents()
 }
 
 fn permille(part: i64, whole: i64) -> String {
@@ -320,7 +320,7 @@ fn caching_saved(rows: &[ModelTotals]) -> i64 {
                 false,
             );
             match (as_input, as_read) {
-                (Priced::Usd(a), Priced::Usd(b)) => a.saturating_sub(b) as i64,
+                (Priced::Pico(a), Priced::Pico(b)) => (a.saturating_sub(b) / 1_000_000) as i64,
                 _ => 0,
             }
         })

@@ -150,6 +150,14 @@ pub struct AgentRow {
     pub created_at: i64,
     pub last_seen_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// Events this agent priced differently from the edge.
+    #[serde(default)]
+    pub priced_differently: i64,
+    /// Events the agent reports it set aside.
+    #[serde(default)]
+    pub quarantined: i64,
+    #[serde(default)]
+    pub agent_version: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -57,10 +57,18 @@ impl TeamDb {
         Ok(())
     }
 
-    pub async fn touch_agent(&self, agent_id: &str, now: i64) -> Result<()> {
+    /// Last contact, plus what the agent reported about itself (kept when it
+    /// reported nothing).
+    pub async fn touch_agent(
+        &self,
+        agent_id: &str,
+        now: i64,
+        quarantined: Option<i64>,
+        version: Option<&str>,
+    ) -> Result<()> {
         self.stmt(
-            "UPDATE agent_tokens SET last_seen_at = ?3 WHERE team_id = ?1 AND id = ?2",
-            vec![t(agent_id), i(now)],
+            "UPDATE agent_tokens SET last_seen_at = ?3, quarantined = COALESCE(?4, quarantined), agent_version = COALESCE(?5, agent_version) WHERE team_id = ?1 AND id = ?2",
+            vec![t(agent_id), i(now), quarantined.map(i).unwrap_or(Arg::Null), opt_text(version)],
         )?
         .run()
         .await?;
@@ -69,7 +77,7 @@ impl TeamDb {
 
     pub async fn agents(&self) -> Result<Vec<AgentRow>> {
         all(self.stmt(
-            "SELECT a.id, a.developer_id, d.name AS developer_name, a.hostname, a.created_at, a.last_seen_at, a.revoked_at FROM agent_tokens a JOIN developers d ON d.team_id = a.team_id AND d.id = a.developer_id WHERE a.team_id = ?1 ORDER BY a.created_at",
+            "SELECT a.id, a.developer_id, d.name AS developer_name, a.hostname, a.created_at, a.last_seen_at, a.revoked_at, a.priced_differently, a.quarantined, a.agent_version FROM agent_tokens a JOIN developers d ON d.team_id = a.team_id AND d.id = a.developer_id WHERE a.team_id = ?1 ORDER BY a.created_at",
             vec![],
         )?)
         .await

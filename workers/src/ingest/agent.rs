@@ -120,6 +120,8 @@ struct AgentConfig {
     team_id: String,
     privacy_mode: PrivacyMode,
     salt: String,
+    /// The team's burst capacity: agents keep batches at or below it.
+    rate_capacity: i64,
 }
 
 pub async fn agent_config(req: Request, env: Env) -> Result<Response> {
@@ -128,12 +130,32 @@ pub async fn agent_config(req: Request, env: Env) -> Result<Response> {
         Err(resp) => return Ok(resp),
     };
     let team = TeamDb::new(&env, &p)?.settings().await?;
+    if let Some(resp) = team_gone(&team)? {
+        return Ok(resp);
+    }
     json_status(
         200,
         &AgentConfig {
             team_id: team.id.clone(),
             privacy_mode: team.mode(),
             salt: team.salt,
+            rate_capacity: team.rate_capacity,
         },
     )
+}
+
+/// A team scheduled for deletion takes no more data: 410 tells agents to stop
+/// (they say so in `tally status`) rather than retry.
+pub fn team_gone(team: &crate::db::TeamSettings) -> Result<Option<Response>> {
+    match team.delete_after {
+        Some(at) if team.deleted_at.is_some() => Ok(Some(json_error(
+            410,
+            "team_deleted",
+            &format!(
+                "this team was deleted by its owner and will be erased on {}; uploads are refused",
+                tally_core::time::utc_date(at)
+            ),
+        )?)),
+        _ => Ok(None),
+    }
 }

@@ -4,7 +4,7 @@
 mod agent;
 mod body;
 
-pub use agent::{agent_config, authenticate_agent, enroll};
+pub use agent::{agent_config, authenticate_agent, enroll, team_gone};
 
 use serde::Serialize;
 use tally_core::bucket::{BucketConfig, Take};
@@ -24,6 +24,35 @@ use body::{read_body, BodyError};
 /// Rows per queue message: a few hundred bytes each keeps every message far
 /// below the 128 KB queue limit.
 const ROWS_PER_MESSAGE: usize = 150;
+
+/// What an agent says about itself on each upload: events it set aside
+/// (quarantined or given up) and its version, shown to admins.
+struct AgentReport {
+    quarantined: Option<i64>,
+    version: Option<String>,
+}
+
+impl AgentReport {
+    fn from_headers(req: &Request) -> AgentReport {
+        let h = req.headers();
+        AgentReport {
+            quarantined: h
+                .get("Tally-Quarantined")
+                .ok()
+                .flatten()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .map(|n| n.clamp(0, i64::from(u32::MAX))),
+            version: h
+                .get("Tally-Agent-Version")
+                .ok()
+                .flatten()
+                .map(|v| v.trim().chars().take(32).collect::<String>())
+                .filter(|v| {
+                    !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || ".-+".contains(c))
+                }),
+        }
+    }
+}
 
 #[derive(Serialize)]
 struct Accepted {
@@ -84,6 +113,9 @@ pub async fn events(mut req: Request, env: Env) -> Result<Response> {
     };
     let db = TeamDb::new(&env, &principal)?;
     let team = db.settings().await?;
+    if let Some(resp) = team_gone(&team)? {
+        return Ok(resp);
+    }
     let config = BucketConfig {
         capacity: team.rate_capacity.max(0) as u64,
         per_minute: team.rate_per_minute.max(0) as u64,
@@ -159,7 +191,9 @@ pub async fn events(mut req: Request, env: Env) -> Result<Response> {
             })
             .await?;
     }
-    db.touch_agent(&principal.agent_id, now).await?;
+    let reported = AgentReport::from_headers(&req);
+    db.touch_agent(&principal.agent_id, now, reported.quarantined, reported.version.as_deref())
+        .await?;
     json_status(
         202,
         &Accepted {
