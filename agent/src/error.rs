@@ -82,8 +82,18 @@ pub enum AgentError {
     BadDate { flag: String, value: String },
     #[error("--since is after --until")]
     SinceAfterUntil,
-    #[error("--server {server:?} must be an http(s):// URL")]
+    #[error("--server {server:?} must be an https:// URL")]
     BadServerUrl { server: String },
+    #[error("refusing to talk to {server} over plain http: the agent token and usage would cross the network unencrypted. Use an https:// URL (http:// is allowed only for 127.0.0.0/8, ::1 and localhost), then run `tally install --server https://… --token …`")]
+    InsecureServer { server: String },
+    #[error("--backfill {days}: at most {max} days of history can be shipped (the server refuses older events)")]
+    BackfillTooLong { days: u32, max: u32 },
+    #[error("no place for the outbox key: the OS keychain is unusable ({keychain}) and the key file {} cannot be written ({file_error}). Start a keychain (Secret Service, e.g. gnome-keyring) or make {} writable, then retry.", file.display(), file.parent().map(|p| p.display().to_string()).unwrap_or_default())]
+    NoKeyStorage {
+        keychain: String,
+        file: PathBuf,
+        file_error: String,
+    },
 
     // Enrolment.
     #[error("enrolment refused (HTTP {code}): {body}. Install tokens are single-use and expire after 7 days; ask your admin for a new one.")]
@@ -109,9 +119,18 @@ pub enum AgentError {
     /// 401/403: retrying cannot help; the user must act.
     #[error("the server refused this agent's credentials ({detail}). Ask a team admin for a new install token and run `tally install --server URL --token TOKEN` again; queued usage is kept and sent after that.")]
     Auth { server: String, detail: String },
-    /// 400/413: the server refused this batch as invalid.
+    /// 400/413: the server refused this batch as invalid (or, for
+    /// `batch_exceeds_rate_capacity`, as larger than the team's burst).
     #[error("the server rejected a batch: {detail}")]
-    Rejected { server: String, detail: String },
+    Rejected {
+        server: String,
+        /// The HTTP status.
+        status: u16,
+        /// The answer's `error` code, e.g. `invalid_batch`.
+        code: Option<String>,
+        /// The answer's `message`, else the whole answer.
+        detail: String,
+    },
     /// Network trouble or 5xx after all attempts: keep the data, try later.
     #[error("server unavailable, will retry later: {detail}")]
     Unavailable { server: String, detail: String },

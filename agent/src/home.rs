@@ -86,6 +86,12 @@ impl Home {
         self.root.join("outbox")
     }
 
+    /// Events held back from the server (rejected ones, given-up batches),
+    /// encrypted with the outbox key.
+    pub fn quarantine(&self) -> PathBuf {
+        self.root.join("quarantine.bin")
+    }
+
     /// Which outbox records the server has acknowledged or rejected.
     pub fn outbox_done(&self) -> PathBuf {
         self.outbox_dir().join("done.json")
@@ -109,6 +115,12 @@ impl Home {
     /// Writes a file readable only by the user, atomically (temp file, fsync,
     /// rename), so a crash never leaves a half-written credential or
     /// checkpoint behind.
+    ///
+    /// The temp file is always created afresh (`O_CREAT|O_EXCL|O_NOFOLLOW`,
+    /// mode 0600 from its first instant): whatever sits at its name (a file
+    /// left by a crash, or something planted: a symlink, a world-readable
+    /// file) is removed, never written through or reused. The rename replaces
+    /// the target name itself, so a symlink there is replaced, not followed.
     pub fn write_private(&self, path: &Path, bytes: &[u8]) -> Result<(), AgentError> {
         debug_assert!(
             path.starts_with(&self.root),
@@ -120,17 +132,30 @@ impl Home {
             path: path.to_path_buf(),
         })?;
         std::fs::create_dir_all(dir).map_err(|e| AgentError::io("creating", dir, e))?;
-        let tmp = path.with_extension("tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| AgentError::io("writing", &tmp, e))?;
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(".tmp");
+        let tmp = dir.join(name);
+        let open = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&tmp)
+        };
+        let mut f = match open() {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // Unlinking removes a symlink itself, not its target.
+                std::fs::remove_file(&tmp).map_err(|e| AgentError::io("removing", &tmp, e))?;
+                open().map_err(|e| AgentError::io("creating", &tmp, e))?
+            }
+            Err(e) => return Err(AgentError::io("creating", &tmp, e)),
+        };
         f.write_all(bytes)
             .and_then(|_| f.sync_all())
             .map_err(|e| AgentError::io("writing", &tmp, e))?;
+        drop(f);
         std::fs::rename(&tmp, path).map_err(|e| AgentError::io("renaming to", path, e))?;
         // The rename itself is durable only once the directory is synced.
         if let Ok(d) = std::fs::File::open(dir) {
@@ -155,7 +180,47 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         let mode = std::fs::metadata(&p).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert!(!p.with_extension("tmp").exists());
+        assert!(!dir.path().join("state/config.json.tmp").exists());
+    }
+
+    /// The old writer opened `<file>.tmp` with O_CREAT|O_TRUNC: it wrote
+    /// through a symlink planted there (into any file the user can write)
+    /// and kept a planted world-readable file's permissions.
+    #[test]
+    fn private_writes_never_follow_or_reuse_what_is_planted() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().join("state"));
+        std::fs::create_dir_all(home.root()).unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let p = home.config();
+        let tmp = home.root().join("config.json.tmp");
+
+        // A symlink at the temp name.
+        symlink(&victim, &tmp).unwrap();
+        home.write_private(&p, b"one").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+
+        // A symlink at the target: replaced, not written through.
+        std::fs::remove_file(&p).unwrap();
+        symlink(&victim, &p).unwrap();
+        home.write_private(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(!std::fs::symlink_metadata(&p)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+
+        // A world-readable file at the temp name.
+        std::fs::write(&tmp, b"planted").unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o666)).unwrap();
+        home.write_private(&p, b"three").unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(std::fs::read(&p).unwrap(), b"three");
     }
 
     #[test]

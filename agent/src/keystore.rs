@@ -98,8 +98,31 @@ pub fn load(home: &Home) -> Result<Option<Key>, AgentError> {
     }
 }
 
+/// The key, created when there is none. Where a keychain has appeared since
+/// the key went to a file, the key moves into the keychain: the file is
+/// removed only after the keychain returned the same key.
 pub fn load_or_create(home: &Home) -> Result<Key, AgentError> {
     if let Some(k) = load(home)? {
+        if let Storage::KeyFile(file) = &k.storage {
+            if !keychain_disabled() && keychain_set(home, &k.bytes).is_ok() {
+                match std::fs::remove_file(file) {
+                    Ok(()) => {
+                        eprintln!(
+                            "the outbox key moved from {} into the OS keychain",
+                            file.display()
+                        );
+                        return Ok(Key {
+                            bytes: k.bytes,
+                            storage: Storage::Keychain,
+                        });
+                    }
+                    Err(e) => eprintln!(
+                        "warning: the outbox key is now also in the OS keychain but {} could not be removed: {e}",
+                        file.display()
+                    ),
+                }
+            }
+        }
         return Ok(k);
     }
     let mut bytes = [0u8; 32];
@@ -114,7 +137,13 @@ pub fn load_or_create(home: &Home) -> Result<Key, AgentError> {
         }),
         Err(why) => {
             let file = home.key_file();
-            home.write_private(&file, hex::encode(bytes).as_bytes())?;
+            if let Err(e) = home.write_private(&file, hex::encode(bytes).as_bytes()) {
+                return Err(AgentError::NoKeyStorage {
+                    keychain: why.to_string(),
+                    file,
+                    file_error: e.to_string(),
+                });
+            }
             eprintln!(
                 "warning: no usable OS keychain ({why}); the outbox key is in {} (mode 0600)",
                 file.display()

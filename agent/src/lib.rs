@@ -10,6 +10,7 @@ pub mod keystore;
 pub mod ollama;
 pub mod outbox;
 pub mod progress;
+pub mod quarantine;
 pub mod report;
 pub mod service;
 pub mod ship;

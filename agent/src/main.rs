@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use tally::config::{default_ollama_model, default_ollama_url};
+use tally_core::event::PrivacyMode;
 
 mod cmd;
 
@@ -42,6 +43,15 @@ enum Cmd {
         ollama_url: String,
         #[arg(long, default_value_t = default_ollama_model())]
         ollama_model: String,
+        /// This machine's privacy ceiling: never send more than this mode
+        /// permits, whatever the team's mode (off, categorize_local,
+        /// categorize_cloud, full).
+        #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+        max_mode: Option<PrivacyMode>,
+        /// Send this machine's hostname in clear at enrolment (default: a
+        /// short hash of it, which still tells machines apart).
+        #[arg(long)]
+        send_hostname: bool,
     },
     /// Ship usage to the team server, in the foreground.
     Run {
@@ -120,6 +130,12 @@ enum ServiceAction {
     Uninstall,
 }
 
+fn parse_mode(s: &str) -> Result<PrivacyMode, String> {
+    PrivacyMode::parse(s).ok_or_else(|| {
+        format!("{s:?} is not a privacy mode: use off, categorize_local, categorize_cloud or full")
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
@@ -129,7 +145,17 @@ fn main() -> ExitCode {
             backfill,
             ollama_url,
             ollama_model,
-        } => cmd::install::install(&server, &token, backfill, ollama_url, ollama_model),
+            max_mode,
+            send_hostname,
+        } => cmd::install::install(cmd::install::InstallArgs {
+            server,
+            token,
+            backfill,
+            ollama_url,
+            ollama_model,
+            max_mode,
+            send_hostname,
+        }),
         Cmd::Run { once, interval } => cmd::run::run(once, Duration::from_secs(interval.max(1))),
         Cmd::Status { json } => cmd::status::status(json),
         Cmd::Preview { n, json: _ } => cmd::preview::preview(n),

@@ -24,7 +24,7 @@ pub struct Ollama {
 impl Ollama {
     /// A client when the team's mode is categorize-local, else `None`.
     pub fn for_config(cfg: &Config) -> Option<Ollama> {
-        (cfg.privacy_mode == PrivacyMode::CategorizeLocal).then(|| {
+        (cfg.effective_mode() == PrivacyMode::CategorizeLocal).then(|| {
             let (url, model) = cfg.ollama();
             Ollama::new(&url, &model)
         })

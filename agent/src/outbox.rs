@@ -8,7 +8,7 @@
 //! id and bytes, so a resend after any crash is byte-identical and the server
 //! applies it once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
@@ -35,6 +35,16 @@ pub struct Done {
     /// Batches the server refused as invalid: kept out of the way, reported.
     #[serde(default)]
     pub rejected: Vec<Rejected>,
+    /// When each pending batch was first sent (ms): after
+    /// `RESEND_GIVE_UP_DAYS` the agent stops resending it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub first_attempt: BTreeMap<u64, i64>,
+    /// Parts of a pending batch that are settled (accepted, or quarantined
+    /// event by event) as `[from, to)` ranges of its events, when it had to
+    /// be split. Parts are nodes of one fixed halving tree, so a resend after
+    /// a crash sends the same parts with the same ids.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parts: BTreeMap<u64, Vec<(u32, u32)>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -221,9 +231,12 @@ impl Outbox {
         }
         let first = self.segments.last().unwrap().0;
         let path = self.seg_path(first);
+        use std::os::unix::fs::OpenOptionsExt;
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(|e| AgentError::io("opening", &path, e))?;
         f.write_all(&buf)
@@ -293,11 +306,20 @@ impl Outbox {
     pub fn mark_done(&self, seq: u64, rejected: Option<String>) -> Result<(), AgentError> {
         let mut d = self.done();
         d.insert(seq);
+        d.first_attempt.remove(&seq);
+        d.parts.remove(&seq);
         if let Some(error) = rejected {
             d.rejected.push(Rejected { seq, error });
         }
         let bytes =
             serde_json::to_vec(&d).map_err(AgentError::serialize("outbox acknowledgements"))?;
+        self.home.write_private(&self.home.outbox_done(), &bytes)
+    }
+
+    /// Records the progress of a pending batch (first attempt, settled parts).
+    pub fn save_done(&self, d: &Done) -> Result<(), AgentError> {
+        let bytes =
+            serde_json::to_vec(d).map_err(AgentError::serialize("outbox acknowledgements"))?;
         self.home.write_private(&self.home.outbox_done(), &bytes)
     }
 

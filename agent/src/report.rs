@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use jiff::tz::TimeZone;
-use tally_core::money::format_usd;
+use tally_core::money::Usd;
 use tally_core::pricing::{default_table, ModelPrice};
 use tally_core::time::{civil_from_days, parse_date};
 use tally_core::usage::TokenUsage;
@@ -73,7 +73,8 @@ pub fn parse_day(flag: &str, s: Option<&str>) -> Result<Option<i64>, AgentError>
 pub struct Sums {
     pub tokens: TokenUsage,
     pub requests: u64,
-    pub cost_micro_usd: u64,
+    /// Exact: the sum of each request's pico-USD, rounded only when shown.
+    pub cost: Usd,
     pub unpriced_requests: u64,
 }
 
@@ -82,7 +83,7 @@ impl Sums {
         self.tokens.add(u);
         self.requests += 1;
         match cost {
-            Some(c) => self.cost_micro_usd += c,
+            Some(c) => self.cost.add_pico(c),
             None => self.unpriced_requests += 1,
         }
     }
@@ -230,7 +231,7 @@ fn sums_json(s: &Sums, out: &mut String) {
     let cost = if s.requests > 0 && s.unpriced_requests == s.requests {
         "null".to_string()
     } else {
-        format_usd(s.cost_micro_usd)
+        s.cost.decimal(6)
     };
     out.push_str(&format!(
         "\"input_tokens\":{},\"output_tokens\":{},\"cache_write_5m_tokens\":{},\"cache_write_1h_tokens\":{},\"cache_read_tokens\":{},\"requests\":{},\"cost_usd\":{}",
@@ -277,7 +278,7 @@ fn cost_cell(s: &Sums) -> String {
     if s.requests > 0 && s.unpriced_requests == s.requests {
         "unpriced".into()
     } else {
-        let c = tally_core::money::format_usd_cents(s.cost_micro_usd);
+        let c = s.cost.cents();
         if s.unpriced_requests > 0 {
             format!("{c} + unpriced")
         } else {
@@ -441,9 +442,9 @@ mod tests {
             ]
         );
         // 1000 × $3/M + 1000 × $15/M = $0.018; 10 × $3/M = $0.00003.
-        assert_eq!(r.rows[0].sums.cost_micro_usd, 18_000);
-        assert_eq!(r.rows[2].sums.cost_micro_usd, 30);
-        assert_eq!(r.totals.cost_micro_usd, 18_030);
+        assert_eq!(r.rows[0].sums.cost, Usd::from_pico(18_000_000_000));
+        assert_eq!(r.rows[2].sums.cost, Usd::from_pico(30_000_000));
+        assert_eq!(r.totals.cost, Usd::from_pico(18_030_000_000));
         assert_eq!(r.totals.unpriced_requests, 1);
         assert_eq!(r.unpriced_models, vec!["mystery-model".to_string()]);
         let json = to_json(&r);
@@ -497,5 +498,33 @@ mod tests {
             table.lines().last().unwrap().starts_with("total"),
             "{table}"
         );
+    }
+
+    /// Cache reads cost $0.30/M: 0.3 micro-dollars a token. Rounding each
+    /// request to the micro-dollar (version one) made three one-token reads
+    /// cost 0 or 3 µ$; the exact sum is 0.9 µ$, shown as 0.000001 once.
+    #[test]
+    fn totals_are_the_exact_sum_rounded_once() {
+        let mut ix = Index::new(String::new());
+        for id in 1..=3u8 {
+            let mut r = rec(id, LATE, "claude-sonnet-4-5-20250929", "s1", 0, 0);
+            r.usage.cache_read = 1;
+            ix.offer(&r);
+        }
+        let r = build(&ix, Group::Daily, &Filter::all_days(TimeZone::UTC));
+        assert_eq!(r.totals.cost, Usd::from_pico(900_000));
+        let json = to_json(&r);
+        assert!(
+            json.ends_with("\"requests\":3,\"cost_usd\":0.000001}}"),
+            "{json}"
+        );
+        // 1.5 µ$ (five reads) rounds half up to 0.000002.
+        for id in 4..=5u8 {
+            let mut r = rec(id, LATE, "claude-sonnet-4-5-20250929", "s1", 0, 0);
+            r.usage.cache_read = 1;
+            ix.offer(&r);
+        }
+        let r = build(&ix, Group::Daily, &Filter::all_days(TimeZone::UTC));
+        assert!(to_json(&r).ends_with("\"cost_usd\":0.000002}}"));
     }
 }

@@ -19,6 +19,39 @@ pub struct Accepted {
     pub restricted: usize,
 }
 
+/// What the agent reports on every upload, besides the batch.
+pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Sends one serialized batch; `quarantined` is how many events this agent
+/// holds back (quarantined or given up), reported in `Tally-Quarantined`.
+/// A trait so the upload logic (splitting, bisecting, giving up) is tested
+/// without a network or a clock.
+pub trait Transport {
+    fn send(&self, body: &[u8], quarantined: u64) -> Result<Accepted, AgentError>;
+}
+
+impl Transport for Uploader {
+    fn send(&self, body: &[u8], quarantined: u64) -> Result<Accepted, AgentError> {
+        Uploader::send(self, body, quarantined)
+    }
+}
+
+/// A 400/413 answer as a `Rejected` error: status, `error` code, message.
+pub fn rejected(server: &str, status: u16, body: &str) -> AgentError {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let code = v["error"].as_str().map(str::to_string);
+    let detail = match v["message"].as_str() {
+        Some(m) => format!("HTTP {status} {}: {m}", code.as_deref().unwrap_or("")),
+        None => format!("HTTP {status}: {}", body.trim()),
+    };
+    AgentError::Rejected {
+        server: server.to_string(),
+        status,
+        code,
+        detail,
+    }
+}
+
 pub struct Uploader {
     agent: ureq::Agent,
     server: String,
@@ -64,7 +97,7 @@ impl Uploader {
     }
 
     /// Sends one serialized `EventBatch`.
-    pub fn send(&self, body: &[u8]) -> Result<Accepted, AgentError> {
+    pub fn send(&self, body: &[u8], quarantined: u64) -> Result<Accepted, AgentError> {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         let gzipped = gz
             .write_all(body)
@@ -78,7 +111,9 @@ impl Uploader {
                 .agent
                 .post(&format!("{}/v1/events", self.server))
                 .set("Authorization", &format!("Bearer {}", self.token))
-                .set("Content-Type", "application/json");
+                .set("Content-Type", "application/json")
+                .set("Tally-Agent-Version", AGENT_VERSION)
+                .set("Tally-Quarantined", &quarantined.to_string());
             let result = match &gzipped {
                 Some(z) => req.set("Content-Encoding", "gzip").send_bytes(z),
                 None => req.send_bytes(body),
@@ -96,10 +131,11 @@ impl Uploader {
                     })
                 }
                 Err(ureq::Error::Status(code @ (400 | 413), resp)) => {
-                    return Err(AgentError::Rejected {
-                        server: self.server.clone(),
-                        detail: http_detail(code, resp),
-                    })
+                    return Err(rejected(
+                        &self.server,
+                        code,
+                        &resp.into_string().unwrap_or_default(),
+                    ))
                 }
                 Err(ureq::Error::Status(code, resp)) => {
                     let retry_after = resp

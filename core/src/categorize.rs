@@ -74,8 +74,13 @@ fn hint(v: &Value, key: &str) -> Result<String, String> {
         .as_str()
         .ok_or_else(|| format!("{key} missing or not a string"))?;
     let s: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    // Redact the whole hint first, then cut: a placeholder is often longer
+    // than the secret it replaces, so cutting first could leave a hint over
+    // the limit (and the edge rejects the batch). Cutting by chars keeps
+    // multi-byte characters whole; a cut placeholder reveals nothing.
+    let redacted = crate::redact::redact(&s);
     // Hints are displayed and stored: cut rather than reject a verbose model.
-    Ok(s.chars().take(MAX_HINT_CHARS).collect())
+    Ok(redacted.chars().take(MAX_HINT_CHARS).collect())
 }
 
 /// Validates a model's answer text. Tolerates a fenced code block around the
@@ -105,8 +110,8 @@ pub fn parse_answer(text: &str) -> Result<Categorization, String> {
     };
     Ok(Categorization {
         category,
-        task_hint: crate::redact::redact(&hint(&v, "task_hint")?),
-        project_hint: crate::redact::redact(&hint(&v, "project_hint")?),
+        task_hint: hint(&v, "task_hint")?,
+        project_hint: hint(&v, "project_hint")?,
         confidence,
     })
 }
@@ -229,5 +234,26 @@ mod tests {
         assert!(parse_ollama_response(r#"{"error":"model not found"}"#)
             .unwrap_err()
             .contains("model not found"));
+    }
+
+    /// Placeholders are longer than many secrets: cutting before redacting
+    /// let a hint of short e-mail addresses grow past the limit (the edge
+    /// then rejected the batch), and a secret straddling the cut was no
+    /// longer recognisable, so half of it shipped.
+    #[test]
+    fn hints_are_redacted_before_they_are_cut() {
+        let emails = vec!["ann@corp.io"; 10].join(" ");
+        assert_eq!(emails.chars().count(), MAX_HINT_CHARS - 1);
+        let straddling = format!("{} AKIAIOSFODNN7EXAMPLE tail", "é".repeat(110));
+        let answer = serde_json::json!({
+            "category": "devops", "task_hint": emails, "project_hint": straddling, "confidence": 1
+        });
+        let c = parse_answer(&answer.to_string()).unwrap();
+        for h in [&c.task_hint, &c.project_hint] {
+            assert!(h.chars().count() <= MAX_HINT_CHARS, "{h}");
+            assert!(!h.contains('@') && !h.contains("AKIA"), "secret left: {h}");
+        }
+        assert!(c.task_hint.starts_with("[REDACTED:"), "{}", c.task_hint);
+        assert!(c.project_hint.starts_with("ééé"));
     }
 }

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tally_core::money::Usd;
 use tally_core::wire::decode_batch;
 use tally_e2e::fakes::{ollama, FakeServer, Recorded, Reply};
 use tally_e2e::fixtures::rfc3339;
@@ -202,7 +203,7 @@ fn keys(e: &Value) -> Vec<String> {
 
 const BASE: [&str; 9] = [
     "agent",
-    "cost_micro_usd",
+    "cost_pico_usd",
     "id",
     "mode",
     "model",
@@ -279,9 +280,10 @@ fn each_privacy_mode_sends_exactly_its_fields_and_preview_matches() {
             first["tokens"],
             json!({"input": 100, "output": 250, "cache_write_5m": 0, "cache_write_1h": 0, "cache_read": 1000})
         );
-        // 100×3 + 250×15 + 1000×0.30 = 4,350 µ$; Opus: 10×5 + 20×25 = 550 µ$.
-        assert_eq!(first["cost_micro_usd"], 4350);
-        assert_eq!(events[1]["cost_micro_usd"], 550);
+        // 100×3 + 250×15 + 1000×0.30 = 4,350 µ$; Opus: 10×5 + 20×25 = 550 µ$,
+        // sent exactly, in pico-USD.
+        assert_eq!(first["cost_pico_usd"], 4_350_000_000u64);
+        assert_eq!(events[1]["cost_pico_usd"], 550_000_000u64);
         match mode {
             "categorize_local" => {
                 assert_eq!(
@@ -447,17 +449,35 @@ fn kill_9_at_any_moment_loses_and_duplicates_nothing() {
     assert_eq!(batches.len(), 4, "1800 events make exactly 4 batches");
     // And the numbers the server holds equal the local report.
     let mut out_tokens = 0u64;
-    let mut cost = 0u64;
+    let mut cost = Usd::ZERO;
     for e in batches.values().flatten() {
         out_tokens += e["tokens"]["output"].as_u64().unwrap();
-        cost += e["cost_micro_usd"].as_u64().unwrap();
+        cost.add_pico(e["cost_pico_usd"].as_u64().unwrap());
     }
     let r = env.json(&["report", "daily", "--json", "--timezone", "UTC"]);
     assert_eq!(r["totals"]["requests"], n as u64);
     assert_eq!(r["totals"]["output_tokens"], out_tokens);
-    assert_eq!(micro(&r["totals"]["cost_usd"]), cost);
+    // The report's total is the exact sum of the requests' costs, rounded
+    // once (half up), not a sum of rounded requests.
+    assert_eq!(micro(&r["totals"]["cost_usd"]) as u128, cost.rounded(6));
     let st = env.json(&["status", "--json"]);
     assert_eq!(st["outbox"]["pending_events"], 0);
+}
+
+/// The server's exact total: whole micro-USD plus the pico-USD beyond them
+/// (`cost_micro_usd` + `cost_pico_usd`, as D1 keeps them), or, without a
+/// micro part, the whole amount in pico-USD (a string, `Usd`'s wire form).
+fn server_cost(s: &Value) -> Usd {
+    let num = |v: &Value| -> Option<u128> {
+        v.as_str()
+            .and_then(|t| t.parse().ok())
+            .or_else(|| v.as_u64().map(u128::from))
+    };
+    let pico = num(&s["cost_pico_usd"]);
+    match num(&s["cost_micro_usd"]) {
+        Some(micro) => Usd::from_pico(micro * 1_000_000 + pico.unwrap_or(0)),
+        None => Usd::from_pico(pico.expect("a cost in the server's totals")),
+    }
 }
 
 /// "12.345678" (a JSON number) → 12_345_678 micro-USD, exactly.
@@ -685,7 +705,17 @@ fn server_totals_equal_report_totals_on_the_real_stack() {
     ] {
         assert_eq!(s[server_field], t[report_field], "{server_field}");
     }
-    assert_eq!(s["cost_micro_usd"].as_u64().unwrap(), micro(&t["cost_usd"]));
+    // The report's total is the exact sum of every request's cost (as the
+    // preview builds them), rounded once.
+    let all: Vec<Value> =
+        serde_json::from_slice(&env.ok(&["preview", "-n", "100000"]).stdout).unwrap();
+    assert_eq!(all.len() as u64, n);
+    let exact: Usd = all
+        .iter()
+        .map(|e| Usd::from_pico(e["cost_pico_usd"].as_u64().unwrap() as u128))
+        .sum();
+    assert_eq!(micro(&t["cost_usd"]) as u128, exact.rounded(6));
+    assert_eq!(server_cost(s), exact, "server total {s}");
     // A second run changes nothing on either side.
     env.ok(&["run", "--once"]);
     std::thread::sleep(Duration::from_secs(2));
@@ -746,4 +776,268 @@ fn the_running_agent_picks_up_new_lines_and_restarts_without_double_counting() {
         .filter(|r| r.path == "/v1/events")
         .count();
     assert_eq!(posts, 2, "a restart sends nothing already acknowledged");
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Installs against `server` with `extra` arguments after `--backfill 1`.
+fn install(env: &Env, server: &FakeServer, extra: &[&str]) {
+    let mut args = vec![
+        "install",
+        "--server",
+        &server.base,
+        "--token",
+        "tly_inst_x",
+        "--backfill",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    env.ok(&args);
+}
+
+#[test]
+fn install_refuses_plain_http_and_long_backfills_before_spending_the_token() {
+    let server = fake_edge("off");
+    let env = Env::new();
+    // Plain http to another machine: refused at install...
+    let out = env.run(&[
+        "install",
+        "--server",
+        "http://tally.example.com",
+        "--token",
+        "tly_inst_x",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("refusing to talk to http://tally.example.com over plain http"),
+        "{}",
+        stderr(&out)
+    );
+    // ... as is a backfill beyond what the server accepts.
+    let out = env.run(&[
+        "install",
+        "--server",
+        &server.base,
+        "--token",
+        "tly_inst_x",
+        "--backfill",
+        "366",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--backfill 366: at most 365 days"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(server.requests().is_empty(), "the install token is not spent");
+    // Loopback over http is fine; the hostname leaves as a short hash.
+    env.ok(&[
+        "install",
+        "--server",
+        &server.base,
+        "--token",
+        "tly_inst_x",
+        "--backfill",
+        "365",
+    ]);
+    let enrol = server.requests()[0].json();
+    let sent = enrol["hostname"].as_str().unwrap().to_string();
+    assert!(sent.starts_with("host-") && sent.len() == 17, "{sent}");
+    let st = env.json(&["status", "--json"]);
+    assert_eq!(st["hostname_sent"], sent.as_str());
+    // In clear only when asked.
+    let clear = Env::new();
+    install(&clear, &server, &["--send-hostname"]);
+    let enrol = server.requests().last().unwrap().json();
+    assert!(!enrol["hostname"].as_str().unwrap().starts_with("host-"));
+    // An older enrolment naming a plain-http server stops `run`, loudly.
+    let cfg_path = env.home().join("config.json");
+    let mut cfg: Value = serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    cfg["server"] = json!("http://tally.example.com");
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let out = env.run(&["run", "--once"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("over plain http"), "{}", stderr(&out));
+    let status = String::from_utf8(env.ok(&["status"]).stdout).unwrap();
+    assert!(status.contains("ERROR:           refusing"), "{status}");
+}
+
+#[test]
+fn the_local_ceiling_caps_what_leaves_and_status_and_preview_show_both_modes() {
+    let server = fake_edge("full");
+    let env = Env::new();
+    write_session(&env.claude(), now_ms() - 300_000);
+    age_files(&env.claude());
+    install(&env, &server, &["--max-mode", "off"]);
+    env.ok(&["run", "--once"]);
+    let events: Vec<Value> = accepted_batches(&server).into_values().flatten().collect();
+    assert_eq!(events.len(), 2);
+    for e in &events {
+        assert_eq!(keys(e), with(&[]), "{e}");
+        assert_eq!(e["mode"], "off");
+    }
+    let st = env.json(&["status", "--json"]);
+    assert_eq!(
+        (
+            &st["privacy_mode"],
+            &st["team_privacy_mode"],
+            &st["max_mode"]
+        ),
+        (&json!("off"), &json!("full"), &json!("off"))
+    );
+    let text = String::from_utf8(env.ok(&["status"]).stdout).unwrap();
+    assert!(
+        text.contains("privacy mode:    off (team: full, this machine's ceiling: off)"),
+        "{text}"
+    );
+    let out = env.ok(&["preview", "-n", "2"]);
+    let preview: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(preview, events);
+    let note = stderr(&out);
+    assert!(
+        note.contains("privacy mode: off (team: full, this machine's ceiling: off)"),
+        "{note}"
+    );
+    assert!(note.contains("Tally-Quarantined"), "{note}");
+    assert!(note.contains("hostname as \"host-"), "{note}");
+    // A bad ceiling is refused with the list of modes.
+    let out = Env::new().run(&[
+        "install",
+        "--server",
+        &server.base,
+        "--token",
+        "t",
+        "--max-mode",
+        "some",
+    ]);
+    assert!(stderr(&out).contains("off, categorize_local, categorize_cloud or full"));
+}
+
+/// The old agent set a whole batch aside on any 400 or 413.
+#[test]
+fn a_batch_over_capacity_is_split_and_only_the_invalid_event_is_quarantined() {
+    let server = fake_edge("off");
+    let env = Env::new();
+    write_session(&env.claude(), now_ms() - 300_000);
+    age_files(&env.claude());
+    install(&env, &server, &[]);
+    server.set_responder(|req| {
+        if req.path == "/v1/events" {
+            let b: Value = serde_json::from_slice(&body_of(req)).unwrap();
+            let events = b["events"].as_array().unwrap();
+            if events.len() > 1 {
+                return Reply::json(
+                    413,
+                    json!({"error": "batch_exceeds_rate_capacity", "message": "batch has more events than the team's burst capacity of 1"}),
+                );
+            }
+            if events[0]["model"].as_str().unwrap().contains("opus") {
+                return Reply::json(
+                    400,
+                    json!({"error": "invalid_batch", "message": "events[0].model: not accepted here", "index": 0, "field": "model"}),
+                );
+            }
+        }
+        edge_reply(req, "off")
+    });
+    env.ok(&["run", "--once"]);
+    let events: Vec<Value> = accepted_batches(&server)
+        .into_iter()
+        .filter(|(_, ev)| ev.len() == 1 && !ev[0]["model"].as_str().unwrap().contains("opus"))
+        .flat_map(|(_, ev)| ev)
+        .collect();
+    assert_eq!(events.len(), 1, "the valid event shipped");
+    let st = env.json(&["status", "--json"]);
+    assert_eq!(st["outbox"]["pending_events"], 0);
+    assert_eq!(st["quarantine"]["events"], 1);
+    assert!(st["quarantine"]["first_error"]
+        .as_str()
+        .unwrap()
+        .contains("events[0].model: not accepted here"));
+    let text = String::from_utf8(env.ok(&["status"]).stdout).unwrap();
+    assert!(
+        text.contains("QUARANTINED:     1 events rejected by the server"),
+        "{text}"
+    );
+    // Kept on disk, encrypted.
+    let raw = std::fs::read(env.home().join("quarantine.bin")).unwrap();
+    assert!(!raw.windows(4).any(|w| w == b"opus"));
+    // Every upload says what is held back and which agent version sends.
+    let uploads: Vec<Recorded> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/events")
+        .collect();
+    assert_eq!(uploads.len(), 3, "whole batch, then each half");
+    for r in &uploads {
+        assert_eq!(
+            r.header("tally-agent-version"),
+            Some(env!("CARGO_PKG_VERSION"))
+        );
+    }
+    assert_eq!(uploads[0].header("tally-quarantined"), Some("0"));
+    // The next upload reports the quarantined event.
+    server.set_responder(|req| edge_reply(req, "off"));
+    tally_e2e::fixtures::write_transcript(&env.claude(), now_ms() - 200_000);
+    age_files(&env.claude());
+    env.ok(&["run", "--once"]);
+    let last = server
+        .requests()
+        .into_iter()
+        .rfind(|r| r.path == "/v1/events")
+        .unwrap();
+    assert_eq!(last.header("tally-quarantined"), Some("1"));
+}
+
+#[test]
+fn batches_are_packed_to_the_team_burst_capacity() {
+    let server = FakeServer::start(|req| match req.path.as_str() {
+        "/v1/agent/config" => Reply::json(
+            200,
+            json!({"team_id": "t1", "privacy_mode": "off", "salt": SALT, "rate_capacity": 1}),
+        ),
+        _ => edge_reply(req, "off"),
+    });
+    let env = Env::new();
+    write_session(&env.claude(), now_ms() - 300_000);
+    age_files(&env.claude());
+    install(&env, &server, &[]);
+    env.ok(&["run", "--once"]);
+    let batches = accepted_batches(&server);
+    assert_eq!(batches.len(), 2);
+    assert!(batches.values().all(|b| b.len() == 1));
+    assert_eq!(env.json(&["status", "--json"])["batch_events"], 1);
+}
+
+/// Hints were cut to 120 characters and then redacted: placeholders longer
+/// than the secrets made them longer than the edge accepts.
+#[test]
+fn local_categories_with_many_short_secrets_still_ship() {
+    let hint = vec!["ann@corp.io"; 10].join(" ");
+    let oll = ollama(
+        json!({"category": "bug_fix", "task_hint": hint, "project_hint": "payments", "confidence": 0.9}),
+    );
+    let server = fake_edge("categorize_local");
+    let env = Env::new();
+    write_session(&env.claude(), now_ms() - 300_000);
+    age_files(&env.claude());
+    install(&env, &server, &["--ollama-url", &oll.base]);
+    env.ok(&["run", "--once"]);
+    let events: Vec<Value> = accepted_batches(&server).into_values().flatten().collect();
+    let ok: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            server.requests().iter().any(|r| {
+                r.path == "/v1/events"
+                    && decode_batch(&body_of(r), now_ms())
+                        .is_ok_and(|b| b.events.iter().any(|x| x.id == e["id"]))
+            })
+        })
+        .collect();
+    assert_eq!(ok.len(), 2, "both events accepted: {events:?}");
+    let h = ok[0]["category"]["task_hint"].as_str().unwrap();
+    assert!(h.chars().count() <= 120 && !h.contains('@'), "{h}");
+    assert_eq!(env.json(&["status", "--json"])["quarantine"]["events"], 0);
 }

@@ -271,6 +271,11 @@ fn a_deleted_team_is_erased_after_the_grace_period_and_nothing_of_it_remains() {
     let now = now_ms();
     set_full(&stack, &doomed.team_id);
     set_full(&stack, &kept.team_id);
+    // Kept forever, so that retention leaves its content alone below.
+    stack.d1(&format!(
+        "UPDATE teams SET retention_days = 0 WHERE id = '{}'",
+        kept.team_id
+    ));
     for (a, id) in [(&agent, "batch-doomed-0000001"), (&other, "batch-kept-00000001")] {
         assert_eq!(
             status(&a.post(&batch(id, vec![full_event(a, 1, now - DAY, "s")]))),

@@ -43,7 +43,7 @@ fn enrolled_checks(home: &Home, c: &Config, checks: &mut Vec<Check>) {
         ),
         Err(e) => ("credentials", false, e.to_string()),
     });
-    if probe.privacy_mode == PrivacyMode::CategorizeLocal {
+    if probe.effective_mode() == PrivacyMode::CategorizeLocal {
         checks.push(ollama_check(&probe));
     }
     match keystore::load(home) {

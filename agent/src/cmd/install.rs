@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::json;
 use tally_core::event::PrivacyMode;
+use tally_core::wire::MAX_BACKFILL_DAYS;
 
 use tally::config::Config;
 use tally::error::AgentError;
@@ -30,10 +31,23 @@ fn hostname() -> Option<String> {
         .or_else(|| std::env::var("HOSTNAME").ok())
 }
 
-fn enroll(server: &str, token: &str) -> Result<Enrolled, AgentError> {
+/// What is sent as the hostname at enrolment (shown to team admins on the
+/// Developers page to tell machines apart): by default a short hash of it,
+/// which tells machines apart without naming them; the name itself only with
+/// `--send-hostname`.
+pub fn hostname_to_send(name: Option<&str>, in_clear: bool) -> Option<String> {
+    let name = name?;
+    if in_clear {
+        return Some(name.to_string());
+    }
+    let h = tally_core::hash::sha256_hex(format!("tally-hostname-v1:{name}").as_bytes());
+    Some(format!("host-{}", &h[..12]))
+}
+
+fn enroll(server: &str, token: &str, hostname: Option<&str>) -> Result<Enrolled, AgentError> {
     let resp = tally::upload::agent()
         .post(&format!("{server}/v1/agent/enroll"))
-        .send_json(json!({"token": token, "hostname": hostname()}));
+        .send_json(json!({"token": token, "hostname": hostname}));
     match resp {
         Ok(r) => r.into_json().map_err(|source| AgentError::EnrolAnswer {
             server: server.to_string(),
@@ -51,20 +65,37 @@ fn enroll(server: &str, token: &str) -> Result<Enrolled, AgentError> {
     }
 }
 
-pub fn install(
-    server: &str,
-    token: &str,
-    backfill: Option<u32>,
-    ollama_url: String,
-    ollama_model: String,
-) -> Result<(), AgentError> {
+pub struct InstallArgs {
+    pub server: String,
+    pub token: String,
+    pub backfill: Option<u32>,
+    pub ollama_url: String,
+    pub ollama_model: String,
+    pub max_mode: Option<PrivacyMode>,
+    pub send_hostname: bool,
+}
+
+pub fn install(a: InstallArgs) -> Result<(), AgentError> {
+    let InstallArgs {
+        server,
+        token,
+        backfill,
+        ollama_url,
+        ollama_model,
+        max_mode,
+        send_hostname,
+    } = a;
     let server = server.trim_end_matches('/');
-    if !(server.starts_with("https://") || server.starts_with("http://")) {
-        return Err(AgentError::BadServerUrl {
-            server: server.to_string(),
+    // Everything that can be refused is refused before the one-time token is spent.
+    tally::config::check_server_url(server)?;
+    if let Some(days) = backfill.filter(|&d| d > MAX_BACKFILL_DAYS) {
+        return Err(AgentError::BackfillTooLong {
+            days,
+            max: MAX_BACKFILL_DAYS,
         });
     }
-    let enrolled = enroll(server, token)?;
+    let hostname_sent = hostname_to_send(hostname().as_deref(), send_hostname);
+    let enrolled = enroll(server, &token, hostname_sent.as_deref())?;
     let now = now_ms();
     let cfg = Config {
         server: server.to_string(),
@@ -74,6 +105,9 @@ pub fn install(
         developer_id: enrolled.developer_id,
         salt: enrolled.salt,
         privacy_mode: enrolled.privacy_mode,
+        max_mode,
+        rate_capacity: None,
+        hostname_sent,
         ship_since_ms: now - backfill.map(|d| d as i64 * 86_400_000).unwrap_or(0),
         ollama_url,
         ollama_model,
@@ -93,8 +127,16 @@ pub fn install(
         }
     }
     let key = keystore::load_or_create(&home)?;
+    let ceiling = match cfg.max_mode {
+        Some(m) => format!(
+            " (this machine's ceiling: {}; sending as {})",
+            m.as_str(),
+            cfg.effective_mode().as_str()
+        ),
+        None => String::new(),
+    };
     eprintln!(
-        "enrolled in team {} as agent {}; privacy mode: {}. Config: {}. Outbox key: {}.",
+        "enrolled in team {} as agent {}; team privacy mode: {}{ceiling}. Config: {}. Outbox key: {}.",
         cfg.team_id,
         cfg.agent_id,
         cfg.privacy_mode.as_str(),
@@ -102,4 +144,26 @@ pub fn install(
         key.storage.describe()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hostname_is_hashed_unless_asked() {
+        let a = hostname_to_send(Some("alice-laptop.corp"), false).unwrap();
+        assert!(a.starts_with("host-") && a.len() == 17, "{a}");
+        assert!(!a.contains("alice"));
+        assert_eq!(
+            hostname_to_send(Some("alice-laptop.corp"), false).unwrap(),
+            a
+        );
+        assert_ne!(hostname_to_send(Some("bob-laptop.corp"), false).unwrap(), a);
+        assert_eq!(
+            hostname_to_send(Some("alice-laptop.corp"), true).as_deref(),
+            Some("alice-laptop.corp")
+        );
+        assert_eq!(hostname_to_send(None, false), None);
+    }
 }

@@ -51,7 +51,7 @@ pub fn preview(n: usize) -> Result<(), AgentError> {
                 &ix,
                 i,
                 texts.get(&i),
-                cfg.privacy_mode,
+                cfg.effective_mode(),
                 &cfg.salt,
                 ollama.as_mut(),
             )
@@ -61,8 +61,40 @@ pub fn preview(n: usize) -> Result<(), AgentError> {
         "{}",
         serde_json::to_string_pretty(&events).map_err(AgentError::serialize("the preview"))?
     );
+    // The events go to stdout (pipe-able JSON); everything else that leaves
+    // the machine is listed on stderr.
+    eprintln!("{}", what_else_leaves(&cfg));
     if let Some(e) = ollama.and_then(|o| o.down) {
         eprintln!("note: no categories: {e}");
     }
     Ok(())
+}
+
+/// Everything besides the events above that this agent sends, as the README
+/// lists it.
+pub fn what_else_leaves(cfg: &Config) -> String {
+    let ceiling = cfg.max_mode.map(|m| m.as_str()).unwrap_or("none");
+    let ollama = if cfg.effective_mode() == tally_core::event::PrivacyMode::CategorizeLocal {
+        let (url, model) = cfg.ollama();
+        format!("\n- each new prompt's text to Ollama at {url} ({model}) for its category: keep that URL on this machine")
+    } else {
+        String::new()
+    };
+    format!(
+        "privacy mode: {} (team: {}, this machine's ceiling: {ceiling})\n\
+         besides the events above, this agent sends:\n\
+         - with every upload to {}/v1/events: the batch id (a hash of its event ids), the agent token, \
+         headers Tally-Agent-Version: {} and Tally-Quarantined: <events held back>\n\
+         - every 5 minutes, GET {}/v1/agent/config with the agent token (the answer carries the team's mode and burst capacity)\n\
+         - once, at enrolment: the install token and the hostname as {}{ollama}",
+        cfg.effective_mode().as_str(),
+        cfg.privacy_mode.as_str(),
+        cfg.server,
+        tally::upload::AGENT_VERSION,
+        cfg.server,
+        match &cfg.hostname_sent {
+            Some(h) => format!("{h:?}"),
+            None => "sent by an older agent (in clear) or not at all".into(),
+        }
+    )
 }

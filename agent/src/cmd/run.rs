@@ -57,7 +57,7 @@ fn cycle(
         .map_err(AgentError::retry_later)?;
     print_sync(&synced);
     st.last_sync_ms = Some(now_ms());
-    if cfg.privacy_mode == PrivacyMode::CategorizeLocal {
+    if cfg.effective_mode() == PrivacyMode::CategorizeLocal {
         if synced.ollama_error.is_some() || synced.ollama_categorized > 0 {
             st.ollama_error = synced.ollama_error.clone();
         }
@@ -73,8 +73,21 @@ fn cycle(
     let res = ship::upload(home, cfg);
     match &res {
         Ok(u) => {
-            if u.batches > 0 || u.rejected > 0 {
+            if u.batches > 0 || u.quarantined > 0 || u.gave_up > 0 {
                 eprintln!("uploaded {} events in {} batches", u.events, u.batches);
+            }
+            if u.restricted > 0 {
+                eprintln!(
+                    "note: {} queued events were built under a looser privacy mode and were restricted to {} before upload",
+                    u.restricted,
+                    cfg.effective_mode().as_str()
+                );
+            }
+            if u.quarantined > 0 || u.gave_up > 0 {
+                eprintln!(
+                    "WARNING: {} events quarantined and {} batches given up in this run; see `tally status`",
+                    u.quarantined, u.gave_up
+                );
             }
             st.last_upload_ms = Some(now_ms());
             st.last_upload_error = None;
@@ -91,7 +104,7 @@ fn cycle(
 /// any other failure keeps the mode it has.
 fn refresh(home: &Home, cfg: &mut Config) -> Result<(), AgentError> {
     match ship::refresh_mode(home, cfg) {
-        Err(e @ AgentError::Auth { .. }) => Err(e),
+        Err(e @ (AgentError::Auth { .. } | AgentError::InsecureServer { .. })) => Err(e),
         Err(e) => {
             eprintln!(
                 "warning: could not fetch the team's privacy mode ({e}); using {}",
@@ -106,6 +119,8 @@ fn refresh(home: &Home, cfg: &mut Config) -> Result<(), AgentError> {
 pub fn run(once: bool, interval: Duration) -> Result<(), AgentError> {
     let home = Home::from_env();
     let mut cfg = Config::load(&home)?;
+    // An enrolment from an older agent may name a plain-http server.
+    tally::config::check_server_url(&cfg.server)?;
     let sources = source::all_from_env();
     refresh(&home, &mut cfg)?;
     if once {

@@ -9,6 +9,7 @@ use tally::error::AgentError;
 use tally::home::Home;
 use tally::index::{roots_signature, Index};
 use tally::outbox::Outbox;
+use tally::quarantine::Quarantine;
 use tally::ship::{self, RunStatus};
 use tally::{keystore, source};
 
@@ -22,14 +23,21 @@ pub fn status(json_out: bool) -> Result<(), AgentError> {
         .map(|k| k.storage.describe())
         .unwrap_or_else(|| "no key yet (created on first run)".into());
     let (pending_batches, pending_events, outbox_bytes) = ship::pending_summary(&home)?;
-    let rejected = match &key {
-        Some(k) => Outbox::open_reader(&home, k.bytes)?.done().rejected,
-        None => Vec::new(),
+    let (rejected, quarantine) = match &key {
+        Some(k) => (
+            Outbox::open_reader(&home, k.bytes)?.done().rejected,
+            Quarantine::load(&home, &k.bytes)?,
+        ),
+        None => (Vec::new(), Quarantine::default()),
     };
+    let mode = cfg.effective_mode();
+    let insecure = tally::config::check_server_url(&cfg.server)
+        .err()
+        .map(|e| e.to_string());
     let sources = source::all_from_env();
     let ix = Index::load(&home, &roots_signature(&sources))?;
     let (malformed, malformed_files) = ix.malformed_summary();
-    let ollama = if cfg.privacy_mode == PrivacyMode::CategorizeLocal {
+    let ollama = if mode == PrivacyMode::CategorizeLocal {
         let (url, model) = cfg.ollama();
         Some(match &st.ollama_error {
             Some(e) => format!("unavailable: {e}; events ship without a category"),
@@ -43,11 +51,17 @@ pub fn status(json_out: bool) -> Result<(), AgentError> {
     };
     let v = json!({
         "server": cfg.server, "team_id": cfg.team_id, "agent_id": cfg.agent_id,
-        "privacy_mode": cfg.privacy_mode, "what_leaves": tally_core::privacy::describe(cfg.privacy_mode),
+        "privacy_mode": mode, "team_privacy_mode": cfg.privacy_mode, "max_mode": cfg.max_mode,
+        "what_leaves": tally_core::privacy::describe(mode),
+        "hostname_sent": cfg.hostname_sent, "rate_capacity": cfg.rate_capacity, "batch_events": cfg.batch_events(),
+        "server_error": insecure,
         "key_storage": key_desc, "key_degraded": key.as_ref().is_some_and(|k| k.storage.is_degraded()),
         "outbox": {"pending_batches": pending_batches, "pending_events": pending_events, "bytes": outbox_bytes,
                    "max_bytes": cfg.outbox_max_bytes, "full": st.outbox_full,
                    "rejected_batches": rejected.iter().map(|r| json!({"seq": r.seq, "error": r.error})).collect::<Vec<_>>()},
+        "quarantine": {"events": quarantine.quarantined(), "given_up_events": quarantine.given_up(),
+                       "given_up_batches": quarantine.gave_up.len(), "held_back": quarantine.count(),
+                       "first_error": quarantine.first_error(), "file": home.quarantine()},
         "events_shipped": st.events_uploaded, "batches_shipped": st.batches_uploaded,
         "last_sync_ms": st.last_sync_ms, "last_upload_ms": st.last_upload_ms, "last_upload_error": st.last_upload_error,
         "held_until_complete": st.held_unsettled,
@@ -59,12 +73,30 @@ pub fn status(json_out: bool) -> Result<(), AgentError> {
         println!("{v}");
         return Ok(());
     }
+    let ceiling = match cfg.max_mode {
+        Some(m) => m.as_str(),
+        None => "none",
+    };
     let mut out = format!(
-        "server:          {}\nteam:            {}\nagent:           {}\nprivacy mode:    {}\n                 {}\noutbox key:      {}\noutbox:          {} batches ({} events) waiting, {} KiB of {} MiB\nevents shipped:  {}\n",
-        cfg.server, cfg.team_id, cfg.agent_id, cfg.privacy_mode.as_str(),
-        tally_core::privacy::describe(cfg.privacy_mode), key_desc, pending_batches, pending_events,
+        "server:          {}\nteam:            {}\nagent:           {}\nprivacy mode:    {} (team: {}, this machine's ceiling: {ceiling})\n                 {}\noutbox key:      {}\noutbox:          {} batches ({} events) waiting, {} KiB of {} MiB\nevents shipped:  {}\n",
+        cfg.server, cfg.team_id, cfg.agent_id, mode.as_str(), cfg.privacy_mode.as_str(),
+        tally_core::privacy::describe(mode), key_desc, pending_batches, pending_events,
         outbox_bytes >> 10, cfg.outbox_max_bytes >> 20, st.events_uploaded
     );
+    if let Some(e) = &insecure {
+        out.push_str(&format!("ERROR:           {e}\n"));
+    }
+    if quarantine.count() > 0 {
+        out.push_str(&format!(
+            "QUARANTINED:     {} events rejected by the server, {} events in {} batches given up after {} days; kept encrypted in {}; first error: {}\n",
+            quarantine.quarantined(),
+            quarantine.given_up(),
+            quarantine.gave_up.len(),
+            tally_core::wire::RESEND_GIVE_UP_DAYS,
+            home.quarantine().display(),
+            quarantine.first_error().unwrap_or_default()
+        ));
+    }
     if let Some(o) = &ollama {
         out.push_str(&format!("ollama:          {o}\n"));
     }

@@ -1,10 +1,11 @@
-//! `tally uninstall`: removes the service, the credentials, the outbox and
-//! its key; keeps the local index so reports still work.
+//! `tally uninstall`: removes the service, the credentials, the outbox,
+//! the quarantine and their key; keeps the local index so reports still work.
 
 use serde_json::json;
 
 use tally::error::AgentError;
 use tally::home::Home;
+use tally::quarantine::Quarantine;
 use tally::{keystore, service, ship};
 
 pub fn uninstall(json_out: bool) -> Result<(), AgentError> {
@@ -19,8 +20,18 @@ pub fn uninstall(json_out: bool) -> Result<(), AgentError> {
             "warning: {events} queued events were never sent and are discarded with the outbox"
         );
     }
+    if let Ok(Some(k)) = keystore::load(&home) {
+        let held = Quarantine::load(&home, &k.bytes)
+            .map(|q| q.count())
+            .unwrap_or(0);
+        if held > 0 {
+            eprintln!(
+                "warning: {held} quarantined or given-up events are discarded with the quarantine"
+            );
+        }
+    }
     removed.extend(keystore::delete(&home));
-    for p in [home.config(), home.status()] {
+    for p in [home.config(), home.status(), home.quarantine()] {
         if std::fs::remove_file(&p).is_ok() {
             removed.push(p.display().to_string());
         }

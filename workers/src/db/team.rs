@@ -285,11 +285,11 @@ impl TeamDb {
         }
         for (k, n) in &rollup.categories {
             stmts.push(self.stmt(
-                "INSERT INTO categories (team_id, day, project, category, task_hint, project_hint, requests) \
-                 SELECT ?1, ?5, ?6, ?7, ?8, ?9, ?10 \
+                "INSERT INTO categories (team_id, day, developer_id, project, category, task_hint, project_hint, requests) \
+                 SELECT ?1, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
                  WHERE NOT EXISTS (SELECT 1 FROM batches WHERE team_id = ?1 AND batch_id = ?2 AND (part = ?3 OR split <> ?4)) \
-                 ON CONFLICT (team_id, day, project, category, task_hint, project_hint) DO UPDATE SET requests = requests + excluded.requests",
-                guard(vec![i(k.day), t(k.project.clone()), t(k.category.as_str()), t(k.task_hint.clone()), t(k.project_hint.clone()), i(*n)]),
+                 ON CONFLICT (team_id, day, developer_id, project, category, task_hint, project_hint) DO UPDATE SET requests = requests + excluded.requests",
+                guard(vec![i(k.day), t(p.developer_id), t(k.project.clone()), t(k.category.as_str()), t(k.task_hint.clone()), t(k.project_hint.clone()), i(*n)]),
             )?);
         }
         if let Some(c) = p.categorized {
