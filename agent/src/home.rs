@@ -23,6 +23,17 @@ pub fn config_base() -> PathBuf {
         .unwrap_or_else(|| user_home().join(".config"))
 }
 
+/// Creates a directory (and missing parents) that only the user can list
+/// (0700 from creation; existing directories are left as they are).
+pub fn create_private_dir(dir: &Path) -> Result<(), AgentError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| AgentError::io("creating", dir, e))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Home {
     root: PathBuf,
@@ -131,7 +142,7 @@ impl Home {
         let dir = path.parent().ok_or_else(|| AgentError::NoParent {
             path: path.to_path_buf(),
         })?;
-        std::fs::create_dir_all(dir).map_err(|e| AgentError::io("creating", dir, e))?;
+        create_private_dir(dir)?;
         let mut name = path.file_name().unwrap_or_default().to_os_string();
         name.push(".tmp");
         let tmp = dir.join(name);
@@ -181,6 +192,8 @@ mod tests {
         let mode = std::fs::metadata(&p).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         assert!(!dir.path().join("state/config.json.tmp").exists());
+        let mode = std::fs::metadata(home.root()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "the state directory is private too");
     }
 
     /// The old writer opened `<file>.tmp` with O_CREAT|O_TRUNC: it wrote

@@ -131,7 +131,7 @@ impl Outbox {
         repair: bool,
     ) -> Result<Outbox, AgentError> {
         let dir = home.outbox_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| AgentError::io("creating", &dir, e))?;
+        crate::home::create_private_dir(&dir)?;
         let mut segments = Vec::new();
         for e in std::fs::read_dir(&dir)
             .map_err(|e| AgentError::io("reading", &dir, e))?
@@ -311,9 +311,7 @@ impl Outbox {
         if let Some(error) = rejected {
             d.rejected.push(Rejected { seq, error });
         }
-        let bytes =
-            serde_json::to_vec(&d).map_err(AgentError::serialize("outbox acknowledgements"))?;
-        self.home.write_private(&self.home.outbox_done(), &bytes)
+        self.save_done(&d)
     }
 
     /// Records the progress of a pending batch (first attempt, settled parts).

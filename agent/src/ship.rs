@@ -7,6 +7,14 @@
 //! the outbox and marks those events queued instead of batching them again.
 //! Acknowledgements are recorded after the server's 202; a crash before that
 //! resends the identical batch, which the server applies once.
+//!
+//! Nothing is dropped silently: a batch over the team's burst capacity is
+//! sent in halves, a batch with invalid events is bisected until only those
+//! are left and quarantined, and a batch undeliverable for
+//! `RESEND_GIVE_UP_DAYS` after its first attempt is given up; both kinds are
+//! kept encrypted (`quarantine`), shown by `tally status` and counted to the
+//! server. Queued events are restricted to the current effective mode
+//! (team mode capped by this machine's ceiling) before they are sent.
 
 use serde::{Deserialize, Serialize};
 use tally_core::event::{EventBatch, PrivacyMode, WireEvent};
@@ -493,15 +501,17 @@ impl Upload<'_> {
             "ERROR: gave up on batch #{seq} ({} events): {error}. The events are kept on disk (see `tally status`) and reported to the server as held back.",
             events.len()
         );
-        self.q.gave_up.push(GaveUp {
-            seq,
-            batch_id: batch.batch_id.clone(),
-            first_attempt_ms: first,
-            at_ms: self.now_ms,
-            error,
-            events,
-        });
-        self.save_q()?;
+        if !self.q.gave_up.iter().any(|g| g.seq == seq) {
+            self.q.gave_up.push(GaveUp {
+                seq,
+                batch_id: batch.batch_id.clone(),
+                first_attempt_ms: first,
+                at_ms: self.now_ms,
+                error,
+                events,
+            });
+            self.save_q()?;
+        }
         self.stats.gave_up += 1;
         self.outbox
             .mark_done(seq, None)
@@ -581,12 +591,27 @@ impl Upload<'_> {
                 Ok(())
             }
             Err(AgentError::Rejected {
+                server,
                 status,
                 code,
                 detail,
-                ..
             }) => {
                 let capacity = code.as_deref() == Some("batch_exceeds_rate_capacity");
+                // Only a verdict on the events is worth bisecting; a refusal
+                // of the request itself (say `bad_gzip`) would otherwise
+                // quarantine every event one by one. It stays queued, shown
+                // in `tally status`, and is retried.
+                let about_events = capacity
+                    || status == 413
+                    || matches!(code.as_deref(), None | Some("invalid_batch"));
+                if !about_events {
+                    return Err(AgentError::Rejected {
+                        server,
+                        status,
+                        code,
+                        detail,
+                    });
+                }
                 if hi - lo > 1 {
                     if capacity {
                         eprintln!(
@@ -611,13 +636,23 @@ impl Upload<'_> {
                     "ERROR: the server rejected event {} of batch #{seq}: {detail}. It is quarantined (kept on disk, counted in `tally status`); the other events are not affected.",
                     slice[0].id
                 );
-                self.q.events.push(Held {
-                    seq,
-                    at_ms: self.now_ms,
-                    error: detail,
-                    event: serde_json::to_value(&slice[0]).unwrap_or_default(),
-                });
-                self.save_q()?;
+                // A crash after the last save and before the part was
+                // settled sends it again: it is held once.
+                let id = serde_json::Value::String(slice[0].id.clone());
+                if !self
+                    .q
+                    .events
+                    .iter()
+                    .any(|h| h.seq == seq && h.event["id"] == id)
+                {
+                    self.q.events.push(Held {
+                        seq,
+                        at_ms: self.now_ms,
+                        error: detail,
+                        event: serde_json::to_value(&slice[0]).unwrap_or_default(),
+                    });
+                    self.save_q()?;
+                }
                 self.stats.quarantined += 1;
                 self.settle_part(seq, lo, hi)
             }
@@ -1011,5 +1046,22 @@ mod tests {
             })
             .collect();
         assert_eq!(sizes, vec![120, 120, 10]);
+    }
+
+    /// A refusal of the request itself is not blamed on the events.
+    #[test]
+    fn a_request_level_400_quarantines_nothing_and_keeps_the_batch() {
+        let (_d, home, _) = queued(4);
+        let fake = Fake::new(|_| {
+            reject(
+                400,
+                r#"{"error":"bad_gzip","message":"Content-Encoding is gzip but the body is not valid gzip"}"#,
+            )
+        });
+        let e = upload_with(&home, &mut config(), &fake, T0).unwrap_err();
+        assert!(e.to_string().contains("bad_gzip"), "{e}");
+        assert_eq!(fake.sent.borrow().len(), 1, "no bisection");
+        assert_eq!(quarantine(&home).count(), 0);
+        assert_eq!(pending(&home), 4);
     }
 }

@@ -1,6 +1,8 @@
 //! Shipping batches to the edge: gzip, retries with exponential backoff and
 //! jitter, honours Retry-After on 429/503, stops loudly on credential
 //! problems, and never drops data on network errors (the outbox keeps it).
+//! Every upload carries `Tally-Agent-Version` and `Tally-Quarantined` (the
+//! events this agent holds back), which admins see per agent.
 
 use std::io::Write;
 use std::time::Duration;

@@ -46,7 +46,7 @@ fn edge_reply(req: &Recorded, mode: &str) -> Reply {
             ),
             Err(e) => Reply::json(
                 400,
-                json!({"error": "invalid", "message": e.to_string(), "field": e.field}),
+                json!({"error": "invalid_batch", "message": e.to_string(), "field": e.field}),
             ),
         },
         _ => Reply::text(404, "not found"),
@@ -831,7 +831,10 @@ fn install_refuses_plain_http_and_long_backfills_before_spending_the_token() {
         "{}",
         stderr(&out)
     );
-    assert!(server.requests().is_empty(), "the install token is not spent");
+    assert!(
+        server.requests().is_empty(),
+        "the install token is not spent"
+    );
     // Loopback over http is fine; the hostname leaves as a short hash.
     env.ok(&[
         "install",

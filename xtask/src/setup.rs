@@ -215,31 +215,34 @@ pub fn setup() -> Result<Tools> {
             std::fs::write(&stamp, want).map_err(|e| e.to_string())
         },
     )?;
-    step("chromium + chromedriver, gnome-keyring + dbus (browser and keychain tests)", || {
-        let have =
-            |b: &str| output(Command::new("sh").args(["-c", &format!("command -v {b}")])).is_some();
-        if have("chromium")
-            && have("chromedriver")
-            && have("gnome-keyring-daemon")
-            && have("dbus-run-session")
-            && have("secret-tool")
-        {
-            return Ok(());
-        }
-        let sudo = if output(Command::new("id").arg("-u")).as_deref() == Some("0") {
-            vec![]
-        } else {
-            vec!["sudo", "-n"]
-        };
-        let apt = |args: &[&str]| {
-            let mut all: Vec<&str> = sudo.clone();
-            all.push("apt-get");
-            all.extend_from_slice(args);
-            run(Command::new(all[0])
-                .args(&all[1..])
-                .env("DEBIAN_FRONTEND", "noninteractive"))
-        };
-        apt(&["update", "-qq"])
+    step(
+        "chromium + chromedriver, gnome-keyring + dbus (browser and keychain tests)",
+        || {
+            let have = |b: &str| {
+                output(Command::new("sh").args(["-c", &format!("command -v {b}")])).is_some()
+            };
+            if have("chromium")
+                && have("chromedriver")
+                && have("gnome-keyring-daemon")
+                && have("dbus-run-session")
+                && have("secret-tool")
+            {
+                return Ok(());
+            }
+            let sudo = if output(Command::new("id").arg("-u")).as_deref() == Some("0") {
+                vec![]
+            } else {
+                vec!["sudo", "-n"]
+            };
+            let apt = |args: &[&str]| {
+                let mut all: Vec<&str> = sudo.clone();
+                all.push("apt-get");
+                all.extend_from_slice(args);
+                run(Command::new(all[0])
+                    .args(&all[1..])
+                    .env("DEBIAN_FRONTEND", "noninteractive"))
+            };
+            apt(&["update", "-qq"])
             .and_then(|_| {
                 apt(&[
                     "install",
@@ -253,7 +256,8 @@ pub fn setup() -> Result<Tools> {
                 ])
             })
             .map_err(|e| format!("{e}\n    the dashboard tests need Debian's chromium and chromium-driver packages, the keychain tests gnome-keyring, dbus and libsecret-tools (apt-get install chromium chromium-driver gnome-keyring dbus libsecret-tools)"))
-    })?;
+        },
+    )?;
     let node_dir = {
         let system = output(Command::new("sh").args(["-c", "command -v node"])).map(PathBuf::from);
         match system {

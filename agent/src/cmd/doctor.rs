@@ -27,13 +27,17 @@ fn join_paths<'a>(paths: impl IntoIterator<Item = &'a PathBuf>) -> String {
 /// Checks that need an enrolment: the server, the credentials, Ollama when
 /// the team categorizes locally, the outbox key and the outbox.
 fn enrolled_checks(home: &Home, c: &Config, checks: &mut Vec<Check>) {
-    let health = tally::upload::agent()
-        .get(&format!("{}/healthz", c.server))
-        .call();
-    checks.push(match health {
-        Ok(_) => ("server", true, format!("{} answers", c.server)),
-        Err(e) => ("server", false, format!("{} unreachable: {e}", c.server)),
-    });
+    if let Err(e) = tally::config::check_server_url(&c.server) {
+        checks.push(("server", false, e.to_string()));
+    } else {
+        let health = tally::upload::agent()
+            .get(&format!("{}/healthz", c.server))
+            .call();
+        checks.push(match health {
+            Ok(_) => ("server", true, format!("{} answers", c.server)),
+            Err(e) => ("server", false, format!("{} unreachable: {e}", c.server)),
+        });
+    }
     let mut probe = c.clone();
     checks.push(match ship::refresh_mode(home, &mut probe) {
         Ok(()) => (
@@ -58,6 +62,23 @@ fn enrolled_checks(home: &Home, c: &Config, checks: &mut Vec<Check>) {
             format!("{b} batches ({e} events, {} KiB) waiting", bytes >> 10),
         )),
         Err(e) => checks.push(("outbox", false, e.to_string())),
+    }
+    if let Ok(Some(k)) = keystore::load(home) {
+        match tally::quarantine::Quarantine::load(home, &k.bytes) {
+            Ok(q) if q.count() == 0 => checks.push(("quarantine", true, "empty".into())),
+            Ok(q) => checks.push((
+                "quarantine",
+                false,
+                format!(
+                    "{} events held back ({} rejected by the server, {} given up); first error: {}",
+                    q.count(),
+                    q.quarantined(),
+                    q.given_up(),
+                    q.first_error().unwrap_or_default()
+                ),
+            )),
+            Err(e) => checks.push(("quarantine", false, e.to_string())),
+        }
     }
 }
 

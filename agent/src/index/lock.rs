@@ -12,7 +12,7 @@ impl Lock {
     pub fn acquire(path: &Path, wait: bool) -> Result<Option<Lock>, AgentError> {
         use std::os::fd::AsRawFd;
         if let Some(d) = path.parent() {
-            std::fs::create_dir_all(d).map_err(|e| AgentError::io("creating", d, e))?;
+            crate::home::create_private_dir(d)?;
         }
         let f = std::fs::OpenOptions::new()
             .create(true)
