@@ -62,9 +62,9 @@ fn source_code() -> (String, String) {
                     .filter_map(|e| e.ok().map(|e| e.path()))
                     .filter(|p| {
                         p.file_name().and_then(|f| f.to_str()).is_some_and(|f| {
-                            f.strip_prefix(name).and_then(|v| v.strip_prefix('-')).is_some_and(
-                                |v| v.starts_with(|c: char| c.is_ascii_digit()),
-                            )
+                            f.strip_prefix(name)
+                                .and_then(|v| v.strip_prefix('-'))
+                                .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
                         })
                     })
                     .collect();
@@ -84,10 +84,19 @@ fn source_code() -> (String, String) {
     'outer: for d in &dirs {
         let mut files = Vec::new();
         rs_files(d, &mut files);
-        from.push(d.file_name().unwrap_or_default().to_string_lossy().to_string());
+        from.push(
+            d.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string(),
+        );
+        let cap = text.len() + BYTES / SOURCE_CRATES.len();
         for f in files {
             if text.len() >= BYTES {
                 break 'outer;
+            }
+            if text.len() >= cap {
+                break;
             }
             if let Ok(bytes) = std::fs::read(&f) {
                 text.push_str(&String::from_utf8_lossy(&bytes));
@@ -100,7 +109,10 @@ fn source_code() -> (String, String) {
 fn bench(c: &mut Criterion) {
     let r = Redactor::new();
     let (code, from) = source_code();
-    eprintln!("source code input: {:.2} MB from {from}", code.len() as f64 / 1e6);
+    eprintln!(
+        "source code input: {:.2} MB from {from}",
+        code.len() as f64 / 1e6
+    );
     let inputs = [
         ("prompts", corpus::document(0x7a11_5eed, BYTES)),
         ("prose", corpus::prose(0x7a11_5eed, BYTES)),

@@ -105,6 +105,52 @@ fn high_entropy_ok(core: &[u8]) -> bool {
     !(segments >= 4 && (n as f64) / (segments as f64) <= 6.0)
 }
 
+/// Maximal runs of `is_run` bytes at least `MIN_RUN` long, as (start, end).
+/// Tests the last byte of each 32-byte window first and jumps past the
+/// last non-run byte in it, so ordinary text (words of a few letters) is
+/// crossed several bytes per step instead of byte by byte.
+fn long_runs(bytes: &[u8], is_run: fn(u8) -> bool) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        #[cfg(test)]
+        if super::tests::EXHAUSTIVE.with(std::cell::Cell::get) {
+            // The plain byte-by-byte scan, to compare against.
+            while pos < bytes.len() {
+                if !is_run(bytes[pos]) {
+                    pos += 1;
+                    continue;
+                }
+                let s = pos;
+                while pos < bytes.len() && is_run(bytes[pos]) {
+                    pos += 1;
+                }
+                if pos - s >= MIN_RUN {
+                    return Some((s, pos));
+                }
+            }
+            return None;
+        }
+        // Invariant: no run starts before `pos` that was not returned, and
+        // `pos` is 0 or sits on or just after a non-run byte.
+        while pos + MIN_RUN <= bytes.len() {
+            match bytes[pos..pos + MIN_RUN].iter().rposition(|&c| !is_run(c)) {
+                Some(k) => pos += k + 1,
+                None => {
+                    let s = pos;
+                    pos += MIN_RUN;
+                    while pos < bytes.len() && is_run(bytes[pos]) {
+                        pos += 1;
+                    }
+                    return Some((s, pos));
+                }
+            }
+        }
+        None
+    })
+}
+
+const MIN_RUN: usize = 32;
+
 /// Runs of `[A-Za-z0-9+/_-]` plus up to two `=`. A run with two or more
 /// path words (`com/RustCrypto/media/…/logo`) is a path and is judged
 /// piecewise between them, so a token inside a URL is hidden without eating
@@ -123,7 +169,7 @@ pub(super) fn high_entropy_candidates(text: &str, ri: usize, out: &mut Vec<(usiz
         t
     };
     let bytes = text.as_bytes();
-    let is_run = |c: u8| RUN[c as usize];
+    let is_run: fn(u8) -> bool = |c| RUN[c as usize];
     let mut push = |a: usize, b: usize| {
         let mut k = b;
         while k > a && bytes[k - 1] == b'=' {
@@ -133,22 +179,11 @@ pub(super) fn high_entropy_candidates(text: &str, ri: usize, out: &mut Vec<(usiz
             out.push((a, b, ri));
         }
     };
-    let mut pos = 0;
-    while pos < bytes.len() {
-        if !is_run(bytes[pos]) {
-            pos += 1;
-            continue;
-        }
-        let mut s = pos;
-        let mut i = pos;
-        while i < bytes.len() && is_run(bytes[i]) {
-            i += 1;
-        }
+    for (mut s, i) in long_runs(bytes, is_run) {
         let mut e = i;
         while e < bytes.len() && e - i < 2 && bytes[e] == b'=' {
             e += 1;
         }
-        pos = e;
         // `//` opens a URL authority (`https://<token>@…`), not a key.
         if bytes[s..i].starts_with(b"//") {
             while s < i && bytes[s] == b'/' {

@@ -2,7 +2,8 @@
 //! (and again at the edge). Each match becomes a typed placeholder such as
 //! `[REDACTED:aws_access_key]`, so a reader still sees what kind of thing was there.
 //!
-//! Every rule proposes candidate spans over the whole text; overlaps are
+//! Every rule proposes candidate spans (its regex runs only on the lines its
+//! gate in `prefilter` leaves, which is exact: see there); overlaps are
 //! settled in one place (earliest start, then longest, then rule order), so
 //! output is never nested and existing placeholders are never touched.
 //! Rescanning until nothing new turns up makes redaction idempotent.
@@ -16,7 +17,10 @@ mod checks;
 #[cfg(any(test, feature = "corpus"))]
 pub mod corpus;
 mod entropy;
+mod prefilter;
 mod rules;
+
+use prefilter::{Gate, Prefilter};
 
 named_enum! {
     /// What a redaction hid; its name appears in the placeholder. `ALL` is in
@@ -112,10 +116,13 @@ struct Rule {
     kind: Kind,
     finder: Finder,
     refine: Option<Refine>,
+    /// Where the finder can match at all; `None` searches the whole text.
+    gate: Option<Gate>,
 }
 
 pub struct Redactor {
     rules: Vec<Rule>,
+    prefilter: Prefilter,
     placeholder: Regex,
 }
 
@@ -127,8 +134,11 @@ impl Default for Redactor {
 
 impl Redactor {
     pub fn new() -> Redactor {
+        let rules = rules::all();
+        let prefilter = Prefilter::new(rules.iter().map(|r| r.gate).collect());
         Redactor {
-            rules: rules::all(),
+            rules,
+            prefilter,
             placeholder: Regex::new(r"\[REDACTED:[a-z0-9_]+\]")
                 .expect("placeholder pattern is valid"),
         }
@@ -146,7 +156,7 @@ impl Redactor {
                 break;
             }
             let (out, _) = self.render(text, &spans);
-            let extra = self.scan(&out);
+            let extra = self.rescan(&out, &spans);
             if extra.is_empty() {
                 break;
             }
@@ -211,6 +221,104 @@ impl Redactor {
     /// Every rule's candidates, settled into sorted, non-overlapping spans
     /// (start, end, rule index) that leave existing placeholders alone.
     fn scan(&self, text: &str) -> Vec<(usize, usize, usize)> {
+        let mut found = Vec::new();
+        self.candidates(text, 0, text.len(), true, &mut found);
+        self.settle(text, found)
+    }
+
+    /// `scan` of `out`, the text with `spans` (of the original) replaced by
+    /// placeholders, searching only where a placeholder can have changed
+    /// the outcome: the lines holding one and the nearest non-blank line on
+    /// either side (`card_ok` looks past blank lines for its neighbours).
+    /// Every other line is a line of the original that had no finding, and
+    /// every rule but `private_key` matches and decides within a line, so
+    /// there it would find the same nothing again.
+    fn rescan(&self, out: &str, spans: &[(usize, usize, usize)]) -> Vec<(usize, usize, usize)> {
+        #[cfg(test)]
+        if tests::EXHAUSTIVE.with(std::cell::Cell::get) {
+            return self.scan(out);
+        }
+        let b = out.as_bytes();
+        let line_start = |i: usize| memchr::memrchr(b'\n', &b[..i]).map_or(0, |p| p + 1);
+        let line_end = |i: usize| memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |p| i + p);
+        let mut regions: Vec<(usize, usize)> = Vec::new();
+        let mut shift = 0isize;
+        for &(s, e, ri) in spans {
+            let ps = (s as isize + shift) as usize;
+            shift += self.placeholder_len(ri) as isize - (e - s) as isize;
+            let pe = (e as isize + shift) as usize;
+            let mut a = line_start(ps);
+            if let Some(k) = b[..a].iter().rposition(|c| !c.is_ascii_whitespace()) {
+                a = line_start(k);
+            }
+            let mut z = line_end(pe);
+            if let Some(k) = b[z..].iter().position(|c| !c.is_ascii_whitespace()) {
+                z = line_end(z + k);
+            }
+            match regions.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(z),
+                _ => regions.push((a, z)),
+            }
+        }
+        let mut found = Vec::new();
+        for &(a, z) in &regions {
+            self.candidates(out, a, z, false, &mut found);
+        }
+        // Rules that match across lines search the whole text.
+        for (ri, rule) in self.rules.iter().enumerate() {
+            if let (Some(Gate::Anywhere(_)), Finder::Re(re)) = (&rule.gate, &rule.finder) {
+                find_in(rule, ri, re, out, 0, out.len(), &mut found);
+            }
+        }
+        self.settle(out, found)
+    }
+
+    /// Candidates of every rule within `text[a..z]`, a run of whole lines;
+    /// with `!multiline`, rules that match across lines are left out.
+    fn candidates(
+        &self,
+        text: &str,
+        a: usize,
+        z: usize,
+        multiline: bool,
+        found: &mut Vec<(usize, usize, usize)>,
+    ) {
+        let windows = self.prefilter.windows(&text[a..z]);
+        #[cfg(test)]
+        let windows = if tests::EXHAUSTIVE.with(std::cell::Cell::get) {
+            vec![None; self.rules.len()]
+        } else {
+            windows
+        };
+        let whole = [(0, z - a)];
+        for (ri, rule) in self.rules.iter().enumerate() {
+            match &rule.finder {
+                Finder::HighEntropy => {
+                    let n = found.len();
+                    entropy::high_entropy_candidates(&text[a..z], ri, found);
+                    for f in &mut found[n..] {
+                        f.0 += a;
+                        f.1 += a;
+                    }
+                }
+                Finder::Re(_) if !multiline && matches!(rule.gate, Some(Gate::Anywhere(_))) => {}
+                Finder::Re(re) => {
+                    let spans = windows[ri].as_deref().unwrap_or(&whole);
+                    for &(x, y) in spans {
+                        find_in(rule, ri, re, text, a + x, a + y, found);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Settles candidates into sorted, non-overlapping spans that leave
+    /// existing placeholders alone.
+    fn settle(
+        &self,
+        text: &str,
+        mut found: Vec<(usize, usize, usize)>,
+    ) -> Vec<(usize, usize, usize)> {
         // Placeholders from an earlier pass are off limits, so they are never
         // re-wrapped or swallowed by a neighbouring match.
         let protected: Vec<(usize, usize)> = self
@@ -218,34 +326,6 @@ impl Redactor {
             .find_iter(text)
             .map(|m| (m.start(), m.end()))
             .collect();
-        let mut found: Vec<(usize, usize, usize)> = Vec::new();
-        for (ri, rule) in self.rules.iter().enumerate() {
-            match &rule.finder {
-                Finder::HighEntropy => entropy::high_entropy_candidates(text, ri, &mut found),
-                Finder::Re(re) if re.captures_len() > 1 => {
-                    for caps in re.captures_iter(text) {
-                        let whole = caps.get(0).expect("group 0 always participates");
-                        let Some(g) = caps.iter().skip(1).flatten().next() else {
-                            continue;
-                        };
-                        consider(
-                            rule,
-                            ri,
-                            text,
-                            (whole.start(), whole.end()),
-                            (g.start(), g.end()),
-                            &mut found,
-                        );
-                    }
-                }
-                Finder::Re(re) => {
-                    for m in re.find_iter(text) {
-                        let span = (m.start(), m.end());
-                        consider(rule, ri, text, span, span, &mut found);
-                    }
-                }
-            }
-        }
         found.retain(|&(s, e, _)| {
             // First protected span ending after `s`; overlap iff it starts before `e`.
             let i = protected.partition_point(|p| p.1 <= s);
@@ -262,6 +342,43 @@ impl Redactor {
             keep
         });
         found
+    }
+}
+
+/// One rule's regex over `text[a..b]` (a run of whole lines), offsets
+/// relative to the whole text.
+fn find_in(
+    rule: &Rule,
+    ri: usize,
+    re: &Regex,
+    text: &str,
+    a: usize,
+    b: usize,
+    found: &mut Vec<(usize, usize, usize)>,
+) {
+    #[cfg(test)]
+    tests::REGEX_BYTES.with(|n| n.set(n.get() + (b - a)));
+    let hay = &text[a..b];
+    if re.captures_len() > 1 {
+        for caps in re.captures_iter(hay) {
+            let whole = caps.get(0).expect("group 0 always participates");
+            let Some(g) = caps.iter().skip(1).flatten().next() else {
+                continue;
+            };
+            consider(
+                rule,
+                ri,
+                text,
+                (a + whole.start(), a + whole.end()),
+                (a + g.start(), a + g.end()),
+                found,
+            );
+        }
+    } else {
+        for m in re.find_iter(hay) {
+            let span = (a + m.start(), a + m.end());
+            consider(rule, ri, text, span, span, found);
+        }
     }
 }
 

@@ -6,20 +6,26 @@ use regex::Regex;
 
 use super::checks::{card_ok, email_ok, iban_refine, ipv4_ok, ipv6_ok, phone_ok, ssn_ok};
 use super::entropy::chunks;
+use super::prefilter::{Counts, Gate};
 use super::{Cand, Finder, Kind, Refine, Rule};
 
 pub(super) fn all() -> Vec<Rule> {
     let re = |p: &str| Regex::new(p).expect("redaction patterns are valid");
-    let rx = |kind: Kind, p: String, refine: Option<Refine>| Rule {
+    let rx = |kind: Kind, p: String, refine: Option<Refine>, gate: Gate| Rule {
         kind,
         finder: Finder::Re(re(&p)),
         refine,
+        gate: Some(gate),
     };
-    // Characters a password may contain unquoted: printable ASCII up to
-    // whitespace, quotes, and the punctuation that closes code or a URL
-    // query. Non-ASCII ends it too, since there it is far more often a
-    // closing bracket or quote (`」`, `”`, `→`) than part of the value.
-    let unquoted = r#"[!#-%*+\--:=?-Z\\^_a-z|~]+"#;
+    // An unquoted value: any printable ASCII up to whitespace or the line
+    // end (generated passwords use every symbol), not opening with a quote
+    // (that is a quoted value, or an unclosed one) or an escaped quote.
+    // `assignment_refine` hands back what belongs to the code around it: a
+    // trailing `;` or `,`, an unbalanced closing bracket or quote, a closing
+    // tag, the next `&key=` of a query string. Non-ASCII ends the value,
+    // since there it is far more often a closing bracket or quote (`」`,
+    // `”`, `→`) than part of it; a quoted value may hold anything.
+    let unquoted = r#"(?:[!#-&(-\[\]-~]|\\[!#-&(-~])[!-~]*"#;
     let keyword = r"(?i-u:secret[_-]?access[_-]?key|(?:api|access|auth|secret|private|signing|encryption|master|client)[_-]?key|apikey|client[_-]?secret|secret|passw(?:or)?d|passphrase|pass|pwd|(?:auth|access|refresh|session|bearer|api|id)?[_-]?token|credentials?)";
     vec![
         rx(
@@ -27,79 +33,94 @@ pub(super) fn all() -> Vec<Rule> {
             r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=\s\\:,.-]*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|(?:(?:\r?\n|\\r?\\n)(?:[A-Za-z-]+: [^\r\n\\]*|[A-Za-z0-9+/=]+))*)"
                 .into(),
             Some(pem_ok),
+            Gate::Anywhere(&["-----BEGIN"]),
         ),
         rx(
             Kind::AnthropicApiKey,
             format!(r"{B}sk-ant-[A-Za-z0-9_-]{{20,}}"),
             None,
+            Gate::Words(&["sk-ant-"]),
         ),
         rx(
             Kind::OpenaiApiKey,
             format!(r"{B}sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{{20,}}"),
             Some(openai_ok),
+            Gate::Words(&["sk-"]),
         ),
         rx(
             Kind::TallyToken,
             format!(r"{B}tly_(?:inst|agent|signin)_[A-Za-z0-9_-]{{16,}}"),
             None,
+            Gate::Words(&["tly_"]),
         ),
         rx(
             Kind::AwsAccessKey,
             format!(r"{B}(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{{16}}{B}"),
             None,
+            Gate::Words(&["AKIA", "ASIA", "ABIA", "ACCA"]),
         ),
         rx(
             Kind::AwsSecretKey,
             r#"(?i-u:secret[_-]?(?:access[_-]?)?key)\\?["']?[ \t]*(?:=>|:=|[:=])[ \t]*\\?["']?([A-Za-z0-9/+]{40})"#
                 .into(),
             Some(aws_secret_ok),
+            Gate::Words(&["secret"]),
         ),
         rx(
             Kind::GithubToken,
             format!(r"{B}(?:gh[pousr]_[A-Za-z0-9]{{36,255}}|github_pat_[A-Za-z0-9_]{{22,255}}){B}"),
             None,
+            Gate::Words(&["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]),
         ),
         rx(
             Kind::GitlabToken,
             format!(r"{B}gl(?:pat|dt|rt|ptt)-[A-Za-z0-9_-]{{20,}}"),
             None,
+            Gate::Words(&["glpat-", "gldt-", "glrt-", "glptt-"]),
         ),
         rx(
             Kind::SlackWebhook,
             r"(?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]{8,}"
                 .into(),
             None,
+            Gate::Words(&["hooks.slack.com/"]),
         ),
         rx(
             Kind::SlackToken,
             format!(r"{B}(?:xox[abposre]|xapp)-[A-Za-z0-9-]{{10,}}"),
             None,
+            Gate::Words(&["xox", "xapp-"]),
         ),
         rx(
             Kind::StripeKey,
             format!(r"{B}(?:(?:sk|rk)_(?:live|test)|whsec)_[A-Za-z0-9]{{16,}}"),
             None,
+            Gate::Words(&["sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_"]),
         ),
         rx(
             Kind::GoogleApiKey,
             format!(r"{B}AIza[0-9A-Za-z_-]{{35}}"),
             Some(not_followed_by_token),
+            Gate::Words(&["AIza"]),
         ),
         rx(
             Kind::AzureStorageKey,
             r#"(?i-u:accountkey)[ \t]*[=:][ \t]*["']?([A-Za-z0-9+/]{86}==)"#.into(),
             None,
+            Gate::Words(&["accountkey"]),
         ),
-        rx(Kind::NpmToken, format!(r"{B}npm_[A-Za-z0-9]{{36}}{B}"), None),
+        rx(Kind::NpmToken, format!(r"{B}npm_[A-Za-z0-9]{{36}}{B}"), None, Gate::Words(&["npm_"])),
         rx(
             Kind::PypiToken,
             format!(r"{B}pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{{50,}}"),
             None,
+            Gate::Words(&["pypi-AgEIcHlwaS5vcmc"]),
         ),
         rx(
             Kind::Jwt,
             format!(r"{B}eyJ[A-Za-z0-9_-]{{5,}}\.[A-Za-z0-9_-]{{5,}}(?:\.[A-Za-z0-9_-]+)?"),
             None,
+            Gate::Words(&["eyJ"]),
         ),
         rx(
             Kind::UrlCredentials,
@@ -107,26 +128,31 @@ pub(super) fn all() -> Vec<Rule> {
             // userinfo at the last `@` before the host.
             format!(r#"{B}[A-Za-z][A-Za-z0-9+.-]{{1,20}}://([^\s:/?#@\[\]"'<>]*:[^\s/?#\[\]"'<>]+)@"#),
             None,
+            Gate::Words(&["://"]),
         ),
         rx(
             Kind::Email,
             format!(r"{B}[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?)*\.[A-Za-z]{{2,24}}{B}"),
             Some(email_ok),
+            Gate::Words(&["@"]),
         ),
         rx(
             Kind::Iban,
             format!(r"{B}[A-Z]{{2}}[0-9]{{2}}(?: ?[A-Z0-9]{{4}}){{2,7}}(?: ?[A-Z0-9]{{1,3}})?{B}"),
             Some(iban_refine),
+            Gate::Counts(|c| c.digits >= 2 && c.upper >= 2),
         ),
         rx(
             Kind::CreditCard,
             format!(r"{B}[0-9](?:[ -]?[0-9]){{12,18}}{B}"),
             Some(card_ok),
+            Gate::Counts(|c| c.digits >= 13),
         ),
         rx(
             Kind::UsSsn,
             format!(r"{B}[0-9]{{3}}-[0-9]{{2}}-[0-9]{{4}}{B}"),
             Some(ssn_ok),
+            Gate::Counts(|c| c.digits >= 9),
         ),
         rx(
             Kind::Phone,
@@ -134,16 +160,19 @@ pub(super) fn all() -> Vec<Rule> {
                 r"(?:\+[1-9][0-9]{{0,2}}(?:[ .-]?\([0-9]{{1,4}}\))?(?:[ .-]?[0-9]{{1,5}}){{1,6}}|(?:{B}1[ .-]?)?\([2-9][0-9]{{2}}\) ?[2-9][0-9]{{2}}-[0-9]{{4}}|{B}(?:1[.-])?[2-9][0-9]{{2}}[.-][2-9][0-9]{{2}}[.-][0-9]{{4}}|{B}0[1-9][0-9]{{1,4}}[ /-][0-9]{{3,8}}(?:[ -][0-9]{{2,4}}){{0,3}}){B}"
             ),
             Some(phone_ok),
+            Gate::Counts(phone_gate),
         ),
         rx(
             Kind::Ipv6,
             r"(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:[0-9]{1,3}\.){3}[0-9]{1,3}|[0-9A-Fa-f]{1,4})".into(),
             Some(ipv6_ok),
+            Gate::Counts(|c| c.colons >= 2 && c.digits >= 1),
         ),
         rx(
             Kind::Ipv4,
             format!(r"{B}(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{{2}}|[1-9]?[0-9])\.){{3}}(?:25[0-5]|2[0-4][0-9]|1[0-9]{{2}}|[1-9]?[0-9]){B}"),
             Some(ipv4_ok),
+            Gate::Counts(|c| c.digits >= 4 && c.dots >= 3),
         ),
         rx(
             Kind::PasswordAssignment,
@@ -153,19 +182,30 @@ pub(super) fn all() -> Vec<Rule> {
                 r#"{keyword}\\?["']?\]?[ \t]*(?:=>|:=|[:=])[ \t]*(?:\\?"([^"\r\n]+)"|\\?'([^'\r\n]+)'|({unquoted}))"#
             ),
             Some(assignment_refine),
+            Gate::Words(ASSIGNMENT_KEYWORDS),
         ),
         rx(
             Kind::PasswordAssignment,
             r#"(?:(?i-u:authorization)\\?["']?[ \t]*[:=][ \t]*\\?["']?(?i-u:bearer|basic|token|digest)|(?i-u:bearer))[ \t]+([A-Za-z0-9._~+/-]{16,}=*)"#
                 .into(),
             Some(bearer_ok),
+            Gate::Words(&["bearer", "authorization"]),
         ),
         Rule {
             kind: Kind::HighEntropy,
             finder: Finder::HighEntropy,
             refine: None,
+            gate: None,
         },
     ]
+}
+
+/// Every key `keyword` accepts contains one of these.
+const ASSIGNMENT_KEYWORDS: &[&str] = &["secret", "key", "pass", "pwd", "token", "credential"];
+
+/// `phone_ok` wants 8–15 digits after a `+`, else 10–12.
+fn phone_gate(c: &Counts) -> bool {
+    c.digits >= 8
 }
 
 /// ASCII word boundary. The Unicode `\b` would miss a key glued to
@@ -236,12 +276,16 @@ fn assignment_refine(c: Cand) -> Option<(usize, usize)> {
     }
     let quoted = c.secret.0 > 0 && matches!(text.as_bytes()[c.secret.0 - 1], b'"' | b'\'');
     let (s0, mut s1) = c.secret;
+    if !quoted {
+        s1 = s0 + unquoted_len(&text[s0..s1]);
+    }
     let mut v = &text[s0..s1];
     // Sentence punctuation and the backslash of an escaped JSON quote are not part of it.
+    // (Inside quotes only the backslash: the quotes end the value.)
     while let Some(t) = v
-        .strip_suffix('.')
-        .or_else(|| v.strip_suffix(':'))
-        .or_else(|| v.strip_suffix('\\'))
+        .strip_suffix('\\')
+        .or_else(|| v.strip_suffix('.').filter(|_| !quoted))
+        .or_else(|| v.strip_suffix(':').filter(|_| !quoted))
     {
         v = t;
         s1 -= 1;
@@ -251,13 +295,45 @@ fn assignment_refine(c: Cand) -> Option<(usize, usize)> {
     }
     let first = v.chars().next()?;
     // References and templates (`$DB_PASSWORD`, `${x}`, `{{ .Values }}`,
-    // `<your token>`, `%s`) and masks (`****`) name or hide a secret, not carry it.
+    // `<your token>`, `%s`), masks (`****`) and expressions (`&self.key`,
+    // `*ptr`, `[0u8`) name or hide a secret, not carry it. A generated
+    // password may open with any symbol too; it has the mixed character
+    // classes these lack.
+    if v.chars().all(|ch| ch == first) || v.contains("::") || v.ends_with('(') {
+        return None;
+    }
+    // `b"…"`, `r"…"`, `f'…'`: a prefixed string literal in code (keys and
+    // labels of test vectors); `\t{}`, `\w{20}`: escapes and patterns;
+    // `Key::new`: a path.
+    let sep = &text[c.whole.0..s0];
+    let lit = v.bytes().take_while(u8::is_ascii_alphabetic).count();
+    if (!quoted && (1..=2).contains(&lit) && matches!(v.as_bytes().get(lit), Some(b'"' | b'\'')))
+        || (first == '\\' && v[1..].starts_with(|ch: char| ch.is_ascii_alphabetic()))
+        || v.contains("{}")
+        || (first == ':' && sep.ends_with(':'))
+    {
+        return None;
+    }
     if matches!(
         first,
-        '$' | '{' | '<' | '%' | '&' | '[' | '(' | '#' | '*' | ':' | '='
-    ) || v.chars().all(|ch| ch == first)
-        || v.contains("::")
-        || v.ends_with('(')
+        '$' | '{'
+            | '}'
+            | '<'
+            | '>'
+            | '%'
+            | '&'
+            | '['
+            | ']'
+            | '('
+            | ')'
+            | '#'
+            | '*'
+            | ':'
+            | '='
+            | ';'
+            | ','
+            | '`'
+    ) && (is_template(v) || is_code_path(v, !quoted) || !password_shaped(v))
     {
         return None;
     }
@@ -284,7 +360,6 @@ fn assignment_refine(c: Cand) -> Option<(usize, usize)> {
         return None;
     }
     // `Token::I64(…)` is a path, not `Token: …`.
-    let sep = &text[c.whole.0..s0];
     if sep.contains("::") {
         return None;
     }
@@ -349,6 +424,10 @@ fn assignment_refine(c: Cand) -> Option<(usize, usize)> {
         if ident && !env_style && (declared || follows) {
             return None;
         }
+        // `foo(bar)`, `tokens[i]`, `Vec<u8>`, `cfg.get(k)?`: an expression.
+        if v.contains(['(', '[', '<', '{', '?']) && is_code_path(v, true) {
+            return None;
+        }
         // `node.dot2_token`, `self.cfg.secret`: a field path.
         if v.contains('.')
             && v.split('.').all(|p| {
@@ -365,6 +444,181 @@ fn assignment_refine(c: Cand) -> Option<(usize, usize)> {
         }
     }
     Some((s0, s1))
+}
+
+/// Length of an unquoted value once what belongs to the surrounding code
+/// is handed back: the next pair of a query or connection string
+/// (`&page=2`, `;Server=db`), then trailing `;` or `,`, closing brackets and
+/// quotes without an opening one in the value, and closing tags (`</td>`).
+fn unquoted_len(v: &str) -> usize {
+    let b = v.as_bytes();
+    let mut end = b.len();
+    for i in 0..b.len() {
+        let rest = &b[i + 1..];
+        let cut = match b[i] {
+            // `&page=2`, `;Server=db`: three or more letters and `=`.
+            b'&' | b';' => {
+                let name = rest
+                    .iter()
+                    .take_while(|&&c| c.is_ascii_alphabetic() || c == b'_')
+                    .count();
+                name >= 3 && rest.get(name) == Some(&b'=')
+            }
+            // `<td>`, `</td>`, `<any`: markup or prose around the value.
+            b'<' => {
+                let tag = rest.strip_prefix(b"/").unwrap_or(rest);
+                let name = tag.iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+                name >= 1
+                    && tag[0].is_ascii_alphabetic()
+                    && matches!(tag.get(name), Some(&b'>') | None)
+            }
+            _ => false,
+        };
+        if cut {
+            end = i;
+            break;
+        }
+    }
+    loop {
+        let v = &b[..end];
+        let Some(&last) = v.last() else { break };
+        let count = |c: u8| v.iter().filter(|&&x| x == c).count();
+        let unbalanced = |open: u8| count(open) < count(last);
+        let drop = match last {
+            b';' | b',' | b'.' | b':' => 1,
+            b')' if unbalanced(b'(') => 1,
+            b']' if unbalanced(b'[') => 1,
+            b'}' if unbalanced(b'{') => 1,
+            b'"' | b'\'' | b'`' if count(last) % 2 == 1 => 1,
+            b'>' if unbalanced(b'<') => 1,
+            _ => 0,
+        };
+        if drop == 0 {
+            break;
+        }
+        end -= drop;
+    }
+    end
+}
+
+/// `${X}`, `$(cmd)`, `$NAME`, `{{ x }}`, `{name}`, `<your-token>`, `%s`,
+/// `%(name)s`, `%NAME%`, `#{x}`, `<%= x %>`: a placeholder for a value.
+fn is_template(v: &str) -> bool {
+    let b = v.as_bytes();
+    let (first, last) = (b[0], b[b.len() - 1]);
+    let ident =
+        |s: &[u8]| !s.is_empty() && s.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_');
+    ["${", "$(", "{{", "%(", "#{", "<%", "%{"]
+        .iter()
+        .any(|p| v.starts_with(p))
+        || (matches!(
+            (first, last),
+            (b'{', b'}') | (b'<', b'>') | (b'[', b']') | (b'(', b')')
+        ) && !password_shaped(&v[1..v.len() - 1]))
+        || (first == b'$' && ident(&b[1..]))
+        || (first == b'%' && last == b'%' && ident(&b[1..b.len() - 1]))
+        || (first == b'%'
+            && b[1..b.len() - 1]
+                .iter()
+                .all(|c| b"-+ #0123456789.*lhzjt".contains(c))
+            && last.is_ascii_alphabetic())
+}
+
+/// An identifier path with calls, indexes and generics (`&self.key`,
+/// `*ptr`, `args[1]`, `Some(x)`, `vec![1`, `Vec<u8>`, `cfg.get(k)?`),
+/// after any leading `&`, `*`, `!`, `-`, `:`, `=`, `@`, `#`, `$`; a bracket
+/// may be left open where the value was cut at whitespace.
+fn is_code_path(v: &str, cut: bool) -> bool {
+    let b = v.as_bytes();
+    let mut i = 0;
+    while i < b.len() && b"&*!-:=@#$".contains(&b[i]) {
+        i += 1;
+    }
+    let mut segments = 0;
+    loop {
+        // An identifier.
+        if i >= b.len() || !(b[i].is_ascii_alphabetic() || b[i] == b'_') {
+            return false;
+        }
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            i += 1;
+        }
+        segments += 1;
+        // Postfix: `!(`, brackets (balanced, or open to the end), `?`.
+        loop {
+            if i < b.len() && b[i] == b'!' && matches!(b.get(i + 1), Some(b'(' | b'[' | b'{')) {
+                i += 1;
+            }
+            match b.get(i) {
+                Some(&open @ (b'(' | b'[' | b'<' | b'{')) => {
+                    let start = i + 1;
+                    let closer = |o: u8| match o {
+                        b'(' => Some(b')'),
+                        b'[' => Some(b']'),
+                        b'<' => Some(b'>'),
+                        b'{' => Some(b'}'),
+                        _ => None,
+                    };
+                    // Nested brackets of every kind (`Option<Token![>]>`).
+                    let mut stack = vec![closer(open).unwrap_or(b')')];
+                    i += 1;
+                    while i < b.len() {
+                        if let Some(c) = closer(b[i]) {
+                            stack.push(c);
+                        } else if stack.last() == Some(&b[i]) {
+                            stack.pop();
+                            if stack.is_empty() {
+                                break;
+                            }
+                        }
+                        i += 1;
+                    }
+                    if i >= b.len() {
+                        if !cut {
+                            return false;
+                        }
+                        // Left open where the value was cut at whitespace
+                        // (`vec![1,`, `format!("{}",`), if it reads as code.
+                        return b[start..].iter().all(|&c| {
+                            c.is_ascii_alphanumeric() || b"_.,:&*\"'{}()[]<>!-".contains(&c)
+                        });
+                    }
+                    i += 1;
+                }
+                Some(b'?') => i += 1,
+                _ => break,
+            }
+        }
+        if i == b.len() {
+            return segments > 1 || b.iter().any(|c| b"([<{?&*".contains(c));
+        }
+        // A separator, then the next identifier.
+        if b[i] == b'.' {
+            i += 1;
+        } else if b[i..].starts_with(b"::") || b[i..].starts_with(b"->") {
+            i += 2;
+        } else {
+            return false;
+        }
+    }
+}
+
+/// Mixed character classes, as password generators emit: lower and upper
+/// case, a digit and two different symbols.
+fn password_shaped(v: &str) -> bool {
+    let b = v.as_bytes();
+    let mut symbols: Vec<u8> = b
+        .iter()
+        .copied()
+        .filter(|c| c.is_ascii_punctuation())
+        .collect();
+    symbols.sort_unstable();
+    symbols.dedup();
+    b.len() >= 8
+        && b.iter().any(u8::is_ascii_lowercase)
+        && b.iter().any(u8::is_ascii_uppercase)
+        && b.iter().any(u8::is_ascii_digit)
+        && symbols.len() >= 2
 }
 
 fn is_number_literal(v: &str) -> bool {

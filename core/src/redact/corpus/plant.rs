@@ -245,7 +245,7 @@ pub fn plant(kind: Kind, rng: &mut Rng) -> (String, String, String) {
             );
             let v = format!(
                 "{user}:{}",
-                password(rng).replace(['/', '?', '#', '[', ']', '"', '\''], "x")
+                password(rng).replace(['/', '?', '#', '[', ']', '"', '\'', '<', '>'], "x")
             );
             let scheme = *rng.pick(&[
                 "postgres",
@@ -283,6 +283,9 @@ pub fn plant(kind: Kind, rng: &mut Rng) -> (String, String, String) {
                     ("docker run -e MYSQL_ROOT_PASSWORD=", " mysql:8"),
                     ("$config['db_pass'] => '", "';"),
                     ("let token = \"", "\";"),
+                    ("export SECRET_TOKEN=", "\n"),
+                    ("password = \"", "\"\n"),
+                    ("mysql -u root --password=", " app"),
                 ],
             )
         }

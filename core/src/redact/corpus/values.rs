@@ -158,8 +158,33 @@ pub(super) fn card(rng: &mut Rng) -> String {
     }
 }
 
+/// Symbols password generators draw from: all printable ASCII punctuation
+/// except the quotes and backslash, which would end or escape a quoted value.
+const SYMBOLS: &str = "!#$%&()*+,-./:;<=>?@[]^_{|}~";
+
+/// What a password manager generates with symbols on: 12–24 characters,
+/// at least one lower, upper, digit and two symbols, in random order.
+pub(super) fn generated_password(rng: &mut Rng) -> String {
+    let all = format!("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789{SYMBOLS}");
+    let n = rng.range(12, 24);
+    let mut p: Vec<u8> = [
+        rng.chars("abcdefghijklmnopqrstuvwxyz", 1),
+        rng.chars("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 1),
+        rng.chars(DIGITS, 1),
+        rng.chars(SYMBOLS, 2),
+        rng.chars(&all, n - 5),
+    ]
+    .concat()
+    .into_bytes();
+    for i in (1..p.len()).rev() {
+        p.swap(i, rng.below(i + 1));
+    }
+    String::from_utf8(p).unwrap_or_default()
+}
+
 pub(super) fn password(rng: &mut Rng) -> String {
-    match rng.below(3) {
+    match rng.below(4) {
+        3 => generated_password(rng),
         0 => {
             let mut p = rng.chars("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", 1);
             p.push_str(&rng.chars_in(
