@@ -1044,3 +1044,128 @@ fn local_categories_with_many_short_secrets_still_ship() {
     assert!(h.chars().count() <= 120 && !h.contains('@'), "{h}");
     assert_eq!(env.json(&["status", "--json"])["quarantine"]["events"], 0);
 }
+
+/// README's table of what leaves the machine, checked against every request
+/// the agent makes: only the listed routes, bodies and headers.
+#[test]
+fn only_what_the_readme_lists_leaves_the_machine() {
+    let server = fake_edge("off");
+    let env = Env::new();
+    write_session(&env.claude(), now_ms() - 300_000);
+    age_files(&env.claude());
+    install(&env, &server, &[]);
+    env.ok(&["run", "--once"]);
+    env.ok(&["status"]);
+    env.ok(&["preview", "-n", "2"]);
+    env.ok(&["report", "daily", "--json"]);
+    let standard = [
+        "host",
+        "user-agent",
+        "accept",
+        "accept-encoding",
+        "content-length",
+        "content-type",
+        "connection",
+    ];
+    let reqs = server.requests();
+    assert!(!reqs.is_empty());
+    for r in &reqs {
+        let mut extra: Vec<String> = r
+            .headers
+            .iter()
+            .map(|(k, _)| k.to_ascii_lowercase())
+            .filter(|k| !standard.contains(&k.as_str()))
+            .collect();
+        extra.sort();
+        match (r.method.as_str(), r.path.as_str()) {
+            ("POST", "/v1/agent/enroll") => {
+                let body = r.json();
+                let mut k: Vec<&String> = body.as_object().unwrap().keys().collect();
+                k.sort();
+                assert_eq!(k, ["hostname", "token"]);
+                assert!(body["hostname"].as_str().unwrap().starts_with("host-"));
+                assert!(extra.is_empty(), "{extra:?}");
+            }
+            ("GET", "/v1/agent/config") => assert_eq!(extra, ["authorization"]),
+            ("POST", "/v1/events") => {
+                assert_eq!(
+                    extra,
+                    [
+                        "authorization",
+                        "content-encoding",
+                        "tally-agent-version",
+                        "tally-quarantined"
+                    ]
+                );
+                let b: Value = serde_json::from_slice(&body_of(r)).unwrap();
+                let mut k: Vec<&String> = b.as_object().unwrap().keys().collect();
+                k.sort();
+                assert_eq!(k, ["batch_id", "events"]);
+            }
+            other => panic!("unlisted request {other:?}"),
+        }
+    }
+}
+
+/// Against the real Worker: a burst capacity below the batch size and events
+/// the edge refuses (older than it accepts) cost nothing else: the rest is
+/// counted once, the refused events are quarantined on the machine, and the
+/// edge records how many this agent holds back and its version.
+#[test]
+fn the_real_edge_gets_capacity_sized_parts_and_only_bad_events_are_held_back() {
+    let stack = Stack::start();
+    let team = stack.bootstrap("Acme", "owner@acme.test");
+    stack.d1(&format!(
+        "UPDATE teams SET rate_capacity = 3 WHERE id = '{}'",
+        team.team_id
+    ));
+    let env = Env::new();
+    write_session(&env.claude(), now_ms() - 3_600_000);
+    // Far older than the edge accepts (MAX_PAST_MS).
+    tally_e2e::fixtures::write_transcript(&env.claude(), now_ms() - 500 * 86_400_000);
+    age_files(env.dir.path());
+    env.ok(&[
+        "install",
+        "--server",
+        &stack.base,
+        "--token",
+        &team.install_token,
+        "--backfill",
+        "2",
+    ]);
+    // As if enrolled with unlimited history (an older agent allowed it).
+    let cfg_path = env.home().join("config.json");
+    let mut cfg: Value = serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    cfg["ship_since_ms"] = json!(0);
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let out = env.ok(&["run", "--once"]);
+    let total = env.json(&["report", "daily", "--json"])["totals"]["requests"]
+        .as_u64()
+        .unwrap();
+    let old = total - 2;
+    assert!(old >= 3, "{total}");
+    let st = env.json(&["status", "--json"]);
+    assert_eq!(st["batch_events"], 3, "{st}");
+    assert_eq!(st["outbox"]["pending_events"], 0, "{st}");
+    assert_eq!(st["quarantine"]["events"], old, "{}", stderr(&out));
+    assert!(
+        st["quarantine"]["first_error"]
+            .as_str()
+            .unwrap()
+            .contains("ts"),
+        "{st}"
+    );
+    let web = stack.sign_in(&team.signin_path);
+    stack.eventually(
+        "the good events aggregated",
+        Duration::from_secs(60),
+        || {
+            (web.get_json("/api/overview")["totals_30d"]["requests"].as_u64() == Some(2))
+                .then_some(())
+        },
+    );
+    let agents = stack.d1("SELECT quarantined, agent_version FROM agent_tokens");
+    assert_eq!(agents.len(), 1);
+    assert_eq!(agents[0]["quarantined"], old);
+    assert_eq!(agents[0]["agent_version"], env!("CARGO_PKG_VERSION"));
+}

@@ -85,7 +85,7 @@ pub fn what_else_leaves(cfg: &Config) -> String {
          besides the events above, this agent sends:\n\
          - with every upload to {}/v1/events: the batch id (a hash of its event ids), the agent token, \
          headers Tally-Agent-Version: {} and Tally-Quarantined: <events held back>\n\
-         - every 5 minutes, GET {}/v1/agent/config with the agent token (the answer carries the team's mode and burst capacity)\n\
+         - when `tally run` starts and every 5 minutes while it runs, GET {}/v1/agent/config with the agent token (the answer carries the team's mode and burst capacity)\n\
          - once, at enrolment: the install token and the hostname as {}{ollama}",
         cfg.effective_mode().as_str(),
         cfg.privacy_mode.as_str(),
