@@ -1,6 +1,6 @@
 //! Scheduled work: the nightly retention run (cron `30 3 * * *`, UTC).
 
-use tally_core::rollup::HOUR_MS;
+use tally_core::time::{DAY_MS, HOUR_MS};
 use worker::{Env, Result};
 
 use crate::db::{ServiceDb, TeamDb};
@@ -14,7 +14,7 @@ pub async fn run_cron(cron: &str, env: &Env) -> Result<()> {
         if team.retention_days <= 0 {
             continue; // "forever"
         }
-        let before_ms = now - team.retention_days * 24 * HOUR_MS;
+        let before_ms = now - team.retention_days * DAY_MS;
         TeamDb::new(env, &team)?
             .prune_before(before_ms.div_euclid(HOUR_MS), before_ms, now)
             .await?;

@@ -80,7 +80,7 @@ pub struct CategoryRow {
 pub struct MemberRow {
     pub id: String,
     pub email: String,
-    pub role: String,
+    pub role: crate::vocab::Role,
     pub created_at: i64,
 }
 

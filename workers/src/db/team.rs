@@ -2,10 +2,12 @@
 
 use tally_core::event::PrivacyMode;
 use tally_core::rollup::Rollup;
+use tally_core::time::DAY_MS;
 use worker::{D1Database, D1PreparedStatement, Env, Result};
 
 use super::rows::*;
 use super::{all, database, first, i, opt_text, prepare, t, Arg, Principal};
+use crate::vocab::{AuditAction, Role};
 
 pub struct TeamDb {
     db: D1Database,
@@ -117,12 +119,12 @@ impl TeamDb {
         &self,
         member_id: &str,
         email: &str,
-        role: &str,
+        role: Role,
         now: i64,
     ) -> Result<()> {
         self.stmt(
             "INSERT INTO members (team_id, id, email, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            vec![t(member_id), t(email), t(role), i(now)],
+            vec![t(member_id), t(email), t(role.as_str()), i(now)],
         )?
         .run()
         .await?;
@@ -175,14 +177,14 @@ impl TeamDb {
     pub async fn audit(
         &self,
         actor: &str,
-        action: &str,
+        action: AuditAction,
         ip: Option<&str>,
         details: &serde_json::Value,
         now: i64,
     ) -> Result<()> {
         self.stmt(
             "INSERT INTO audit_log (team_id, at, actor, action, ip, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            vec![i(now), t(actor), t(action), opt_text(ip), t(details.to_string())],
+            vec![i(now), t(actor), t(action.as_str()), opt_text(ip), t(details.to_string())],
         )?
         .run()
         .await?;
@@ -281,7 +283,7 @@ impl TeamDb {
                  ON CONFLICT (team_id, day) DO UPDATE SET calls = calls + excluded.calls, failures = failures + excluded.failures, \
                  skipped = skipped + excluded.skipped, input_tokens = input_tokens + excluded.input_tokens, \
                  output_tokens = output_tokens + excluded.output_tokens, cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd",
-                vec![i(now.div_euclid(86_400_000)), i(c.calls), i(c.failures), i(c.skipped), i(c.input_tokens), i(c.output_tokens), i(c.cost_micro_usd)],
+                vec![i(now.div_euclid(DAY_MS)), i(c.calls), i(c.failures), i(c.skipped), i(c.input_tokens), i(c.output_tokens), i(c.cost_micro_usd)],
             )?);
         }
         match self.db.batch(stmts).await {
@@ -383,11 +385,11 @@ impl TeamDb {
         .await
     }
 
-    pub async fn set_member_role(&self, member_id: &str, role: &str) -> Result<bool> {
+    pub async fn set_member_role(&self, member_id: &str, role: Role) -> Result<bool> {
         let r = self
             .stmt(
                 "UPDATE members SET role = ?3 WHERE team_id = ?1 AND id = ?2",
-                vec![t(member_id), t(role)],
+                vec![t(member_id), t(role.as_str())],
             )?
             .run()
             .await?;
@@ -470,7 +472,7 @@ impl TeamDb {
             .batch(vec![
                 self.stmt(
                     "DELETE FROM categories WHERE team_id = ?1 AND day < ?2",
-                    vec![i(before_ms.div_euclid(86_400_000))],
+                    vec![i(before_ms.div_euclid(DAY_MS))],
                 )?,
                 self.stmt(
                     "DELETE FROM web_sessions WHERE team_id = ?1 AND expires_at < ?2",
@@ -482,7 +484,7 @@ impl TeamDb {
                 )?,
                 self.stmt(
                     "DELETE FROM audit_log WHERE team_id = ?1 AND at < ?2",
-                    vec![i(now - 730 * 86_400_000)],
+                    vec![i(now - 730 * DAY_MS)],
                 )?,
                 self.stmt(
                     "DELETE FROM usage_hourly WHERE team_id = ?1 AND hour < ?2",

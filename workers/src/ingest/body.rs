@@ -2,7 +2,7 @@
 
 use std::io::Read;
 
-use tally_core::event::MAX_BATCH_BYTES;
+use tally_core::wire::MAX_BATCH_BYTES;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum BodyError {

@@ -8,9 +8,10 @@ pub use agent::{agent_config, authenticate_agent, enroll};
 
 use serde::Serialize;
 use tally_core::bucket::{BucketConfig, Take};
-use tally_core::event::{decode_batch, BatchError, PrivacyMode, MAX_BATCH_BYTES};
+use tally_core::event::PrivacyMode;
 use tally_core::privacy::restrict;
 use tally_core::rollup::aggregate;
+use tally_core::wire::{decode_batch, BatchError, MAX_BATCH_BYTES};
 use worker::{Env, Request, Response, Result};
 
 use crate::bindings;
