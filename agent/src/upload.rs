@@ -42,9 +42,15 @@ impl Transport for Uploader {
 pub fn rejected(server: &str, status: u16, body: &str) -> AgentError {
     let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
     let code = v["error"].as_str().map(str::to_string);
-    let detail = match v["message"].as_str() {
-        Some(m) => format!("HTTP {status} {}: {m}", code.as_deref().unwrap_or("")),
-        None => format!("HTTP {status}: {}", body.trim()),
+    // The edge names the field (and the event's index in the batch sent)
+    // beside the message; the index means little once a batch is bisected,
+    // so the field is kept and the index dropped.
+    let detail = match (v["message"].as_str(), v["field"].as_str()) {
+        (Some(m), Some(f)) if !m.contains(f) => {
+            format!("HTTP {status} {}: {f}: {m}", code.as_deref().unwrap_or(""))
+        }
+        (Some(m), _) => format!("HTTP {status} {}: {m}", code.as_deref().unwrap_or("")),
+        (None, _) => format!("HTTP {status}: {}", body.trim()),
     };
     AgentError::Rejected {
         server: server.to_string(),
@@ -186,6 +192,24 @@ impl Uploader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rejections_name_the_field() {
+        let e = rejected(
+            "s",
+            400,
+            r#"{"error":"invalid_batch","index":3,"field":"ts","message":"more than 400 days in the past"}"#,
+        );
+        assert_eq!(
+            e.to_string(),
+            "the server rejected a batch: HTTP 400 invalid_batch: ts: more than 400 days in the past"
+        );
+        let e = rejected("s", 413, "too big");
+        assert_eq!(
+            e.to_string(),
+            "the server rejected a batch: HTTP 413: too big"
+        );
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

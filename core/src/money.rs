@@ -160,6 +160,12 @@ impl<'de> serde::Deserialize<'de> for Usd {
     }
 }
 
+/// For JSON read by people and spreadsheets: exact dollars as a decimal
+/// string with every pico-dollar (`"12.345678901234"`), never a float.
+pub fn as_decimal<S: serde::Serializer>(u: &Usd, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&u.to_string())
+}
+
 impl fmt::Display for Usd {
     /// Exact: every pico-dollar printed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

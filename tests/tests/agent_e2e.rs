@@ -1152,7 +1152,7 @@ fn the_real_edge_gets_capacity_sized_parts_and_only_bad_events_are_held_back() {
         st["quarantine"]["first_error"]
             .as_str()
             .unwrap()
-            .contains("ts"),
+            .contains("ts: more than"),
         "{st}"
     );
     let web = stack.sign_in(&team.signin_path);

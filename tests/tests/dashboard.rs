@@ -231,6 +231,24 @@ fn roles_csrf_links_and_exports() {
     assert_eq!(status(&r), 403);
     assert_eq!(owner.get_json("/api/overview")["privacy_mode"], "off");
 
+    // Routing: a revoke without an agent id is a clean 404 and a known path
+    // with another method a 405; pages allow no inline script or style.
+    let r = owner.post_json("/api/agents/revoke", json!({}));
+    assert_eq!(status(&r), 404);
+    assert_eq!(tally_e2e::body_json(r)["error"], "not_found");
+    assert_eq!(status(&owner.get("/api/settings/privacy")), 405);
+    let csp = owner
+        .get("/")
+        .unwrap()
+        .header("Content-Security-Policy")
+        .unwrap()
+        .to_string();
+    assert!(
+        !csp.contains("unsafe-inline") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert_eq!(status(&owner.get("/static/chart.js")), 200);
+
     // An expired link fails.
     let r = post_form(
         &owner,

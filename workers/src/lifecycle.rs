@@ -18,6 +18,7 @@ use crate::bindings;
 use crate::content::store::{content_prefix, key_day};
 use crate::db::{LifecycleJob, ServiceDb, TeamDb};
 use crate::util::config;
+use crate::vocab::AuditAction;
 
 /// Days between an owner deleting a team and the team being erased.
 pub const DELETION_GRACE_DAYS: i64 = 30;
@@ -49,18 +50,15 @@ pub async fn nightly(env: &Env, now: i64) -> Result<serde_json::Value> {
             // period, so that cancelling restores everything.
             (Some(_), _) => {}
             (None, days) if days > 0 => {
-                db.start_job(RETENTION, "", today, today - days, now).await?;
+                db.start_job(RETENTION, "", today, today - days, now)
+                    .await?;
                 started += 1;
             }
             _ => {} // kept forever
         }
     }
     let swept = service
-        .housekeeping(
-            now - MARKER_TTL_DAYS * DAY_MS,
-            now,
-            now - 730 * DAY_MS,
-        )
+        .housekeeping(now - MARKER_TTL_DAYS * DAY_MS, now, now - 730 * DAY_MS)
         .await?;
     let mut summary = work(env, now).await?;
     summary["jobs_started"] = started.into();
@@ -107,7 +105,7 @@ pub async fn work(env: &Env, now: i64) -> Result<serde_json::Value> {
                 if job.kind != HARD_DELETE {
                     db.audit(
                         "system",
-                        "lifecycle.failed",
+                        AuditAction::LifecycleFailed,
                         None,
                         &json!({"job": job.kind, "error": message, "attempt": job.attempts}),
                         now,
@@ -129,17 +127,17 @@ async fn finish(service: &ServiceDb, db: &TeamDb, job: &LifecycleJob, now: i64) 
     });
     match job.kind.as_str() {
         RETENTION => {
-            db.audit("system", "retention.pruned", None, &details, now)
+            db.audit("system", AuditAction::RetentionPruned, None, &details, now)
                 .await?
         }
         CONTENT_PURGE => {
-            db.audit("system", "content.purged", None, &details, now)
+            db.audit("system", AuditAction::ContentPurged, None, &details, now)
                 .await?
         }
         DEVELOPER_ERASE => {
             let mut d = details;
             d["developer"] = job.subject.clone().into();
-            db.audit("system", "developer.erased", None, &d, now)
+            db.audit("system", AuditAction::DeveloperErased, None, &d, now)
                 .await?
         }
         // The team and its audit log are gone; the tombstone holds the counts.
@@ -180,8 +178,10 @@ async fn run(
             Ok(finished)
         }
         CONTENT_PURGE => {
-            let finished =
-                sweep(bucket, &content_prefix(&team), job, budget, |_| Ok(Sweep::Delete)).await?;
+            let finished = sweep(bucket, &content_prefix(&team), job, budget, |_| {
+                Ok(Sweep::Delete)
+            })
+            .await?;
             if finished {
                 job.rows += db.forget_all_content().await? as i64;
             }
@@ -258,7 +258,10 @@ async fn sweep(
             return Ok(false);
         }
         *budget -= 1;
-        let mut list = bucket.list().prefix(prefix.to_string()).limit(DELETE_CHUNK as u32);
+        let mut list = bucket
+            .list()
+            .prefix(prefix.to_string())
+            .limit(DELETE_CHUNK as u32);
         if let Some(c) = job.cursor.clone() {
             list = list.cursor(c);
         }
@@ -291,6 +294,10 @@ async fn sweep(
         }
         // Only pages we kept whole need a cursor; after deletions the next
         // listing from the start sees what is left.
-        job.cursor = if doomed.is_empty() { page.cursor() } else { None };
+        job.cursor = if doomed.is_empty() {
+            page.cursor()
+        } else {
+            None
+        };
     }
 }

@@ -1,6 +1,10 @@
+//! Small HTTP and platform helpers shared by every part of the Worker.
+
+use std::collections::HashMap;
+
 use crate::bindings;
 use serde::Serialize;
-use worker::{Date, Env, Response, Result};
+use worker::{Date, Env, Request, Response, Result};
 
 pub fn now_ms() -> i64 {
     Date::now().as_millis() as i64
@@ -49,25 +53,24 @@ pub fn json_status<T: Serialize>(status: u16, body: &T) -> Result<Response> {
     Ok(Response::from_json(body)?.with_status(status))
 }
 
+/// 303 See Other: after a form post, so a reload does not post again.
+pub fn redirect(to: &str) -> Result<Response> {
+    let mut r = Response::empty()?.with_status(303);
+    r.headers_mut().set("Location", to)?;
+    Ok(r)
+}
+
+/// The query string as a map; a repeated key keeps its last value.
+pub fn query(req: &Request) -> HashMap<String, String> {
+    req.url()
+        .map(|u| u.query_pairs().into_owned().collect())
+        .unwrap_or_default()
+}
+
 pub fn bearer(req: &worker::Request) -> Option<String> {
     let h = req.headers().get("Authorization").ok().flatten()?;
     let t = h.strip_prefix("Bearer ")?.trim();
     (!t.is_empty()).then(|| t.to_string())
-}
-
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 pub fn valid_email(e: &str) -> bool {

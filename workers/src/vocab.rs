@@ -29,62 +29,49 @@ impl Role {
     pub fn parse(s: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
-
-    /// A stored role this build does not know grants nothing beyond reading.
-    pub fn from_stored(s: &str) -> Role {
-        Role::parse(s).unwrap_or(Role::Viewer)
-    }
 }
 
-/// What an audit entry records. `as_str` is the stored `audit_log.action`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuditAction {
-    SignIn,
-    PrivacyModeChange,
-    RateLimitChange,
-    RetentionChange,
-    TimezoneChange,
-    AgentRevoke,
-    InstallTokenCreate,
-    ProjectLabel,
-    MemberInvite,
-    MemberRoleChange,
-    MemberRemove,
-    Export,
-}
+/// Defines the enum, its `ALL` list and `as_str` from one list, so a new
+/// action cannot miss one of them.
+macro_rules! audit_actions {
+    ($($variant:ident => $name:literal,)*) => {
+        /// What an audit entry records. `as_str` is the stored `audit_log.action`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum AuditAction { $($variant,)* }
 
-impl AuditAction {
-    pub const ALL: [AuditAction; 12] = [
-        AuditAction::SignIn,
-        AuditAction::PrivacyModeChange,
-        AuditAction::RateLimitChange,
-        AuditAction::RetentionChange,
-        AuditAction::TimezoneChange,
-        AuditAction::AgentRevoke,
-        AuditAction::InstallTokenCreate,
-        AuditAction::ProjectLabel,
-        AuditAction::MemberInvite,
-        AuditAction::MemberRoleChange,
-        AuditAction::MemberRemove,
-        AuditAction::Export,
-    ];
+        impl AuditAction {
+            pub const ALL: &'static [AuditAction] = &[$(AuditAction::$variant,)*];
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuditAction::SignIn => "sign_in",
-            AuditAction::PrivacyModeChange => "privacy_mode.change",
-            AuditAction::RateLimitChange => "rate_limit.change",
-            AuditAction::RetentionChange => "retention.change",
-            AuditAction::TimezoneChange => "timezone.change",
-            AuditAction::AgentRevoke => "agent.revoke",
-            AuditAction::InstallTokenCreate => "install_token.create",
-            AuditAction::ProjectLabel => "project.label",
-            AuditAction::MemberInvite => "member.invite",
-            AuditAction::MemberRoleChange => "member.role_change",
-            AuditAction::MemberRemove => "member.remove",
-            AuditAction::Export => "export",
+            pub fn as_str(self) -> &'static str {
+                match self { $(AuditAction::$variant => $name,)* }
+            }
         }
-    }
+    };
+}
+
+audit_actions! {
+    SignIn => "sign_in",
+    PrivacyModeChange => "privacy_mode.change",
+    RateLimitChange => "rate_limit.change",
+    RetentionChange => "retention.change",
+    TimezoneChange => "timezone.change",
+    AgentRevoke => "agent.revoke",
+    InstallTokenCreate => "install_token.create",
+    ProjectLabel => "project.label",
+    MemberInvite => "member.invite",
+    MemberRoleChange => "member.role_change",
+    MemberRemove => "member.remove",
+    Export => "export",
+    RetentionPruned => "retention.pruned",
+    ContentPurged => "content.purged",
+    ContentPurgeRequested => "content.purge",
+    ContentView => "content.view",
+    ContentExport => "content.export",
+    DeveloperRemove => "developer.remove",
+    DeveloperErased => "developer.erased",
+    TeamDeletionScheduled => "team.delete",
+    TeamDeletionCancelled => "team.delete_cancel",
+    LifecycleFailed => "lifecycle.failed",
 }
 
 #[cfg(test)]
@@ -101,7 +88,10 @@ mod tests {
             );
         }
         assert!(Role::Owner > Role::Admin && Role::Admin > Role::Viewer);
-        assert_eq!(Role::from_stored("superuser"), Role::Viewer);
+        assert_eq!(
+            serde_json::from_value::<Role>(serde_json::json!("admin")).unwrap(),
+            Role::Admin
+        );
         assert_eq!(Role::parse("Owner"), None);
     }
 
@@ -122,7 +112,17 @@ mod tests {
                 "member.invite",
                 "member.role_change",
                 "member.remove",
-                "export"
+                "export",
+                "retention.pruned",
+                "content.purged",
+                "content.purge",
+                "content.view",
+                "content.export",
+                "developer.remove",
+                "developer.erased",
+                "team.delete",
+                "team.delete_cancel",
+                "lifecycle.failed"
             ]
         );
     }

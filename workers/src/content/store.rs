@@ -165,7 +165,12 @@ pub async fn read(env: &Env, team_id: &str, key: &str) -> Result<Option<StoredCo
     if !key.starts_with(&content_prefix(team_id)) {
         return Ok(None);
     }
-    let Some(obj) = env.bucket(bindings::CONTENT_BUCKET)?.get(key).execute().await? else {
+    let Some(obj) = env
+        .bucket(bindings::CONTENT_BUCKET)?
+        .get(key)
+        .execute()
+        .await?
+    else {
         return Ok(None);
     };
     let Some(body) = obj.body() else {

@@ -106,14 +106,8 @@ pub struct WebPrincipal {
     pub last_seen_at: i64,
     pub member_id: String,
     pub email: String,
-    pub role: String,
+    pub role: crate::vocab::Role,
     pub csrf_token: String,
-}
-
-impl WebPrincipal {
-    pub fn can_admin(&self) -> bool {
-        self.role == "owner" || self.role == "admin"
-    }
 }
 
 impl Principal for WebPrincipal {

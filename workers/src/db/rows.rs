@@ -71,6 +71,13 @@ pub struct ModelTotals {
     /// Pico-USD beyond `cost_micro_usd` (a sum of per-row remainders).
     #[serde(default, deserialize_with = "exact")]
     pub cost_pico_usd: i64,
+    /// The exact total in dollars; filled by `set_cost`.
+    #[serde(
+        default,
+        skip_deserializing,
+        serialize_with = "tally_core::money::as_decimal"
+    )]
+    pub cost_usd: Usd,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -137,7 +144,7 @@ pub struct CategoryRow {
 pub struct MemberRow {
     pub id: String,
     pub email: String,
-    pub role: String,
+    pub role: crate::vocab::Role,
     pub created_at: i64,
 }
 
@@ -198,6 +205,16 @@ macro_rules! exact_cost {
     )*};
 }
 exact_cost!(ModelTotals, HourModelCost, GroupTotals, SessionRowOut);
+
+impl ModelTotals {
+    /// Stores an exact amount as the row's pair of columns.
+    pub fn set_cost(&mut self, cost: Usd) {
+        let (micro, pico) = cost.parts();
+        self.cost_micro_usd = micro as i64;
+        self.cost_pico_usd = pico as i64;
+        self.cost_usd = cost;
+    }
+}
 
 /// One queue part of a batch, as the consumer applies it.
 pub struct PartToApply<'a> {

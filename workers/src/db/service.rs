@@ -146,7 +146,13 @@ impl ServiceDb {
     }
 
     /// Saves a job's progress; `state` is pending (resume later), done or failed.
-    pub async fn save_job(&self, job: &LifecycleJob, state: &str, error: Option<&str>, now: i64) -> Result<()> {
+    pub async fn save_job(
+        &self,
+        job: &LifecycleJob,
+        state: &str,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
         prepare(
             &self.db,
             "UPDATE lifecycle_jobs SET state = ?2, cursor = ?3, objects = ?4, bytes = ?5, rows = ?6, attempts = ?7, error = ?8, updated_at = ?9 WHERE id = ?1",
@@ -170,7 +176,12 @@ impl ServiceDb {
     /// Housekeeping that spans teams: idempotency markers older than their
     /// lifetime (see `tally_core::wire::MARKER_TTL_DAYS`), expired sign-in
     /// state, and audit rows past two years.
-    pub async fn housekeeping(&self, markers_before: i64, now: i64, audit_before: i64) -> Result<u64> {
+    pub async fn housekeeping(
+        &self,
+        markers_before: i64,
+        now: i64,
+        audit_before: i64,
+    ) -> Result<u64> {
         let results = self
             .db
             .batch(vec![

@@ -6,6 +6,7 @@ use worker::{D1Database, D1PreparedStatement, Env, Result};
 
 use super::rows::*;
 use super::{all, database, first, i, opt_text, prepare, t, Arg, PartToApply, Principal};
+use crate::vocab::{AuditAction, Role};
 
 pub struct TeamDb {
     db: D1Database,
@@ -125,12 +126,12 @@ impl TeamDb {
         &self,
         member_id: &str,
         email: &str,
-        role: &str,
+        role: Role,
         now: i64,
     ) -> Result<()> {
         self.stmt(
             "INSERT INTO members (team_id, id, email, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            vec![t(member_id), t(email), t(role), i(now)],
+            vec![t(member_id), t(email), t(role.as_str()), i(now)],
         )?
         .run()
         .await?;
@@ -183,14 +184,14 @@ impl TeamDb {
     pub async fn audit(
         &self,
         actor: &str,
-        action: &str,
+        action: AuditAction,
         ip: Option<&str>,
         details: &serde_json::Value,
         now: i64,
     ) -> Result<()> {
         self.stmt(
             "INSERT INTO audit_log (team_id, at, actor, action, ip, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            vec![i(now), t(actor), t(action), opt_text(ip), t(details.to_string())],
+            vec![i(now), t(actor), t(action.as_str()), opt_text(ip), t(details.to_string())],
         )?
         .run()
         .await?;
@@ -335,11 +336,17 @@ impl TeamDb {
     }
 
     pub async fn totals_by_model(&self, from_hour: i64, to_hour: i64) -> Result<Vec<ModelTotals>> {
-        all(self.stmt(
+        let mut rows: Vec<ModelTotals> = all(self.stmt(
             "SELECT model, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(unpriced_requests) AS TEXT) AS unpriced_requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens) AS TEXT) AS cache_write_5m_tokens, CAST(SUM(cache_write_1h_tokens) AS TEXT) AS cache_write_1h_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd FROM usage_hourly WHERE team_id = ?1 AND hour >= ?2 AND hour < ?3 GROUP BY model ORDER BY SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 DESC, model",
             vec![i(from_hour), i(to_hour)],
         )?)
-        .await
+        .await?;
+        // Normalise the remainder sums and fill the exact total.
+        for r in &mut rows {
+            let c = r.cost();
+            r.set_cost(c);
+        }
+        Ok(rows)
     }
 
     pub async fn hourly_cost_by_model(
@@ -418,11 +425,11 @@ impl TeamDb {
         .await
     }
 
-    pub async fn set_member_role(&self, member_id: &str, role: &str) -> Result<bool> {
+    pub async fn set_member_role(&self, member_id: &str, role: Role) -> Result<bool> {
         let r = self
             .stmt(
                 "UPDATE members SET role = ?3 WHERE team_id = ?1 AND id = ?2",
-                vec![t(member_id), t(role)],
+                vec![t(member_id), t(role.as_str())],
             )?
             .run()
             .await?;
@@ -500,7 +507,6 @@ impl TeamDb {
         .await
     }
 
-
     // ---- lifecycle: content index, retention, deletion -------------------
 
     pub async fn add_content_objects(&self, objects: &[ContentObject], now: i64) -> Result<()> {
@@ -528,7 +534,11 @@ impl TeamDb {
     }
 
     /// Keys of one developer's content, a page at a time.
-    pub async fn developer_content_keys(&self, developer_id: &str, limit: i64) -> Result<Vec<ContentObject>> {
+    pub async fn developer_content_keys(
+        &self,
+        developer_id: &str,
+        limit: i64,
+    ) -> Result<Vec<ContentObject>> {
         all(self.stmt(
             "SELECT key, session, developer_id, day, batch_id, events, bytes, first_ts, last_ts FROM content_objects WHERE team_id = ?1 AND developer_id = ?2 ORDER BY key LIMIT ?3",
             vec![t(developer_id), i(limit)],
@@ -567,10 +577,9 @@ impl TeamDb {
 
     pub async fn forget_all_content(&self) -> Result<u64> {
         changes(
-            self.run_batch(vec![self.stmt(
-                "DELETE FROM content_objects WHERE team_id = ?1",
-                vec![],
-            )?])
+            self.run_batch(vec![
+                self.stmt("DELETE FROM content_objects WHERE team_id = ?1", vec![])?
+            ])
             .await?,
         )
     }
@@ -605,7 +614,14 @@ impl TeamDb {
 
     /// Starts a lifecycle job for this team; a second start of the same job
     /// on the same day changes nothing.
-    pub async fn start_job(&self, kind: &str, subject: &str, run_day: i64, cutoff_day: i64, now: i64) -> Result<()> {
+    pub async fn start_job(
+        &self,
+        kind: &str,
+        subject: &str,
+        run_day: i64,
+        cutoff_day: i64,
+        now: i64,
+    ) -> Result<()> {
         self.stmt(
             "INSERT INTO lifecycle_jobs (team_id, kind, subject, run_day, cutoff_day, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
              ON CONFLICT (team_id, kind, subject, run_day) DO NOTHING",
@@ -619,7 +635,13 @@ impl TeamDb {
     /// Revokes the developer's agents, moves their numbers to a new
     /// anonymous developer (team totals stay right) and deletes their
     /// category rows; their content objects go through a lifecycle job.
-    pub async fn erase_developer(&self, developer_id: &str, anon_id: &str, anon_name: &str, now: i64) -> Result<u64> {
+    pub async fn erase_developer(
+        &self,
+        developer_id: &str,
+        anon_id: &str,
+        anon_name: &str,
+        now: i64,
+    ) -> Result<u64> {
         changes(
             self.run_batch(vec![
                 self.stmt(
@@ -675,7 +697,12 @@ impl TeamDb {
     /// tombstone first (it is what lets the audit trigger delete young
     /// rows), then every row of the team in every table, the team last.
     /// `tests/tests/lifecycle.rs` fails if a table of `schema.sql` is missing here.
-    pub async fn hard_delete(&self, deleted_at: i64, now: i64, r2: &serde_json::Value) -> Result<serde_json::Value> {
+    pub async fn hard_delete(
+        &self,
+        deleted_at: i64,
+        now: i64,
+        r2: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
         let mut stmts = vec![self.stmt(
             "INSERT INTO team_tombstones (team_id, deleted_at, hard_deleted_at, counts) VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT (team_id) DO UPDATE SET hard_deleted_at = excluded.hard_deleted_at",
@@ -722,11 +749,7 @@ pub const HARD_DELETE: &[&str] = &[
 ];
 
 fn changed(r: &worker::D1Result) -> u64 {
-    r.meta()
-        .ok()
-        .flatten()
-        .and_then(|m| m.changes)
-        .unwrap_or(0) as u64
+    r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) as u64
 }
 
 fn changes(results: Vec<worker::D1Result>) -> Result<u64> {

@@ -48,7 +48,9 @@ impl AgentReport {
                 .flatten()
                 .map(|v| v.trim().chars().take(32).collect::<String>())
                 .filter(|v| {
-                    !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || ".-+".contains(c))
+                    !v.is_empty()
+                        && v.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || ".-+".contains(c))
                 }),
         }
     }
@@ -192,8 +194,13 @@ pub async fn events(mut req: Request, env: Env) -> Result<Response> {
             .await?;
     }
     let reported = AgentReport::from_headers(&req);
-    db.touch_agent(&principal.agent_id, now, reported.quarantined, reported.version.as_deref())
-        .await?;
+    db.touch_agent(
+        &principal.agent_id,
+        now,
+        reported.quarantined,
+        reported.version.as_deref(),
+    )
+    .await?;
     json_status(
         202,
         &Accepted {

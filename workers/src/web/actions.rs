@@ -157,7 +157,7 @@ pub async fn invite_member(
     }
     let member_id = random_id()?;
     user.db
-        .add_member(&member_id, email, role.as_str(), now_ms())
+        .add_member(&member_id, email, role, now_ms())
         .await?;
     signin::send_link(env, &user.db, origin, &member_id, email, true).await?;
     user.audit(
@@ -175,7 +175,7 @@ pub fn may_change_member(user: &SignedIn, member_id: &str) -> bool {
 
 /// Audited only when the member exists in this team. Callers check `may_change_member`.
 pub async fn change_role(user: &SignedIn, member_id: &str, role: Role) -> Result<()> {
-    if user.db.set_member_role(member_id, role.as_str()).await? {
+    if user.db.set_member_role(member_id, role).await? {
         user.audit(
             AuditAction::MemberRoleChange,
             json!({"member_id": member_id, "role": role.as_str()}),

@@ -10,7 +10,7 @@ use worker::{Env, Request};
 
 use super::error::{ApiError, PageError};
 use crate::bindings;
-use crate::db::{Principal, ServiceDb, TeamDb, WebPrincipal};
+use crate::db::{ServiceDb, TeamDb, WebPrincipal};
 use crate::util::{now_ms, required};
 use crate::vocab::{AuditAction, Role};
 
@@ -77,7 +77,6 @@ async fn web_principal(req: &Request, env: &Env) -> worker::Result<Option<WebPri
 /// A member with a live session, and their team's database.
 pub struct SignedIn {
     pub principal: WebPrincipal,
-    pub role: Role,
     pub db: TeamDb,
     pub ip: Option<String>,
 }
@@ -88,7 +87,6 @@ impl SignedIn {
             return Ok(None);
         };
         Ok(Some(SignedIn {
-            role: Role::from_stored(&principal.role),
             db: TeamDb::new(env, &principal)?,
             ip: client_ip(req),
             principal,
@@ -127,7 +125,7 @@ impl SignedIn {
     }
 
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        if self.role >= role {
+        if self.can(role) {
             Ok(())
         } else {
             Err(ApiError::forbidden(format!(
@@ -138,7 +136,7 @@ impl SignedIn {
     }
 
     pub fn require_page(&self, role: Role) -> Result<(), PageError> {
-        if self.role >= role {
+        if self.can(role) {
             Ok(())
         } else {
             Err(PageError::Forbidden(
@@ -147,20 +145,21 @@ impl SignedIn {
         }
     }
 
+    /// Roles are ordered by power: an owner can do what an admin can.
     pub fn can(&self, role: Role) -> bool {
-        self.role >= role
-    }
-
-    pub fn team_id(&self) -> &str {
-        self.principal.team_id()
+        self.principal.role >= role
     }
 
     /// Records an action by this member, from this request's address.
-    pub async fn audit(&self, action: AuditAction, details: serde_json::Value) -> worker::Result<()> {
+    pub async fn audit(
+        &self,
+        action: AuditAction,
+        details: serde_json::Value,
+    ) -> worker::Result<()> {
         self.db
             .audit(
                 &self.principal.email,
-                action.as_str(),
+                action,
                 self.ip.as_deref(),
                 &details,
                 now_ms(),

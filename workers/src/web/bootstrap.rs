@@ -68,7 +68,7 @@ pub async fn bootstrap(mut req: Request, env: Env) -> Result<Response, ApiError>
         .await?;
     let db = TeamDb::new(&env, &team)?;
     let owner_id = random_id()?;
-    db.add_member(&owner_id, owner_email, Role::Owner.as_str(), now)
+    db.add_member(&owner_id, owner_email, Role::Owner, now)
         .await?;
     let developer_id = random_id()?;
     let developer_name = body.developer_name.as_deref().unwrap_or(owner_email);

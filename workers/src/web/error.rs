@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use serde_json::{json, Value};
-use tally_core::event::BatchError;
+use tally_core::wire::BatchError;
 use worker::Response;
 
 use super::dashboard::layout;
@@ -27,8 +27,11 @@ pub enum ApiError {
     NotFound(Msg),
     #[error("method not allowed")]
     MethodNotAllowed { allow: Vec<&'static str> },
+    // Constructed by ingest once it answers with `ApiError`.
+    #[allow(dead_code)]
     #[error("{message}")]
     PayloadTooLarge { code: &'static str, message: Msg },
+    #[allow(dead_code)]
     #[error("rate limited; retry after {retry_after_s} s")]
     TooManyRequests { retry_after_s: u64, message: Msg },
     /// The cause goes to the log only: it may name bindings or SQL.

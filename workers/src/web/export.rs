@@ -1,12 +1,6 @@
-//! Tables that render as HTML, CSV or JSON from the same rows, and the
-//! `?format=csv|json` download every table page offers.
+//! Tables that render as HTML, CSV or JSON from the same rows.
 
 use serde_json::Value;
-use worker::{Request, Response};
-
-use super::auth::SignedIn;
-use crate::util::query;
-use crate::vocab::AuditAction;
 
 /// Cells are already formatted for people, so every format shows the same
 /// figures (the JSON API serves raw numbers).
@@ -14,6 +8,23 @@ pub struct Table {
     pub name: &'static str,
     pub columns: Vec<&'static str>,
     pub rows: Vec<Vec<String>>,
+}
+
+/// A column: its header, and how a row's cell is written given a context
+/// (the team's zone for times, `()` when no cell needs one).
+pub type Column<R, C> = (&'static str, fn(&R, &C) -> String);
+
+impl Table {
+    pub fn of<R, C>(name: &'static str, columns: &[Column<R, C>], rows: &[R], ctx: &C) -> Table {
+        Table {
+            name,
+            columns: columns.iter().map(|c| c.0).collect(),
+            rows: rows
+                .iter()
+                .map(|r| columns.iter().map(|c| (c.1)(r, ctx)).collect())
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +42,7 @@ impl Format {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Format::Csv => "csv",
             Format::Json => "json",
@@ -92,38 +103,6 @@ impl Table {
     }
 }
 
-/// The table as a download when `?format=` asks for one, recorded in the
-/// audit log; `None` when the page itself is wanted.
-pub async fn download(
-    req: &Request,
-    user: &SignedIn,
-    table: &Table,
-) -> worker::Result<Option<Response>> {
-    let Some(format) = query(req).get("format").and_then(|f| Format::parse(f)) else {
-        return Ok(None);
-    };
-    let (body, content_type) = match format {
-        Format::Csv => (table.csv(), "text/csv; charset=utf-8"),
-        Format::Json => (table.json().to_string(), "application/json"),
-    };
-    user.audit(
-        AuditAction::Export,
-        serde_json::json!({"table": table.name, "format": format.as_str(), "rows": table.rows.len()}),
-    )
-    .await?;
-    let mut r = Response::ok(body)?;
-    r.headers_mut().set("Content-Type", content_type)?;
-    r.headers_mut().set(
-        "Content-Disposition",
-        &format!(
-            "attachment; filename=\"tally-{}.{}\"",
-            table.name,
-            format.as_str()
-        ),
-    )?;
-    Ok(Some(r))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +153,16 @@ mod tests {
             table(&[&["Alice", "$0.08"]]).json(),
             serde_json::json!([{"name": "Alice", "cost": "$0.08"}])
         );
+    }
+
+    #[test]
+    fn tables_are_built_column_by_column() {
+        let cols: [Column<(i64, &str), i64>; 2] = [
+            ("n", |r, k| (r.0 * k).to_string()),
+            ("s", |r, _| r.1.to_string()),
+        ];
+        let t = Table::of("t", &cols, &[(2, "a"), (3, "b")], &10);
+        assert_eq!(t.csv(), "n,s\r\n20,a\r\n30,b\r\n");
     }
 
     #[test]

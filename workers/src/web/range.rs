@@ -69,11 +69,11 @@ impl Range {
         )
     }
 
-    pub fn from_date(&self) -> String {
+    pub fn first_date(&self) -> String {
         utc_date(self.from_day * DAY_MS)
     }
 
-    pub fn to_date(&self) -> String {
+    pub fn last_date(&self) -> String {
         utc_date(self.to_day * DAY_MS)
     }
 }
@@ -99,8 +99,8 @@ mod tests {
         let tokyo = Zone::new("Asia/Tokyo");
         // 20:00 UTC on 1 March is already 2 March in Tokyo.
         let r = Range::parse(&q(&[]), ms("2026-03-01", 20, 0), &tokyo);
-        assert_eq!(r.to_date(), "2026-03-02");
-        assert_eq!(r.from_date(), "2026-02-01");
+        assert_eq!(r.last_date(), "2026-03-02");
+        assert_eq!(r.first_date(), "2026-02-01");
         assert_eq!(r.tz, "Asia/Tokyo");
         assert_eq!(r.ms().0, ms("2026-01-31", 15, 0));
     }
@@ -109,12 +109,26 @@ mod tests {
     fn bad_or_reversed_dates_fall_back() {
         let utc = Zone::new("UTC");
         let now = ms("2026-05-10", 12, 0);
-        let r = Range::parse(&q(&[("from", "yesterday"), ("to", "2026-05-05")]), now, &utc);
-        assert_eq!((r.from_date(), r.to_date()), ("2026-04-06".into(), "2026-05-05".into()));
-        let r = Range::parse(&q(&[("from", "2026-05-09"), ("to", "2026-05-01")]), now, &utc);
-        assert_eq!((r.from_date(), r.to_date()), ("2026-05-01".into(), "2026-05-01".into()));
+        let r = Range::parse(
+            &q(&[("from", "yesterday"), ("to", "2026-05-05")]),
+            now,
+            &utc,
+        );
+        assert_eq!(
+            (r.first_date(), r.last_date()),
+            ("2026-04-06".into(), "2026-05-05".into())
+        );
+        let r = Range::parse(
+            &q(&[("from", "2026-05-09"), ("to", "2026-05-01")]),
+            now,
+            &utc,
+        );
+        assert_eq!(
+            (r.first_date(), r.last_date()),
+            ("2026-05-01".into(), "2026-05-01".into())
+        );
         let r = Range::parse(&q(&[("to", "2026-13-40")]), now, &utc);
-        assert_eq!(r.to_date(), "2026-05-10");
+        assert_eq!(r.last_date(), "2026-05-10");
     }
 
     #[test]
@@ -125,7 +139,10 @@ mod tests {
             Range::days(n, n, &paris)
         };
         let spring = day("2026-03-29");
-        assert_eq!(spring.ms(), (ms("2026-03-28", 23, 0), ms("2026-03-29", 22, 0)));
+        assert_eq!(
+            spring.ms(),
+            (ms("2026-03-28", 23, 0), ms("2026-03-29", 22, 0))
+        );
         let (a, b) = spring.hours();
         assert_eq!(b - a, 23);
         let (a, b) = day("2026-10-25").hours();
@@ -138,7 +155,10 @@ mod tests {
     fn half_hour_zones_count_a_cut_hour_once_for_the_day_it_starts_in() {
         let kolkata = Zone::new("Asia/Kolkata"); // UTC+05:30
         let n = parse_date("2026-06-10").unwrap();
-        let (d1, d2) = (Range::days(n, n, &kolkata), Range::days(n + 1, n + 1, &kolkata));
+        let (d1, d2) = (
+            Range::days(n, n, &kolkata),
+            Range::days(n + 1, n + 1, &kolkata),
+        );
         assert_eq!(d1.ms().0, ms("2026-06-09", 18, 30));
         // 18:00 UTC starts at 23:30 local on the 9th: not part of the 10th.
         assert_eq!(d1.hours().0 * HOUR_MS, ms("2026-06-09", 19, 0));

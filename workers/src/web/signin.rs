@@ -26,7 +26,12 @@ const ATTEMPTS: BucketConfig = BucketConfig {
 };
 
 /// Stores a single-use sign-in link for the member and returns its token.
-pub async fn new_link(env: &Env, db: &TeamDb, member_id: &str, ttl_ms: i64) -> worker::Result<String> {
+pub async fn new_link(
+    env: &Env,
+    db: &TeamDb,
+    member_id: &str,
+    ttl_ms: i64,
+) -> worker::Result<String> {
     let pepper = required(env, bindings::PEPPER)?;
     let now = now_ms();
     let link = format_token("tly_signin_", &random32()?);
@@ -103,16 +108,13 @@ pub async fn follow_link(req: Request, env: Env) -> Result<Response, ApiError> {
     // No session existed yet, so the member id is the actor.
     db.audit(
         &grant.member_id,
-        AuditAction::SignIn.as_str(),
+        AuditAction::SignIn,
         client_ip(&req).as_deref(),
         &serde_json::json!({"method": "link"}),
         now,
     )
     .await?;
-    let loopback = req
-        .url()?
-        .host_str()
-        .is_some_and(is_loopback_host);
+    let loopback = req.url()?.host_str().is_some_and(is_loopback_host);
     let mut r = redirect("/")?;
     r.headers_mut()
         .set("Set-Cookie", &session_cookie(&session_id, loopback))?;

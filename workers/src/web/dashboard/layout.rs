@@ -3,7 +3,7 @@
 //! maud escapes every interpolation, so nothing here builds HTML by hand.
 
 use maud::{html, Markup, DOCTYPE};
-use tally_core::money::format_usd_cents;
+use tally_core::money::Usd;
 use worker::Response;
 
 use crate::web::export::Table;
@@ -126,7 +126,7 @@ pub fn table(t: &Table) -> Markup {
 
 /// The date-range picker, with download links for the same range.
 pub fn range_form(range: &Range, path: &str) -> Markup {
-    let (from, to) = (range.from_date(), range.to_date());
+    let (from, to) = (range.first_date(), range.last_date());
     let download = |format: &str| format!("{path}?from={from}&to={to}&format={format}");
     html! {
         form method="get" action=(path) class="box" data-testid="range" {
@@ -145,9 +145,9 @@ pub fn csrf_field(token: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(token); }
 }
 
-/// Negative amounts never reach a page: a refund is not spend.
-pub fn usd(micro: i64) -> String {
-    format_usd_cents(micro.max(0) as u64)
+/// Money is exact until here: rounded half up to the cent once, to display.
+pub fn usd(cost: Usd) -> String {
+    cost.cents()
 }
 
 /// `part / whole` as a percentage with one decimal, rounded half up.
@@ -185,17 +185,28 @@ mod tests {
         let s = page("T<", Some("/models"), html! { p { "x" } }).into_string();
         assert!(s.contains("<title>T&lt; · Tally</title>"), "{s}");
         assert!(s.contains("<a href=\"/models\" class=\"on\">Models</a>"));
-        for bad in ["<style", "style=", "<script>", " on"] {
+        for bad in [
+            "<style",
+            "style=",
+            "<script>",
+            "onclick=",
+            "onload=",
+            "onsubmit=",
+        ] {
             assert!(!s.contains(bad), "{bad} in {s}");
         }
-        assert!(!page("Sign in", None, html! {}).into_string().contains("<header"));
+        assert!(!page("Sign in", None, html! {})
+            .into_string()
+            .contains("<header"));
     }
 
     #[test]
     fn figures() {
         assert_eq!(percent(80_000, 84_110), "95.1%");
         assert_eq!(percent(1, 0), "–");
-        assert_eq!(usd(-5), "$0.00");
+        assert_eq!(usd(Usd::ZERO), "$0.00");
+        assert_eq!(usd(Usd::from_pico(4_999_999_999)), "$0.00");
+        assert_eq!(usd(Usd::from_pico(5_000_000_000)), "$0.01");
         assert_eq!(duration(3_723_000), "1h 02m 03s");
     }
 }

@@ -1,0 +1,157 @@
+//! The dashboard's JSON API under `/api/`: the same data and the same admin
+//! actions as the pages, for scripts. Reads need a session; writes also
+//! need the session's CSRF token in `X-CSRF-Token` and the admin role.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tally_core::event::PrivacyMode;
+use worker::{Env, Request, Response};
+
+use super::actions;
+use super::auth::SignedIn;
+use super::error::ApiError;
+use super::range::Range;
+use super::stats;
+use crate::db::Principal;
+use crate::util::{json_status, now_ms, query};
+use crate::vocab::Role;
+use crate::zone::Zone;
+
+type Answer = Result<Response, ApiError>;
+
+fn ok<T: Serialize>(status: u16, body: &T) -> Answer {
+    Ok(json_status(status, body)?)
+}
+
+/// Decodes a JSON body; `expected` tells the client the shape on failure.
+async fn body<T: DeserializeOwned>(
+    req: &mut Request,
+    expected: &'static str,
+) -> Result<T, ApiError> {
+    req.json()
+        .await
+        .map_err(|_| ApiError::bad_request(expected))
+}
+
+#[derive(Serialize)]
+struct Me<'a> {
+    team_id: &'a str,
+    member_id: &'a str,
+    email: &'a str,
+    role: Role,
+    csrf_token: &'a str,
+}
+
+pub async fn me(req: Request, env: Env) -> Answer {
+    let user = SignedIn::from_request(&req, &env).await?;
+    let p = &user.principal;
+    ok(
+        200,
+        &Me {
+            team_id: p.team_id(),
+            member_id: &p.member_id,
+            email: &p.email,
+            role: p.role,
+            csrf_token: &p.csrf_token,
+        },
+    )
+}
+
+pub async fn overview(req: Request, env: Env) -> Answer {
+    let user = SignedIn::from_request(&req, &env).await?;
+    let team = user.db.settings().await?;
+    let zone = Zone::new(&team.timezone);
+    let range = Range::parse(&query(&req), now_ms(), &zone);
+    let (o, _) = stats::overview(&user.db, &team, &range, &zone).await?;
+    ok(200, &o)
+}
+
+pub async fn agents(req: Request, env: Env) -> Answer {
+    let user = SignedIn::from_request(&req, &env).await?;
+    ok(200, &user.db.agents().await?)
+}
+
+pub async fn audit(req: Request, env: Env) -> Answer {
+    let user = SignedIn::from_request(&req, &env).await?;
+    user.require(Role::Admin)?;
+    ok(200, &user.db.audit_entries(500).await?)
+}
+
+#[derive(Deserialize)]
+struct NewInstallToken {
+    developer_name: String,
+}
+
+#[derive(Serialize)]
+struct InstallTokenCreated {
+    developer_id: String,
+    install_token: String,
+    expires_at: i64,
+    command: String,
+}
+
+pub async fn create_install_token(mut req: Request, env: Env) -> Answer {
+    let user = SignedIn::api_admin(&req, &env).await?;
+    let b: NewInstallToken = body(&mut req, "expected {developer_name}").await?;
+    let name = b.developer_name.trim();
+    if !actions::valid_developer_name(name) {
+        return Err(ApiError::bad_request("developer_name must be 1-200 bytes"));
+    }
+    let issued = actions::issue_install_token(&env, &user, name).await?;
+    let origin = req.url()?.origin().ascii_serialization();
+    ok(
+        201,
+        &InstallTokenCreated {
+            command: format!("tally install --server {origin} --token {}", issued.token),
+            developer_id: issued.developer_id,
+            install_token: issued.token,
+            expires_at: issued.expires_at,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct PrivacyChange {
+    mode: String,
+}
+
+pub async fn set_privacy(mut req: Request, env: Env) -> Answer {
+    let user = SignedIn::api_admin(&req, &env).await?;
+    let b: PrivacyChange = body(&mut req, "expected {mode}").await?;
+    let mode = PrivacyMode::parse(&b.mode).ok_or_else(|| {
+        ApiError::bad_request("mode must be off, categorize_local, categorize_cloud or full")
+    })?;
+    actions::change_privacy_mode(&user, mode).await?;
+    ok(200, &json!({"privacy_mode": mode}))
+}
+
+#[derive(Deserialize)]
+struct RateChange {
+    capacity: i64,
+    per_minute: i64,
+}
+
+pub async fn set_rate_limit(mut req: Request, env: Env) -> Answer {
+    let user = SignedIn::api_admin(&req, &env).await?;
+    let b: RateChange = body(&mut req, "expected {capacity, per_minute}").await?;
+    if !actions::valid_rate_limit(b.capacity, b.per_minute) {
+        return Err(ApiError::bad_request(
+            "capacity must be 1..10000000 and per_minute 0..10000000",
+        ));
+    }
+    actions::change_rate_limit(&user, b.capacity, b.per_minute).await?;
+    ok(
+        200,
+        &json!({"capacity": b.capacity, "per_minute": b.per_minute}),
+    )
+}
+
+pub async fn revoke_agent(req: Request, env: Env, agent_id: &str) -> Answer {
+    let user = SignedIn::api_admin(&req, &env).await?;
+    if actions::revoke_agent(&user, agent_id).await? {
+        ok(200, &json!({"revoked": agent_id}))
+    } else {
+        Err(ApiError::not_found("no such active agent in this team"))
+    }
+}

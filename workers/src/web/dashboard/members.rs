@@ -1,0 +1,132 @@
+//! `GET /members`: who can sign in. Owners invite, change roles and remove.
+
+use maud::html;
+use worker::{Env, Request};
+
+use super::layout::{csrf_field, error_page, show};
+use super::Page;
+use crate::util::{redirect, valid_email};
+use crate::vocab::Role;
+use crate::web::actions::{self, Invited};
+use crate::web::auth::{AdminForm, SignedIn};
+use crate::zone::Zone;
+
+pub async fn page(req: Request, env: Env) -> Page {
+    let user = SignedIn::for_page(&req, &env).await?;
+    user.require_page(Role::Admin)?;
+    let zone = Zone::new(&user.db.settings().await?.timezone);
+    let members = user.db.members().await?;
+    let owner = user.can(Role::Owner);
+    let csrf = csrf_field(&user.principal.csrf_token);
+    let body = html! {
+        h1 { "Members" }
+        div.scroll {
+            table data-testid="table-members" {
+                thead { tr { th { "Email" } th { "Role" } th { "Since" } th {} } }
+                tbody {
+                    @for m in &members {
+                        tr {
+                            td { (m.email) }
+                            td { (m.role.as_str()) }
+                            td { (zone.time(m.created_at)) }
+                            td {
+                                @if owner && actions::may_change_member(&user, &m.id) {
+                                    form.inline method="post" action="/members/role" {
+                                        (csrf)
+                                        input type="hidden" name="member_id" value=(m.id);
+                                        select name="role" {
+                                            @for r in Role::ALL {
+                                                option selected[r == m.role] { (r.as_str()) }
+                                            }
+                                        }
+                                        button { "Change role" }
+                                    }
+                                    " "
+                                    form.inline method="post" action="/members/remove" {
+                                        (csrf)
+                                        input type="hidden" name="member_id" value=(m.id);
+                                        button { "Remove" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if owner {
+            h2 { "Invite" }
+            form method="post" action="/members/invite" class="box" {
+                (csrf)
+                label { "Email " input type="email" name="email" required; }
+                label {
+                    "Role "
+                    select name="role" {
+                        // Least power first: the safe default.
+                        @for r in Role::ALL.iter().rev() { option { (r.as_str()) } }
+                    }
+                }
+                button { "Send invitation" }
+            }
+        } @else {
+            p { "Owners invite members and change roles." }
+        }
+    };
+    Ok(show("Members", "/members", body, 200)?)
+}
+
+pub async fn invite(req: Request, env: Env) -> Page {
+    let origin = req.url()?.origin().ascii_serialization();
+    let form = AdminForm::read(req, &env, Role::Owner).await?;
+    let email = form.trimmed("email").to_ascii_lowercase();
+    let (true, Some(role)) = (valid_email(&email), Role::parse(form.raw("role"))) else {
+        return Ok(error_page(
+            "Members",
+            "/members",
+            "A valid email and a role are required.",
+            400,
+        )?);
+    };
+    match actions::invite_member(&env, &form.user, &origin, &email, role).await? {
+        Invited::Sent => Ok(redirect("/members")?),
+        Invited::AlreadyMember => Ok(error_page(
+            "Members",
+            "/members",
+            "That address is already a member.",
+            409,
+        )?),
+    }
+}
+
+pub async fn change_role(req: Request, env: Env) -> Page {
+    let form = AdminForm::read(req, &env, Role::Owner).await?;
+    let id = form.raw("member_id");
+    let (true, Some(role)) = (
+        actions::may_change_member(&form.user, id),
+        Role::parse(form.raw("role")),
+    ) else {
+        return Ok(error_page(
+            "Members",
+            "/members",
+            "Pick another member and a valid role (you cannot change your own role).",
+            400,
+        )?);
+    };
+    actions::change_role(&form.user, id, role).await?;
+    Ok(redirect("/members")?)
+}
+
+pub async fn remove(req: Request, env: Env) -> Page {
+    let form = AdminForm::read(req, &env, Role::Owner).await?;
+    let id = form.raw("member_id");
+    if !actions::may_change_member(&form.user, id) {
+        return Ok(error_page(
+            "Members",
+            "/members",
+            "You cannot remove yourself.",
+            400,
+        )?);
+    }
+    actions::remove_member(&form.user, id).await?;
+    Ok(redirect("/members")?)
+}

@@ -1,0 +1,152 @@
+//! `GET /settings` and its forms: privacy mode, retention, time zone, rate limit.
+//! Forms answer with a redirect carrying `?saved=` or `?error=`, so a reload
+//! never posts twice.
+
+use maud::html;
+use tally_core::event::PrivacyMode;
+use tally_core::privacy::describe;
+use worker::{Env, Request};
+
+use super::layout::{csrf_field, show};
+use super::Page;
+use crate::util::{query, redirect};
+use crate::vocab::Role;
+use crate::web::actions::{self, RETENTION_DAYS};
+use crate::web::auth::{AdminForm, SignedIn};
+use crate::zone::Zone;
+
+fn retention_label(days: i64) -> &'static str {
+    match days {
+        30 => "30 days",
+        90 => "90 days",
+        365 => "1 year",
+        _ => "Forever",
+    }
+}
+
+pub async fn page(req: Request, env: Env) -> Page {
+    let user = SignedIn::for_page(&req, &env).await?;
+    let team = user.db.settings().await?;
+    let q = query(&req);
+    let read_only = !user.can(Role::Admin);
+    let csrf = csrf_field(&user.principal.csrf_token);
+    let body = html! {
+        h1 { "Settings" }
+        @if let Some(s) = q.get("saved") {
+            p.ok data-testid="saved" { "Saved: " (s) }
+        }
+        @if let Some(s) = q.get("error") {
+            p.error data-testid="settings-error" { (s) }
+        }
+        @if read_only {
+            p { "Viewers can read settings; admins change them." }
+        }
+        h2 { "Privacy mode" }
+        p { "Applied on every developer machine; agents pick up a change within minutes and the server discards anything a stricter mode does not allow." }
+        form method="post" action="/settings/privacy" data-testid="privacy-form" {
+            (csrf)
+            @for m in PrivacyMode::ALL {
+                div.box {
+                    label {
+                        input type="radio" name="mode" value=(m.as_str())
+                            data-testid=(format!("mode-{}", m.as_str()))
+                            checked[m == team.mode()] disabled[read_only];
+                        " " b { (m.as_str()) }
+                    }
+                    p { (describe(m)) }
+                }
+            }
+            label {
+                input type="checkbox" name="confirm_full" value="yes" data-testid="confirm-full" disabled[read_only];
+                " I understand that Full stores redacted prompt and response text."
+            }
+            br;
+            button data-testid="save-privacy" disabled[read_only] { "Save privacy mode" }
+        }
+        h2 { "Retention" }
+        form method="post" action="/settings/retention" class="box" {
+            (csrf)
+            select name="days" disabled[read_only] {
+                @for d in RETENTION_DAYS {
+                    option value=(d) selected[team.retention_days == d] { (retention_label(d)) }
+                }
+            }
+            " "
+            button disabled[read_only] { "Save retention" }
+        }
+        h2 { "Time zone" }
+        form method="post" action="/settings/timezone" class="box" {
+            (csrf)
+            label { "IANA name " input name="timezone" value=(team.timezone) data-testid="timezone-input" disabled[read_only]; }
+            " "
+            button data-testid="save-timezone" disabled[read_only] { "Save time zone" }
+            " "
+            small { "Days on every page and in exports follow it." }
+        }
+        h2 { "Rate limit" }
+        form method="post" action="/settings/rate-limit" class="box" {
+            (csrf)
+            label { "Burst (events) " input type="number" name="capacity" min="1" value=(team.rate_capacity) disabled[read_only]; }
+            label { "Events per minute " input type="number" name="per_minute" min="0" value=(team.rate_per_minute) disabled[read_only]; }
+            button disabled[read_only] { "Save rate limit" }
+        }
+    };
+    Ok(show("Settings", "/settings", body, 200)?)
+}
+
+pub async fn save_privacy(req: Request, env: Env) -> Page {
+    let form = AdminForm::read(req, &env, Role::Admin).await?;
+    let Some(mode) = PrivacyMode::parse(form.raw("mode")) else {
+        return Ok(redirect("/settings?error=Choose+a+privacy+mode")?);
+    };
+    if mode == PrivacyMode::Full && form.raw("confirm_full") != "yes" {
+        return Ok(redirect(
+            "/settings?error=Switching+to+Full+needs+the+confirmation+box+ticked",
+        )?);
+    }
+    actions::change_privacy_mode(&form.user, mode).await?;
+    Ok(redirect(&format!(
+        "/settings?saved=privacy+mode+{}",
+        mode.as_str()
+    ))?)
+}
+
+pub async fn save_retention(req: Request, env: Env) -> Page {
+    let form = AdminForm::read(req, &env, Role::Admin).await?;
+    let Some(days) = form
+        .raw("days")
+        .parse::<i64>()
+        .ok()
+        .filter(|d| actions::valid_retention(*d))
+    else {
+        return Ok(redirect(
+            "/settings?error=Retention+must+be+30,+90,+365+days+or+forever",
+        )?);
+    };
+    actions::change_retention(&form.user, days).await?;
+    Ok(redirect("/settings?saved=retention")?)
+}
+
+pub async fn save_timezone(req: Request, env: Env) -> Page {
+    let form = AdminForm::read(req, &env, Role::Admin).await?;
+    let tz = form.trimmed("timezone");
+    if !Zone::valid(tz) {
+        return Ok(redirect(
+            "/settings?error=Unknown+time+zone:+use+an+IANA+name+such+as+Europe/Paris+or+UTC",
+        )?);
+    }
+    actions::change_timezone(&form.user, tz).await?;
+    Ok(redirect("/settings?saved=time+zone")?)
+}
+
+pub async fn save_rate_limit(req: Request, env: Env) -> Page {
+    let form = AdminForm::read(req, &env, Role::Admin).await?;
+    let num = |k: &str| form.raw(k).parse::<i64>().ok();
+    match (num("capacity"), num("per_minute")) {
+        (Some(cap), Some(pm)) if actions::valid_rate_limit(cap, pm) => {
+            actions::change_rate_limit(&form.user, cap, pm).await?;
+            Ok(redirect("/settings?saved=rate+limit")?)
+        }
+        _ => Ok(redirect("/settings?error=Rate+limit+values+out+of+range")?),
+    }
+}

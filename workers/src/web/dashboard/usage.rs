@@ -1,0 +1,297 @@
+//! Usage broken down by developer, project, session, model and category.
+
+use maud::{html, Markup};
+use tally_core::event::PrivacyMode;
+use tally_core::rollup::HOUR_MS;
+use worker::{Env, Request};
+
+use super::download;
+use super::layout::{csrf_field, duration, error_page, percent, range_form, show, table, usd};
+use super::{Page, View};
+use crate::db::{CategoryRow, GroupTotals, ModelTotals, SessionRowOut};
+use crate::util::{query, redirect};
+use crate::vocab::Role;
+use crate::web::actions;
+use crate::web::auth::{AdminForm, SignedIn};
+use crate::web::export::{Column, Table};
+use crate::web::stats::prompt_tokens;
+use crate::zone::Zone;
+
+/// The download when `?format=` asks for one, else the rendered page.
+async fn table_page(
+    req: &Request,
+    user: &SignedIn,
+    table: Table,
+    render: impl FnOnce(&Table) -> (&'static str, &'static str, Markup),
+) -> Page {
+    if let Some(r) = download(req, user, &table).await? {
+        return Ok(r);
+    }
+    let (title, path, body) = render(&table);
+    Ok(show(title, path, body, 200)?)
+}
+
+type GroupColumn = Column<GroupTotals, Zone>;
+const REQUESTS: GroupColumn = ("requests", |r, _| r.requests.to_string());
+const INPUT: GroupColumn = ("input", |r, _| r.input_tokens.to_string());
+const OUTPUT: GroupColumn = ("output", |r, _| r.output_tokens.to_string());
+const CACHE_READ: GroupColumn = ("cache read", |r, _| r.cache_read_tokens.to_string());
+const COST: GroupColumn = ("cost", |r, _| usd(r.cost()));
+const LAST_ACTIVE: GroupColumn = ("last active", |r, z| {
+    z.date(z.local_day(r.last_hour * HOUR_MS))
+});
+
+/// Totals per model; the models page adds each model's cache hit rate.
+pub fn models_table(rows: &[ModelTotals], hit_rate: bool) -> Table {
+    let mut columns: Vec<Column<ModelTotals, ()>> = vec![
+        ("model", |m, _| m.model.clone()),
+        ("requests", |m, _| m.requests.to_string()),
+        ("input", |m, _| m.input_tokens.to_string()),
+        ("output", |m, _| m.output_tokens.to_string()),
+        ("cache write 5m", |m, _| m.cache_write_5m_tokens.to_string()),
+        ("cache write 1h", |m, _| m.cache_write_1h_tokens.to_string()),
+        ("cache read", |m, _| m.cache_read_tokens.to_string()),
+    ];
+    if hit_rate {
+        columns.push(("cache hit rate", |m, _| {
+            percent(m.cache_read_tokens, prompt_tokens(m))
+        }));
+    }
+    columns.push(("cost", |m, _| usd(m.cost())));
+    columns.push(("unpriced requests", |m, _| m.unpriced_requests.to_string()));
+    Table::of("models", &columns, rows, &())
+}
+
+fn categorizing(mode: PrivacyMode) -> bool {
+    matches!(
+        mode,
+        PrivacyMode::CategorizeLocal | PrivacyMode::CategorizeCloud
+    )
+}
+
+pub async fn developers(req: Request, env: Env) -> Page {
+    let user = SignedIn::for_page(&req, &env).await?;
+    let View { zone, range, .. } = View::of(&req, &user).await?;
+    let (fh, th) = range.hours();
+    let rows = user.db.by_developer(fh, th).await?;
+    let t = Table::of::<GroupTotals, Zone>(
+        "developers",
+        &[
+            ("developer", |r, _| r.label.clone()),
+            REQUESTS,
+            INPUT,
+            OUTPUT,
+            ("cache write", |r, _| r.cache_write_tokens.to_string()),
+            CACHE_READ,
+            COST,
+            LAST_ACTIVE,
+        ],
+        &rows,
+        &zone,
+    );
+    table_page(&req, &user, t, |t| {
+        let body = html! {
+            h1 { "Developers" }
+            (range_form(&range, "/developers"))
+            (table(t))
+        };
+        ("Developers", "/developers", body)
+    })
+    .await
+}
+
+pub async fn projects(req: Request, env: Env) -> Page {
+    let user = SignedIn::for_page(&req, &env).await?;
+    let View { team, zone, range } = View::of(&req, &user).await?;
+    let (fh, th) = range.hours();
+    let rows = user.db.by_project(fh, th).await?;
+    let hints = if categorizing(team.mode()) {
+        let (fd, td) = range.utc_days();
+        user.db.category_hints(fd, td).await?
+    } else {
+        vec![]
+    };
+    let t = Table::of::<GroupTotals, Zone>(
+        "projects",
+        &[
+            ("project (keyed hash)", |r, _| r.key.clone()),
+            ("label", |r, _| r.label.clone()),
+            REQUESTS,
+            INPUT,
+            OUTPUT,
+            CACHE_READ,
+            COST,
+            LAST_ACTIVE,
+        ],
+        &rows,
+        &zone,
+    );
+    let mut project_hints: Vec<&str> = hints
+        .iter()
+        .map(|h| h.project_hint.as_str())
+        .filter(|h| !h.is_empty())
+        .collect();
+    project_hints.sort();
+    project_hints.dedup();
+    let admin = user.can(Role::Admin);
+    let csrf = &user.principal.csrf_token;
+    table_page(&req, &user, t, |t| {
+        let body = html! {
+            h1 { "Projects" }
+            p { "Projects are identified by a keyed hash of the working directory; admins can give them names." }
+            (range_form(&range, "/projects"))
+            (table(t))
+            @if admin {
+                form method="post" action="/projects/label" class="box" {
+                    (csrf_field(csrf))
+                    label { "Project hash " input name="project" size="66" required; }
+                    label { "Label " input name="label" maxlength="80" required; }
+                    button { "Save label" }
+                }
+            }
+            @if !hints.is_empty() {
+                h2 { "Project hints (from categorization)" }
+                p { (project_hints.join(" · ")) }
+            }
+        };
+        ("Projects", "/projects", body)
+    })
+    .await
+}
+
+/// `POST /projects/label`: names a project hash for everyone in the team.
+pub async fn label_project(req: Request, env: Env) -> Page {
+    let form = AdminForm::read(req, &env, Role::Admin).await?;
+    let (project, label) = (form.trimmed("project"), form.trimmed("label"));
+    if !actions::valid_project_label(project, label) {
+        return Ok(error_page(
+            "Projects",
+            "/projects",
+            "A project hash is 64 hex characters and a label 1–80 characters.",
+            400,
+        )?);
+    }
+    actions::label_project(&form.user, project, label).await?;
+    Ok(redirect("/projects")?)
+}
+
+pub async fn sessions(req: Request, env: Env) -> Page {
+    let user = SignedIn::for_page(&req, &env).await?;
+    let View { zone, range, .. } = View::of(&req, &user).await?;
+    let by_duration = query(&req).get("sort").is_some_and(|s| s == "duration");
+    let (f, t) = range.ms();
+    let rows = user.db.sessions_in(f, t, by_duration).await?;
+    let t = Table::of::<SessionRowOut, Zone>(
+        "sessions",
+        &[
+            // A prefix is enough to tell a team's sessions apart.
+            ("session (keyed hash)", |r, _| {
+                r.session.chars().take(16).collect()
+            }),
+            ("developer", |r, _| r.developer.clone()),
+            ("agent", |r, _| r.agent.clone()),
+            ("start", |r, z| z.time(r.start_ms)),
+            ("duration", |r, _| duration(r.end_ms - r.start_ms)),
+            ("requests", |r, _| r.requests.to_string()),
+            ("cost", |r, _| usd(r.cost())),
+        ],
+        &rows,
+        &zone,
+    );
+    table_page(&req, &user, t, |t| {
+        let body = html! {
+            h1 { "Sessions" }
+            (range_form(&range, "/sessions"))
+            p {
+                "Sorted by " (if by_duration { "duration" } else { "cost" }) ". "
+                a href="/sessions?sort=cost" { "Most expensive" }
+                " · "
+                a href="/sessions?sort=duration" { "Longest" }
+            }
+            (table(t))
+        };
+        ("Sessions", "/sessions", body)
+    })
+    .await
+}
+
+pub async fn models(req: Request, env: Env) -> Page {
+    let user = SignedIn::for_page(&req, &env).await?;
+    let View { range, .. } = View::of(&req, &user).await?;
+    let (fh, th) = range.hours();
+    let rows = user.db.totals_by_model(fh, th).await?;
+    let t = models_table(&rows, true);
+    table_page(&req, &user, t, |t| {
+        let body = html! {
+            h1 { "Models" }
+            (range_form(&range, "/models"))
+            (table(t))
+            p { "Unpriced requests use a model without a known price; they are never counted as $0." }
+        };
+        ("Models", "/models", body)
+    })
+    .await
+}
+
+/// Requests per category, largest first (ties by name).
+fn distribution<'a>(rows: impl Iterator<Item = (&'a str, i64)>) -> Vec<(&'a str, i64)> {
+    let mut dist: Vec<(&str, i64)> = Vec::new();
+    for (category, requests) in rows {
+        match dist.iter_mut().find(|(c, _)| *c == category) {
+            Some(e) => e.1 += requests,
+            None => dist.push((category, requests)),
+        }
+    }
+    dist.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    dist
+}
+
+pub async fn categories(req: Request, env: Env) -> Page {
+    let user = SignedIn::for_page(&req, &env).await?;
+    let View { team, range, .. } = View::of(&req, &user).await?;
+    let (fd, td) = range.utc_days();
+    let rows = user.db.category_hints(fd, td).await?;
+    let dist = distribution(rows.iter().map(|r| (r.category.as_str(), r.requests)));
+    let total: i64 = dist.iter().map(|d| d.1).sum();
+    let t = Table::of::<CategoryRow, ()>(
+        "categories",
+        &[
+            ("category", |r, _| r.category.clone()),
+            ("task hint", |r, _| r.task_hint.clone()),
+            ("project hint", |r, _| r.project_hint.clone()),
+            ("requests", |r, _| r.requests.to_string()),
+        ],
+        &rows,
+        &(),
+    );
+    let collecting = categorizing(team.mode());
+    table_page(&req, &user, t, |t| {
+        let body = html! {
+            h1 { "Categories" }
+            @if !collecting {
+                p { "Categories are collected only in the Categorize modes (see Settings). Earlier data is shown below." }
+            }
+            (range_form(&range, "/categories"))
+            div.cards {
+                @for (category, n) in &dist {
+                    div.card { (category) b { (n) } (percent(*n, total)) }
+                }
+            }
+            (table(t))
+        };
+        ("Categories", "/categories", body)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_are_summed_and_ordered_by_requests_then_name() {
+        let d =
+            distribution([("tests", 5), ("docs", 5), ("bug_fix", 3), ("bug_fix", 3)].into_iter());
+        assert_eq!(d, [("bug_fix", 6), ("docs", 5), ("tests", 5)]);
+    }
+}

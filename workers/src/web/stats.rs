@@ -1,0 +1,220 @@
+//! Figures computed from the stored aggregates, shared by the overview page
+//! and `GET /api/overview` so both always show the same numbers.
+
+use serde::Serialize;
+use tally_core::event::PrivacyMode;
+use tally_core::money::Usd;
+use tally_core::pricing::{default_table, price_request, Priced};
+use tally_core::rollup::HOUR_MS;
+use tally_core::usage::TokenUsage;
+use worker::Result;
+
+use super::range::Range;
+use crate::db::{HourModelCost, ModelTotals, TeamDb, TeamSettings};
+use crate::util::now_ms;
+use crate::zone::Zone;
+
+/// The wire shape of `GET /api/overview`.
+#[derive(Serialize)]
+pub struct Overview {
+    pub team_id: String,
+    pub privacy_mode: PrivacyMode,
+    pub from: String,
+    pub to: String,
+    pub timezone: String,
+    /// Exact amounts as decimal strings of dollars (12 places: every
+    /// pico-dollar); round only to display.
+    #[serde(
+        rename = "spend_today_usd",
+        serialize_with = "tally_core::money::as_decimal"
+    )]
+    pub spend_today: Usd,
+    #[serde(
+        rename = "spend_7d_usd",
+        serialize_with = "tally_core::money::as_decimal"
+    )]
+    pub spend_7d: Usd,
+    #[serde(
+        rename = "spend_30d_usd",
+        serialize_with = "tally_core::money::as_decimal"
+    )]
+    pub spend_30d: Usd,
+    #[serde(
+        rename = "spend_range_usd",
+        serialize_with = "tally_core::money::as_decimal"
+    )]
+    pub spend_range: Usd,
+    #[serde(
+        rename = "cache_saved_usd",
+        serialize_with = "tally_core::money::as_decimal"
+    )]
+    pub cache_saved: Usd,
+    pub active_developers: usize,
+    pub totals_30d: ModelTotals,
+    pub models_30d: Vec<ModelTotals>,
+    pub totals_range: ModelTotals,
+}
+
+/// Cost of one model on one local day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCost {
+    pub day: i64,
+    pub model: String,
+    pub cost: Usd,
+}
+
+pub async fn overview(
+    db: &TeamDb,
+    team: &TeamSettings,
+    range: &Range,
+    zone: &Zone,
+) -> Result<(Overview, Vec<DayCost>)> {
+    let today = zone.local_day(now_ms());
+    let hour = |ms: i64| ms.div_euclid(HOUR_MS);
+    let end = hour(zone.day_start(today + 1));
+    let last = |days: i64| db.totals_by_model(hour(zone.day_start(today - (days - 1))), end);
+    let (m30, m7, m1) = (last(30).await?, last(7).await?, last(1).await?);
+    let (fh, th) = range.hours();
+    let mr = db.totals_by_model(fh, th).await?;
+    let devs = db.by_developer(fh, th).await?;
+    let daily = by_local_day(&db.hourly_cost_by_model(fh, th).await?, zone);
+    Ok((
+        Overview {
+            team_id: team.id.clone(),
+            privacy_mode: team.mode(),
+            from: range.first_date(),
+            to: range.last_date(),
+            timezone: zone.name.clone(),
+            spend_today: sum(&m1).cost(),
+            spend_7d: sum(&m7).cost(),
+            spend_30d: sum(&m30).cost(),
+            spend_range: sum(&mr).cost(),
+            cache_saved: caching_saved(&mr),
+            active_developers: devs.len(),
+            totals_30d: sum(&m30),
+            models_30d: m30,
+            totals_range: sum(&mr),
+        },
+        daily,
+    ))
+}
+
+/// Hourly rows bucketed into the team's days, in first-seen order.
+pub fn by_local_day(rows: &[HourModelCost], zone: &Zone) -> Vec<DayCost> {
+    let mut daily: Vec<DayCost> = Vec::new();
+    for r in rows {
+        let day = zone.local_day(r.hour * HOUR_MS);
+        match daily
+            .iter_mut()
+            .find(|d| d.day == day && d.model == r.model)
+        {
+            Some(d) => d.cost += r.cost(),
+            None => daily.push(DayCost {
+                day,
+                model: r.model.clone(),
+                cost: r.cost(),
+            }),
+        }
+    }
+    daily
+}
+
+pub fn sum(rows: &[ModelTotals]) -> ModelTotals {
+    let mut t = ModelTotals {
+        model: "all".into(),
+        ..Default::default()
+    };
+    let mut cost = Usd::ZERO;
+    for r in rows {
+        t.requests += r.requests;
+        t.unpriced_requests += r.unpriced_requests;
+        t.input_tokens += r.input_tokens;
+        t.output_tokens += r.output_tokens;
+        t.cache_write_5m_tokens += r.cache_write_5m_tokens;
+        t.cache_write_1h_tokens += r.cache_write_1h_tokens;
+        t.cache_read_tokens += r.cache_read_tokens;
+        cost += r.cost();
+    }
+    t.set_cost(cost);
+    t
+}
+
+/// Every prompt token a request read: the base of the cache hit rate.
+pub fn prompt_tokens(m: &ModelTotals) -> i64 {
+    m.input_tokens + m.cache_write_5m_tokens + m.cache_write_1h_tokens + m.cache_read_tokens
+}
+
+/// What the cache reads would have cost as plain input, minus what they cost.
+pub fn caching_saved(rows: &[ModelTotals]) -> Usd {
+    let table = default_table();
+    rows.iter()
+        .map(|m| {
+            let n = m.cache_read_tokens.max(0) as u64;
+            let price = |usage: TokenUsage| price_request(table, &m.model, &usage, false);
+            let as_input = price(TokenUsage {
+                input: n,
+                ..Default::default()
+            });
+            let as_read = price(TokenUsage {
+                cache_read: n,
+                ..Default::default()
+            });
+            match (as_input, as_read) {
+                (Priced::Pico(a), Priced::Pico(b)) => Usd::from_pico(a.saturating_sub(b).into()),
+                _ => Usd::ZERO,
+            }
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(name: &str, cache_read: i64) -> ModelTotals {
+        ModelTotals {
+            model: name.into(),
+            requests: 1,
+            cache_read_tokens: cache_read,
+            input_tokens: 10,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn savings_price_reads_as_input_minus_their_read_price() {
+        // Sonnet 60,000 × (3 − 0.30) + Opus 20,000 × (5 − 0.50) µ$ per token/1e6.
+        let rows = [
+            model("claude-sonnet-4-5", 60_000),
+            model("claude-opus-4-5", 20_000),
+        ];
+        assert_eq!(caching_saved(&rows), Usd::from_pico(252_000_000_000));
+        assert_eq!(caching_saved(&[model("no-such-model", 1_000)]), Usd::ZERO);
+        let t = sum(&rows);
+        assert_eq!(
+            (t.model.as_str(), t.requests, prompt_tokens(&t)),
+            ("all", 2, 80_020)
+        );
+    }
+
+    #[test]
+    fn hours_land_on_the_local_day_they_start_in() {
+        let tokyo = Zone::new("Asia/Tokyo");
+        let h = |hour: i64, model: &str, cost: i64| HourModelCost {
+            hour,
+            model: model.into(),
+            cost_micro_usd: cost,
+            cost_pico_usd: 0,
+        };
+        // Hour 14 UTC of day 0 is 23:00 in Tokyo (day 0); hour 15 is 00:00 on day 1.
+        let d = by_local_day(
+            &[h(14, "a", 1), h(15, "a", 2), h(16, "a", 4), h(16, "b", 8)],
+            &tokyo,
+        );
+        let got: Vec<(i64, &str, i64)> = d
+            .iter()
+            .map(|d| (d.day, d.model.as_str(), d.cost.parts().0 as i64))
+            .collect();
+        assert_eq!(got, [(0, "a", 1), (1, "a", 6), (1, "b", 8)]);
+    }
+}
