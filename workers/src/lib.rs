@@ -6,6 +6,7 @@ mod consumer;
 mod content;
 mod cron;
 mod db;
+mod error;
 mod ingest;
 mod lifecycle;
 mod limiter;

@@ -35,20 +35,6 @@ pub fn required(env: &Env, name: &str) -> Result<String> {
     config(env, name).ok_or_else(|| worker::Error::RustError(format!("{name} is not configured")))
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: &'a str,
-}
-
-pub fn json_error(status: u16, code: &str, message: &str) -> Result<Response> {
-    Ok(Response::from_json(&ErrorBody {
-        error: code,
-        message,
-    })?
-    .with_status(status))
-}
-
 pub fn json_status<T: Serialize>(status: u16, body: &T) -> Result<Response> {
     Ok(Response::from_json(body)?.with_status(status))
 }

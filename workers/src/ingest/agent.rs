@@ -4,38 +4,34 @@
 use serde::{Deserialize, Serialize};
 use tally_core::event::PrivacyMode;
 use tally_core::hash::{format_token, token_hash};
-use worker::{Env, Request, Response, Result};
+use worker::{Env, Request, Response};
 
 use crate::bindings;
-use crate::db::{AgentPrincipal, ServiceDb, TeamDb};
-use crate::util::{bearer, json_error, json_status, now_ms, random32, random_id, required};
+use crate::db::{AgentPrincipal, ServiceDb, TeamDb, TeamSettings};
+use crate::error::ApiError;
+use crate::util::{bearer, json_status, now_ms, random32, random_id, required};
 
-pub async fn authenticate_agent(
-    req: &Request,
-    env: &Env,
-) -> Result<std::result::Result<AgentPrincipal, Response>> {
+pub type Answer = Result<Response, ApiError>;
+
+pub async fn authenticate_agent(req: &Request, env: &Env) -> Result<AgentPrincipal, ApiError> {
     let Some(token) = bearer(req) else {
-        return Ok(Err(json_error(
-            401,
-            "unauthorized",
-            "missing bearer agent token",
-        )?));
+        return Err(ApiError::unauthorized("missing bearer agent token"));
     };
     if !token.starts_with("tly_agent_") {
-        return Ok(Err(json_error(401, "unauthorized", "not an agent token")?));
+        return Err(ApiError::unauthorized("not an agent token"));
     }
     let pepper = required(env, bindings::PEPPER)?;
     match ServiceDb::new(env)?
         .agent_by_token(&token_hash(&pepper, &token))
         .await?
     {
-        None => Ok(Err(json_error(401, "unauthorized", "unknown agent token")?)),
-        Some(p) if p.revoked() => Ok(Err(json_error(
-            403,
-            "revoked",
-            "this agent token was revoked by a team admin; ask for a new install token",
-        )?)),
-        Some(p) => Ok(Ok(p)),
+        None => Err(ApiError::unauthorized("unknown agent token")),
+        Some(p) if p.revoked() => Err(ApiError::Forbidden {
+            code: "revoked",
+            message: "this agent token was revoked by a team admin; ask for a new install token"
+                .into(),
+        }),
+        Some(p) => Ok(p),
     }
 }
 
@@ -56,23 +52,15 @@ struct EnrollResponse {
     privacy_mode: PrivacyMode,
 }
 
-pub async fn enroll(mut req: Request, env: Env) -> Result<Response> {
-    let body: EnrollRequest = match req.json().await {
-        Ok(b) => b,
-        Err(_) => {
-            return json_error(
-                400,
-                "bad_request",
-                "expected JSON {\"token\": \"tly_inst_...\"}",
-            )
-        }
-    };
+pub async fn enroll(mut req: Request, env: Env) -> Answer {
+    let body: EnrollRequest = req
+        .json()
+        .await
+        .map_err(|_| ApiError::bad_request("expected JSON {\"token\": \"tly_inst_...\"}"))?;
     if !body.token.starts_with("tly_inst_") {
-        return json_error(
-            400,
-            "bad_request",
+        return Err(ApiError::bad_request(
             "token must be a one-time install token (tly_inst_...)",
-        );
+        ));
     }
     let pepper = required(&env, bindings::PEPPER)?;
     let now = now_ms();
@@ -80,13 +68,14 @@ pub async fn enroll(mut req: Request, env: Env) -> Result<Response> {
         .consume_install_token(&token_hash(&pepper, &body.token), now)
         .await?
     else {
-        return json_error(
-            401,
-            "invalid_token",
-            "install token is unknown, expired or already used",
-        );
+        return Err(ApiError::Unauthorized {
+            code: "invalid_token",
+            message: "install token is unknown, expired or already used".into(),
+        });
     };
     let db = TeamDb::new(&env, &grant)?;
+    let team = db.settings().await?;
+    team_gone(&team)?;
     let agent_token = format_token("tly_agent_", &random32()?);
     let agent_id = random_id()?;
     let hostname = body
@@ -101,8 +90,7 @@ pub async fn enroll(mut req: Request, env: Env) -> Result<Response> {
         now,
     )
     .await?;
-    let team = db.settings().await?;
-    json_status(
+    Ok(json_status(
         200,
         &EnrollResponse {
             agent_token,
@@ -112,7 +100,7 @@ pub async fn enroll(mut req: Request, env: Env) -> Result<Response> {
             privacy_mode: team.mode(),
             salt: team.salt,
         },
-    )
+    )?)
 }
 
 #[derive(Serialize)]
@@ -124,16 +112,11 @@ struct AgentConfig {
     rate_capacity: i64,
 }
 
-pub async fn agent_config(req: Request, env: Env) -> Result<Response> {
-    let p = match authenticate_agent(&req, &env).await? {
-        Ok(p) => p,
-        Err(resp) => return Ok(resp),
-    };
+pub async fn agent_config(req: Request, env: Env) -> Answer {
+    let p = authenticate_agent(&req, &env).await?;
     let team = TeamDb::new(&env, &p)?.settings().await?;
-    if let Some(resp) = team_gone(&team)? {
-        return Ok(resp);
-    }
-    json_status(
+    team_gone(&team)?;
+    Ok(json_status(
         200,
         &AgentConfig {
             team_id: team.id.clone(),
@@ -141,21 +124,21 @@ pub async fn agent_config(req: Request, env: Env) -> Result<Response> {
             salt: team.salt,
             rate_capacity: team.rate_capacity,
         },
-    )
+    )?)
 }
 
 /// A team scheduled for deletion takes no more data: 410 tells agents to stop
 /// (they say so in `tally status`) rather than retry.
-pub fn team_gone(team: &crate::db::TeamSettings) -> Result<Option<Response>> {
+pub fn team_gone(team: &TeamSettings) -> Result<(), ApiError> {
     match team.delete_after {
-        Some(at) if team.deleted_at.is_some() => Ok(Some(json_error(
-            410,
-            "team_deleted",
-            &format!(
+        Some(at) if team.deleted_at.is_some() => Err(ApiError::Gone {
+            code: "team_deleted",
+            message: format!(
                 "this team was deleted by its owner and will be erased on {}; uploads are refused",
                 tally_core::time::utc_date(at)
-            ),
-        )?)),
-        _ => Ok(None),
+            )
+            .into(),
+        }),
+        _ => Ok(()),
     }
 }

@@ -4,7 +4,7 @@
 mod agent;
 mod body;
 
-pub use agent::{agent_config, authenticate_agent, enroll, team_gone};
+pub use agent::{agent_config, authenticate_agent, enroll, team_gone, Answer};
 
 use serde::Serialize;
 use tally_core::bucket::{BucketConfig, Take};
@@ -12,13 +12,14 @@ use tally_core::event::PrivacyMode;
 use tally_core::pricing::{default_table, reprice};
 use tally_core::privacy::restrict;
 use tally_core::rollup::{aggregate, split_id};
-use tally_core::wire::{decode_batch, BatchError, MAX_BATCH_BYTES};
-use worker::{Env, Request, Response, Result};
+use tally_core::wire::{decode_batch, MAX_BATCH_BYTES};
+use worker::{Env, Request};
 
 use crate::bindings;
 use crate::consumer::QueuePart;
 use crate::db::TeamDb;
-use crate::util::{json_error, json_status, now_ms};
+use crate::error::ApiError;
+use crate::util::{json_status, now_ms};
 use body::{read_body, BodyError};
 
 /// Rows per queue message: a few hundred bytes each keeps every message far
@@ -64,60 +65,37 @@ struct Accepted {
     restricted: usize,
 }
 
-#[derive(Serialize)]
-struct Invalid<'a> {
-    error: &'static str,
-    message: String,
-    #[serde(flatten)]
-    detail: &'a BatchError,
+fn too_large() -> ApiError {
+    ApiError::PayloadTooLarge {
+        code: "too_large",
+        message: "batch body is larger than 1 MiB".into(),
+    }
 }
 
-pub async fn events(mut req: Request, env: Env) -> Result<Response> {
-    let principal = match authenticate_agent(&req, &env).await? {
-        Ok(p) => p,
-        Err(resp) => return Ok(resp),
-    };
+pub async fn events(mut req: Request, env: Env) -> Answer {
+    let principal = authenticate_agent(&req, &env).await?;
     if let Ok(Some(len)) = req.headers().get("Content-Length") {
         if len.parse::<usize>().is_ok_and(|n| n > MAX_BATCH_BYTES) {
-            return json_error(413, "too_large", "batch body is larger than 1 MiB");
+            return Err(too_large());
         }
     }
     let gzip = req
         .headers()
         .get("Content-Encoding")?
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    let body = match read_body(req.bytes().await?, gzip) {
-        Ok(b) => b,
-        Err(BodyError::TooLarge) => {
-            return json_error(413, "too_large", "batch body is larger than 1 MiB")
-        }
-        Err(BodyError::BadGzip) => {
-            return json_error(
-                400,
-                "bad_gzip",
-                "Content-Encoding is gzip but the body is not valid gzip",
-            )
-        }
-    };
+    let body = read_body(req.bytes().await?, gzip).map_err(|e| match e {
+        BodyError::TooLarge => too_large(),
+        BodyError::BadGzip => ApiError::BadRequest {
+            code: "bad_gzip",
+            message: "Content-Encoding is gzip but the body is not valid gzip".into(),
+        },
+    })?;
     let now = now_ms();
-    let batch = match decode_batch(&body, now) {
-        Ok(b) => b,
-        Err(e) => {
-            return json_status(
-                400,
-                &Invalid {
-                    error: "invalid_batch",
-                    message: e.to_string(),
-                    detail: &e,
-                },
-            )
-        }
-    };
+    // One renderer for every error body: `message` appears once.
+    let batch = decode_batch(&body, now)?;
     let db = TeamDb::new(&env, &principal)?;
     let team = db.settings().await?;
-    if let Some(resp) = team_gone(&team)? {
-        return Ok(resp);
-    }
+    team_gone(&team)?;
     let config = BucketConfig {
         capacity: team.rate_capacity.max(0) as u64,
         per_minute: team.rate_per_minute.max(0) as u64,
@@ -126,21 +104,19 @@ pub async fn events(mut req: Request, env: Env) -> Result<Response> {
     {
         Take::Granted { .. } => {}
         Take::Limited { retry_after_secs } => {
-            let mut resp = json_error(
-                429,
-                "rate_limited",
-                "team event budget exhausted; retry later",
-            )?;
-            resp.headers_mut()
-                .set("Retry-After", &retry_after_secs.to_string())?;
-            return Ok(resp);
+            return Err(ApiError::TooManyRequests {
+                retry_after_s: retry_after_secs,
+                message: "team event budget exhausted; retry later".into(),
+            })
         }
         Take::TooLarge { capacity } => {
-            return json_error(
-                413,
-                "batch_exceeds_rate_capacity",
-                &format!("batch has more events than the team's burst capacity of {capacity}"),
-            )
+            return Err(ApiError::PayloadTooLarge {
+                code: "batch_exceeds_rate_capacity",
+                message: format!(
+                    "batch has more events than the team's burst capacity of {capacity}"
+                )
+                .into(),
+            })
         }
     }
     let mode = team.mode();
@@ -201,7 +177,7 @@ pub async fn events(mut req: Request, env: Env) -> Result<Response> {
         reported.version.as_deref(),
     )
     .await?;
-    json_status(
+    Ok(json_status(
         202,
         &Accepted {
             batch_id: batch.batch_id,
@@ -209,5 +185,5 @@ pub async fn events(mut req: Request, env: Env) -> Result<Response> {
             privacy_mode: mode,
             restricted,
         },
-    )
+    )?)
 }

@@ -67,8 +67,10 @@ pub async fn overview(req: Request, env: Env) -> Answer {
     ok(200, &o)
 }
 
+/// Hostnames and versions of every agent: admins only, like the Tokens page.
 pub async fn agents(req: Request, env: Env) -> Answer {
     let user = SignedIn::from_request(&req, &env).await?;
+    user.require(Role::Admin)?;
     ok(200, &user.db.agents().await?)
 }
 
@@ -114,6 +116,17 @@ pub async fn create_install_token(mut req: Request, env: Env) -> Answer {
 #[derive(Deserialize)]
 struct PrivacyChange {
     mode: String,
+    /// Full mode stores prompts and answers: like the form, it needs an
+    /// explicit confirmation.
+    #[serde(default)]
+    confirm: bool,
+}
+
+/// The refusal for a switch to Full without `"confirm": true`, if any.
+pub fn full_needs_confirmation(mode: PrivacyMode, confirm: bool) -> Option<&'static str> {
+    (mode == PrivacyMode::Full && !confirm).then_some(
+        "switching to full stores prompts and responses; send {\"mode\":\"full\",\"confirm\":true} to confirm",
+    )
 }
 
 pub async fn set_privacy(mut req: Request, env: Env) -> Answer {
@@ -122,6 +135,12 @@ pub async fn set_privacy(mut req: Request, env: Env) -> Answer {
     let mode = PrivacyMode::parse(&b.mode).ok_or_else(|| {
         ApiError::bad_request("mode must be off, categorize_local, categorize_cloud or full")
     })?;
+    if let Some(refusal) = full_needs_confirmation(mode, b.confirm) {
+        return Err(ApiError::BadRequest {
+            code: "confirmation_required",
+            message: refusal.into(),
+        });
+    }
     actions::change_privacy_mode(&user, mode).await?;
     ok(200, &json!({"privacy_mode": mode}))
 }
@@ -153,5 +172,19 @@ pub async fn revoke_agent(req: Request, env: Env, agent_id: &str) -> Answer {
         ok(200, &json!({"revoked": agent_id}))
     } else {
         Err(ApiError::not_found("no such active agent in this team"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_mode_needs_an_explicit_confirmation() {
+        assert!(full_needs_confirmation(PrivacyMode::Full, false).is_some());
+        assert!(full_needs_confirmation(PrivacyMode::Full, true).is_none());
+        assert!(full_needs_confirmation(PrivacyMode::Off, false).is_none());
+        let b: PrivacyChange = serde_json::from_str(r#"{"mode":"full"}"#).unwrap();
+        assert!(!b.confirm);
     }
 }

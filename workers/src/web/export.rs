@@ -50,10 +50,12 @@ impl Format {
     }
 }
 
-/// A spreadsheet runs a cell starting with = + - @ as a formula; a leading
-/// quote makes it text. Numbers such as -5 stay numbers.
+/// A spreadsheet runs a cell starting with = + - @ as a formula, and some
+/// skip a leading tab or carriage return before looking (OWASP "CSV
+/// injection"); a leading quote makes it text. Numbers such as -5 stay numbers.
 fn neutralise(v: &str) -> String {
-    if v.starts_with(['=', '+', '-', '@']) && v.parse::<f64>().is_err() {
+    let risky = v.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && v.parse::<f64>().is_err() {
         format!("'{v}")
     } else {
         v.to_string()
@@ -136,6 +138,12 @@ mod tests {
             csv,
             "name,cost\r\n\"'=HYPERLINK(\"\"http://evil\"\")\",-5\r\n'+1+1,'@SUM(A1)\r\n'-cmd,1.5\r\n"
         );
+    }
+
+    #[test]
+    fn a_leading_tab_or_carriage_return_is_neutralised_too() {
+        let csv = table(&[&["\t=1+1", "\r=cmd"]]).csv();
+        assert_eq!(csv, "name,cost\r\n'\t=1+1,\"'\r=cmd\"\r\n");
     }
 
     #[test]

@@ -14,6 +14,10 @@ const DAY_MS: i64 = 24 * HOUR_MS;
 /// Without `from`/`to` a page shows this many days up to today.
 const DEFAULT_DAYS: i64 = 30;
 
+/// The longest range a page or export covers (about three years): a
+/// range of millennia would build a chart of millions of days.
+pub const MAX_DAYS: i64 = 3 * 366;
+
 /// An inclusive range of local days, from `?from=YYYY-MM-DD&to=YYYY-MM-DD`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Range {
@@ -22,6 +26,8 @@ pub struct Range {
     from_ms: i64,
     to_ms: i64,
     pub tz: String,
+    /// The request asked for more than `MAX_DAYS`; `from` was moved up.
+    pub clamped: bool,
 }
 
 impl Range {
@@ -35,7 +41,10 @@ impl Range {
             .and_then(|s| parse_date(s))
             .unwrap_or(to_day - (DEFAULT_DAYS - 1))
             .min(to_day);
-        Range::days(from_day, to_day, zone)
+        let earliest = to_day - (MAX_DAYS - 1);
+        let mut r = Range::days(from_day.max(earliest), to_day, zone);
+        r.clamped = from_day < earliest;
+        r
     }
 
     pub fn days(from_day: i64, to_day: i64, zone: &Zone) -> Range {
@@ -45,6 +54,7 @@ impl Range {
             from_ms: zone.day_start(from_day),
             to_ms: zone.day_start(to_day + 1),
             tz: zone.name.clone(),
+            clamped: false,
         }
     }
 
@@ -129,6 +139,27 @@ mod tests {
         );
         let r = Range::parse(&q(&[("to", "2026-13-40")]), now, &utc);
         assert_eq!(r.last_date(), "2026-05-10");
+    }
+
+    #[test]
+    fn ranges_of_millennia_are_clamped_to_max_days() {
+        let utc = Zone::new("UTC");
+        let now = ms("2026-05-10", 12, 0);
+        let r = Range::parse(
+            &q(&[("from", "0001-01-01"), ("to", "9999-12-31")]),
+            now,
+            &utc,
+        );
+        assert!(r.clamped);
+        assert_eq!(r.to_day - r.from_day + 1, MAX_DAYS);
+        assert_eq!(r.last_date(), "9999-12-31");
+        let r = Range::parse(
+            &q(&[("from", "2024-01-01"), ("to", "2026-05-10")]),
+            now,
+            &utc,
+        );
+        assert!(!r.clamped);
+        assert_eq!(r.first_date(), "2024-01-01");
     }
 
     #[test]

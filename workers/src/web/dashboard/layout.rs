@@ -136,6 +136,12 @@ pub fn range_form(range: &Range, path: &str) -> Markup {
             " " a href=(download("csv")) { "CSV" }
             " " a href=(download("json")) { "JSON" }
             " " small data-testid="timezone" { "Days in " (range.tz) "." }
+            @if range.clamped {
+                " " strong data-testid="range-clamped" {
+                    "Ranges are limited to " (crate::web::range::MAX_DAYS) " days; showing the last "
+                    (crate::web::range::MAX_DAYS) " days up to " (to) "."
+                }
+            }
         }
     }
 }
