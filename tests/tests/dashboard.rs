@@ -335,13 +335,14 @@ fn roles_csrf_links_and_exports() {
     let day = |n: i64| tally_core::time::utc_date(n * 86_400_000);
     let spend = |from: i64, to: i64| {
         owner.get_json(&format!("/api/overview?from={}&to={}", day(from), day(to)))
-            ["spend_range_micro_usd"]
+            ["spend_range_usd"]
             .clone()
     };
     stack.eventually("event applied", Duration::from_secs(30), || {
-        (spend(d, d) == 4_321).then_some(())
+        // The edge's price: 177 × $3 + 10 × $15 + 1,000 × $0.30 = 981 µ$.
+        (spend(d, d) == "0.000981000000").then_some(())
     });
-    assert_eq!(spend(d + 1, d + 1), 0);
+    assert_eq!(spend(d + 1, d + 1), "0.000000000000");
     let r = post_form(
         &owner,
         "/settings/timezone",
@@ -361,8 +362,8 @@ fn roles_csrf_links_and_exports() {
         o["to"],
         tally_core::time::utc_date(now_ms() + 9 * 3_600_000)
     );
-    assert_eq!(spend(d, d), 0);
-    assert_eq!(spend(d + 1, d + 1), 4_321);
+    assert_eq!(spend(d, d), "0.000000000000");
+    assert_eq!(spend(d + 1, d + 1), "0.000981000000");
 
     // Sign-in attempts are rate limited per address.
     let mut last = 0;

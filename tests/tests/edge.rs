@@ -110,7 +110,9 @@ fn validation_duplicates_and_rate_limit() {
     let t = totals(&stack, &team.team_id);
     assert_eq!(
         t,
-        json!({"requests": 10, "cost": 10_000, "input": (110..120).sum::<u64>()})
+        // The edge prices each request itself (the agent claimed 1,000 µ$):
+        // Sonnet 4.5, (100 + n) × $3 + 10 × $15 + 1,000 × $0.30 = 750 + 3n µ$.
+        json!({"requests": 10, "cost": (10..20).map(|n| 750 + 3 * n).sum::<u64>(), "input": (110..120).sum::<u64>()})
     );
     assert_eq!(stack.d1("SELECT COUNT(*) AS n FROM batches")[0]["n"], 1);
 
@@ -195,7 +197,8 @@ fn privacy_modes_land_exactly_what_they_allow() {
         (Some("off"), Some(1))
     );
 
-    // Full: encrypted content in R2 under teams/<team>/content/<day>/<batch>.json.
+    // Full: encrypted content in R2 under teams/<team>/content/<day>/<session>/<batch>.json,
+    // dated by when it was said.
     assert_eq!(
         status(&web.post_json("/api/settings/privacy", json!({"mode": "full"}))),
         200
@@ -205,9 +208,10 @@ fn privacy_modes_land_exactly_what_they_allow() {
         202
     );
     let key = format!(
-        "teams/{}/content/{}/batch-full-00000001.json",
+        "teams/{}/content/{}/{}/batch-full-00000001.json",
         team.team_id,
-        tally_core::time::utc_date(now_ms())
+        tally_core::time::utc_date(now - 5_000),
+        tally_core::hash::session_hash("salt", "s0")
     );
     let out = stack.dir.path().join("r2.bin");
     let got =
@@ -283,12 +287,12 @@ fn privacy_modes_land_exactly_what_they_allow() {
     );
     assert_eq!(calls[0].header("x-api-key"), Some("sk-ant-test-key"));
     assert_eq!(calls[0].json()["model"], "claude-haiku-4-5");
-    let spend = stack.d1("SELECT calls, failures, input_tokens, output_tokens, cost_micro_usd FROM categorization_usage");
+    let spend = stack.d1("SELECT calls, failures, input_tokens, output_tokens, cost_micro_usd, cost_pico_usd FROM categorization_usage");
     // Haiku 4.5: 412 × $1/M + 38 × $5/M = 412 + 190 = 602 µ$.
     assert_eq!(
         spend,
         vec![
-            json!({"calls": 1, "failures": 0, "input_tokens": 412, "output_tokens": 38, "cost_micro_usd": 602})
+            json!({"calls": 1, "failures": 0, "input_tokens": 412, "output_tokens": 38, "cost_micro_usd": 602, "cost_pico_usd": 0})
         ]
     );
 
@@ -327,14 +331,16 @@ fn team_b_cannot_see_or_touch_team_a() {
     assert_eq!(
         status(&agent_a.post(&batch(
             "batch-team-a-000001",
-            (1..4).map(|n| off_event(n, now, "m", 7)).collect()
+            (1..4)
+                .map(|n| off_event(n, now, "claude-sonnet-4-5", 7))
+                .collect()
         ))),
         202
     );
     assert_eq!(
         status(&agent_b.post(&batch(
             "batch-team-b-000001",
-            vec![off_event(9, now, "m", 5)]
+            vec![off_event(9, now, "claude-sonnet-4-5", 5)]
         ))),
         202
     );
@@ -349,7 +355,8 @@ fn team_b_cannot_see_or_touch_team_a() {
             o["totals_30d"]["requests"].as_i64(),
             o["totals_30d"]["cost_micro_usd"].as_i64()
         ),
-        (Some(b.team_id.as_str()), Some(1), Some(5))
+        // 750 + 3 × 9 µ$, priced by the edge.
+        (Some(b.team_id.as_str()), Some(1), Some(777))
     );
     let agents = web_b.get_json("/api/agents");
     assert_eq!(agents.as_array().unwrap().len(), 1);
@@ -369,7 +376,7 @@ fn team_b_cannot_see_or_touch_team_a() {
     assert_eq!(
         status(&agent_a.post(&batch(
             "batch-team-a-000002",
-            vec![off_event(20, now, "m", 1)]
+            vec![off_event(20, now, "claude-sonnet-4-5", 1)]
         ))),
         202
     );
@@ -397,7 +404,7 @@ fn team_b_cannot_see_or_touch_team_a() {
     });
     assert_eq!(
         web_a.get_json("/api/overview")["totals_30d"]["cost_micro_usd"],
-        22
+        753 + 756 + 759 + 810
     );
 }
 

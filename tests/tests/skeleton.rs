@@ -61,7 +61,9 @@ fn skeleton_flow_shows_exact_numbers() {
     assert_eq!(t["cache_read_tokens"], 80000);
     assert_eq!(t["cost_micro_usd"], EXPECTED_COST);
     assert_eq!(t["unpriced_requests"], 0);
-    assert_eq!(overview["spend_30d_micro_usd"], EXPECTED_COST);
+    assert_eq!(t["cost_pico_usd"], 0);
+    assert_eq!(t["cost_usd"], "0.081850000000");
+    assert_eq!(overview["spend_30d_usd"], "0.081850000000");
     let models: Vec<(String, i64)> = overview["models_30d"]
         .as_array()
         .unwrap()

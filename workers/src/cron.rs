@@ -12,7 +12,11 @@ pub const HOURLY: &str = "0 * * * *";
 pub async fn run_cron(cron: &str, scheduled_ms: i64, env: &Env) -> Result<()> {
     let summary = match cron {
         NIGHTLY => crate::lifecycle::nightly(env, scheduled_ms).await?,
-        _ => crate::lifecycle::work(env, scheduled_ms).await?,
+        HOURLY => crate::lifecycle::work(env, scheduled_ms).await?,
+        other => {
+            worker::console_warn!("cron {other} is not ours; resuming lifecycle work");
+            crate::lifecycle::work(env, scheduled_ms).await?
+        }
     };
     ServiceDb::new(env)?
         .record_cron(cron, scheduled_ms, &summary.to_string())

@@ -68,13 +68,26 @@ pub async fn nightly(env: &Env, now: i64) -> Result<serde_json::Value> {
 
 /// Works through pending jobs within one invocation's budget.
 pub async fn work(env: &Env, now: i64) -> Result<serde_json::Value> {
+    let jobs = ServiceDb::new(env)?.pending_jobs(100).await?;
+    run_jobs(env, jobs, now).await
+}
+
+/// Works through one team's pending jobs, inline in a dashboard request: a
+/// small team sees its purge or erasure done at once, the hourly cron
+/// resumes whatever did not fit into this request's budget.
+pub async fn work_team(env: &Env, db: &TeamDb, now: i64) -> Result<serde_json::Value> {
+    let jobs = db.pending_jobs(20).await?;
+    run_jobs(env, jobs, now).await
+}
+
+async fn run_jobs(env: &Env, jobs: Vec<LifecycleJob>, now: i64) -> Result<serde_json::Value> {
     let service = ServiceDb::new(env)?;
     let mut budget = config(env, bindings::LIFECYCLE_OPS_PER_RUN)
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_OPS_PER_RUN);
     let bucket = env.bucket(bindings::CONTENT_BUCKET)?;
     let (mut done, mut failed, mut resumable) = (0, 0, 0);
-    for mut job in service.pending_jobs(100).await? {
+    for mut job in jobs {
         if budget == 0 {
             resumable += 1;
             continue;

@@ -108,6 +108,9 @@ pub struct WebPrincipal {
     pub email: String,
     pub role: crate::vocab::Role,
     pub csrf_token: String,
+    /// When the team is erased for good, while it is scheduled for deletion.
+    #[serde(default)]
+    pub team_delete_after: Option<i64>,
 }
 
 impl Principal for WebPrincipal {

@@ -267,3 +267,13 @@ impl super::Principal for LifecycleJob {
         &self.team_id
     }
 }
+
+/// A developer as the lifecycle forms and the Developers page list them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeveloperRow {
+    pub id: String,
+    pub name: String,
+    pub removed_at: Option<i64>,
+    pub erased_at: Option<i64>,
+    pub content_viewed_at: Option<i64>,
+}

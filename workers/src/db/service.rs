@@ -12,8 +12,7 @@ use super::{
 pub struct TeamRef {
     pub id: String,
     pub retention_days: i64,
-    #[serde(default)]
-    pub deleted_at: Option<i64>,
+    /// When a team scheduled for deletion is erased.
     #[serde(default)]
     pub delete_after: Option<i64>,
 }
@@ -81,7 +80,7 @@ impl ServiceDb {
     ) -> Result<Option<WebPrincipal>> {
         first(prepare(
             &self.db,
-            "SELECT s.team_id, s.id_hash, s.member_id, m.email, m.role, s.csrf_token, s.last_seen_at FROM web_sessions s JOIN members m ON m.team_id = s.team_id AND m.id = s.member_id WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND s.last_seen_at > ?3",
+            "SELECT s.team_id, s.id_hash, s.member_id, m.email, m.role, s.csrf_token, s.last_seen_at, t.delete_after AS team_delete_after FROM web_sessions s JOIN members m ON m.team_id = s.team_id AND m.id = s.member_id JOIN teams t ON t.id = s.team_id WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND s.last_seen_at > ?3",
             &[t(id_hash), i(now), i(idle_cutoff)],
         )?)
         .await
@@ -121,7 +120,6 @@ impl ServiceDb {
         Ok(TeamRef {
             id: id.to_string(),
             retention_days: 90,
-            deleted_at: None,
             delete_after: None,
         })
     }

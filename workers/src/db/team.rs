@@ -755,3 +755,55 @@ fn changed(r: &worker::D1Result) -> u64 {
 fn changes(results: Vec<worker::D1Result>) -> Result<u64> {
     Ok(results.iter().map(changed).sum())
 }
+
+/// Statements behind the lifecycle pages: timelines, content views, the
+/// developer forms and jobs run inline for one team.
+impl TeamDb {
+    /// Which of `sessions` have stored content.
+    pub async fn sessions_with_content(&self, sessions: &[String]) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct S {
+            session: String,
+        }
+        if sessions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = serde_json::to_string(sessions)?;
+        let rows: Vec<S> = all(self.stmt(
+            "SELECT DISTINCT session FROM content_objects WHERE team_id = ?1 AND session IN (SELECT value FROM json_each(?2))",
+            vec![t(list)],
+        )?)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.session).collect())
+    }
+
+    /// Records that content of these developers was read just now.
+    pub async fn mark_content_viewed(&self, developer_ids: &[String], now: i64) -> Result<()> {
+        let mut stmts = Vec::with_capacity(developer_ids.len());
+        for d in developer_ids {
+            stmts.push(self.stmt(
+                "UPDATE developers SET content_viewed_at = ?3 WHERE team_id = ?1 AND id = ?2",
+                vec![t(d.clone()), i(now)],
+            )?);
+        }
+        self.run_batch(stmts).await?;
+        Ok(())
+    }
+
+    pub async fn developer_list(&self) -> Result<Vec<DeveloperRow>> {
+        all(self.stmt(
+            "SELECT id, name, removed_at, erased_at, content_viewed_at FROM developers WHERE team_id = ?1 ORDER BY created_at, id",
+            vec![],
+        )?)
+        .await
+    }
+
+    /// This team's pending lifecycle jobs, oldest first.
+    pub async fn pending_jobs(&self, limit: i64) -> Result<Vec<LifecycleJob>> {
+        all(self.stmt(
+            "SELECT id, team_id, kind, subject, run_day, cutoff_day, cursor, objects, bytes, rows, attempts FROM lifecycle_jobs WHERE team_id = ?1 AND state = 'pending' ORDER BY id LIMIT ?2",
+            vec![i(limit)],
+        )?)
+        .await
+    }
+}

@@ -19,6 +19,9 @@ pub const SESSION_TTL_MS: i64 = 12 * HOUR_MS;
 pub const SESSION_IDLE_MS: i64 = 2 * HOUR_MS;
 /// Refreshing last-seen on every request would cost a D1 write per page view.
 const SESSION_TOUCH_MS: i64 = 5 * 60 * 1000;
+/// What members other than owners see while their team awaits deletion.
+pub const SCHEDULED_FOR_DELETION: &str =
+    "This team is scheduled for deletion: only its owners can sign in until an owner cancels it.";
 
 /// Compares secrets without an early exit, by comparing their keyed hashes.
 pub fn secret_eq(a: &str, b: &str) -> bool {
@@ -93,19 +96,36 @@ impl SignedIn {
         }))
     }
 
+    /// While the team is scheduled for deletion only its owners get in
+    /// (they may cancel); everyone else is refused by every guard.
+    pub fn locked_out(&self) -> bool {
+        self.principal.team_delete_after.is_some() && self.principal.role < Role::Owner
+    }
+
     /// JSON routes: 401 without a session.
     pub async fn from_request(req: &Request, env: &Env) -> Result<SignedIn, ApiError> {
-        Self::session(req, env)
+        let user = Self::session(req, env)
             .await?
-            .ok_or_else(|| ApiError::unauthorized("sign in first"))
+            .ok_or_else(|| ApiError::unauthorized("sign in first"))?;
+        if user.locked_out() {
+            return Err(ApiError::forbidden(SCHEDULED_FOR_DELETION));
+        }
+        Ok(user)
     }
 
     /// Pages: the sign-in page without a session.
     pub async fn for_page(req: &Request, env: &Env) -> Result<SignedIn, PageError> {
-        Self::session(req, env).await?.ok_or(PageError::SignIn {
+        let user = Self::session(req, env).await?.ok_or(PageError::SignIn {
             message: None,
             status: 200,
-        })
+        })?;
+        if user.locked_out() {
+            return Err(PageError::SignIn {
+                message: Some(SCHEDULED_FOR_DELETION),
+                status: 403,
+            });
+        }
+        Ok(user)
     }
 
     /// Admin JSON routes need the session cookie AND the per-session CSRF
@@ -183,6 +203,12 @@ impl AdminForm {
                 status: 401,
             });
         };
+        if user.locked_out() {
+            return Err(PageError::SignIn {
+                message: Some(SCHEDULED_FOR_DELETION),
+                status: 403,
+            });
+        }
         let fields = parse_form(&req.bytes().await?);
         let csrf = fields.get("csrf").map(String::as_str).unwrap_or("");
         if !secret_eq(csrf, &user.principal.csrf_token) {
