@@ -21,10 +21,13 @@ pub mod routes;
 pub mod signin;
 pub mod stats;
 
+#[cfg(test)]
+mod props;
+
 use worker::{Env, Request, Response};
 
 use crate::ingest;
-use dashboard::{audit, members, overview, settings, tokens, usage};
+use dashboard::{audit, members, overview, people, settings, timeline, tokens, usage};
 use error::{ApiError, PageError};
 use routes::{Params, Resolved, Route};
 
@@ -59,7 +62,8 @@ async fn dispatch(
         Route::AgentEnroll => Ok(ingest::enroll(req, env).await?),
         Route::AgentConfig => Ok(ingest::agent_config(req, env).await?),
         Route::Bootstrap => bootstrap::bootstrap(req, env).await,
-        Route::SigninLink => signin::follow_link(req, env).await,
+        Route::SigninLink => signin::show_link(req, env).await,
+        Route::SigninConfirm => signin::follow_link(req, env).await,
         Route::Login => signin::login(req, env).await,
         Route::Logout => signin::logout(req, env).await,
         Route::Overview => page(overview::page(req, env).await),
@@ -82,6 +86,12 @@ async fn dispatch(
         Route::ChangeRole => page(members::change_role(req, env).await),
         Route::RemoveMember => page(members::remove(req, env).await),
         Route::Audit => page(audit::page(req, env).await),
+        Route::SessionTimeline => page(timeline::page(req, env, params.get("id")).await),
+        Route::SessionExport => page(timeline::export(req, env, params.get("id")).await),
+        Route::DeleteTeam => page(settings::delete_team(req, env).await),
+        Route::CancelDeletion => page(settings::cancel_deletion(req, env).await),
+        Route::RemoveDeveloper => page(people::remove(req, env).await),
+        Route::EraseDeveloper => page(people::erase(req, env).await),
         Route::Static => assets::serve(params.get("file")),
         Route::ApiMe => api::me(req, env).await,
         Route::ApiOverview => api::overview(req, env).await,

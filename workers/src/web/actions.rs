@@ -193,3 +193,90 @@ pub async fn remove_member(user: &SignedIn, member_id: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// After leaving Full: erase the stored content now (a `content_purge` job,
+/// run once inline so a small team sees it gone; the hourly cron finishes a
+/// big one) or let it age out with the retention. Audited either way.
+pub async fn leave_full(env: &Env, user: &SignedIn, purge_now: bool) -> Result<()> {
+    let now = now_ms();
+    let choice = if purge_now { "now" } else { "age_out" };
+    user.audit(
+        AuditAction::ContentPurgeRequested,
+        json!({"choice": choice}),
+    )
+    .await?;
+    if purge_now {
+        // Keyed by the instant, so a second purge on the same day is a new job.
+        user.db
+            .start_job(crate::lifecycle::CONTENT_PURGE, "", now, 0, now)
+            .await?;
+        crate::lifecycle::work_team(env, &user.db, now).await?;
+    }
+    Ok(())
+}
+
+pub async fn schedule_team_deletion(user: &SignedIn) -> Result<()> {
+    let now = now_ms();
+    let after = now + crate::lifecycle::DELETION_GRACE_DAYS * 24 * HOUR_MS;
+    user.db
+        .schedule_deletion(&user.principal.email, now, after)
+        .await?;
+    user.audit(
+        AuditAction::TeamDeletionScheduled,
+        json!({"delete_after": after}),
+    )
+    .await
+}
+
+/// Audited only when a deletion was pending.
+pub async fn cancel_team_deletion(user: &SignedIn) -> Result<()> {
+    if user.db.cancel_deletion().await? {
+        user.audit(AuditAction::TeamDeletionCancelled, json!({}))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Revokes the developer's agents; their numbers and content stay.
+pub async fn remove_developer(user: &SignedIn, developer_id: &str) -> Result<bool> {
+    if !user.db.remove_developer(developer_id, now_ms()).await? {
+        return Ok(false);
+    }
+    user.audit(
+        AuditAction::DeveloperRemove,
+        json!({"developer_id": developer_id, "erase": false}),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Moves the developer's numbers to a new "Former developer N" (team totals
+/// stay right), drops their category rows and erases their content through
+/// a `developer_erase` job run once inline. Returns the anonymous name.
+pub async fn erase_developer(env: &Env, user: &SignedIn, developer_id: &str) -> Result<String> {
+    let now = now_ms();
+    let former = user
+        .db
+        .developer_list()
+        .await?
+        .iter()
+        .filter(|d| d.erased_at.is_some() && d.id != developer_id)
+        .map(|d| d.name.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let name = format!("Former developer {}", former + 1);
+    let anon = random_id()?;
+    user.db
+        .erase_developer(developer_id, &anon, &name, now)
+        .await?;
+    user.db
+        .start_job(crate::lifecycle::DEVELOPER_ERASE, developer_id, now, 0, now)
+        .await?;
+    user.audit(
+        AuditAction::DeveloperRemove,
+        json!({"developer_id": developer_id, "erase": true, "now_named": name}),
+    )
+    .await?;
+    crate::lifecycle::work_team(env, &user.db, now).await?;
+    Ok(name)
+}

@@ -50,7 +50,9 @@ pub async fn bootstrap(mut req: Request, env: Env) -> Result<Response, ApiError>
         .json()
         .await
         .map_err(|_| ApiError::bad_request("expected {team_name, owner_email}"))?;
-    let (team_name, owner_email) = (body.team_name.trim(), body.owner_email.trim());
+    // Addresses are stored case-folded, as sign-in and invitations look them up.
+    let owner_email = body.owner_email.trim().to_ascii_lowercase();
+    let (team_name, owner_email) = (body.team_name.trim(), owner_email.as_str());
     if team_name.is_empty() || !body.owner_email.contains('@') {
         return Err(ApiError::bad_request(
             "team_name and a valid owner_email are required",

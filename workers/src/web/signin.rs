@@ -3,14 +3,14 @@
 use maud::html;
 use serde::Deserialize;
 use tally_core::bucket::{BucketConfig, Take};
-use tally_core::hash::{format_token, token_hash};
+use tally_core::hash::{format_token, hmac_sha256, token_hash};
 use worker::{Env, Request, Response};
 
 use super::auth::{
-    client_ip, is_loopback_host, parse_form, session_cookie, session_cookie_clear, SignedIn,
-    SESSION_TTL_MS,
+    client_ip, cookie_value, is_loopback_host, parse_form, secret_eq, session_cookie,
+    session_cookie_clear, SignedIn, SESSION_TTL_MS,
 };
-use super::dashboard::layout::signin_page;
+use super::dashboard::layout::{page, respond, signin_page};
 use super::error::ApiError;
 use crate::bindings;
 use crate::db::{ServiceDb, TeamDb};
@@ -19,11 +19,78 @@ use crate::vocab::AuditAction;
 
 pub const LINK_TTL_MS: i64 = 15 * 60 * 1000;
 
-/// Per address and per client: 5 attempts, then one a minute.
-const ATTEMPTS: BucketConfig = BucketConfig {
-    capacity: 5,
-    per_minute: 1,
+/// What every well-formed `POST /login` answers, whether or not a mail
+/// went out: neither membership nor a spent budget shows.
+pub const NEUTRAL_ANSWER: &str = "If this address has an account, a sign-in link is on its way. It works once and expires in 15 minutes.";
+
+/// A budget: `cost` tokens per take from a bucket of `config`, so a refill
+/// slower than one a minute is expressible (cost 10 at 1/min = one per 10 min).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub cost: u64,
+    pub config: BucketConfig,
+}
+
+/// Per client, across addresses: 20 attempts, then two a minute.
+pub const PER_CLIENT: Budget = Budget {
+    cost: 1,
+    config: BucketConfig {
+        capacity: 20,
+        per_minute: 2,
+    },
 };
+
+/// Per (address, client): 3 requests, then one per 10 minutes. A client
+/// spends only its own budget for an address, never another client's.
+pub const PER_ADDRESS_AND_CLIENT: Budget = Budget {
+    cost: 10,
+    config: BucketConfig {
+        capacity: 30,
+        per_minute: 1,
+    },
+};
+
+/// E-mails actually sent to one address, from all clients together: 10,
+/// then one per 5 minutes. One client alone (at most one per 10 minutes
+/// after its burst of 3) can never empty it, so the member asking from
+/// another network still gets a link; many clients together can only
+/// delay new mails, and a link already sent keeps working.
+pub const SENT_PER_ADDRESS: Budget = Budget {
+    cost: 5,
+    config: BucketConfig {
+        capacity: 50,
+        per_minute: 1,
+    },
+};
+
+/// The limiter keys of a login attempt: per client, per (address, client),
+/// and the per-address cap on sent mail.
+pub fn limiter_keys(email: &str, client: &str) -> [String; 3] {
+    [
+        format!("signin:ip:{client}"),
+        format!("signin:email-ip:{email}\u{0}{client}"),
+        format!("signin:sent:{email}"),
+    ]
+}
+
+async fn within(env: &Env, key: &str, budget: Budget) -> worker::Result<bool> {
+    Ok(matches!(
+        crate::limiter::take_tokens(env, key, budget.cost, budget.config).await?,
+        Take::Granted { .. }
+    ))
+}
+
+/// The confirmation form's CSRF token: bound to the link (keyed with the
+/// pepper) and to a nonce cookie set by the confirmation page, so neither
+/// a cross-site form nor someone else's page can sign this browser in.
+pub fn link_form_token(pepper: &str, link: &str, nonce: &str) -> String {
+    hex::encode(hmac_sha256(
+        pepper.as_bytes(),
+        format!("tally-signin-confirm\u{0}{link}\u{0}{nonce}").as_bytes(),
+    ))
+}
+
+pub const LINK_NONCE_COOKIE: &str = "tally_link_nonce";
 
 /// Stores a single-use sign-in link for the member and returns its token.
 pub async fn new_link(
@@ -78,15 +145,65 @@ struct LinkQuery {
     token: String,
 }
 
-/// `GET /auth/link?token=…`: consumes the link and starts a session.
-pub async fn follow_link(req: Request, env: Env) -> Result<Response, ApiError> {
+/// `GET /auth/link?token=…`: a confirmation page and nothing else, so a
+/// mail scanner that prefetches the link does not burn it.
+pub async fn show_link(req: Request, env: Env) -> Result<Response, ApiError> {
     let Ok(q) = req.query::<LinkQuery>() else {
         return Ok(signin_page(Some("That sign-in link is incomplete."), 400)?);
     };
     let pepper = required(&env, bindings::PEPPER)?;
+    let nonce = hex::encode(random32()?);
+    let csrf = link_form_token(&pepper, &q.token, &nonce);
+    let loopback = req.url()?.host_str().is_some_and(is_loopback_host);
+    let secure = if loopback { "" } else { "; Secure" };
+    let mut r = confirm_page(&q.token, &csrf)?;
+    r.headers_mut().set(
+        "Set-Cookie",
+        &format!(
+            "{LINK_NONCE_COOKIE}={nonce}; Path=/auth/link; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+            LINK_TTL_MS / 1000
+        ),
+    )?;
+    r.headers_mut().set("Cache-Control", "no-store")?;
+    r.headers_mut().set("Referrer-Policy", "no-referrer")?;
+    Ok(r)
+}
+
+fn confirm_page(token: &str, csrf: &str) -> worker::Result<Response> {
+    let body = html! {
+        h1 { "Sign in to Tally" }
+        p { "Continue to sign in with this link. It works once." }
+        form method="post" action="/auth/link" class="box" {
+            input type="hidden" name="token" value=(token);
+            input type="hidden" name="csrf" value=(csrf);
+            button type="submit" data-testid="confirm-signin" { "Sign in" }
+        }
+    };
+    respond(page("Sign in", None, body), 200)
+}
+
+/// `POST /auth/link` (the confirmation form): consumes the link and starts a session.
+pub async fn follow_link(mut req: Request, env: Env) -> Result<Response, ApiError> {
+    let cookies = req.headers().get("Cookie")?.unwrap_or_default();
+    let nonce = cookie_value(&cookies, LINK_NONCE_COOKIE)
+        .unwrap_or("")
+        .to_string();
+    let form = parse_form(&req.bytes().await?);
+    let token = form.get("token").map(String::as_str).unwrap_or("");
+    let csrf = form.get("csrf").map(String::as_str).unwrap_or("");
+    if token.is_empty() {
+        return Ok(signin_page(Some("That sign-in link is incomplete."), 400)?);
+    }
+    let pepper = required(&env, bindings::PEPPER)?;
+    if nonce.is_empty() || !secret_eq(csrf, &link_form_token(&pepper, token, &nonce)) {
+        return Ok(signin_page(
+            Some("The sign-in form expired (CSRF check failed). Open the link from your email again."),
+            403,
+        )?);
+    }
     let now = now_ms();
     let Some(grant) = ServiceDb::new(&env)?
-        .consume_signin_link(&token_hash(&pepper, &q.token), now)
+        .consume_signin_link(&token_hash(&pepper, token), now)
         .await?
     else {
         return Ok(signin_page(
@@ -117,7 +234,11 @@ pub async fn follow_link(req: Request, env: Env) -> Result<Response, ApiError> {
     let loopback = req.url()?.host_str().is_some_and(is_loopback_host);
     let mut r = redirect("/")?;
     r.headers_mut()
-        .set("Set-Cookie", &session_cookie(&session_id, loopback))?;
+        .append("Set-Cookie", &session_cookie(&session_id, loopback))?;
+    r.headers_mut().append(
+        "Set-Cookie",
+        &format!("{LINK_NONCE_COOKIE}=; Path=/auth/link; HttpOnly; SameSite=Lax; Max-Age=0"),
+    )?;
     Ok(r)
 }
 
@@ -134,28 +255,27 @@ pub async fn login(mut req: Request, env: Env) -> Result<Response, ApiError> {
     if !valid_email(&email) {
         return Ok(signin_page(Some("Enter your work email address."), 400)?);
     }
-    // Same Durable Object namespace as ingest, under distinct names.
-    for key in [format!("signin:email:{email}"), format!("signin:ip:{ip}")] {
-        if let Take::Limited { retry_after_secs } =
-            crate::limiter::take_tokens(&env, &key, 1, ATTEMPTS).await?
-        {
-            let mut r = signin_page(
-                Some("Too many sign-in attempts; wait a few minutes and try again."),
-                429,
-            )?;
-            r.headers_mut()
-                .set("Retry-After", &retry_after_secs.to_string())?;
-            return Ok(r);
+    // Same Durable Object namespace as ingest, under distinct names. Every
+    // outcome below answers the same page: a spent budget or an unknown
+    // address only means that no mail goes out.
+    let [per_client, per_pair, sent] = limiter_keys(&email, &ip);
+    if within(&env, &per_client, PER_CLIENT).await?
+        && within(&env, &per_pair, PER_ADDRESS_AND_CLIENT).await?
+    {
+        let grants = ServiceDb::new(&env)?.members_by_email(&email).await?;
+        if !grants.is_empty() && within(&env, &sent, SENT_PER_ADDRESS).await? {
+            for grant in grants {
+                let db = TeamDb::new(&env, &grant)?;
+                // A failed mail must not reveal membership through a different answer.
+                if let Err(e) =
+                    send_link(&env, &db, &origin, &grant.member_id, &email, false).await
+                {
+                    worker::console_error!("sending sign-in email failed: {e}");
+                }
+            }
         }
     }
-    for grant in ServiceDb::new(&env)?.members_by_email(&email).await? {
-        let db = TeamDb::new(&env, &grant)?;
-        // A failed mail must not reveal membership through a different answer.
-        if let Err(e) = send_link(&env, &db, &origin, &grant.member_id, &email, false).await {
-            worker::console_error!("sending sign-in email failed: {e}");
-        }
-    }
-    Ok(signin_page(Some("If that address belongs to a member, a sign-in link is on its way. It works once and expires in 15 minutes."), 200)?)
+    Ok(signin_page(Some(NEUTRAL_ANSWER), 200)?)
 }
 
 /// `POST /logout`: ends the session if there is one; always clears the cookie.
@@ -166,4 +286,77 @@ pub async fn logout(req: Request, env: Env) -> Result<Response, ApiError> {
     let mut r = redirect("/")?;
     r.headers_mut().set("Set-Cookie", &session_cookie_clear())?;
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tally_core::bucket::{take, BucketState};
+
+    struct Bucket(BucketState, Budget);
+
+    impl Bucket {
+        fn new(b: Budget) -> Bucket {
+            Bucket(BucketState::full(b.config, 0), b)
+        }
+        fn take(&mut self, now: i64) -> bool {
+            let (s, t) = take(self.0, self.1.config, now, self.1.cost);
+            self.0 = s;
+            matches!(t, Take::Granted { .. })
+        }
+    }
+
+    /// One login attempt through the same gates as `login`: true when a mail goes out.
+    fn attempt(client: &mut Bucket, pair: &mut Bucket, sent: &mut Bucket, now: i64) -> bool {
+        client.take(now) && pair.take(now) && sent.take(now)
+    }
+
+    #[test]
+    fn one_client_hammering_an_address_cannot_deny_another_client() {
+        let mut sent = Bucket::new(SENT_PER_ADDRESS);
+        let (mut attacker, mut attacker_pair) =
+            (Bucket::new(PER_CLIENT), Bucket::new(PER_ADDRESS_AND_CLIENT));
+        let mut mails = 0;
+        // One request a second for a whole day from one client.
+        for s in 0..86_400 {
+            let now = s * 1000;
+            if attempt(&mut attacker, &mut attacker_pair, &mut sent, now) {
+                mails += 1;
+            }
+            // The member, from another network, asks every hour and always gets a link.
+            if s % 3600 == 1800 {
+                let (mut member, mut member_pair) =
+                    (Bucket::new(PER_CLIENT), Bucket::new(PER_ADDRESS_AND_CLIENT));
+                assert!(
+                    attempt(&mut member, &mut member_pair, &mut sent, now),
+                    "member denied at {s} s"
+                );
+            }
+        }
+        // The attacker's mails: a burst of 3, then one per 10 minutes.
+        assert!(mails <= 3 + 86_400 / 600, "{mails}");
+    }
+
+    #[test]
+    fn many_clients_together_are_capped_by_the_per_address_budget() {
+        let mut sent = Bucket::new(SENT_PER_ADDRESS);
+        let mut mails = 0;
+        for c in 0..1000 {
+            let (mut client, mut pair) =
+                (Bucket::new(PER_CLIENT), Bucket::new(PER_ADDRESS_AND_CLIENT));
+            if attempt(&mut client, &mut pair, &mut sent, c) {
+                mails += 1;
+            }
+        }
+        assert_eq!(mails, 10);
+    }
+
+    #[test]
+    fn limiter_keys_separate_clients_and_addresses() {
+        let a = limiter_keys("a@x.test", "1.2.3.4");
+        let b = limiter_keys("a@x.test", "5.6.7.8");
+        assert_ne!(a[1], b[1]);
+        assert_eq!(a[2], b[2]);
+        assert_ne!(a[0], b[0]);
+    }
 }

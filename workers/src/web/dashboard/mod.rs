@@ -16,7 +16,9 @@ pub mod audit;
 pub mod layout;
 pub mod members;
 pub mod overview;
+pub mod people;
 pub mod settings;
+pub mod timeline;
 pub mod tokens;
 pub mod usage;
 

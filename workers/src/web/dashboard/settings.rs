@@ -12,6 +12,7 @@ use super::Page;
 use crate::util::{query, redirect};
 use crate::vocab::Role;
 use crate::web::actions::{self, RETENTION_DAYS};
+use crate::lifecycle::DELETION_GRACE_DAYS;
 use crate::web::auth::{AdminForm, SignedIn};
 use crate::zone::Zone;
 
@@ -29,6 +30,8 @@ pub async fn page(req: Request, env: Env) -> Page {
     let team = user.db.settings().await?;
     let q = query(&req);
     let read_only = !user.can(Role::Admin);
+    let zone = Zone::new(&team.timezone);
+    let leaving_full = team.mode() == PrivacyMode::Full;
     let csrf = csrf_field(&user.principal.csrf_token);
     let body = html! {
         h1 { "Settings" }
@@ -41,6 +44,7 @@ pub async fn page(req: Request, env: Env) -> Page {
         @if read_only {
             p { "Viewers can read settings; admins change them." }
         }
+        (deletion_banner(&user, &team, &zone))
         h2 { "Privacy mode" }
         p { "Applied on every developer machine; agents pick up a change within minutes and the server discards anything a stricter mode does not allow." }
         form method="post" action="/settings/privacy" data-testid="privacy-form" {
@@ -61,6 +65,20 @@ pub async fn page(req: Request, env: Env) -> Page {
                 " I understand that Full stores redacted prompt and response text."
             }
             br;
+            @if leaving_full {
+                fieldset data-testid="purge-choice" {
+                    legend { "If you switch away from Full, the content stored so far:" }
+                    label {
+                        input type="radio" name="purge" value="age_out" checked data-testid="purge-age-out" disabled[read_only];
+                        " ages out with the retention (" (retention_label(team.retention_days)) ")"
+                    }
+                    br;
+                    label {
+                        input type="radio" name="purge" value="now" data-testid="purge-now" disabled[read_only];
+                        " is erased now"
+                    }
+                }
+            }
             button data-testid="save-privacy" disabled[read_only] { "Save privacy mode" }
         }
         h2 { "Retention" }
@@ -90,6 +108,21 @@ pub async fn page(req: Request, env: Env) -> Page {
             label { "Events per minute " input type="number" name="per_minute" min="0" value=(team.rate_per_minute) disabled[read_only]; }
             button disabled[read_only] { "Save rate limit" }
         }
+        h2 { "What is kept, and for how long" }
+        (kept_statement(&team))
+        @if user.can(Role::Owner) && team.delete_after.is_none() {
+            h2 { "Deleting the team" }
+            form method="post" action="/settings/delete-team" class="box" data-testid="delete-team-form" {
+                (csrf)
+                p {
+                    "Ingest stops at once and only owners can sign in. After "
+                    (DELETION_GRACE_DAYS) " days every row and object of the team is erased; until then an owner can cancel and everything is restored."
+                }
+                label { "Type the team's name, " b { (team.name) } ", to confirm " input name="confirm_name" data-testid="confirm-name" autocomplete="off"; }
+                " "
+                button data-testid="delete-team" { "Schedule deletion" }
+            }
+        }
     };
     Ok(show("Settings", "/settings", body, 200)?)
 }
@@ -104,7 +137,12 @@ pub async fn save_privacy(req: Request, env: Env) -> Page {
             "/settings?error=Switching+to+Full+needs+the+confirmation+box+ticked",
         )?);
     }
+    let was_full = form.user.db.settings().await?.mode() == PrivacyMode::Full;
     actions::change_privacy_mode(&form.user, mode).await?;
+    if was_full && mode != PrivacyMode::Full {
+        let purge_now = form.raw("purge") == "now";
+        actions::leave_full(&env, &form.user, purge_now).await?;
+    }
     Ok(redirect(&format!(
         "/settings?saved=privacy+mode+{}",
         mode.as_str()
@@ -149,4 +187,62 @@ pub async fn save_rate_limit(req: Request, env: Env) -> Page {
         }
         _ => Ok(redirect("/settings?error=Rate+limit+values+out+of+range")?),
     }
+}
+
+/// The one statement of what Tally keeps and for how long; README's
+/// privacy section says the same.
+pub fn kept_statement(team: &crate::db::TeamSettings) -> maud::Markup {
+    html! {
+        ul.box data-testid="kept" {
+            li { b { "Aggregates" } " (cost, tokens, requests, sessions): kept forever." }
+            li { b { "Full-mode content and categorization output" } ": kept for the team's retention, now "
+                (retention_label(team.retention_days)) ", dated by when it was said (not when it arrived)." }
+            li { b { "Idempotency markers" } " of received batches: 30 days." }
+            li { b { "Audit log" } ": two years." }
+            li { b { "A deleted team's data" } ": 30 days, then erased, leaving only an operator tombstone (the team id, the dates and counts, none of its data)." }
+        }
+    }
+}
+
+/// Shown to owners while the team awaits deletion, with the cancel form.
+pub fn deletion_banner(
+    user: &SignedIn,
+    team: &crate::db::TeamSettings,
+    zone: &Zone,
+) -> maud::Markup {
+    let Some(after) = team.delete_after else {
+        return html! {};
+    };
+    html! {
+        div.error.box data-testid="deletion-banner" {
+            "This team is scheduled for deletion on " b { (zone.time(after)) } " (" (zone.name) ")."
+            @if user.can(Role::Owner) {
+                " "
+                form method="post" action="/settings/cancel-deletion" {
+                    (csrf_field(&user.principal.csrf_token))
+                    button data-testid="cancel-deletion" { "Cancel the deletion" }
+                }
+            }
+        }
+    }
+}
+
+pub async fn delete_team(req: Request, env: Env) -> Page {
+    let form = AdminForm::read(req, &env, Role::Owner).await?;
+    let team = form.user.db.settings().await?;
+    if form.trimmed("confirm_name") != team.name {
+        return Ok(redirect(
+            "/settings?error=Type+the+team%27s+exact+name+to+confirm+its+deletion",
+        )?);
+    }
+    if team.delete_after.is_none() {
+        actions::schedule_team_deletion(&form.user).await?;
+    }
+    Ok(redirect("/settings?saved=deletion+scheduled")?)
+}
+
+pub async fn cancel_deletion(req: Request, env: Env) -> Page {
+    let form = AdminForm::read(req, &env, Role::Owner).await?;
+    actions::cancel_team_deletion(&form.user).await?;
+    Ok(redirect("/settings?saved=deletion+cancelled")?)
 }

@@ -48,8 +48,12 @@ pub async fn page(req: Request, env: Env) -> Page {
         return Ok(r);
     }
     let csrf = csrf_field(&user.principal.csrf_token);
+    let devs = user.db.developer_list().await?;
     let body = html! {
         h1 { "Developers & tokens" }
+        @if let Some(s) = crate::util::query(&req).get("saved") {
+            p.ok data-testid="saved" { "Saved: " (s) }
+        }
         form method="post" action="/tokens" class="box" {
             (csrf)
             label { "Developer name " input name="developer_name" required maxlength="200" data-testid="developer-name"; }
@@ -69,6 +73,7 @@ pub async fn page(req: Request, env: Env) -> Page {
                 " "
             }
         }
+        (super::people::forms(&user, &devs))
     };
     Ok(show("Developers & tokens", "/tokens", body, 200)?)
 }

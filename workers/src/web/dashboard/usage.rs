@@ -89,11 +89,19 @@ pub async fn developers(req: Request, env: Env) -> Page {
         &rows,
         &zone,
     );
+    let devs = if user.can(Role::Admin) {
+        user.db.developer_list().await?
+    } else {
+        vec![]
+    };
     table_page(&req, &user, t, |t| {
         let body = html! {
             h1 { "Developers" }
             (range_form(&range, "/developers"))
             (table(t))
+            @if !devs.is_empty() {
+                (super::people::content_viewed(&devs, &zone))
+            }
         };
         ("Developers", "/developers", body)
     })
@@ -181,6 +189,13 @@ pub async fn sessions(req: Request, env: Env) -> Page {
     let by_duration = query(&req).get("sort").is_some_and(|s| s == "duration");
     let (f, t) = range.ms();
     let rows = user.db.sessions_in(f, t, by_duration).await?;
+    // Owners and admins may read stored content; viewers see numbers only.
+    let with_content = if user.can(Role::Admin) {
+        let ids: Vec<String> = rows.iter().map(|r| r.session.clone()).collect();
+        user.db.sessions_with_content(&ids).await?
+    } else {
+        vec![]
+    };
     let t = Table::of::<SessionRowOut, Zone>(
         "sessions",
         &[
@@ -209,6 +224,15 @@ pub async fn sessions(req: Request, env: Env) -> Page {
                 a href="/sessions?sort=duration" { "Longest" }
             }
             (table(t))
+            @if !with_content.is_empty() {
+                h2 { "Timelines" }
+                p { "Sessions captured in Full mode, request by request:" }
+                ul data-testid="timelines" {
+                    @for s in &with_content {
+                        li { a href=(format!("/sessions/{s}")) data-testid="timeline-link" { (s.chars().take(16).collect::<String>()) } }
+                    }
+                }
+            }
         };
         ("Sessions", "/sessions", body)
     })
