@@ -284,6 +284,7 @@ pub fn setup() -> Result<Tools> {
             root.join("core/prices"),
             root.join("core/Cargo.toml"),
             root.join("workers/src"),
+            root.join("workers/static"),
             root.join("workers/Cargo.toml"),
         ]);
         if root.join("workers/build/index.js").exists()
