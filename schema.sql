@@ -53,7 +53,7 @@ CREATE TABLE categorization_usage (
   skipped INTEGER NOT NULL DEFAULT 0,
   input_tokens INTEGER NOT NULL DEFAULT 0,
   output_tokens INTEGER NOT NULL DEFAULT 0,
-  cost_micro_usd INTEGER NOT NULL DEFAULT 0, cost_pico_usd INTEGER NOT NULL DEFAULT 0,
+  cost_micro_usd INTEGER NOT NULL DEFAULT 0, cost_pico_usd INTEGER NOT NULL DEFAULT 0, skipped_cap INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (team_id, day)
 );
 
@@ -172,7 +172,7 @@ CREATE TABLE teams (
   rate_per_minute INTEGER NOT NULL DEFAULT 10000,
   timezone TEXT NOT NULL DEFAULT 'UTC',
   created_at INTEGER NOT NULL
-, deleted_at INTEGER, delete_after INTEGER, deleted_by TEXT);
+, deleted_at INTEGER, delete_after INTEGER, deleted_by TEXT, categorize_budget_micro_usd INTEGER NOT NULL DEFAULT 5000000, categorize_per_minute INTEGER NOT NULL DEFAULT 60);
 
 CREATE TABLE usage_hourly (
   team_id TEXT NOT NULL,

@@ -261,13 +261,47 @@ impl Stack {
         }
     }
 
+    /// Opens a sign-in link as a person would: GET shows the confirmation
+    /// page (nothing is consumed), then its form is posted with the nonce
+    /// cookie the page set. Returns the answer to the POST (303 on success).
+    pub fn follow_link(
+        &self,
+        agent: &ureq::Agent,
+        signin_path: &str,
+    ) -> Result<ureq::Response, ureq::Error> {
+        let page = agent.get(&self.url(signin_path)).call()?;
+        assert_eq!(page.status(), 200, "sign-in confirmation page");
+        let nonce = page
+            .header("Set-Cookie")
+            .expect("link nonce cookie")
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let html = page.into_string().unwrap();
+        let field = |name: &str| {
+            let at = html
+                .find(&format!("name=\"{name}\" value=\""))
+                .unwrap_or_else(|| panic!("no {name} field in {html}"));
+            let rest = &html[at + name.len() + 15..];
+            rest[..rest.find('"').unwrap()].to_string()
+        };
+        let body = format!(
+            "token={}&csrf={}",
+            form_escape(&field("token")),
+            form_escape(&field("csrf"))
+        );
+        agent
+            .post(&self.url("/auth/link"))
+            .set("Cookie", &nonce)
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .send_string(&body)
+    }
+
     /// Follows a sign-in link and returns a signed-in web client.
     pub fn sign_in(&self, signin_path: &str) -> WebClient {
         let agent = ureq::AgentBuilder::new().redirects(0).build();
-        let resp = agent
-            .get(&self.url(signin_path))
-            .call()
-            .expect("sign-in link");
+        let resp = self.follow_link(&agent, signin_path).expect("sign-in link");
         assert_eq!(resp.status(), 303);
         let cookie = resp
             .header("Set-Cookie")
@@ -345,6 +379,18 @@ impl WebClient {
             .set("X-CSRF-Token", &self.csrf)
             .send_json(body)
     }
+}
+
+/// Percent-encodes a form value (everything but unreserved characters).
+pub fn form_escape(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Status code of a ureq result, whether it succeeded or not.

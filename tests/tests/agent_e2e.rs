@@ -1018,7 +1018,7 @@ fn batches_are_packed_to_the_team_burst_capacity() {
 /// than the secrets made them longer than the edge accepts.
 #[test]
 fn local_categories_with_many_short_secrets_still_ship() {
-    let hint = vec!["ann@corp.io"; 10].join(" ");
+    let hint = ["ann@corp.io"; 10].join(" ");
     let oll = ollama(
         json!({"category": "bug_fix", "task_hint": hint, "project_hint": "payments", "confidence": 0.9}),
     );
@@ -1168,4 +1168,131 @@ fn the_real_edge_gets_capacity_sized_parts_and_only_bad_events_are_held_back() {
     assert_eq!(agents.len(), 1);
     assert_eq!(agents[0]["quarantined"], old);
     assert_eq!(agents[0]["agent_version"], env!("CARGO_PKG_VERSION"));
+}
+
+fn doctor_check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == name)
+        .unwrap_or_else(|| panic!("no check {name} in {report}"))
+}
+
+/// `tally doctor` as a security self-check: permissions of every state file,
+/// key storage, TLS, both modes, the version against the server's minimum and
+/// the next batch by field names and counts — never its text.
+#[test]
+fn doctor_is_a_security_self_check_and_never_prints_content() {
+    let server = fake_edge("full");
+    let env = Env::new();
+    write_session(&env.claude(), now_ms() - 300_000);
+    age_files(&env.claude());
+    install(&env, &server, &["--max-mode", "categorize_cloud"]);
+    // Uploads refused: both events stay in the outbox as the next batch.
+    server.set_responder(|req| {
+        if req.path == "/v1/events" {
+            Reply::json(503, json!({"error": "unavailable", "message": "later"}))
+        } else {
+            edge_reply(req, "full")
+        }
+    });
+    let _ = env.run(&["run", "--once"]);
+    let out = env.ok(&["doctor", "--json"]);
+    let all = String::from_utf8_lossy(&out.stdout).to_string() + &stderr(&out);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    let perms = doctor_check(&report, "file permissions");
+    assert_eq!(perms["ok"], true, "{perms}");
+    for f in ["config.json 0600", "index.bin 0600", ". 0700"] {
+        assert!(perms["detail"].as_str().unwrap().contains(f), "{perms}");
+    }
+    assert!(doctor_check(&report, "tls")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("loopback"));
+    assert_eq!(
+        doctor_check(&report, "privacy mode")["detail"],
+        "categorize_cloud in effect (team: full, this machine's ceiling: categorize_cloud)"
+    );
+    assert!(doctor_check(&report, "agent version")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("names no minimum"));
+    let key = doctor_check(&report, "outbox key")["detail"]
+        .as_str()
+        .unwrap();
+    assert!(
+        key == "OS keychain" || key.starts_with("degraded: key file"),
+        "{key}"
+    );
+    let next = doctor_check(&report, "next batch")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(next.starts_with("2 events in 1 batches waiting"), "{next}");
+    assert!(next.contains("id×2") && next.contains("prompt×"), "{next}");
+    assert!(
+        !next.contains("response") && !next.contains("tools"),
+        "{next}"
+    );
+    // Field names and counts only: no prompt text, no path, no session id.
+    for secret in [
+        "refunds",
+        "AKIA",
+        "/home/alice",
+        "aaaaaaaa-1111",
+        "tly_agent_test",
+    ] {
+        assert!(!all.contains(secret), "doctor printed {secret}: {all}");
+    }
+    // A state file others can read fails the check and says how to fix it.
+    use std::os::unix::fs::PermissionsExt;
+    let cfg = env.home().join("config.json");
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = env.run(&["doctor"]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FAIL file permissions") && text.contains("chmod go-rwx"),
+        "{text}"
+    );
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A server that requires a newer agent makes doctor fail; an older minimum passes.
+    for (min, ok) in [("999.0.0", false), ("0.0.1", true)] {
+        server.set_responder(move |req| {
+            if req.path == "/v1/agent/config" {
+                Reply::json(
+                    200,
+                    json!({"team_id": "t1", "privacy_mode": "full", "salt": SALT, "min_agent_version": min}),
+                )
+            } else {
+                edge_reply(req, "full")
+            }
+        });
+        let out = env.run(&["doctor", "--json"]);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = doctor_check(&report, "agent version");
+        assert_eq!((v["ok"] == true, out.status.success()), (ok, ok), "{v}");
+        assert!(v["detail"].as_str().unwrap().contains(min), "{v}");
+    }
+}
+
+/// Without an enrolment doctor still checks the permissions of what exists.
+#[test]
+fn doctor_without_enrolment_fails_and_still_checks_permissions() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.home()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(env.home(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = env.run(&["doctor", "--json"]);
+    assert!(!out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doctor_check(&report, "enrolment")["ok"], false);
+    let perms = doctor_check(&report, "file permissions");
+    assert_eq!(perms["ok"], false, "{perms}");
+    assert!(
+        perms["detail"].as_str().unwrap().contains("0755"),
+        "{perms}"
+    );
 }

@@ -55,7 +55,10 @@ fn admin_journey_in_a_real_browser() {
     let sent = mail.requests().last().unwrap().clone();
     assert_eq!(sent.header("authorization"), Some("Bearer re_test_key"));
     assert_eq!(sent.json()["from"], "Tally <tally@acme.test>");
+    // Opening the link only shows a confirmation (mail scanners prefetch
+    // links); the button consumes it.
     b.goto(&link);
+    b.click("[data-testid=confirm-signin]");
     assert_eq!(b.text("[data-testid=spend-30d]"), "$0.00");
     b.screenshot("01-overview-empty");
 
@@ -172,11 +175,10 @@ fn roles_csrf_links_and_exports() {
     let owner = stack.sign_in(&team.signin_path);
 
     // A reused sign-in link fails.
-    let again = ureq::AgentBuilder::new()
-        .redirects(0)
-        .build()
-        .get(&stack.url(&team.signin_path))
-        .call();
+    let again = stack.follow_link(
+        &ureq::AgentBuilder::new().redirects(0).build(),
+        &team.signin_path,
+    );
     assert_eq!(status(&again), 401);
 
     // Invite a viewer through the form (owner only, CSRF-checked).
@@ -262,11 +264,10 @@ fn roles_csrf_links_and_exports() {
     assert_eq!(status(&r), 303);
     let late = link_in_mail(&stack, &mail, "late@acme.test");
     stack.d1("UPDATE signin_links SET expires_at = 0 WHERE used_at IS NULL");
-    let r = ureq::AgentBuilder::new()
-        .redirects(0)
-        .build()
-        .get(&late)
-        .call();
+    let r = stack.follow_link(
+        &ureq::AgentBuilder::new().redirects(0).build(),
+        &late[late.find("/auth").unwrap()..],
+    );
     assert_eq!(status(&r), 401);
 
     // Exports: CSV and JSON of a table, recorded in the audit log.
@@ -365,16 +366,27 @@ fn roles_csrf_links_and_exports() {
     assert_eq!(spend(d, d), "0.000000000000");
     assert_eq!(spend(d + 1, d + 1), "0.000981000000");
 
-    // Sign-in attempts are rate limited per address.
-    let mut last = 0;
+    // Sign-in mails are rate limited per (address, client), yet every
+    // answer is the same neutral page: no 429 that locks the member out
+    // (tests/tests/websec.rs checks the other client still gets a link).
+    let before = mail
+        .requests()
+        .iter()
+        .filter(|r| r.json()["to"][0] == "owner@acme.test")
+        .count();
     for _ in 0..7 {
-        last = status(
-            &ureq::post(&stack.url("/login"))
-                .set("Content-Type", "application/x-www-form-urlencoded")
-                .send_string("email=owner%40acme.test"),
-        );
+        let r = ureq::post(&stack.url("/login"))
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .send_string("email=owner%40acme.test");
+        assert_eq!(status(&r), 200);
     }
-    assert_eq!(last, 429);
+    std::thread::sleep(Duration::from_secs(2));
+    let after = mail
+        .requests()
+        .iter()
+        .filter(|r| r.json()["to"][0] == "owner@acme.test")
+        .count();
+    assert_eq!(after - before, 3);
 }
 
 fn url_encode(fields: &[(&str, &str)]) -> String {
@@ -392,4 +404,72 @@ fn url_encode(fields: &[(&str, &str)]) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// Admins see, per agent, how many events it priced differently from the
+/// edge, the quarantined events it reports and its version; CSV exports
+/// neutralise a developer name that starts with a tab and a formula.
+#[test]
+fn developers_page_shows_agent_health_to_admins() {
+    let stack = Stack::start();
+    let team = stack.bootstrap("Acme", "owner@acme.test");
+    let owner = stack.sign_in(&team.signin_path);
+    let agent = stack.enroll(&team.install_token);
+    let now = now_ms() - 60_000;
+    // Claimed 1 µ$ each: the edge prices them itself and counts 2 disagreements.
+    let events = vec![
+        tally_e2e::off_event(1, now, "claude-sonnet-4-5", 1),
+        tally_e2e::off_event(2, now, "claude-sonnet-4-5", 1),
+    ];
+    let r = agent.post_raw(
+        tally_e2e::batch("batch-agent-health-01", events)
+            .to_string()
+            .as_bytes(),
+        &[("Tally-Quarantined", "3"), ("Tally-Agent-Version", "0.4.2")],
+    );
+    assert_eq!(status(&r), 202);
+
+    // A developer whose name starts with a tab and a formula.
+    let created = tally_e2e::body_json(owner.post_json(
+        "/api/install-tokens",
+        json!({"developer_name": "\t=HYPERLINK(\"http://evil\")"}),
+    ));
+    let evil = stack.enroll(created["install_token"].as_str().unwrap());
+    let r = evil.post(&tally_e2e::batch(
+        "batch-agent-health-02",
+        vec![tally_e2e::off_event(3, now, "claude-sonnet-4-5", 0)],
+    ));
+    assert_eq!(status(&r), 202);
+
+    let page = stack.eventually("agent counters", Duration::from_secs(30), || {
+        let page = owner.get("/developers").unwrap().into_string().unwrap();
+        page.contains("2 events priced differently by this agent")
+            .then_some(page)
+    });
+    let row_start = page
+        .find(&format!("data-testid=\"agent-{}\"", agent.agent_id))
+        .expect("a row for the agent");
+    let row = &page[row_start..row_start + page[row_start..].find("</tr>").unwrap()];
+    assert!(
+        row.contains("2 events priced differently by this agent"),
+        "{row}"
+    );
+    assert!(row.contains("3 quarantined events reported"), "{row}");
+    assert!(row.contains("0.4.2"), "{row}");
+
+    let csv = stack.eventually("evil developer's usage", Duration::from_secs(30), || {
+        let csv = owner
+            .get("/developers?format=csv")
+            .unwrap()
+            .into_string()
+            .unwrap();
+        csv.contains("HYPERLINK").then_some(csv)
+    });
+    // The name is trimmed on entry (so the tab goes); the formula is
+    // neutralised on export. A leading tab or CR in a cell is covered by
+    // web::export's unit test.
+    assert!(
+        csv.contains("\"'=HYPERLINK(\"\"http://evil\"\")\""),
+        "{csv:?}"
+    );
 }

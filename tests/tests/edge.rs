@@ -329,12 +329,14 @@ fn team_b_cannot_see_or_touch_team_a() {
     let agent_b = stack.enroll(&b.install_token);
     let now = now_ms();
     assert_eq!(
-        status(&agent_a.post(&batch(
-            "batch-team-a-000001",
-            (1..4)
-                .map(|n| off_event(n, now, "claude-sonnet-4-5", 7))
-                .collect()
-        ))),
+        status(
+            &agent_a.post(&batch(
+                "batch-team-a-000001",
+                (1..4)
+                    .map(|n| off_event(n, now, "claude-sonnet-4-5", 7))
+                    .collect()
+            ))
+        ),
         202
     );
     assert_eq!(

@@ -71,7 +71,8 @@ fn retention_prunes_content_keeps_aggregates_and_isolates_a_failing_team() {
     let categorized = |n: u64, ts: i64| {
         let mut e = off_event(n, ts, "claude-sonnet-4-5", 1);
         e["mode"] = json!("categorize_local");
-        e["category"] = json!({"category": "testing", "task_hint": "t", "project_hint": "p", "confidence": 50});
+        e["category"] =
+            json!({"category": "testing", "task_hint": "t", "project_hint": "p", "confidence": 50});
         e
     };
     assert_eq!(
@@ -108,12 +109,11 @@ fn retention_prunes_content_keeps_aggregates_and_isolates_a_failing_team() {
         a.team_id
     ));
     assert_eq!(indexed[0]["n"], 4);
-    let old_bytes: u64 = stack
-        .d1(&format!(
-            "SELECT SUM(bytes) AS b FROM content_objects WHERE team_id = '{}' AND day < {}",
-            a.team_id,
-            (now - 30 * DAY).div_euclid(DAY)
-        ))[0]["b"]
+    let old_bytes: u64 = stack.d1(&format!(
+        "SELECT SUM(bytes) AS b FROM content_objects WHERE team_id = '{}' AND day < {}",
+        a.team_id,
+        (now - 30 * DAY).div_euclid(DAY)
+    ))[0]["b"]
         .as_u64()
         .unwrap();
     let before = aggregates(&stack, &a.team_id);
@@ -142,7 +142,11 @@ fn retention_prunes_content_keeps_aggregates_and_isolates_a_failing_team() {
             .collect::<Vec<_>>(),
         "only content younger than 30 days stays"
     );
-    assert_eq!(before, aggregates(&stack, &a.team_id), "aggregates are kept forever");
+    assert_eq!(
+        before,
+        aggregates(&stack, &a.team_id),
+        "aggregates are kept forever"
+    );
     let cats = stack.d1(&format!(
         "SELECT day FROM categories WHERE team_id = '{}'",
         a.team_id
@@ -175,8 +179,12 @@ fn retention_prunes_content_keeps_aggregates_and_isolates_a_failing_team() {
     assert_eq!(audit(&stack, &b.team_id, "lifecycle.failed").len(), 1);
     assert_eq!(stack.r2_keys(&format!("teams/{}/", b.team_id)).len(), 2);
     let runs = stack.d1("SELECT details FROM cron_runs ORDER BY id");
-    let last: Value = serde_json::from_str(runs.last().unwrap()["details"].as_str().unwrap()).unwrap();
-    assert_eq!((last["jobs_done"].as_u64(), last["jobs_failed"].as_u64()), (Some(1), Some(1)));
+    let last: Value =
+        serde_json::from_str(runs.last().unwrap()["details"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (last["jobs_done"].as_u64(), last["jobs_failed"].as_u64()),
+        (Some(1), Some(1))
+    );
 
     // A doubled invocation the same night starts nothing new and deletes nothing.
     stack.cron(NIGHTLY, now + 1000);
@@ -186,7 +194,10 @@ fn retention_prunes_content_keeps_aggregates_and_isolates_a_failing_team() {
     let pruned = audit(&stack, &a.team_id, "retention.pruned");
     assert_eq!(pruned.len(), 2);
     assert_eq!(
-        (pruned[1]["objects_deleted"].as_u64(), pruned[1]["rows_deleted"].as_u64()),
+        (
+            pruned[1]["objects_deleted"].as_u64(),
+            pruned[1]["rows_deleted"].as_u64()
+        ),
         (Some(0), Some(0))
     );
     assert_eq!(stack.r2_keys(&prefix_a).len(), 1);
@@ -225,7 +236,10 @@ fn lifecycle_work_resumes_in_the_next_invocation() {
     assert_eq!(states(), ["done", "pending"]);
     let runs = stack.d1("SELECT details FROM cron_runs ORDER BY id");
     let first: Value = serde_json::from_str(runs[0]["details"].as_str().unwrap()).unwrap();
-    assert_eq!(first["jobs_resumable"], 1, "never silently partial: {first}");
+    assert_eq!(
+        first["jobs_resumable"], 1,
+        "never silently partial: {first}"
+    );
     stack.cron(HOURLY, now + 3_600_000);
     assert_eq!(states(), ["done", "done"]);
     for t in &teams {
@@ -276,7 +290,10 @@ fn a_deleted_team_is_erased_after_the_grace_period_and_nothing_of_it_remains() {
         "UPDATE teams SET retention_days = 0 WHERE id = '{}'",
         kept.team_id
     ));
-    for (a, id) in [(&agent, "batch-doomed-0000001"), (&other, "batch-kept-00000001")] {
+    for (a, id) in [
+        (&agent, "batch-doomed-0000001"),
+        (&other, "batch-kept-00000001"),
+    ] {
         assert_eq!(
             status(&a.post(&batch(id, vec![full_event(a, 1, now - DAY, "s")]))),
             202
@@ -314,10 +331,15 @@ fn a_deleted_team_is_erased_after_the_grace_period_and_nothing_of_it_remains() {
 
     // Within the grace period nothing is erased.
     stack.cron(NIGHTLY, grace_end - DAY);
-    assert_eq!(stack.r2_keys(&format!("teams/{}/", doomed.team_id)).len(), 1);
+    assert_eq!(
+        stack.r2_keys(&format!("teams/{}/", doomed.team_id)).len(),
+        1
+    );
     // After it, everything is.
     stack.cron(NIGHTLY, grace_end + DAY);
-    assert!(stack.r2_keys(&format!("teams/{}/", doomed.team_id)).is_empty());
+    assert!(stack
+        .r2_keys(&format!("teams/{}/", doomed.team_id))
+        .is_empty());
     for (table, col) in &tables {
         let n = stack.d1(&format!(
             "SELECT COUNT(*) AS n FROM {table} WHERE {col} = '{}'",

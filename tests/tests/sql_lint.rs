@@ -218,7 +218,9 @@ fn the_lint_catches_a_missing_predicate() {
 /// table added later without a line in `HARD_DELETE` fails here.
 #[test]
 fn hard_delete_covers_every_team_table() {
-    let schema = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema.sql")).unwrap();
+    let schema =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema.sql"))
+            .unwrap();
     let team_rs = std::fs::read_to_string(worker_src().join("db/team.rs")).unwrap();
     let list = &team_rs[team_rs.find("pub const HARD_DELETE").expect("HARD_DELETE")..];
     let list = &list[..list.find("];").unwrap()];

@@ -89,10 +89,12 @@ fn the_edge_prices_every_event_itself() {
     let haiku = stack.d1(
         "SELECT cost_micro_usd, cost_pico_usd FROM usage_hourly WHERE model = 'claude-haiku-4-5'",
     );
-    assert_eq!(haiku, vec![json!({"cost_micro_usd": 2, "cost_pico_usd": 100_000})]);
-    let sessions = stack.d1(
-        "SELECT SUM(cost_micro_usd) * 1000000 + SUM(cost_pico_usd) AS pico FROM sessions",
+    assert_eq!(
+        haiku,
+        vec![json!({"cost_micro_usd": 2, "cost_pico_usd": 100_000})]
     );
+    let sessions =
+        stack.d1("SELECT SUM(cost_micro_usd) * 1000000 + SUM(cost_pico_usd) AS pico FROM sessions");
     assert_eq!(sessions[0]["pico"], 13_502_100_000u64);
     // lowball, fast, unknown and the legacy claim disagree; honest and two
     // exact haiku claims agree.
@@ -133,7 +135,11 @@ fn bad_numbers_are_rejected_with_the_field_named() {
         assert_eq!(status(&r), 400);
         let b = body_json(r);
         assert_eq!(
-            (b["index"].as_u64(), b["field"].as_str(), b["message"].as_str()),
+            (
+                b["index"].as_u64(),
+                b["field"].as_str(),
+                b["message"].as_str()
+            ),
             (Some(1), Some(field), Some(message)),
             "{b}"
         );
@@ -209,10 +215,7 @@ fn a_batch_counts_once_whatever_changes_between_sends() {
         200
     );
     let mut shuffled = categorized_batch(now, 1);
-    shuffled["events"]
-        .as_array_mut()
-        .unwrap()
-        .reverse();
+    shuffled["events"].as_array_mut().unwrap().reverse();
     post_ok(&agent, &shuffled);
     // Back in Categorize the resend splits exactly like the first send.
     set_mode("categorize_local");
@@ -279,8 +282,7 @@ fn maximum_values_keep_every_page_and_export_working() {
     let overview = web.get_json("/api/overview");
     assert_eq!(overview["totals_30d"]["requests"], 4000, "{overview}");
     assert_eq!(
-        overview["totals_30d"]["cost_usd"],
-        "33660000.000000000000",
+        overview["totals_30d"]["cost_usd"], "33660000.000000000000",
         "{overview}"
     );
     assert_eq!(overview["totals_30d"]["input_tokens"], 40_000_000_000u64);

@@ -78,6 +78,7 @@ async fn dispatch(
         Route::SaveRetention => page(settings::save_retention(req, env).await),
         Route::SaveRateLimit => page(settings::save_rate_limit(req, env).await),
         Route::SaveTimezone => page(settings::save_timezone(req, env).await),
+        Route::SaveCategorizeBudget => page(usage::save_categorize_budget(req, env).await),
         Route::Tokens => page(tokens::page(req, env).await),
         Route::CreateToken => page(tokens::create(req, env).await),
         Route::RevokeToken => page(tokens::revoke(req, env).await),
@@ -99,6 +100,7 @@ async fn dispatch(
         Route::ApiCreateInstallToken => api::create_install_token(req, env).await,
         Route::ApiSetPrivacy => api::set_privacy(req, env).await,
         Route::ApiSetRateLimit => api::set_rate_limit(req, env).await,
+        Route::ApiSetCategorizeBudget => api::set_categorize_budget(req, env).await,
         Route::ApiAudit => api::audit(req, env).await,
         Route::ApiRevokeAgent => api::revoke_agent(req, env, params.get("id")).await,
     }

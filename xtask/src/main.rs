@@ -1,9 +1,10 @@
-//! Project tasks: `setup`, `build-worker`, `dev`, `test`, `bench`, `prices`.
+//! Project tasks: `setup`, `build-worker`, `dev`, `test`, `deps`, `bench`, `prices`.
 //!
 //! Everything is fetched from package registries only (crates.io, npm): the
 //! Worker toolchain is pointed at local binaries so nothing is downloaded
 //! from GitHub, which these machines cannot reach.
 
+mod deps;
 mod dev;
 mod setup;
 
@@ -17,7 +18,8 @@ fn usage() -> ExitCode {
          setup                 install the toolchain (idempotent) and build the Worker\n  \
          build-worker          build workers/build/index.js + wasm\n  \
          dev [--with-agent] [--port N]\n                        run the whole stack locally (wrangler dev on 127.0.0.1:8787)\n  \
-         test                  fmt, clippy (native + wasm32), unit and end-to-end tests\n  \
+         test                  fmt, clippy (native + wasm32), cargo deny, unit and end-to-end tests\n  \
+         deps                  every direct dependency of every crate and why it is there\n  \
          bench                 criterion benchmarks\n  \
          prices --from FILE    regenerate core/prices/prices.json from LiteLLM's price table"
     );
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         "build-worker" => setup::setup().map(|_| ()),
         "dev" => setup::setup().and_then(|tools| dev::dev(&tools, rest)),
         "test" => setup::setup().and_then(|tools| test(&tools, rest)),
+        "deps" => deps::deps(),
         "bench" => bench(rest),
         "prices" => prices(rest),
         _ => return usage(),
@@ -98,13 +101,29 @@ fn test(tools: &setup::Tools, rest: &[String]) -> Result<()> {
                 .current_dir(&root),
         )
     })?;
+    setup::step("dependency reasons (xtask deps)", deps::check_quietly)?;
+    setup::step("cargo deny check licenses bans sources", || {
+        // Advisories need the advisory database from the network: not here.
+        setup::run(
+            std::process::Command::new(tools.cargo_bin.join("cargo-deny"))
+                .args([
+                    "deny",
+                    "check",
+                    "--hide-inclusion-graph",
+                    "licenses",
+                    "bans",
+                    "sources",
+                ])
+                .current_dir(&root),
+        )
+    })?;
     setup::step("cargo test (unit + end-to-end)", || {
         let mut c = setup::cargo();
         // The Worker's pure parts (routing, exports, ranges, errors) run
         // natively here; its bindings are covered by the e2e tests.
         c.args(["test", "--workspace", "--no-fail-fast"])
-        .args(rest)
-        .current_dir(&root);
+            .args(rest)
+            .current_dir(&root);
         tools.apply_env(&mut c);
         setup::run(&mut c)
     })
@@ -136,4 +155,31 @@ fn prices(rest: &[String]) -> Result<()> {
     std::fs::write(&out, table).map_err(|e| format!("writing {}: {e}", out.display()))?;
     eprintln!("wrote {}", out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod threat_model {
+    /// Every path of the Worker's routing table is an entry point in
+    /// THREAT_MODEL.md, so a new route cannot go unmodelled.
+    #[test]
+    fn every_route_is_listed_as_an_entry_point() {
+        let root = crate::setup::root();
+        let routes = std::fs::read_to_string(root.join("workers/src/web/routes.rs")).unwrap();
+        let model = std::fs::read_to_string(root.join("THREAT_MODEL.md")).unwrap();
+        let table = routes
+            .split("pub const TABLE")
+            .nth(1)
+            .and_then(|t| t.split("\n];").next())
+            .expect("routes.rs has a TABLE");
+        let paths: Vec<&str> = table.split('"').filter(|s| s.starts_with('/')).collect();
+        assert!(paths.len() > 20, "{paths:?}");
+        let missing: Vec<&&str> = paths
+            .iter()
+            .filter(|p| !model.contains(&format!("`{p}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "THREAT_MODEL.md lacks routes {missing:?}"
+        );
+    }
 }

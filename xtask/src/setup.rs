@@ -5,6 +5,8 @@ use std::time::Instant;
 use crate::Result;
 
 pub const WORKER_BUILD_VERSION: &str = "0.8.7";
+/// `cargo deny check licenses bans sources` in `cargo xtask test` (deny.toml).
+pub const CARGO_DENY_VERSION: &str = "0.20.2";
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -186,6 +188,9 @@ pub fn setup() -> Result<Tools> {
             "worker-build",
             &bin_dir,
         )
+    })?;
+    step(&format!("cargo-deny {CARGO_DENY_VERSION}"), || {
+        cargo_install("cargo-deny", CARGO_DENY_VERSION, "cargo-deny", &bin_dir)
     })?;
     let wb = locked_wasm_bindgen()?;
     step(&format!("wasm-bindgen-cli {wb}"), || {

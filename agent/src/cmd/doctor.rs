@@ -1,5 +1,9 @@
 //! `tally doctor`: checks everything the agent depends on and says what to
-//! fix.
+//! fix, and doubles as a security self-check a developer can show their
+//! security team: permissions of every state file, where the outbox key
+//! lives, TLS to the server, the team's mode and this machine's ceiling, the
+//! agent's version against the server's minimum, and what the next batch
+//! carries (field names and counts, never text).
 
 use std::path::{Path, PathBuf};
 
@@ -24,9 +28,206 @@ fn join_paths<'a>(paths: impl IntoIterator<Item = &'a PathBuf>) -> String {
         .join(", ")
 }
 
+/// Every state file and directory `Home` names that exists, with its mode:
+/// none may be readable or writable by group or others, nor be a symlink.
+fn permission_checks(home: &Home, checks: &mut Vec<Check>) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut paths: Vec<PathBuf> = vec![
+        home.root().to_path_buf(),
+        home.config(),
+        home.status(),
+        home.index(),
+        home.index_lock(),
+        home.upload_lock(),
+        home.key_file(),
+        home.quarantine(),
+        home.outbox_dir(),
+        home.outbox_done(),
+    ];
+    if let Ok(rd) = std::fs::read_dir(home.outbox_dir()) {
+        let mut segs: Vec<PathBuf> = rd
+            .flatten()
+            .filter(|e| Home::outbox_segment_first(&e.file_name().to_string_lossy()).is_some())
+            .map(|e| e.path())
+            .collect();
+        segs.sort();
+        paths.extend(segs);
+    }
+    let locks = [home.index_lock(), home.upload_lock()];
+    let mut bad = Vec::new();
+    let mut seen = Vec::new();
+    for p in &paths {
+        let Ok(m) = std::fs::symlink_metadata(p) else {
+            continue;
+        };
+        let mode = m.permissions().mode() & 0o777;
+        let name = p
+            .strip_prefix(home.root())
+            .ok()
+            .filter(|r| !r.as_os_str().is_empty())
+            .map(|r| r.display().to_string())
+            .unwrap_or_else(|| ".".into());
+        seen.push(format!("{name} {mode:04o}"));
+        if m.file_type().is_symlink() {
+            bad.push(format!("{} is a symlink", p.display()));
+        } else if mode & 0o077 != 0 && locks.contains(p) {
+            // Lock files hold no data (older agents created them 0644).
+            seen.push(format!("note: {name} is an empty lock file"));
+        } else if mode & 0o077 != 0 {
+            bad.push(format!(
+                "{} is {mode:04o}: run `chmod go-rwx {}`",
+                p.display(),
+                p.display()
+            ));
+        }
+    }
+    checks.push(if bad.is_empty() {
+        (
+            "file permissions",
+            true,
+            format!("{}: {}", home.root().display(), seen.join(", ")),
+        )
+    } else {
+        ("file permissions", false, bad.join("; "))
+    });
+}
+
+/// What the next upload carries: the pending outbox batches' events by field
+/// name, or, with an empty outbox, the fields the mode in effect permits.
+fn next_batch_check(home: &Home, mode: PrivacyMode) -> Check {
+    use std::collections::BTreeMap;
+    use tally_core::privacy::{permits, Field};
+    let key = match keystore::load(home) {
+        Ok(k) => k,
+        Err(e) => return ("next batch", false, e.to_string()),
+    };
+    let mut fields: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut batches, mut events) = (0, 0);
+    if let Some(k) = key {
+        let pending = tally::outbox::Outbox::open_reader(home, k.bytes).and_then(|ob| ob.pending());
+        match pending {
+            Ok(p) => {
+                for e in &p {
+                    let v: serde_json::Value = serde_json::from_slice(&e.body).unwrap_or_default();
+                    batches += 1;
+                    for ev in v["events"].as_array().into_iter().flatten() {
+                        events += 1;
+                        for k in ev.as_object().into_iter().flat_map(|o| o.keys()) {
+                            *fields.entry(k.clone()).or_default() += 1;
+                        }
+                    }
+                }
+            }
+            Err(e) => return ("next batch", false, e.to_string()),
+        }
+    }
+    if events == 0 {
+        let optional: Vec<&str> = [
+            Field::Category,
+            Field::Prompt,
+            Field::Response,
+            Field::Tools,
+        ]
+        .into_iter()
+        .filter(|f| permits(mode, *f))
+        .map(|f| f.name())
+        .collect();
+        let extra = if optional.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", optional.join(", "))
+        };
+        return (
+            "next batch",
+            true,
+            format!(
+                "outbox empty; in mode {} each new event carries: id, ts, agent, model, tokens, \
+                 fast (only when true), cost_pico_usd, project (keyed hash), session (keyed hash), mode{extra}",
+                mode.as_str()
+            ),
+        );
+    }
+    let list: Vec<String> = fields.iter().map(|(k, n)| format!("{k}×{n}")).collect();
+    (
+        "next batch",
+        true,
+        format!(
+            "{events} events in {batches} batches waiting; fields: {}",
+            list.join(", ")
+        ),
+    )
+}
+
+/// `https://`, or plain http to a loopback address only (what the agent
+/// accepts at all).
+fn tls_check(server: &str) -> Check {
+    match tally::config::check_server_url(server) {
+        Err(e) => ("tls", false, e.to_string()),
+        Ok(()) if server.starts_with("https://") => (
+            "tls",
+            true,
+            "https (rustls, certificates checked against the bundled Mozilla roots)".into(),
+        ),
+        Ok(()) => (
+            "tls",
+            true,
+            "plain http to a loopback address (never leaves this machine)".into(),
+        ),
+    }
+}
+
+/// The server's `min_agent_version` from `/v1/agent/config`, when it names one.
+fn version_check(c: &Config) -> Check {
+    let current = tally::upload::AGENT_VERSION;
+    let r = tally::upload::agent()
+        .get(&format!("{}/v1/agent/config", c.server))
+        .set("Authorization", &format!("Bearer {}", c.agent_token))
+        .call();
+    let min = r
+        .ok()
+        .and_then(|r| r.into_json::<serde_json::Value>().ok())
+        .and_then(|v| v["min_agent_version"].as_str().map(str::to_string));
+    match min {
+        None => (
+            "agent version",
+            true,
+            format!("{current} (the server names no minimum)"),
+        ),
+        Some(m) if version_at_least(current, &m) => (
+            "agent version",
+            true,
+            format!("{current} (server minimum {m})"),
+        ),
+        Some(m) => (
+            "agent version",
+            false,
+            format!("{current} is older than the server's minimum {m}: update tally"),
+        ),
+    }
+}
+
+/// Dotted numeric versions compared part by part (`0.10.0` > `0.9.9`);
+/// anything after `-` or `+` is ignored.
+pub fn version_at_least(have: &str, min: &str) -> bool {
+    let parts = |v: &str| -> Vec<u64> {
+        v.split(['-', '+'])
+            .next()
+            .unwrap_or("")
+            .split('.')
+            .map(|p| p.parse().unwrap_or(0))
+            .collect()
+    };
+    let (mut a, mut b) = (parts(have), parts(min));
+    let n = a.len().max(b.len());
+    a.resize(n, 0);
+    b.resize(n, 0);
+    a >= b
+}
+
 /// Checks that need an enrolment: the server, the credentials, Ollama when
 /// the team categorizes locally, the outbox key and the outbox.
 fn enrolled_checks(home: &Home, c: &Config, checks: &mut Vec<Check>) {
+    checks.push(tls_check(&c.server));
     if let Err(e) = tally::config::check_server_url(&c.server) {
         checks.push(("server", false, e.to_string()));
     } else {
@@ -47,11 +248,24 @@ fn enrolled_checks(home: &Home, c: &Config, checks: &mut Vec<Check>) {
         ),
         Err(e) => ("credentials", false, e.to_string()),
     });
+    checks.push((
+        "privacy mode",
+        true,
+        format!(
+            "{} in effect (team: {}, this machine's ceiling: {})",
+            probe.effective_mode().as_str(),
+            probe.privacy_mode.as_str(),
+            probe.max_mode.map(|m| m.as_str()).unwrap_or("none")
+        ),
+    ));
+    checks.push(version_check(&probe));
     if probe.effective_mode() == PrivacyMode::CategorizeLocal {
         checks.push(ollama_check(&probe));
     }
     match keystore::load(home) {
-        Ok(Some(k)) => checks.push(("outbox key", !k.storage.is_degraded(), k.storage.describe())),
+        // A key file is the documented fallback where no keychain exists:
+        // said out loud, not a failure.
+        Ok(Some(k)) => checks.push(("outbox key", true, k.storage.describe())),
         Ok(None) => checks.push(("outbox key", true, "not created yet".into())),
         Err(e) => checks.push(("outbox key", false, e.to_string())),
     }
@@ -63,6 +277,7 @@ fn enrolled_checks(home: &Home, c: &Config, checks: &mut Vec<Check>) {
         )),
         Err(e) => checks.push(("outbox", false, e.to_string())),
     }
+    checks.push(next_batch_check(home, probe.effective_mode()));
     if let Ok(Some(k)) = keystore::load(home) {
         match tally::quarantine::Quarantine::load(home, &k.bytes) {
             Ok(q) if q.count() == 0 => checks.push(("quarantine", true, "empty".into())),
@@ -152,6 +367,7 @@ pub fn doctor(json_out: bool) -> Result<(), AgentError> {
         }
         Err(e) => checks.push(("enrolment", false, e.to_string())),
     }
+    permission_checks(&home, &mut checks);
     let sources = source::all_from_env();
     for s in &sources {
         checks.push(source_check(s.as_ref()));
@@ -181,12 +397,32 @@ pub fn doctor(json_out: bool) -> Result<(), AgentError> {
         println!("{}", json!({"ok": ok, "checks": v}));
     } else {
         for (n, good, d) in &checks {
-            println!("{} {n:<16} {d}", if *good { "ok  " } else { "FAIL" });
+            println!("{} {n:<17} {d}", if *good { "ok  " } else { "FAIL" });
         }
     }
     if ok {
         Ok(())
     } else {
         Err(AgentError::ChecksFailed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_numerically_part_by_part() {
+        assert!(version_at_least("0.10.0", "0.9.9"));
+        assert!(version_at_least("0.1.0", "0.1"));
+        assert!(version_at_least("1.2.3-dev", "1.2.3"));
+        assert!(!version_at_least("0.1.0", "0.2.0"));
+    }
+
+    #[test]
+    fn plain_http_is_accepted_only_for_loopback() {
+        assert!(tls_check("https://tally.example.com").1);
+        assert!(tls_check("http://127.0.0.1:8787").1);
+        assert!(!tls_check("http://tally.example.com").1);
     }
 }

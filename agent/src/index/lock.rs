@@ -11,6 +11,7 @@ impl Lock {
     /// `Ok(None)` when another process holds the lock and `wait` is false.
     pub fn acquire(path: &Path, wait: bool) -> Result<Option<Lock>, AgentError> {
         use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
         if let Some(d) = path.parent() {
             crate::home::create_private_dir(d)?;
         }
@@ -18,6 +19,9 @@ impl Lock {
             .create(true)
             .truncate(false)
             .write(true)
+            // Empty, but private like every other state file; never through a link.
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)
             .map_err(|e| AgentError::io("opening", path, e))?;
         let op = if wait {

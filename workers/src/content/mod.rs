@@ -21,7 +21,7 @@ pub async fn process(
     now: i64,
 ) -> Result<(Vec<WireEvent>, CategorizeStats)> {
     let stats = if team.mode() == PrivacyMode::CategorizeCloud {
-        categorize::categorize(env, &mut events).await
+        categorize::categorize(env, db, now, &mut events).await?
     } else {
         CategorizeStats::default()
     };

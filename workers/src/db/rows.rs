@@ -189,6 +189,9 @@ pub struct CategorizeStats {
     pub failures: u64,
     /// Prompts left uncategorized because the per-batch call budget was spent.
     pub skipped: u64,
+    /// Of `skipped`: because of the team's daily budget or per-minute cap.
+    #[serde(default)]
+    pub skipped_cap: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cost: Usd,
@@ -276,4 +279,18 @@ pub struct DeveloperRow {
     pub removed_at: Option<i64>,
     pub erased_at: Option<i64>,
     pub content_viewed_at: Option<i64>,
+}
+
+/// A team's categorize-cloud limits: a daily budget and a call rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategorizeLimits {
+    pub budget_micro_usd: i64,
+    pub per_minute: i64,
+}
+
+/// Today's categorize-cloud spend, read before calling out.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+pub struct CategorizeSpent {
+    pub cost_micro_usd: i64,
+    pub cost_pico_usd: i64,
 }

@@ -76,6 +76,54 @@ impl TeamDb {
         Ok(())
     }
 
+    pub async fn categorize_limits(&self) -> Result<CategorizeLimits> {
+        first(self.stmt(
+            "SELECT categorize_budget_micro_usd AS budget_micro_usd, categorize_per_minute AS per_minute FROM teams WHERE id = ?1",
+            vec![],
+        )?)
+        .await?
+        .ok_or_else(|| worker::Error::RustError("team not found".into()))
+    }
+
+    pub async fn set_categorize_limits(
+        &self,
+        budget_micro_usd: i64,
+        per_minute: i64,
+    ) -> Result<()> {
+        self.stmt(
+            "UPDATE teams SET categorize_budget_micro_usd = ?2, categorize_per_minute = ?3 WHERE id = ?1",
+            vec![i(budget_micro_usd), i(per_minute)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    /// Categorize-cloud spend of one UTC day.
+    pub async fn categorize_spent(&self, day: i64) -> Result<CategorizeSpent> {
+        Ok(first(self.stmt(
+            "SELECT cost_micro_usd, cost_pico_usd FROM categorization_usage WHERE team_id = ?1 AND day = ?2",
+            vec![i(day)],
+        )?)
+        .await?
+        .unwrap_or_default())
+    }
+
+    /// Prompts left uncategorized by the spend cap over UTC days `[from, to)`.
+    pub async fn categorize_capped(&self, from_day: i64, to_day: i64) -> Result<i64> {
+        #[derive(serde::Deserialize)]
+        struct N {
+            n: i64,
+        }
+        Ok(first::<N>(self.stmt(
+            "SELECT COALESCE(SUM(skipped_cap), 0) AS n FROM categorization_usage WHERE team_id = ?1 AND day >= ?2 AND day < ?3",
+            vec![i(from_day), i(to_day)],
+        )?)
+        .await?
+        .map(|r| r.n)
+        .unwrap_or(0))
+    }
+
     pub async fn agents(&self) -> Result<Vec<AgentRow>> {
         all(self.stmt(
             "SELECT a.id, a.developer_id, d.name AS developer_name, a.hostname, a.created_at, a.last_seen_at, a.revoked_at, a.priced_differently, a.quarantined, a.agent_version FROM agent_tokens a JOIN developers d ON d.team_id = a.team_id AND d.id = a.developer_id WHERE a.team_id = ?1 ORDER BY a.created_at",
@@ -296,15 +344,15 @@ impl TeamDb {
         if let Some(c) = p.categorized {
             let (micro, pico) = c.cost.parts();
             stmts.push(self.stmt(
-                "INSERT INTO categorization_usage (team_id, day, calls, failures, skipped, input_tokens, output_tokens, cost_micro_usd, cost_pico_usd) \
-                 SELECT ?1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 \
+                "INSERT INTO categorization_usage (team_id, day, calls, failures, skipped, input_tokens, output_tokens, cost_micro_usd, cost_pico_usd, skipped_cap) \
+                 SELECT ?1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 \
                  WHERE NOT EXISTS (SELECT 1 FROM batches WHERE team_id = ?1 AND batch_id = ?2 AND (part = ?3 OR split <> ?4)) \
                  ON CONFLICT (team_id, day) DO UPDATE SET calls = calls + excluded.calls, failures = failures + excluded.failures, \
-                 skipped = skipped + excluded.skipped, input_tokens = input_tokens + excluded.input_tokens, \
+                 skipped = skipped + excluded.skipped, skipped_cap = skipped_cap + excluded.skipped_cap, input_tokens = input_tokens + excluded.input_tokens, \
                  output_tokens = output_tokens + excluded.output_tokens, \
                  cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
                  cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000",
-                guard(vec![i(now.div_euclid(DAY_MS)), i(c.calls), i(c.failures), i(c.skipped), i(c.input_tokens), i(c.output_tokens), i(micro), i(pico)]),
+                guard(vec![i(now.div_euclid(DAY_MS)), i(c.calls), i(c.failures), i(c.skipped), i(c.input_tokens), i(c.output_tokens), i(micro), i(pico), i(c.skipped_cap)]),
             )?);
         }
         if p.disagreements > 0 && !p.agent_id.is_empty() {

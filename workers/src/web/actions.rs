@@ -280,3 +280,85 @@ pub async fn erase_developer(env: &Env, user: &SignedIn, developer_id: &str) -> 
     crate::lifecycle::work_team(env, &user.db, now).await?;
     Ok(name)
 }
+
+/// The largest daily categorize-cloud budget accepted, in whole micro-USD ($1M).
+pub const MAX_CATEGORIZE_BUDGET_MICRO: i64 = 1_000_000_000_000;
+
+/// A dollar amount as typed ("5", "5.00", "0.125"; at most 6 decimals)
+/// in whole micro-USD, exactly; None when it is not one or out of range.
+pub fn parse_dollars_micro(s: &str) -> Option<i64> {
+    let s = s.trim().trim_start_matches('$');
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() && frac.is_empty() || !digits(whole) || !digits(frac) || frac.len() > 6 {
+        return None;
+    }
+    if whole.len() > 7 {
+        return None;
+    }
+    let w: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let f: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<6}").parse().ok()?
+    };
+    let micro = w.checked_mul(1_000_000)?.checked_add(f)?;
+    (micro <= MAX_CATEGORIZE_BUDGET_MICRO).then_some(micro)
+}
+
+pub fn valid_categorize_per_minute(per_minute: i64) -> bool {
+    (0..=10_000).contains(&per_minute)
+}
+
+/// Callers parse the budget with `parse_dollars_micro` and check the rate.
+pub async fn change_categorize_limits(
+    user: &SignedIn,
+    budget_micro_usd: i64,
+    per_minute: i64,
+) -> Result<()> {
+    user.db
+        .set_categorize_limits(budget_micro_usd, per_minute)
+        .await?;
+    user.audit(
+        AuditAction::CategorizeBudgetChange,
+        json!({
+            "daily_budget_usd": tally_core::money::Usd::from_parts(budget_micro_usd, 0).decimal(2),
+            "per_minute": per_minute
+        }),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod websec_tests {
+    use super::*;
+
+    #[test]
+    fn dollar_amounts_parse_exactly_to_micro_usd() {
+        assert_eq!(parse_dollars_micro("5"), Some(5_000_000));
+        assert_eq!(parse_dollars_micro("$5.00"), Some(5_000_000));
+        assert_eq!(parse_dollars_micro("0.125"), Some(125_000));
+        assert_eq!(parse_dollars_micro(".5"), Some(500_000));
+        assert_eq!(parse_dollars_micro("0.000001"), Some(1));
+        assert_eq!(parse_dollars_micro("0"), Some(0));
+        for bad in [
+            "",
+            ".",
+            "-1",
+            "1e3",
+            "0.0000001",
+            "abc",
+            "1,5",
+            "99999999",
+            "1.2.3",
+        ] {
+            assert_eq!(parse_dollars_micro(bad), None, "{bad}");
+        }
+        assert!(valid_categorize_per_minute(0) && valid_categorize_per_minute(60));
+        assert!(!valid_categorize_per_minute(-1));
+    }
+}

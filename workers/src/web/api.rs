@@ -166,6 +166,41 @@ pub async fn set_rate_limit(mut req: Request, env: Env) -> Answer {
     )
 }
 
+#[derive(Deserialize)]
+struct CategorizeBudget {
+    /// Dollars, as a decimal string ("5.00") or a number.
+    daily_budget_usd: serde_json::Value,
+    per_minute: i64,
+}
+
+/// `POST /api/settings/categorize-budget`: the categorize-cloud daily
+/// budget and per-minute call cap.
+pub async fn set_categorize_budget(mut req: Request, env: Env) -> Answer {
+    let user = SignedIn::api_admin(&req, &env).await?;
+    let b: CategorizeBudget = body(&mut req, "expected {daily_budget_usd, per_minute}").await?;
+    let dollars = match &b.daily_budget_usd {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    };
+    let (Some(micro), true) = (
+        actions::parse_dollars_micro(&dollars),
+        actions::valid_categorize_per_minute(b.per_minute),
+    ) else {
+        return Err(ApiError::bad_request(
+            "daily_budget_usd must be 0 to 1000000 dollars with at most 6 decimals, per_minute 0..10000",
+        ));
+    };
+    actions::change_categorize_limits(&user, micro, b.per_minute).await?;
+    ok(
+        200,
+        &json!({
+            "daily_budget_usd": tally_core::money::Usd::from_parts(micro, 0).decimal(6),
+            "per_minute": b.per_minute
+        }),
+    )
+}
+
 pub async fn revoke_agent(req: Request, env: Env, agent_id: &str) -> Answer {
     let user = SignedIn::api_admin(&req, &env).await?;
     if actions::revoke_agent(&user, agent_id).await? {

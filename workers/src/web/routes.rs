@@ -31,6 +31,7 @@ pub enum Route {
     SaveRetention,
     SaveRateLimit,
     SaveTimezone,
+    SaveCategorizeBudget,
     Tokens,
     CreateToken,
     RevokeToken,
@@ -53,6 +54,7 @@ pub enum Route {
     ApiCreateInstallToken,
     ApiSetPrivacy,
     ApiSetRateLimit,
+    ApiSetCategorizeBudget,
     ApiAudit,
     ApiRevokeAgent,
 }
@@ -80,6 +82,11 @@ pub const TABLE: &[(&str, &str, Route)] = &[
     ("POST", "/settings/retention", Route::SaveRetention),
     ("POST", "/settings/rate-limit", Route::SaveRateLimit),
     ("POST", "/settings/timezone", Route::SaveTimezone),
+    (
+        "POST",
+        "/settings/categorize-budget",
+        Route::SaveCategorizeBudget,
+    ),
     ("GET", "/tokens", Route::Tokens),
     ("POST", "/tokens", Route::CreateToken),
     ("POST", "/tokens/revoke", Route::RevokeToken),
@@ -101,6 +108,11 @@ pub const TABLE: &[(&str, &str, Route)] = &[
     ("POST", "/api/install-tokens", Route::ApiCreateInstallToken),
     ("POST", "/api/settings/privacy", Route::ApiSetPrivacy),
     ("POST", "/api/settings/rate-limit", Route::ApiSetRateLimit),
+    (
+        "POST",
+        "/api/settings/categorize-budget",
+        Route::ApiSetCategorizeBudget,
+    ),
     ("GET", "/api/audit", Route::ApiAudit),
     ("POST", "/api/agents/:id/revoke", Route::ApiRevokeAgent),
 ];

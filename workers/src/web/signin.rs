@@ -267,8 +267,7 @@ pub async fn login(mut req: Request, env: Env) -> Result<Response, ApiError> {
             for grant in grants {
                 let db = TeamDb::new(&env, &grant)?;
                 // A failed mail must not reveal membership through a different answer.
-                if let Err(e) =
-                    send_link(&env, &db, &origin, &grant.member_id, &email, false).await
+                if let Err(e) = send_link(&env, &db, &origin, &grant.member_id, &email, false).await
                 {
                     worker::console_error!("sending sign-in email failed: {e}");
                 }

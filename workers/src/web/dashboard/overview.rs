@@ -66,6 +66,7 @@ pub async fn page(req: Request, env: Env) -> Page {
         .map_err(|e| worker::Error::RustError(format!("chart data: {e}")))?;
     let body = html! {
         h1 { "Overview" }
+        (super::settings::deletion_banner(&user, &team, &zone))
         p {
             "Signed in as " (user.principal.email) " (" (user.principal.role.as_str()) "). Privacy mode: "
             b data-testid="mode" { (o.privacy_mode.as_str()) }
@@ -105,7 +106,7 @@ mod tests {
     #[test]
     fn chart_has_a_point_per_day_and_a_series_per_model() {
         let range = Range::days(10, 12, &Zone::new("UTC"));
-        let cost = |day, model: &str, c| DayCost {
+        let cost = |day, model: &str, c: u128| DayCost {
             day,
             model: model.into(),
             cost: Usd::from_pico(c * 1_000_000),

@@ -82,7 +82,12 @@ pub async fn remove(req: Request, env: Env) -> Page {
     let form = AdminForm::read(req, &env, Role::Owner).await?;
     let id = form.trimmed("developer_id");
     if !actions::remove_developer(&form.user, id).await? {
-        return Ok(error_page("Developers & tokens", "/tokens", "No such developer in this team.", 404)?);
+        return Ok(error_page(
+            "Developers & tokens",
+            "/tokens",
+            "No such developer in this team.",
+            404,
+        )?);
     }
     Ok(redirect("/tokens?saved=developer+removed")?)
 }
@@ -92,7 +97,12 @@ pub async fn erase(req: Request, env: Env) -> Page {
     let id = form.trimmed("developer_id").to_string();
     let devs = form.user.db.developer_list().await?;
     let Some(dev) = devs.iter().find(|d| d.id == id && d.erased_at.is_none()) else {
-        return Ok(error_page("Developers & tokens", "/tokens", "No such developer in this team.", 404)?);
+        return Ok(error_page(
+            "Developers & tokens",
+            "/tokens",
+            "No such developer in this team.",
+            404,
+        )?);
     };
     if form.trimmed("confirm_name") != dev.name {
         return Ok(error_page(

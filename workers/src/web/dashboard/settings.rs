@@ -9,10 +9,10 @@ use worker::{Env, Request};
 
 use super::layout::{csrf_field, show};
 use super::Page;
+use crate::lifecycle::DELETION_GRACE_DAYS;
 use crate::util::{query, redirect};
 use crate::vocab::Role;
 use crate::web::actions::{self, RETENTION_DAYS};
-use crate::lifecycle::DELETION_GRACE_DAYS;
 use crate::web::auth::{AdminForm, SignedIn};
 use crate::zone::Zone;
 
@@ -33,6 +33,7 @@ pub async fn page(req: Request, env: Env) -> Page {
     let zone = Zone::new(&team.timezone);
     let leaving_full = team.mode() == PrivacyMode::Full;
     let csrf = csrf_field(&user.principal.csrf_token);
+    let categorize_limits = user.db.categorize_limits().await?;
     let body = html! {
         h1 { "Settings" }
         @if let Some(s) = q.get("saved") {
@@ -108,6 +109,7 @@ pub async fn page(req: Request, env: Env) -> Page {
             label { "Events per minute " input type="number" name="per_minute" min="0" value=(team.rate_per_minute) disabled[read_only]; }
             button disabled[read_only] { "Save rate limit" }
         }
+        (super::usage::categorize_budget_form(&categorize_limits, &user.principal.csrf_token, read_only))
         h2 { "What is kept, and for how long" }
         (kept_statement(&team))
         @if user.can(Role::Owner) && team.delete_after.is_none() {

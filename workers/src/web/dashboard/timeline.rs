@@ -74,9 +74,7 @@ async fn open(
         return Err(not_found());
     }
     let now = now_ms();
-    user.db
-        .mark_content_viewed(&loaded.developers, now)
-        .await?;
+    user.db.mark_content_viewed(&loaded.developers, now).await?;
     let mut details = json!({"session": session, "requests": loaded.events.len()});
     if let (Some(d), serde_json::Value::Object(e)) = (details.as_object_mut(), extra) {
         d.extend(e);
@@ -136,7 +134,8 @@ pub async fn page(req: Request, env: Env, session: &str) -> Page {
     let zone = Zone::new(&user.db.settings().await?.timezone);
     let events = &loaded.events;
     let total: Usd = events.iter().filter_map(cost).sum();
-    let mut hours: Vec<(String, String)> = events.iter().map(|e| hour_anchor(&zone, e.ts)).collect();
+    let mut hours: Vec<(String, String)> =
+        events.iter().map(|e| hour_anchor(&zone, e.ts)).collect();
     // The hour heading goes before the first request of each hour.
     let heads: Vec<Option<(String, String)>> = hours
         .iter()

@@ -18,7 +18,8 @@ use crate::zone::Zone;
 pub async fn page(req: Request, env: Env) -> Page {
     let user = SignedIn::for_page(&req, &env).await?;
     user.require_page(Role::Admin)?;
-    let zone = Zone::new(&user.db.settings().await?.timezone);
+    let team = user.db.settings().await?;
+    let zone = Zone::new(&team.timezone);
     let agents = user.db.agents().await?;
     let t = Table::of::<AgentRow, Zone>(
         "agents",
@@ -51,6 +52,7 @@ pub async fn page(req: Request, env: Env) -> Page {
     let devs = user.db.developer_list().await?;
     let body = html! {
         h1 { "Developers & tokens" }
+        (super::settings::deletion_banner(&user, &team, &zone))
         @if let Some(s) = crate::util::query(&req).get("saved") {
             p.ok data-testid="saved" { "Saved: " (s) }
         }

@@ -8,7 +8,7 @@ use worker::{Env, Request};
 use super::download;
 use super::layout::{csrf_field, duration, error_page, percent, range_form, show, table, usd};
 use super::{Page, View};
-use crate::db::{CategoryRow, GroupTotals, ModelTotals, SessionRowOut};
+use crate::db::{AgentRow, CategorizeLimits, CategoryRow, GroupTotals, ModelTotals, SessionRowOut};
 use crate::util::{query, redirect};
 use crate::vocab::Role;
 use crate::web::actions;
@@ -94,6 +94,11 @@ pub async fn developers(req: Request, env: Env) -> Page {
     } else {
         vec![]
     };
+    let agents = if user.can(Role::Admin) {
+        user.db.agents().await?
+    } else {
+        vec![]
+    };
     table_page(&req, &user, t, |t| {
         let body = html! {
             h1 { "Developers" }
@@ -102,10 +107,42 @@ pub async fn developers(req: Request, env: Env) -> Page {
             @if !devs.is_empty() {
                 (super::people::content_viewed(&devs, &zone))
             }
+            @if !agents.is_empty() {
+                (agent_health(&agents))
+            }
         };
         ("Developers", "/developers", body)
     })
     .await
+}
+
+/// Admins: what each agent reports about itself and how often the edge's
+/// price differed from the agent's, so a stale price table shows.
+fn agent_health(agents: &[AgentRow]) -> Markup {
+    html! {
+        h2 { "Agents" }
+        div.scroll {
+            table data-testid="table-agents" {
+                thead { tr { th { "developer" } th { "host" } th { "version" } th { "pricing" } th { "quarantined" } th { "status" } } }
+                tbody {
+                    @for a in agents {
+                        tr data-testid=(format!("agent-{}", a.id)) {
+                            td { (a.developer_name) }
+                            td { (a.hostname.as_deref().unwrap_or("—")) }
+                            td data-testid="agent-version" { (a.agent_version.as_deref().unwrap_or("unknown")) }
+                            td data-testid="agent-priced-differently" {
+                                (a.priced_differently) " events priced differently by this agent"
+                            }
+                            td data-testid="agent-quarantined" {
+                                (a.quarantined) " quarantined events reported"
+                            }
+                            td { @if a.revoked_at.is_some() { "revoked" } @else { "active" } }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 pub async fn projects(req: Request, env: Env) -> Page {
@@ -270,11 +307,53 @@ fn distribution<'a>(rows: impl Iterator<Item = (&'a str, i64)>) -> Vec<(&'a str,
     dist
 }
 
+/// The budget exactly, with at least cents: "5.00", "0.001", "0.125".
+pub fn budget_dollars(micro: i64) -> String {
+    let mut s = tally_core::money::Usd::from_parts(micro, 0).decimal(6);
+    while s.ends_with('0') && s.len() - s.find('.').unwrap_or(0) > 3 {
+        s.pop();
+    }
+    s
+}
+
+/// The Settings section for the categorize-cloud spend cap.
+pub fn categorize_budget_form(limits: &CategorizeLimits, csrf: &str, read_only: bool) -> Markup {
+    let dollars = budget_dollars(limits.budget_micro_usd);
+    html! {
+        h2 { "Categorize-cloud spend cap" }
+        form method="post" action="/settings/categorize-budget" class="box" data-testid="categorize-budget-form" {
+            (csrf_field(csrf))
+            label { "Daily budget (USD) " input name="daily_budget_usd" value=(dollars) inputmode="decimal" data-testid="categorize-budget" disabled[read_only]; }
+            label { " Calls per minute " input type="number" name="per_minute" min="0" max="10000" value=(limits.per_minute) data-testid="categorize-per-minute" disabled[read_only]; }
+            " "
+            button data-testid="save-categorize-budget" disabled[read_only] { "Save spend cap" }
+            " "
+            small { "Beyond either, events are still accepted, uncategorized; the Categories page counts them." }
+        }
+    }
+}
+
+pub async fn save_categorize_budget(req: Request, env: Env) -> Page {
+    let form = AdminForm::read(req, &env, Role::Admin).await?;
+    let budget = actions::parse_dollars_micro(form.trimmed("daily_budget_usd"));
+    let per_minute = form.trimmed("per_minute").parse::<i64>().ok();
+    match (budget, per_minute) {
+        (Some(b), Some(pm)) if actions::valid_categorize_per_minute(pm) => {
+            actions::change_categorize_limits(&form.user, b, pm).await?;
+            Ok(redirect("/settings?saved=categorize+spend+cap")?)
+        }
+        _ => Ok(redirect(
+            "/settings?error=Spend+cap:+a+dollar+amount+(at+most+6+decimals)+and+0-10000+calls+per+minute",
+        )?),
+    }
+}
+
 pub async fn categories(req: Request, env: Env) -> Page {
     let user = SignedIn::for_page(&req, &env).await?;
     let View { team, range, .. } = View::of(&req, &user).await?;
     let (fd, td) = range.utc_days();
     let rows = user.db.category_hints(fd, td).await?;
+    let capped = user.db.categorize_capped(fd, td).await?;
     let dist = distribution(rows.iter().map(|r| (r.category.as_str(), r.requests)));
     let total: i64 = dist.iter().map(|d| d.1).sum();
     let t = Table::of::<CategoryRow, ()>(
@@ -296,6 +375,11 @@ pub async fn categories(req: Request, env: Env) -> Page {
                 p { "Categories are collected only in the Categorize modes (see Settings). Earlier data is shown below." }
             }
             (range_form(&range, "/categories"))
+            @if capped > 0 {
+                p.error data-testid="categorize-capped" {
+                    (capped) " events in this range were left uncategorized because the categorize-cloud spend cap (daily budget or calls per minute, see Settings) was reached."
+                }
+            }
             div.cards {
                 @for (category, n) in &dist {
                     div.card { (category) b { (n) } (percent(*n, total)) }
@@ -311,6 +395,15 @@ pub async fn categories(req: Request, env: Env) -> Page {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn budgets_show_exactly_with_at_least_cents() {
+        assert_eq!(budget_dollars(5_000_000), "5.00");
+        assert_eq!(budget_dollars(1_000), "0.001");
+        assert_eq!(budget_dollars(125_000), "0.125");
+        assert_eq!(budget_dollars(1), "0.000001");
+        assert_eq!(budget_dollars(0), "0.00");
+    }
 
     #[test]
     fn categories_are_summed_and_ordered_by_requests_then_name() {
