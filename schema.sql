@@ -141,7 +141,7 @@ CREATE TABLE sessions (
   start_ms INTEGER NOT NULL,
   end_ms INTEGER NOT NULL,
   requests INTEGER NOT NULL DEFAULT 0,
-  cost_micro_usd INTEGER NOT NULL DEFAULT 0, cost_pico_usd INTEGER NOT NULL DEFAULT 0,
+  cost_micro_usd INTEGER NOT NULL DEFAULT 0, cost_pico_usd INTEGER NOT NULL DEFAULT 0, modes INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (team_id, session)
 );
 

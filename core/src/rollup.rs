@@ -50,6 +50,28 @@ pub struct SessionRow {
     pub end_ms: i64,
     pub requests: u64,
     pub cost: Usd,
+    /// The privacy modes its requests were captured under, one bit each
+    /// (`mode_bit`): the Sessions page shows them so a team can see that
+    /// restriction happened.
+    #[serde(default)]
+    pub modes: u8,
+}
+
+/// The bit of a privacy mode in `SessionRow::modes`.
+pub fn mode_bit(mode: crate::event::PrivacyMode) -> u8 {
+    let i = crate::event::PrivacyMode::ALL
+        .iter()
+        .position(|m| *m == mode)
+        .unwrap_or(0);
+    1 << i
+}
+
+/// The modes named by a `modes` bit set, in `PrivacyMode::ALL` order.
+pub fn modes_of(bits: u8) -> Vec<crate::event::PrivacyMode> {
+    crate::event::PrivacyMode::ALL
+        .into_iter()
+        .filter(|m| bits & mode_bit(*m) != 0)
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -89,7 +111,9 @@ pub fn aggregate(events: &[WireEvent]) -> Rollup {
             end_ms: e.ts,
             requests: 0,
             cost: Usd::ZERO,
+            modes: 0,
         });
+        s.modes |= mode_bit(e.mode);
         s.start_ms = s.start_ms.min(e.ts);
         s.end_ms = s.end_ms.max(e.ts);
         s.requests += 1;
@@ -230,6 +254,23 @@ mod tests {
             (r.sessions[0].requests, r.sessions[0].cost),
             (3, Usd::from_pico(150))
         );
+    }
+
+    #[test]
+    fn sessions_remember_the_modes_they_were_captured_under() {
+        use crate::event::PrivacyMode;
+        let mut a = ev(1, "s", "m", Some(1));
+        let mut b = ev(2, "s", "m", Some(1));
+        a.mode = PrivacyMode::Off;
+        b.mode = PrivacyMode::Full;
+        let r = aggregate(&[a, b]);
+        assert_eq!(
+            modes_of(r.sessions[0].modes),
+            [PrivacyMode::Off, PrivacyMode::Full]
+        );
+        assert_eq!(modes_of(0), []);
+        let bits: Vec<u8> = PrivacyMode::ALL.iter().map(|m| mode_bit(*m)).collect();
+        assert_eq!(bits, [1, 2, 4, 8]);
     }
 
     #[test]

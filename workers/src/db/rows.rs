@@ -129,6 +129,10 @@ pub struct SessionRowOut {
     /// Pico-USD beyond `cost_micro_usd` (a sum of per-row remainders).
     #[serde(default, deserialize_with = "exact")]
     pub cost_pico_usd: i64,
+    /// Privacy modes the session's requests were captured under (bit set,
+    /// `tally_core::rollup::mode_bit`).
+    #[serde(default)]
+    pub modes: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

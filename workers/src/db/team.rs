@@ -312,11 +312,11 @@ impl TeamDb {
         for r in &rollup.sessions {
             let (micro, pico) = r.cost.parts();
             stmts.push(self.stmt(
-                "INSERT INTO sessions (team_id, session, developer_id, project, agent, start_ms, end_ms, requests, cost_micro_usd, cost_pico_usd) \
-                 SELECT ?1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 \
+                "INSERT INTO sessions (team_id, session, developer_id, project, agent, start_ms, end_ms, requests, cost_micro_usd, cost_pico_usd, modes) \
+                 SELECT ?1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 \
                  WHERE NOT EXISTS (SELECT 1 FROM batches WHERE team_id = ?1 AND batch_id = ?2 AND (part = ?3 OR split <> ?4)) \
                  ON CONFLICT (team_id, session) DO UPDATE SET start_ms = min(start_ms, excluded.start_ms), \
-                 end_ms = max(end_ms, excluded.end_ms), requests = requests + excluded.requests, \
+                 end_ms = max(end_ms, excluded.end_ms), requests = requests + excluded.requests, modes = modes | excluded.modes, \
                  cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
                  cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000",
                 guard(vec![
@@ -329,6 +329,7 @@ impl TeamDb {
                     i(r.requests),
                     i(micro),
                     i(pico),
+                    i(r.modes),
                 ]),
             )?);
         }
@@ -442,9 +443,9 @@ impl TeamDb {
         order_by_duration: bool,
     ) -> Result<Vec<SessionRowOut>> {
         let sql = if order_by_duration {
-            "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd, s.cost_pico_usd FROM sessions s LEFT JOIN developers d ON d.team_id = s.team_id AND d.id = s.developer_id WHERE s.team_id = ?1 AND s.end_ms >= ?2 AND s.start_ms < ?3 ORDER BY (s.end_ms - s.start_ms) DESC LIMIT 200"
+            "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd, s.cost_pico_usd, s.modes FROM sessions s LEFT JOIN developers d ON d.team_id = s.team_id AND d.id = s.developer_id WHERE s.team_id = ?1 AND s.end_ms >= ?2 AND s.start_ms < ?3 ORDER BY (s.end_ms - s.start_ms) DESC LIMIT 200"
         } else {
-            "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd, s.cost_pico_usd FROM sessions s LEFT JOIN developers d ON d.team_id = s.team_id AND d.id = s.developer_id WHERE s.team_id = ?1 AND s.end_ms >= ?2 AND s.start_ms < ?3 ORDER BY s.cost_micro_usd DESC, s.cost_pico_usd DESC LIMIT 200"
+            "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd, s.cost_pico_usd, s.modes FROM sessions s LEFT JOIN developers d ON d.team_id = s.team_id AND d.id = s.developer_id WHERE s.team_id = ?1 AND s.end_ms >= ?2 AND s.start_ms < ?3 ORDER BY s.cost_micro_usd DESC, s.cost_pico_usd DESC LIMIT 200"
         };
         all(self.stmt(sql, vec![i(from_ms), i(to_ms)])?).await
     }
