@@ -604,3 +604,31 @@ impl Stack {
         keys
     }
 }
+
+/// Every table of `schema.sql` that holds a team's rows, with the column
+/// naming the team (`id` for `teams` itself); the operator's tombstones are
+/// the one table meant to outlive a team and are listed too.
+pub fn team_tables() -> Vec<(String, String)> {
+    let schema = std::fs::read_to_string(root().join("schema.sql")).unwrap();
+    let mut out = Vec::new();
+    for stmt in schema.split(";\n") {
+        let Some(rest) = stmt.find("CREATE TABLE ").map(|i| &stmt[i + 13..]) else {
+            continue;
+        };
+        let name = rest
+            .split(|c: char| c.is_whitespace() || c == '(')
+            .next()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_string();
+        let col = if name == "teams" {
+            "id"
+        } else if rest.contains("team_id") {
+            "team_id"
+        } else {
+            continue;
+        };
+        out.push((name, col.to_string()));
+    }
+    out
+}

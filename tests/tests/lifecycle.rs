@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tally_e2e::{batch, body_json, now_ms, off_event, status, ApiAgent, Stack, StackConfig};
+use tally_e2e::{
+    batch, body_json, now_ms, off_event, status, team_tables, ApiAgent, Stack, StackConfig,
+};
 
 const DAY: i64 = 86_400_000;
 const NIGHTLY: &str = "30 3 * * *";
@@ -246,32 +248,6 @@ fn lifecycle_work_resumes_in_the_next_invocation() {
         assert!(stack.r2_keys(&format!("teams/{}/", t.team_id)).is_empty());
         assert_eq!(audit(&stack, &t.team_id, "retention.pruned").len(), 1);
     }
-}
-
-/// Every table of `schema.sql` with its team column.
-fn team_tables() -> Vec<(String, String)> {
-    let schema = std::fs::read_to_string(tally_e2e::root().join("schema.sql")).unwrap();
-    let mut out = Vec::new();
-    for stmt in schema.split(";\n") {
-        let Some(rest) = stmt.find("CREATE TABLE ").map(|i| &stmt[i + 13..]) else {
-            continue;
-        };
-        let name = rest
-            .split(|c: char| c.is_whitespace() || c == '(')
-            .next()
-            .unwrap()
-            .trim_matches('"')
-            .to_string();
-        let col = if name == "teams" {
-            "id"
-        } else if rest.contains("team_id") {
-            "team_id"
-        } else {
-            continue;
-        };
-        out.push((name, col.to_string()));
-    }
-    out
 }
 
 #[test]
