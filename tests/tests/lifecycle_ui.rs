@@ -166,7 +166,7 @@ fn timelines_exports_purge_and_developer_erasure() {
         page.contains(long.trim_end()),
         "the whole long text is inside <details>"
     );
-    assert!(page.contains("data-testid=\"mode\">full<"));
+    assert!(page.contains("data-mode=\"full\"") && page.contains(">Full</span>"));
     assert!(page.contains("Tools: Read, Edit"));
     assert!(page.contains("data-testid=\"time-index\""));
     assert!(page.contains("no link between a session and the subagents"));

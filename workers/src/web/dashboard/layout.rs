@@ -3,6 +3,7 @@
 //! maud escapes every interpolation, so nothing here builds HTML by hand.
 
 use maud::{html, Markup, DOCTYPE};
+use tally_core::event::PrivacyMode;
 use tally_core::money::Usd;
 use worker::Response;
 
@@ -151,6 +152,37 @@ pub fn csrf_field(token: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(token); }
 }
 
+/// A privacy mode's name as people read it.
+pub fn mode_name(mode: PrivacyMode) -> &'static str {
+    match mode {
+        PrivacyMode::Off => "Off",
+        PrivacyMode::CategorizeLocal => "Local",
+        PrivacyMode::CategorizeCloud => "Cloud",
+        PrivacyMode::Full => "Full",
+    }
+}
+
+/// The chip naming the privacy mode data was captured under; the Sessions
+/// page and the session timeline both show it. `data-mode` carries the
+/// wire name for tests and scripts.
+pub fn mode_chip(mode: PrivacyMode) -> Markup {
+    html! {
+        span class=(format!("chip mode-{}", mode.as_str())) data-testid="mode" data-mode=(mode.as_str()) title=(format!("captured in {} mode", mode.as_str())) {
+            (mode_name(mode))
+        }
+    }
+}
+
+/// One chip per mode in a session's `modes` bit set.
+pub fn mode_chips(bits: i64) -> Markup {
+    let modes = tally_core::rollup::modes_of(u8::try_from(bits & 0xff).unwrap_or(0));
+    html! {
+        span.chips data-testid="modes" {
+            @for m in modes { (mode_chip(m)) " " }
+        }
+    }
+}
+
 /// Money is exact until here: rounded half up to the cent once, to display.
 pub fn usd(cost: Usd) -> String {
     cost.cents()
@@ -214,5 +246,17 @@ mod tests {
         assert_eq!(usd(Usd::from_pico(4_999_999_999)), "$0.00");
         assert_eq!(usd(Usd::from_pico(5_000_000_000)), "$0.01");
         assert_eq!(duration(3_723_000), "1h 02m 03s");
+    }
+
+    #[test]
+    fn mode_chips_use_human_names_in_mode_order() {
+        let bits = (tally_core::rollup::mode_bit(PrivacyMode::Full)
+            | tally_core::rollup::mode_bit(PrivacyMode::Off)) as i64;
+        let s = mode_chips(bits).into_string();
+        let (off, full) = (s.find(">Off<").unwrap(), s.find(">Full<").unwrap());
+        assert!(off < full, "{s}");
+        assert!(s.contains("data-mode=\"full\""), "{s}");
+        assert!(!s.contains("Local") && !s.contains("Cloud"), "{s}");
+        assert_eq!(mode_chips(0).into_string().matches("chip ").count(), 0);
     }
 }

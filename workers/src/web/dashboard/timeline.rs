@@ -15,7 +15,7 @@ use serde_json::json;
 use tally_core::money::Usd;
 use worker::{Env, Request, Response};
 
-use super::layout::{show, usd};
+use super::layout::{mode_chip, show, usd};
 use super::Page;
 use crate::content::store::{self, StoredEvent};
 use crate::util::{now_ms, query};
@@ -176,7 +176,7 @@ pub async fn page(req: Request, env: Env, session: &str) -> Page {
                         (cost(e).map(usd).unwrap_or_else(|| "unpriced".into()))
                     }
                     " "
-                    span.chip data-testid="mode" { (e.mode.as_str()) }
+                    (mode_chip(e.mode))
                 }
                 @if !e.tools.is_empty() {
                     p data-testid="tools" { "Tools: " (e.tools.join(", ")) }

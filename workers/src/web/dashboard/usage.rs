@@ -6,7 +6,9 @@ use tally_core::rollup::HOUR_MS;
 use worker::{Env, Request};
 
 use super::download;
-use super::layout::{csrf_field, duration, error_page, percent, range_form, show, table, usd};
+use super::layout::{
+    csrf_field, duration, error_page, mode_chips, percent, range_form, show, table, usd,
+};
 use super::{Page, View};
 use crate::db::{AgentRow, CategorizeLimits, CategoryRow, GroupTotals, ModelTotals, SessionRowOut};
 use crate::util::{query, redirect};
@@ -246,6 +248,7 @@ pub async fn sessions(req: Request, env: Env) -> Page {
             ("duration", |r, _| duration(r.end_ms - r.start_ms)),
             ("requests", |r, _| r.requests.to_string()),
             ("cost", |r, _| usd(r.cost())),
+            ("modes", |r, _| mode_names(r.modes)),
         ],
         &rows,
         &zone,
@@ -260,7 +263,7 @@ pub async fn sessions(req: Request, env: Env) -> Page {
                 " · "
                 a href="/sessions?sort=duration" { "Longest" }
             }
-            (table(t))
+            (sessions_table(t, &rows))
             @if !with_content.is_empty() {
                 h2 { "Timelines" }
                 p { "Sessions captured in Full mode, request by request:" }
@@ -274,6 +277,38 @@ pub async fn sessions(req: Request, env: Env) -> Page {
         ("Sessions", "/sessions", body)
     })
     .await
+}
+
+/// The modes column of a download: wire names, space-separated.
+pub fn mode_names(bits: i64) -> String {
+    tally_core::rollup::modes_of(u8::try_from(bits & 0xff).unwrap_or(0))
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The sessions table with its last column (`modes`) as chips.
+pub fn sessions_table(t: &Table, rows: &[SessionRowOut]) -> Markup {
+    let last = t.columns.len().saturating_sub(1);
+    html! {
+        div.scroll {
+            table data-testid=(format!("table-{}", t.name)) {
+                thead { tr { @for c in &t.columns { th { (c) } } } }
+                tbody {
+                    @for (cells, row) in t.rows.iter().zip(rows) {
+                        tr data-testid="session-row" data-session=(row.session) {
+                            @for cell in &cells[..last] { td { (cell) } }
+                            td { (mode_chips(row.modes)) }
+                        }
+                    }
+                    @if t.rows.is_empty() {
+                        tr { td colspan=(t.columns.len()) { "No data in this range." } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 pub async fn models(req: Request, env: Env) -> Page {
