@@ -200,7 +200,10 @@ fn privacy_modes_land_exactly_what_they_allow() {
     // Full: encrypted content in R2 under teams/<team>/content/<day>/<session>/<batch>.json,
     // dated by when it was said.
     assert_eq!(
-        status(&web.post_json("/api/settings/privacy", json!({"mode": "full"}))),
+        status(&web.post_json(
+            "/api/settings/privacy",
+            json!({"mode": "full", "confirm": true})
+        )),
         200
     );
     assert_eq!(

@@ -6,8 +6,41 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use tally_e2e::fakes::{self, FakeServer};
 use tally_e2e::webdriver::Browser;
-use tally_e2e::{batch, body_json, now_ms, off_event, status, ApiAgent, Stack};
+use tally_e2e::{batch, body_json, now_ms, off_event, status, ApiAgent, Stack, StackConfig};
+
+fn stack_with_email() -> (Stack, FakeServer) {
+    let mail = fakes::email();
+    let stack = Stack::start_with(StackConfig {
+        vars: vec![
+            ("EMAIL_API_URL".into(), format!("{}/emails", mail.base)),
+            ("EMAIL_API_KEY".into(), "re_test_key".into()),
+            ("EMAIL_FROM".into(), "Tally <tally@acme.test>".into()),
+        ],
+    });
+    (stack, mail)
+}
+
+/// Signs the browser in as `email` through the login form and the mailed link.
+fn browser_sign_in(stack: &Stack, mail: &FakeServer, b: &Browser, email: &str) {
+    b.goto(&stack.url("/"));
+    b.type_into("input[name=email]", email);
+    b.click("form[action='/login'] button");
+    let link = stack.eventually("sign-in email", Duration::from_secs(20), || {
+        mail.requests()
+            .iter()
+            .rev()
+            .find(|r| r.json()["to"][0] == email)
+            .and_then(|r| {
+                let text = r.json()["text"].as_str()?.to_string();
+                let start = text.find("http")?;
+                Some(text[start..].split_whitespace().next()?.to_string())
+            })
+    });
+    b.goto(&link);
+    b.click("[data-testid=confirm-signin]");
+}
 
 fn event(agent: &ApiAgent, n: u64, ts: i64, session: &str, mode: &str) -> Value {
     let mut e = off_event(n, ts, "claude-sonnet-4-5", 1);
@@ -23,7 +56,7 @@ fn event(agent: &ApiAgent, n: u64, ts: i64, session: &str, mode: &str) -> Value 
 
 #[test]
 fn sessions_page_shows_a_chip_per_capture_mode() {
-    let stack = Stack::start();
+    let (stack, mail) = stack_with_email();
     let team = stack.bootstrap("Acme", "owner@acme.test");
     let tid = team.team_id.clone();
     let owner = stack.sign_in(&team.signin_path);
@@ -63,8 +96,7 @@ fn sessions_page_shows_a_chip_per_capture_mode() {
     let s2 = tally_core::hash::session_hash(&bea.salt, "s2");
 
     let b = Browser::start();
-    b.goto(&stack.url(&team.signin_path));
-    b.click("[data-testid=confirm-signin]");
+    browser_sign_in(&stack, &mail, &b, "owner@acme.test");
     b.goto(&stack.url("/sessions"));
     let chips = |s: &str| b.text(&format!("tr[data-session='{s}'] [data-testid=modes]"));
     assert_eq!(
