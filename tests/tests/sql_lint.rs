@@ -1,5 +1,5 @@
 //! Tenant isolation by construction: every SQL statement of the Worker lives
-//! in `workers/src/db/`; in `team.rs` (`TeamDb`) each statement that touches a
+//! in `workers/src/db/`; in `team/` (`TeamDb`) each statement that touches a
 //! tenant table must bind the principal's team as `?1`; `service.rs`
 //! (`ServiceDb`) may hold only the cross-team statements listed here; no other
 //! file of the Worker prepares SQL or touches the D1 binding.
@@ -135,7 +135,17 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 
 #[test]
 fn every_tenant_statement_binds_the_team() {
-    let tenant = sql_of("db/team.rs");
+    let tenant: Vec<String> = ["db/team/mod.rs", "db/team/usage.rs", "db/team/lifecycle.rs"]
+        .iter()
+        .flat_map(|f| sql_of(f))
+        .collect();
+    let mut files = Vec::new();
+    rust_files(&worker_src().join("db/team"), &mut files);
+    assert_eq!(
+        files.len(),
+        3,
+        "a new file under db/team/ must be added here"
+    );
     for sql in &tenant {
         assert!(
             !touches_tenant(sql) || team_bound(sql),
@@ -169,7 +179,12 @@ fn every_tenant_statement_binds_the_team() {
 #[test]
 fn no_other_file_touches_d1() {
     let root = worker_src();
-    let door = [root.join("db/team.rs"), root.join("db/service.rs")];
+    let door = [
+        root.join("db/team/mod.rs"),
+        root.join("db/team/usage.rs"),
+        root.join("db/team/lifecycle.rs"),
+        root.join("db/service.rs"),
+    ];
     let mut files = Vec::new();
     rust_files(&root, &mut files);
     let mut checked = 0;
@@ -218,7 +233,7 @@ fn the_lint_catches_a_missing_predicate() {
 /// table added later without a line in `HARD_DELETE` fails here.
 #[test]
 fn hard_delete_covers_every_team_table() {
-    let team_rs = std::fs::read_to_string(worker_src().join("db/team.rs")).unwrap();
+    let team_rs = std::fs::read_to_string(worker_src().join("db/team/lifecycle.rs")).unwrap();
     let list = &team_rs[team_rs.find("pub const HARD_DELETE").expect("HARD_DELETE")..];
     let list = &list[..list.find("];").unwrap()];
     let mut checked = 0;

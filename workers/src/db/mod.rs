@@ -1,6 +1,6 @@
 //! The one door to D1: nothing outside this folder prepares SQL.
 //!
-//! The privilege shows in the file: `team.rs` holds `TeamDb`, built only from a
+//! The privilege shows in the file: `team/` holds `TeamDb`, built only from a
 //! `Principal`, and every one of its statements binds that principal's team as
 //! `?1`; `service.rs` holds `ServiceDb`, the few reviewed cross-team
 //! statements (credential lookup, cron discovery, creating a team).

@@ -1,0 +1,205 @@
+//! The aggregates: a queue part written at most once, and the sums the
+//! dashboard reads (as text, so JavaScript never rounds them).
+
+use tally_core::time::DAY_MS;
+use worker::Result;
+
+use super::super::rows::*;
+use super::super::{all, i, t, Arg, PartToApply};
+use super::TeamDb;
+
+impl TeamDb {
+    /// One queue part of a batch, applied at most once: every statement is
+    /// guarded by "no marker of this batch for this part, and none from a
+    /// different split", and the part's marker is written last, all in one
+    /// D1 transaction. A resend whose rollup or split differs (mode, prices
+    /// or settings changed in between) therefore changes nothing.
+    pub async fn apply_part(&self, p: &PartToApply<'_>, now: i64) -> Result<Applied> {
+        let rollup = p.rollup;
+        let guard = |args: Vec<Arg>| {
+            let mut all = vec![t(p.batch_id), i(p.part), t(p.split)];
+            all.extend(args);
+            all
+        };
+        let mut stmts = Vec::with_capacity(rollup.rows() + 3);
+        for (k, v) in &rollup.hourly {
+            let (micro, pico) = v.cost.parts();
+            stmts.push(self.stmt(
+                "INSERT INTO usage_hourly (team_id, hour, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd) \
+                 SELECT ?1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18 \
+                 WHERE NOT EXISTS (SELECT 1 FROM batches WHERE team_id = ?1 AND batch_id = ?2 AND (part = ?3 OR split <> ?4)) \
+                 ON CONFLICT (team_id, hour, developer_id, project, model, agent) DO UPDATE SET \
+                 requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests, \
+                 input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, \
+                 cache_write_5m_tokens = cache_write_5m_tokens + excluded.cache_write_5m_tokens, \
+                 cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens, \
+                 cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
+                 cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
+                 cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000",
+                guard(vec![
+                    i(k.hour),
+                    t(p.developer_id),
+                    t(k.project.clone()),
+                    t(k.model.clone()),
+                    t(k.agent.clone()),
+                    i(v.requests),
+                    i(v.unpriced_requests),
+                    i(v.tokens.input),
+                    i(v.tokens.output),
+                    i(v.tokens.cache_write_5m),
+                    i(v.tokens.cache_write_1h),
+                    i(v.tokens.cache_read),
+                    i(micro),
+                    i(pico),
+                ]),
+            )?);
+        }
+        for r in &rollup.sessions {
+            let (micro, pico) = r.cost.parts();
+            stmts.push(self.stmt(
+                "INSERT INTO sessions (team_id, session, developer_id, project, agent, start_ms, end_ms, requests, cost_micro_usd, cost_pico_usd, modes) \
+                 SELECT ?1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 \
+                 WHERE NOT EXISTS (SELECT 1 FROM batches WHERE team_id = ?1 AND batch_id = ?2 AND (part = ?3 OR split <> ?4)) \
+                 ON CONFLICT (team_id, session) DO UPDATE SET start_ms = min(start_ms, excluded.start_ms), \
+                 end_ms = max(end_ms, excluded.end_ms), requests = requests + excluded.requests, modes = modes | excluded.modes, \
+                 cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
+                 cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000",
+                guard(vec![
+                    t(r.session.clone()),
+                    t(p.developer_id),
+                    t(r.project.clone()),
+                    t(r.agent.clone()),
+                    i(r.start_ms),
+                    i(r.end_ms),
+                    i(r.requests),
+                    i(micro),
+                    i(pico),
+                    i(r.modes),
+                ]),
+            )?);
+        }
+        for (k, n) in &rollup.categories {
+            stmts.push(self.stmt(
+                "INSERT INTO categories (team_id, day, developer_id, project, category, task_hint, project_hint, requests) \
+                 SELECT ?1, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+                 WHERE NOT EXISTS (SELECT 1 FROM batches WHERE team_id = ?1 AND batch_id = ?2 AND (part = ?3 OR split <> ?4)) \
+                 ON CONFLICT (team_id, day, developer_id, project, category, task_hint, project_hint) DO UPDATE SET requests = requests + excluded.requests",
+                guard(vec![i(k.day), t(p.developer_id), t(k.project.clone()), t(k.category.as_str()), t(k.task_hint.clone()), t(k.project_hint.clone()), i(*n)]),
+            )?);
+        }
+        if let Some(c) = p.categorized {
+            let (micro, pico) = c.cost.parts();
+            stmts.push(self.stmt(
+                "INSERT INTO categorization_usage (team_id, day, calls, failures, skipped, input_tokens, output_tokens, cost_micro_usd, cost_pico_usd, skipped_cap) \
+                 SELECT ?1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 \
+                 WHERE NOT EXISTS (SELECT 1 FROM batches WHERE team_id = ?1 AND batch_id = ?2 AND (part = ?3 OR split <> ?4)) \
+                 ON CONFLICT (team_id, day) DO UPDATE SET calls = calls + excluded.calls, failures = failures + excluded.failures, \
+                 skipped = skipped + excluded.skipped, skipped_cap = skipped_cap + excluded.skipped_cap, input_tokens = input_tokens + excluded.input_tokens, \
+                 output_tokens = output_tokens + excluded.output_tokens, \
+                 cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
+                 cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000",
+                guard(vec![i(now.div_euclid(DAY_MS)), i(c.calls), i(c.failures), i(c.skipped), i(c.input_tokens), i(c.output_tokens), i(micro), i(pico), i(c.skipped_cap)]),
+            )?);
+        }
+        if p.disagreements > 0 && !p.agent_id.is_empty() {
+            stmts.push(self.stmt(
+                "UPDATE agent_tokens SET priced_differently = priced_differently + ?6 \
+                 WHERE team_id = ?1 AND id = ?5 \
+                 AND NOT EXISTS (SELECT 1 FROM batches WHERE team_id = ?1 AND batch_id = ?2 AND (part = ?3 OR split <> ?4))",
+                guard(vec![t(p.agent_id), i(p.disagreements)]),
+            )?);
+        }
+        // The marker last: the guards above saw the state before it.
+        stmts.push(self.stmt(
+            "INSERT INTO batches (team_id, batch_id, part, split, developer_id, events, received_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
+             WHERE NOT EXISTS (SELECT 1 FROM batches WHERE team_id = ?1 AND batch_id = ?2 AND (part = ?3 OR split <> ?4))",
+            guard(vec![t(p.developer_id), i(rollup.events), i(now)]),
+        )?);
+        let results = self.db.batch(stmts).await?;
+        let changed =
+            |r: &worker::D1Result| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0);
+        if results.last().map(changed).unwrap_or(0) == 0 {
+            return Ok(Applied::Duplicate);
+        }
+        let mut rows = 0u64;
+        for r in &results {
+            rows += r.meta()?.and_then(|m| m.rows_written).unwrap_or(0) as u64;
+        }
+        Ok(Applied::Written { rows_written: rows })
+    }
+
+    pub async fn totals_by_model(&self, from_hour: i64, to_hour: i64) -> Result<Vec<ModelTotals>> {
+        let mut rows: Vec<ModelTotals> = all(self.stmt(
+            "SELECT model, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(unpriced_requests) AS TEXT) AS unpriced_requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens) AS TEXT) AS cache_write_5m_tokens, CAST(SUM(cache_write_1h_tokens) AS TEXT) AS cache_write_1h_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd FROM usage_hourly WHERE team_id = ?1 AND hour >= ?2 AND hour < ?3 GROUP BY model ORDER BY SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 DESC, model",
+            vec![i(from_hour), i(to_hour)],
+        )?)
+        .await?;
+        // Normalise the remainder sums and fill the exact total.
+        for r in &mut rows {
+            let c = r.cost();
+            r.set_cost(c);
+        }
+        Ok(rows)
+    }
+
+    pub async fn hourly_cost_by_model(
+        &self,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> Result<Vec<HourModelCost>> {
+        all(self.stmt(
+            "SELECT hour, model, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd FROM usage_hourly WHERE team_id = ?1 AND hour >= ?2 AND hour < ?3 GROUP BY hour, model ORDER BY hour, model",
+            vec![i(from_hour), i(to_hour)],
+        )?)
+        .await
+    }
+
+    pub async fn by_developer(&self, from_hour: i64, to_hour: i64) -> Result<Vec<GroupTotals>> {
+        all(self.stmt(
+            "SELECT u.developer_id AS key, COALESCE(d.name, u.developer_id) AS label, CAST(SUM(u.requests) AS TEXT) AS requests, CAST(SUM(u.input_tokens) AS TEXT) AS input_tokens, CAST(SUM(u.output_tokens) AS TEXT) AS output_tokens, CAST(SUM(u.cache_write_5m_tokens + u.cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(u.cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(u.cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(u.cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(u.hour) AS last_hour FROM usage_hourly u LEFT JOIN developers d ON d.team_id = u.team_id AND d.id = u.developer_id WHERE u.team_id = ?1 AND u.hour >= ?2 AND u.hour < ?3 GROUP BY u.developer_id ORDER BY SUM(u.cost_micro_usd) + SUM(u.cost_pico_usd) / 1000000 DESC",
+            vec![i(from_hour), i(to_hour)],
+        )?)
+        .await
+    }
+
+    pub async fn by_project(&self, from_hour: i64, to_hour: i64) -> Result<Vec<GroupTotals>> {
+        all(self.stmt(
+            "SELECT u.project AS key, COALESCE(l.label, '') AS label, CAST(SUM(u.requests) AS TEXT) AS requests, CAST(SUM(u.input_tokens) AS TEXT) AS input_tokens, CAST(SUM(u.output_tokens) AS TEXT) AS output_tokens, CAST(SUM(u.cache_write_5m_tokens + u.cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(u.cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(u.cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(u.cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(u.hour) AS last_hour FROM usage_hourly u LEFT JOIN project_labels l ON l.team_id = u.team_id AND l.project = u.project WHERE u.team_id = ?1 AND u.hour >= ?2 AND u.hour < ?3 GROUP BY u.project ORDER BY SUM(u.cost_micro_usd) + SUM(u.cost_pico_usd) / 1000000 DESC",
+            vec![i(from_hour), i(to_hour)],
+        )?)
+        .await
+    }
+
+    pub async fn set_project_label(&self, project: &str, label: &str) -> Result<()> {
+        self.stmt(
+            "INSERT INTO project_labels (team_id, project, label) VALUES (?1, ?2, ?3) ON CONFLICT (team_id, project) DO UPDATE SET label = excluded.label",
+            vec![t(project), t(label)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    pub async fn sessions_in(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        order_by_duration: bool,
+    ) -> Result<Vec<SessionRowOut>> {
+        let sql = if order_by_duration {
+            "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd, s.cost_pico_usd, s.modes FROM sessions s LEFT JOIN developers d ON d.team_id = s.team_id AND d.id = s.developer_id WHERE s.team_id = ?1 AND s.end_ms >= ?2 AND s.start_ms < ?3 ORDER BY (s.end_ms - s.start_ms) DESC LIMIT 200"
+        } else {
+            "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd, s.cost_pico_usd, s.modes FROM sessions s LEFT JOIN developers d ON d.team_id = s.team_id AND d.id = s.developer_id WHERE s.team_id = ?1 AND s.end_ms >= ?2 AND s.start_ms < ?3 ORDER BY s.cost_micro_usd DESC, s.cost_pico_usd DESC LIMIT 200"
+        };
+        all(self.stmt(sql, vec![i(from_ms), i(to_ms)])?).await
+    }
+
+    pub async fn category_hints(&self, from_day: i64, to_day: i64) -> Result<Vec<CategoryRow>> {
+        all(self.stmt(
+            "SELECT category, task_hint, project_hint, CAST(SUM(requests) AS TEXT) AS requests FROM categories WHERE team_id = ?1 AND day >= ?2 AND day < ?3 GROUP BY category, task_hint, project_hint ORDER BY SUM(requests) DESC LIMIT 500",
+            vec![i(from_day), i(to_day)],
+        )?)
+        .await
+    }
+}
