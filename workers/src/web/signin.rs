@@ -15,7 +15,7 @@ use super::error::ApiError;
 use crate::bindings;
 use crate::db::{ServiceDb, TeamDb};
 use crate::util::{config, now_ms, random32, redirect, required, send_email, valid_email};
-use crate::vocab::AuditAction;
+use crate::vocab::{AuditAction, Role};
 
 pub const LINK_TTL_MS: i64 = 15 * 60 * 1000;
 
@@ -211,9 +211,23 @@ pub async fn follow_link(mut req: Request, env: Env) -> Result<Response, ApiErro
             401,
         )?);
     };
+    let db = TeamDb::new(&env, &grant)?;
+    // A team awaiting deletion admits only its owners, who may cancel it.
+    if db.settings().await?.delete_after.is_some() {
+        let owner = db
+            .members()
+            .await?
+            .iter()
+            .any(|m| m.id == grant.member_id && m.role == Role::Owner);
+        if !owner {
+            return Ok(signin_page(
+                Some("This team is scheduled for deletion; only its owners can sign in."),
+                403,
+            )?);
+        }
+    }
     let session_id = hex::encode(random32()?);
     let csrf = hex::encode(random32()?);
-    let db = TeamDb::new(&env, &grant)?;
     db.add_web_session(
         &token_hash(&pepper, &session_id),
         &grant.member_id,
