@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 use tally_core::time::rfc3339_ms;
+use tally_core::time::HOUR_MS;
 
 /// Small xorshift PRNG: reproducible corpora without a rand dependency.
 pub struct Rng(u64);
@@ -60,7 +61,7 @@ pub fn generate(
         );
         let mut f =
             std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{session}.jsonl")))?);
-        let mut ts = end_ms - (sessions - s) as i64 * 3_600_000;
+        let mut ts = end_ms - (sessions - s) as i64 * HOUR_MS;
         for r in 0..requests {
             ts += 1_000 + rng.below(30_000) as i64;
             let prompt = PROMPTS[rng.below(PROMPTS.len() as u64) as usize];

@@ -2,6 +2,7 @@
 //! model, as JSON (a stable interface other tools rely on) or a table.
 
 use std::collections::BTreeMap;
+use tally_core::time::HOUR_MS;
 
 use jiff::tz::TimeZone;
 use tally_core::money::Usd;
@@ -121,12 +122,12 @@ impl DayOf<'_> {
     }
 
     fn day(&mut self, ms: i64) -> i64 {
-        let hour = ms.div_euclid(3_600_000);
+        let hour = ms.div_euclid(HOUR_MS);
         let off = match self.cache.get(&hour) {
             Some(&o) => o,
             None => {
-                let a = self.offset(hour * 3_600_000);
-                let b = self.offset(hour * 3_600_000 + 3_599_999);
+                let a = self.offset(hour * HOUR_MS);
+                let b = self.offset(hour * HOUR_MS + HOUR_MS - 1);
                 if a == b {
                     self.cache.insert(hour, a);
                     a
@@ -414,7 +415,7 @@ mod tests {
         ));
         ix.offer(&rec(
             2,
-            LATE + 3_600_000,
+            LATE + HOUR_MS,
             "claude-sonnet-4-5-20250929",
             "s1",
             10,

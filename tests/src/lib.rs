@@ -632,3 +632,29 @@ pub fn team_tables() -> Vec<(String, String)> {
     }
     out
 }
+
+/// Stacks with the loopback e-mail API, and audit details as JSON.
+impl Stack {
+    /// A stack whose sign-in mails go to a loopback Resend-compatible fake.
+    pub fn with_email() -> (Stack, fakes::FakeServer) {
+        let mail = fakes::email();
+        let stack = Stack::start_with(StackConfig {
+            vars: vec![
+                ("EMAIL_API_URL".into(), format!("{}/emails", mail.base)),
+                ("EMAIL_API_KEY".into(), "re_test_key".into()),
+                ("EMAIL_FROM".into(), "Tally <tally@acme.test>".into()),
+            ],
+        });
+        (stack, mail)
+    }
+
+    /// The details of a team's audit entries with `action`, oldest first.
+    pub fn audit_details(&self, team: &str, action: &str) -> Vec<serde_json::Value> {
+        self.d1(&format!(
+            "SELECT details FROM audit_log WHERE team_id = '{team}' AND action = '{action}' ORDER BY id"
+        ))
+        .into_iter()
+        .map(|r| serde_json::from_str(r["details"].as_str().unwrap_or("null")).unwrap())
+        .collect()
+    }
+}

@@ -6,21 +6,13 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tally_e2e::fakes::{self, FakeServer};
+use tally_e2e::fakes::FakeServer;
 use tally_e2e::fixtures::{tally, write_transcript};
 use tally_e2e::webdriver::Browser;
-use tally_e2e::{now_ms, status, Stack, StackConfig};
+use tally_e2e::{now_ms, status, Stack};
 
 fn stack_with_email() -> (Stack, FakeServer) {
-    let mail = fakes::email();
-    let stack = Stack::start_with(StackConfig {
-        vars: vec![
-            ("EMAIL_API_URL".into(), format!("{}/emails", mail.base)),
-            ("EMAIL_API_KEY".into(), "re_test_key".into()),
-            ("EMAIL_FROM".into(), "Tally <tally@acme.test>".into()),
-        ],
-    });
-    (stack, mail)
+    Stack::with_email()
 }
 
 /// The sign-in link in the newest email to `to`.

@@ -41,13 +41,7 @@ fn aggregates(stack: &Stack, team: &str) -> Value {
 }
 
 fn audit(stack: &Stack, team: &str, action: &str) -> Vec<Value> {
-    stack
-        .d1(&format!(
-            "SELECT details FROM audit_log WHERE team_id = '{team}' AND action = '{action}' ORDER BY id"
-        ))
-        .into_iter()
-        .map(|r| serde_json::from_str(r["details"].as_str().unwrap()).unwrap())
-        .collect()
+    stack.audit_details(team, action)
 }
 
 fn wait_applied(stack: &Stack, team: &str, requests: u64) {

@@ -69,13 +69,7 @@ fn get_page(c: &WebClient, path: &str) -> (u16, String, Option<String>) {
 }
 
 fn audit(stack: &Stack, team: &str, action: &str) -> Vec<Value> {
-    stack
-        .d1(&format!(
-            "SELECT details FROM audit_log WHERE team_id = '{team}' AND action = '{action}' ORDER BY id"
-        ))
-        .into_iter()
-        .map(|r| serde_json::from_str(r["details"].as_str().unwrap()).unwrap())
-        .collect()
+    stack.audit_details(team, action)
 }
 
 fn totals(stack: &Stack, team: &str) -> Value {

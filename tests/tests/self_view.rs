@@ -6,20 +6,12 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tally_e2e::fakes::{self, FakeServer};
+use tally_e2e::fakes::FakeServer;
 use tally_e2e::webdriver::Browser;
-use tally_e2e::{batch, body_json, now_ms, off_event, status, ApiAgent, Stack, StackConfig};
+use tally_e2e::{batch, body_json, now_ms, off_event, status, ApiAgent, Stack};
 
 fn stack_with_email() -> (Stack, FakeServer) {
-    let mail = fakes::email();
-    let stack = Stack::start_with(StackConfig {
-        vars: vec![
-            ("EMAIL_API_URL".into(), format!("{}/emails", mail.base)),
-            ("EMAIL_API_KEY".into(), "re_test_key".into()),
-            ("EMAIL_FROM".into(), "Tally <tally@acme.test>".into()),
-        ],
-    });
-    (stack, mail)
+    Stack::with_email()
 }
 
 /// Signs the browser in as `email` through the login form and the mailed link.

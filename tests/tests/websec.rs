@@ -13,15 +13,7 @@ use tally_e2e::fakes::{self, FakeServer};
 use tally_e2e::{batch, body_json, form_escape, now_ms, off_event, status, Stack, StackConfig};
 
 fn stack_with_email() -> (Stack, FakeServer) {
-    let mail = fakes::email();
-    let stack = Stack::start_with(StackConfig {
-        vars: vec![
-            ("EMAIL_API_URL".into(), format!("{}/emails", mail.base)),
-            ("EMAIL_API_KEY".into(), "re_test_key".into()),
-            ("EMAIL_FROM".into(), "Tally <tally@acme.test>".into()),
-        ],
-    });
-    (stack, mail)
+    Stack::with_email()
 }
 
 fn mails_to(mail: &FakeServer, to: &str) -> Vec<String> {

@@ -4,9 +4,7 @@
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
-use tally_core::time::civil_from_days;
-
-const DAY_MS: i64 = 86_400_000;
+use tally_core::time::{civil_from_days, DAY_MS};
 
 pub struct Zone {
     pub name: String,

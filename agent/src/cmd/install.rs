@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::json;
 use tally_core::event::PrivacyMode;
+use tally_core::time::DAY_MS;
 use tally_core::wire::MAX_BACKFILL_DAYS;
 
 use tally::config::Config;
@@ -108,7 +109,7 @@ pub fn install(a: InstallArgs) -> Result<(), AgentError> {
         max_mode,
         rate_capacity: None,
         hostname_sent,
-        ship_since_ms: now - backfill.map(|d| d as i64 * 86_400_000).unwrap_or(0),
+        ship_since_ms: now - backfill.map(|d| d as i64 * DAY_MS).unwrap_or(0),
         ollama_url,
         ollama_model,
         outbox_max_bytes: tally::outbox::DEFAULT_MAX_BYTES,

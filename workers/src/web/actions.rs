@@ -5,7 +5,7 @@
 use serde_json::json;
 use tally_core::event::PrivacyMode;
 use tally_core::hash::{format_token, token_hash};
-use tally_core::rollup::HOUR_MS;
+use tally_core::time::DAY_MS;
 use worker::{Env, Result};
 
 use super::auth::SignedIn;
@@ -16,7 +16,7 @@ use crate::util::{now_ms, random32, random_id, required};
 use crate::vocab::{AuditAction, Role};
 use crate::zone::Zone;
 
-const INSTALL_TOKEN_TTL_MS: i64 = 7 * 24 * HOUR_MS;
+const INSTALL_TOKEN_TTL_MS: i64 = 7 * DAY_MS;
 /// Retention choices offered by the settings page; 0 keeps data forever.
 pub const RETENTION_DAYS: [i64; 4] = [30, 90, 365, 0];
 
@@ -217,7 +217,7 @@ pub async fn leave_full(env: &Env, user: &SignedIn, purge_now: bool) -> Result<(
 
 pub async fn schedule_team_deletion(user: &SignedIn) -> Result<()> {
     let now = now_ms();
-    let after = now + crate::lifecycle::DELETION_GRACE_DAYS * 24 * HOUR_MS;
+    let after = now + crate::lifecycle::DELETION_GRACE_DAYS * DAY_MS;
     user.db
         .schedule_deletion(&user.principal.email, now, after)
         .await?;

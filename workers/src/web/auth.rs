@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use tally_core::hash::{hmac_sha256, token_hash};
-use tally_core::rollup::HOUR_MS;
+use tally_core::time::HOUR_MS;
 use worker::{Env, Request};
 
 use super::error::{ApiError, PageError};

@@ -3,7 +3,7 @@
 //! link. Guarded by the BOOTSTRAP_SECRET deployment secret.
 
 use serde::{Deserialize, Serialize};
-use tally_core::rollup::HOUR_MS;
+use tally_core::time::DAY_MS;
 use worker::{Env, Request, Response};
 
 use super::actions::store_install_token;
@@ -16,7 +16,7 @@ use crate::util::{bearer, config, json_status, now_ms, random32, random_id, requ
 use crate::vocab::Role;
 
 /// Longer than a mailed link: the operator passes it on by hand.
-const BOOTSTRAP_LINK_TTL_MS: i64 = 24 * HOUR_MS;
+const BOOTSTRAP_LINK_TTL_MS: i64 = DAY_MS;
 
 #[derive(Deserialize)]
 struct BootstrapRequest {

@@ -4,12 +4,9 @@
 
 use std::collections::HashMap;
 
-use tally_core::rollup::HOUR_MS;
-use tally_core::time::{parse_date, utc_date};
+use tally_core::time::{parse_date, utc_date, DAY_MS, HOUR_MS};
 
 use crate::zone::Zone;
-
-const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// Without `from`/`to` a page shows this many days up to today.
 const DEFAULT_DAYS: i64 = 30;

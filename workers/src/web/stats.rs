@@ -5,7 +5,7 @@ use serde::Serialize;
 use tally_core::event::PrivacyMode;
 use tally_core::money::Usd;
 use tally_core::pricing::{default_table, price_request, Priced};
-use tally_core::rollup::HOUR_MS;
+use tally_core::time::HOUR_MS;
 use tally_core::usage::TokenUsage;
 use worker::Result;
 

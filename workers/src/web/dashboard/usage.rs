@@ -2,7 +2,7 @@
 
 use maud::{html, Markup};
 use tally_core::event::PrivacyMode;
-use tally_core::rollup::HOUR_MS;
+use tally_core::time::HOUR_MS;
 use worker::{Env, Request};
 
 use super::download;
