@@ -242,7 +242,7 @@ mod tests {
     /// longer recognisable, so half of it shipped.
     #[test]
     fn hints_are_redacted_before_they_are_cut() {
-        let emails = vec!["ann@corp.io"; 10].join(" ");
+        let emails = ["ann@corp.io"; 10].join(" ");
         assert_eq!(emails.chars().count(), MAX_HINT_CHARS - 1);
         let straddling = format!("{} AKIAIOSFODNN7EXAMPLE tail", "é".repeat(110));
         let answer = serde_json::json!({
