@@ -124,6 +124,9 @@ fn skeleton_flow_shows_exact_numbers() {
     });
     assert_eq!(
         runs,
-        vec![json!({"cron": "30 3 * * *", "details": "{\"teams_pruned\":1}"})]
+        // One retention job started and done for the one team.
+        vec![
+            json!({"cron": "30 3 * * *", "details": "{\"housekeeping_rows\":0,\"jobs_done\":1,\"jobs_failed\":0,\"jobs_resumable\":0,\"jobs_started\":1}"})
+        ]
     );
 }
