@@ -119,6 +119,9 @@ pub enum AgentError {
     /// 401/403: retrying cannot help; the user must act.
     #[error("the server refused this agent's credentials ({detail}). Ask a team admin for a new install token and run `tally install --server URL --token TOKEN` again; queued usage is kept and sent after that.")]
     Auth { server: String, detail: String },
+    /// 410: the team's owner deleted the team; uploads stop for good.
+    #[error("the team was deleted by its owner ({detail}). Uploads have stopped; queued usage stays on this machine. Run `tally uninstall`, or `tally install` with a token of another team.")]
+    TeamDeleted { server: String, detail: String },
     /// 400/413: the server refused this batch as invalid (or, for
     /// `batch_exceeds_rate_capacity`, as larger than the team's burst).
     #[error("the server rejected a batch: {detail}")]

@@ -138,6 +138,12 @@ impl Uploader {
                         detail: http_detail(code, resp),
                     })
                 }
+                Err(ureq::Error::Status(410, resp)) => {
+                    return Err(AgentError::TeamDeleted {
+                        server: self.server.clone(),
+                        detail: http_detail(410, resp),
+                    })
+                }
                 Err(ureq::Error::Status(code @ (400 | 413), resp)) => {
                     return Err(rejected(
                         &self.server,
@@ -209,6 +215,33 @@ mod tests {
             e.to_string(),
             "the server rejected a batch: HTTP 413: too big"
         );
+    }
+
+    /// A deleted team answers 410: the agent stops at once and says why,
+    /// instead of retrying.
+    #[test]
+    fn a_deleted_team_stops_uploads_with_a_clear_error() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let body = r#"{"error":"team_deleted","message":"erased on 2026-12-29"}"#;
+            let _ = write!(
+                conn,
+                "HTTP/1.1 410 Gone\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        });
+        let u = Uploader::new(&format!("http://127.0.0.1:{port}"), "tly_agent_x");
+        let e = u.send(b"{}", 0).unwrap_err();
+        server.join().unwrap();
+        assert!(matches!(e, AgentError::TeamDeleted { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains("deleted by its owner"), "{text}");
+        assert!(text.contains("erased on 2026-12-29"), "{text}");
     }
 
     #[test]

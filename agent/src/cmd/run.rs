@@ -104,7 +104,11 @@ fn cycle(
 /// any other failure keeps the mode it has.
 fn refresh(home: &Home, cfg: &mut Config) -> Result<(), AgentError> {
     match ship::refresh_mode(home, cfg) {
-        Err(e @ (AgentError::Auth { .. } | AgentError::InsecureServer { .. })) => Err(e),
+        Err(
+            e @ (AgentError::Auth { .. }
+            | AgentError::TeamDeleted { .. }
+            | AgentError::InsecureServer { .. }),
+        ) => Err(e),
         Err(e) => {
             eprintln!(
                 "warning: could not fetch the team's privacy mode ({e}); using {}",
@@ -158,7 +162,7 @@ pub fn run(once: bool, interval: Duration) -> Result<(), AgentError> {
         }
         match cycle(&home, &mut cfg, &sources, first) {
             Ok(()) => {}
-            Err(e @ AgentError::Auth { .. }) => return Err(e),
+            Err(e @ (AgentError::Auth { .. } | AgentError::TeamDeleted { .. })) => return Err(e),
             Err(e) => eprintln!("{e}"),
         }
         first = false;

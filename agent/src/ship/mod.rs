@@ -337,6 +337,12 @@ pub fn refresh_mode(home: &Home, cfg: &mut Config) -> Result<(), AgentError> {
                 detail: http_detail(code, resp),
             })
         }
+        Err(ureq::Error::Status(410, resp)) => {
+            return Err(AgentError::TeamDeleted {
+                server: server.clone(),
+                detail: http_detail(410, resp),
+            })
+        }
         Err(e) => {
             return Err(AgentError::Unavailable {
                 server: server.clone(),

@@ -156,7 +156,7 @@ impl Upload<'_> {
                     .map_err(AgentError::retry_later)
             }
             Err(e) => {
-                if !matches!(e, AgentError::Auth { .. }) {
+                if !matches!(e, AgentError::Auth { .. } | AgentError::TeamDeleted { .. }) {
                     let waited = (self.now_ms - first) / DAY_MS;
                     if waited >= 1 {
                         eprintln!(
