@@ -6,7 +6,9 @@
 
 /// A fieldless enum whose variants each have a fixed wire name. One list
 /// defines the variants, `as_str`, `parse` and `ALL`, so no name or variant
-/// can be left out of one of them.
+/// can be left out of one of them. Exported for the Worker's own closed
+/// vocabularies (audit actions).
+#[macro_export]
 macro_rules! named_enum {
     (
         $(#[$meta:meta])*

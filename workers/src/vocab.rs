@@ -31,48 +31,34 @@ impl Role {
     }
 }
 
-/// Defines the enum, its `ALL` list and `as_str` from one list, so a new
-/// action cannot miss one of them.
-macro_rules! audit_actions {
-    ($($variant:ident => $name:literal,)*) => {
-        /// What an audit entry records. `as_str` is the stored `audit_log.action`.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum AuditAction { $($variant,)* }
-
-        impl AuditAction {
-            pub const ALL: &'static [AuditAction] = &[$(AuditAction::$variant,)*];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $(AuditAction::$variant => $name,)* }
-            }
-        }
-    };
-}
-
-audit_actions! {
-    SignIn => "sign_in",
-    PrivacyModeChange => "privacy_mode.change",
-    RateLimitChange => "rate_limit.change",
-    CategorizeBudgetChange => "categorize_budget.change",
-    RetentionChange => "retention.change",
-    TimezoneChange => "timezone.change",
-    AgentRevoke => "agent.revoke",
-    InstallTokenCreate => "install_token.create",
-    ProjectLabel => "project.label",
-    MemberInvite => "member.invite",
-    MemberRoleChange => "member.role_change",
-    MemberRemove => "member.remove",
-    Export => "export",
-    RetentionPruned => "retention.pruned",
-    ContentPurged => "content.purged",
-    ContentPurgeRequested => "content.purge",
-    ContentView => "content.view",
-    ContentExport => "content.export",
-    DeveloperRemove => "developer.remove",
-    DeveloperErased => "developer.erased",
-    TeamDeletionScheduled => "team.delete",
-    TeamDeletionCancelled => "team.delete_cancel",
-    LifecycleFailed => "lifecycle.failed",
+tally_core::named_enum! {
+    /// What an audit entry records. `as_str` is the stored `audit_log.action`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum AuditAction {
+        SignIn => "sign_in",
+        PrivacyModeChange => "privacy_mode.change",
+        RateLimitChange => "rate_limit.change",
+        CategorizeBudgetChange => "categorize_budget.change",
+        RetentionChange => "retention.change",
+        TimezoneChange => "timezone.change",
+        AgentRevoke => "agent.revoke",
+        InstallTokenCreate => "install_token.create",
+        ProjectLabel => "project.label",
+        MemberInvite => "member.invite",
+        MemberRoleChange => "member.role_change",
+        MemberRemove => "member.remove",
+        Export => "export",
+        RetentionPruned => "retention.pruned",
+        ContentPurged => "content.purged",
+        ContentPurgeRequested => "content.purge",
+        ContentView => "content.view",
+        ContentExport => "content.export",
+        DeveloperRemove => "developer.remove",
+        DeveloperErased => "developer.erased",
+        TeamDeletionScheduled => "team.delete",
+        TeamDeletionCancelled => "team.delete_cancel",
+        LifecycleFailed => "lifecycle.failed",
+    }
 }
 
 #[cfg(test)]
