@@ -121,7 +121,7 @@ pub async fn events(mut req: Request, env: Env) -> Answer {
     }
     let mode = team.mode();
     let mut restricted = 0;
-    let events: Vec<_> = batch
+    let mut events: Vec<_> = batch
         .events
         .iter()
         .map(|e| {
@@ -132,12 +132,11 @@ pub async fn events(mut req: Request, env: Env) -> Answer {
             r
         })
         .collect();
-    // Content handling (categorization, R2) happens here, before the queue, so
-    // that text never rests anywhere the team did not choose.
     // The stored numbers are the edge's: the agent's prices only count
     // disagreements, shown per agent on the Developers page.
-    let mut events = events;
     let repriced = reprice(default_table(), &mut events);
+    // Content handling (categorization, R2) happens here, before the queue, so
+    // that text never rests anywhere the team did not choose.
     let (events, categorized) = crate::content::process(
         &env,
         &db,
