@@ -130,6 +130,15 @@ impl Browser {
         }
     }
 
+    /// Opens a mailed sign-in link and presses its confirm button, then waits
+    /// for a signed-in page: the button submits a form, and a `goto` issued
+    /// before its answer arrives would be overtaken by the redirect to `/`.
+    pub fn confirm_sign_in(&self, link: &str) {
+        self.goto(link);
+        self.click("[data-testid=confirm-signin]");
+        self.wait_for("form[action='/logout']");
+    }
+
     pub fn text(&self, css: &str) -> String {
         let e = self.wait_for(css);
         let v: Value = ureq::get(&self.url(&format!("/element/{e}/text")))

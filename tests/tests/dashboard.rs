@@ -49,8 +49,7 @@ fn admin_journey_in_a_real_browser() {
     assert_eq!(sent.json()["from"], "Tally <tally@acme.test>");
     // Opening the link only shows a confirmation (mail scanners prefetch
     // links); the button consumes it.
-    b.goto(&link);
-    b.click("[data-testid=confirm-signin]");
+    b.confirm_sign_in(&link);
     assert_eq!(b.text("[data-testid=spend-30d]"), "$0.00");
     b.screenshot("01-overview-empty");
 

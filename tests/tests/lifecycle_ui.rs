@@ -511,9 +511,7 @@ fn timeline_and_team_deletion_in_a_real_browser() {
     let s1 = tally_core::hash::session_hash(&agent.salt, "s1");
 
     let b = Browser::start();
-    b.goto(&stack.url(&team.signin_path));
-    b.click("[data-testid=confirm-signin]");
-    b.wait_for("h1");
+    b.confirm_sign_in(&stack.url(&team.signin_path));
     b.goto(&stack.url("/sessions"));
     b.click("[data-testid=timeline-link]");
     b.wait_for("[data-testid=request]");

@@ -30,8 +30,7 @@ fn browser_sign_in(stack: &Stack, mail: &FakeServer, b: &Browser, email: &str) {
                 Some(text[start..].split_whitespace().next()?.to_string())
             })
     });
-    b.goto(&link);
-    b.click("[data-testid=confirm-signin]");
+    b.confirm_sign_in(&link);
 }
 
 fn event(agent: &ApiAgent, n: u64, ts: i64, session: &str, mode: &str) -> Value {
