@@ -12,6 +12,20 @@ CREATE TABLE agent_tokens (
   revoked_at INTEGER
 , priced_differently INTEGER NOT NULL DEFAULT 0, quarantined INTEGER NOT NULL DEFAULT 0, agent_version TEXT);
 
+CREATE TABLE alerts (
+  team_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  period TEXT NOT NULL,
+  threshold_pct INTEGER,
+  title TEXT NOT NULL,
+  detail_json TEXT NOT NULL DEFAULT '{}',
+  created_ms INTEGER NOT NULL,
+  dismissed_ms INTEGER,
+  PRIMARY KEY (team_id, id)
+);
+
 CREATE TABLE audit_log (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   team_id TEXT NOT NULL,
@@ -203,6 +217,8 @@ CREATE TABLE web_sessions (
 );
 
 CREATE INDEX agent_tokens_team ON agent_tokens (team_id, id);
+
+CREATE INDEX alerts_recent ON alerts (team_id, created_ms);
 
 CREATE INDEX audit_log_team ON audit_log (team_id, at);
 
