@@ -61,6 +61,10 @@ enum Cmd {
         /// Seconds between rescans when no file change is noticed.
         #[arg(long, default_value_t = 30)]
         interval: u64,
+        /// Write output to this file (rotated at 8 MiB, one old file kept)
+        /// instead of stderr; the macOS service uses it.
+        #[arg(long)]
+        log_file: Option<std::path::PathBuf>,
     },
     /// Enrolment, privacy mode, key storage and what is waiting to be sent.
     Status {
@@ -128,6 +132,11 @@ enum ServiceAction {
         no_start: bool,
     },
     Uninstall,
+    /// Whether the service is installed, runs this binary and is active.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn parse_mode(s: &str) -> Result<PrivacyMode, String> {
@@ -156,7 +165,11 @@ fn main() -> ExitCode {
             max_mode,
             send_hostname,
         }),
-        Cmd::Run { once, interval } => cmd::run::run(once, Duration::from_secs(interval.max(1))),
+        Cmd::Run {
+            once,
+            interval,
+            log_file,
+        } => cmd::run::run(once, Duration::from_secs(interval.max(1)), log_file),
         Cmd::Status { json } => cmd::status::status(json),
         Cmd::Preview { n, json: _ } => cmd::preview::preview(n),
         Cmd::Report {
@@ -170,6 +183,7 @@ fn main() -> ExitCode {
         Cmd::Service { action } => match action {
             ServiceAction::Install { no_start } => cmd::service::install(!no_start),
             ServiceAction::Uninstall => cmd::service::uninstall(),
+            ServiceAction::Status { json } => cmd::service::status(json),
         },
         Cmd::Uninstall { json } => cmd::uninstall::uninstall(json),
         Cmd::DemoData {

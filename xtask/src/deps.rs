@@ -112,6 +112,11 @@ pub const REASONS: &[(&str, &str, &str)] = &[
     ),
     (
         "agent",
+        "signal-hook",
+        "SIGTERM/SIGINT in `tally run`: flush what is held, then exit cleanly",
+    ),
+    (
+        "agent",
         "keyring",
         "the outbox key in the OS keychain (Secret Service, Keychain, Credential Manager)",
     ),
