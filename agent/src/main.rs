@@ -95,6 +95,9 @@ enum Cmd {
         #[arg(long)]
         timezone: Option<String>,
     },
+    /// Installs the server's current agent release over this binary
+    /// (checksum verified) and restarts the service if it is installed.
+    Update,
     /// Checks everything the agent depends on and says what to fix.
     Doctor {
         #[arg(long)]
@@ -180,6 +183,7 @@ fn main() -> ExitCode {
             timezone,
         } => cmd::report::report(by, json, since, until, timezone),
         Cmd::Doctor { json } => cmd::doctor::doctor(json),
+        Cmd::Update => cmd::update::update(),
         Cmd::Service { action } => match action {
             ServiceAction::Install { no_start } => cmd::service::install(!no_start),
             ServiceAction::Uninstall => cmd::service::uninstall(),

@@ -100,18 +100,34 @@ pub fn install(start: bool) -> Result<String, AgentError> {
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d).map_err(|e| AgentError::io("creating", d, e))?;
     }
+    let existed = path.exists();
     std::fs::write(&path, unit_text(&exe, home.as_deref()))
         .map_err(|e| AgentError::io("writing", &path, e))?;
     if !start {
         return Ok(format!("wrote {} (not started)", path.display()));
     }
+    let started = start_unit(&path);
+    if started.is_err() && !existed {
+        // No service manager to run it (a container, no user session): a
+        // unit left behind would make `service status` claim a service.
+        let _ = std::fs::remove_file(&path);
+    }
+    started?;
+    Ok(format!("installed and started {}", path.display()))
+}
+
+fn start_unit(path: &Path) -> Result<(), AgentError> {
+    // Restart rather than start: after `tally update` the running service
+    // must pick up the new binary.
     if cfg!(target_os = "macos") {
-        run(Command::new("launchctl").arg("load").arg("-w").arg(&path))?;
+        let _ = run(Command::new("launchctl").arg("unload").arg(path));
+        run(Command::new("launchctl").arg("load").arg("-w").arg(path))?;
     } else {
         run(Command::new("systemctl").args(["--user", "daemon-reload"]))?;
-        run(Command::new("systemctl").args(["--user", "enable", "--now", UNIT]))?;
+        run(Command::new("systemctl").args(["--user", "enable", UNIT]))?;
+        run(Command::new("systemctl").args(["--user", "restart", UNIT]))?;
     }
-    Ok(format!("installed and started {}", path.display()))
+    Ok(())
 }
 
 pub fn uninstall() -> Result<Option<String>, AgentError> {

@@ -47,6 +47,7 @@ pub mod money;
 pub mod pricing;
 pub mod privacy;
 pub mod redact;
+pub mod release;
 pub mod rollup;
 pub mod seal;
 pub mod time;

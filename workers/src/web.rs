@@ -16,6 +16,7 @@ pub mod bootstrap;
 pub mod dashboard;
 pub mod error;
 pub mod export;
+pub mod install;
 pub mod range;
 pub mod routes;
 pub mod signin;
@@ -94,6 +95,11 @@ async fn dispatch(
         Route::RemoveDeveloper => page(people::remove(req, env).await),
         Route::EraseDeveloper => page(people::erase(req, env).await),
         Route::Static => assets::serve(params.get("file")),
+        Route::InstallScript => install::script(req, env).await,
+        Route::ReleaseManifest => install::manifest(env).await,
+        Route::ReleaseBinary => {
+            install::binary(env, params.get("version"), params.get("target")).await
+        }
         Route::ApiMe => api::me(req, env).await,
         Route::ApiOverview => api::overview(req, env).await,
         Route::ApiAgents => api::agents(req, env).await,

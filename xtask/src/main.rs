@@ -1,4 +1,5 @@
-//! Project tasks: `setup`, `build-worker`, `dev`, `test`, `deps`, `bench`, `prices`.
+//! Project tasks: `setup`, `build-worker`, `dev`, `test`, `deps`, `bench`, `prices`,
+//! `release-agent`.
 //!
 //! Everything is fetched from package registries only (crates.io, npm): the
 //! Worker toolchain is pointed at local binaries so nothing is downloaded
@@ -6,6 +7,7 @@
 
 mod deps;
 mod dev;
+mod release;
 mod setup;
 
 use std::process::ExitCode;
@@ -21,7 +23,8 @@ fn usage() -> ExitCode {
          test                  fmt, clippy (native + wasm32), cargo deny, unit and end-to-end tests\n  \
          deps                  every direct dependency of every crate and why it is there\n  \
          bench                 criterion benchmarks\n  \
-         prices --from FILE    regenerate core/prices/prices.json from LiteLLM's price table"
+         prices --from FILE    regenerate core/prices/prices.json from LiteLLM's price table\n  \
+         release-agent [--target T]... [--upload local|remote]\n                        build the agent (release) + SHA-256 manifest for /install.sh"
     );
     ExitCode::from(2)
 }
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         "deps" => deps::deps(),
         "bench" => bench(rest),
         "prices" => prices(rest),
+        "release-agent" => setup::setup().and_then(|tools| release::release_agent(&tools, rest)),
         _ => return usage(),
     };
     match result {

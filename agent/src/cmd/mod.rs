@@ -10,3 +10,4 @@ pub mod run;
 pub mod service;
 pub mod status;
 pub mod uninstall;
+pub mod update;

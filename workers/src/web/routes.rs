@@ -47,6 +47,10 @@ pub enum Route {
     RemoveDeveloper,
     EraseDeveloper,
     Static,
+    // Agent distribution (public).
+    InstallScript,
+    ReleaseManifest,
+    ReleaseBinary,
     // JSON API.
     ApiMe,
     ApiOverview,
@@ -102,6 +106,13 @@ pub const TABLE: &[(&str, &str, Route)] = &[
     ("POST", "/developers/remove", Route::RemoveDeveloper),
     ("POST", "/developers/erase", Route::EraseDeveloper),
     ("GET", "/static/*file", Route::Static),
+    ("GET", "/install.sh", Route::InstallScript),
+    ("GET", "/releases/manifest.json", Route::ReleaseManifest),
+    (
+        "GET",
+        "/releases/agent/:version/:target/tally",
+        Route::ReleaseBinary,
+    ),
     ("GET", "/api/me", Route::ApiMe),
     ("GET", "/api/overview", Route::ApiOverview),
     ("GET", "/api/agents", Route::ApiAgents),

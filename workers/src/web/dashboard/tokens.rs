@@ -82,7 +82,7 @@ pub async fn page(req: Request, env: Env) -> Page {
 
 /// `POST /tokens`: shows the new install command once; only its hash is stored.
 pub async fn create(req: Request, env: Env) -> Page {
-    let origin = req.url()?.origin().ascii_serialization();
+    let origin = crate::web::install::server_origin(&req, &env)?;
     let form = AdminForm::read(req, &env, Role::Admin).await?;
     let name = form.trimmed("developer_name");
     if !actions::valid_developer_name(name) {
@@ -96,11 +96,26 @@ pub async fn create(req: Request, env: Env) -> Page {
     let token = actions::issue_install_token(&env, &form.user, name)
         .await?
         .token;
+    let release = crate::web::install::current(&env).await?;
     let body = html! {
         h1 { "Install token for " (name) }
-        p { "Copy this command now; it is shown once, works once and expires in 7 days." }
-        code.once data-testid="install-command" { "tally install --server " (origin) " --token " (token) }
+        p { "Send this line to " (name) " now; it is shown once, works once and expires in 7 days. "
+            "It downloads the agent, checks its SHA-256, installs it to ~/.local/bin (no root), enrols it and starts it in the background." }
+        div.copyline {
+            code.once #install-command data-testid="install-command" { (crate::web::install::one_line(&origin, &token)) }
+            button type="button" data-copy="#install-command" data-testid="copy-install-command" { "Copy" }
+        }
+        @match &release {
+            Some(m) => p data-testid="release" { "Installs agent " (m.version) " (" (m.files.iter().map(|f| f.target.as_str()).collect::<Vec<_>>().join(", ")) ")." },
+            None => p.warn data-testid="no-release" {
+                "This server has no agent binaries yet, so the line above will stop with that message: the operator runs "
+                code { "cargo xtask release-agent --upload" } "."
+            },
+        }
+        p { "Already have " code { "tally" } "? Enrol it with:" }
+        code.once data-testid="install-command-manual" { "tally install --server " (origin) " --token " (token) }
         p { a href="/tokens" { "Back" } }
+        script src="/static/copy.js" {}
     };
     let mut r = show("Install token", "/tokens", body, 200)?;
     r.headers_mut().set("Cache-Control", "no-store")?;

@@ -101,6 +101,7 @@ pub async fn developers(req: Request, env: Env) -> Page {
     } else {
         vec![]
     };
+    let min_version = crate::util::config(&env, crate::bindings::MIN_AGENT_VERSION);
     table_page(&req, &user, t, |t| {
         let body = html! {
             h1 { "Developers" }
@@ -110,7 +111,7 @@ pub async fn developers(req: Request, env: Env) -> Page {
                 (super::people::content_viewed(&devs, &zone))
             }
             @if !agents.is_empty() {
-                (agent_health(&agents))
+                (agent_health(&agents, min_version.as_deref()))
             }
         };
         ("Developers", "/developers", body)
@@ -120,7 +121,13 @@ pub async fn developers(req: Request, env: Env) -> Page {
 
 /// Admins: what each agent reports about itself and how often the edge's
 /// price differed from the agent's, so a stale price table shows.
-fn agent_health(agents: &[AgentRow]) -> Markup {
+/// Agents below the server's minimum version are flagged: `tally update`
+/// (or the install line) brings them to the current release.
+fn agent_health(agents: &[AgentRow], min_version: Option<&str>) -> Markup {
+    let outdated = |v: Option<&str>| match (v, min_version) {
+        (Some(v), Some(min)) => !tally_core::release::version_at_least(v, min),
+        _ => false,
+    };
     html! {
         h2 { "Agents" }
         div.scroll {
@@ -131,7 +138,14 @@ fn agent_health(agents: &[AgentRow]) -> Markup {
                         tr data-testid=(format!("agent-{}", a.id)) {
                             td { (a.developer_name) }
                             td { (a.hostname.as_deref().unwrap_or("—")) }
-                            td data-testid="agent-version" { (a.agent_version.as_deref().unwrap_or("unknown")) }
+                            td data-testid="agent-version" {
+                                (a.agent_version.as_deref().unwrap_or("unknown"))
+                                @if let (true, Some(min)) = (outdated(a.agent_version.as_deref()), min_version) {
+                                    " " span.chip.outdated data-testid="agent-outdated" title="tally update brings it to the current release" {
+                                        "outdated (minimum " (min) ")"
+                                    }
+                                }
+                            }
                             td data-testid="agent-priced-differently" {
                                 (a.priced_differently) " events priced differently by this agent"
                             }
