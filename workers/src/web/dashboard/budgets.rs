@@ -21,6 +21,14 @@ use crate::web::range::Range;
 /// Projects offered in the budget form: those with usage in this many days.
 const PROJECT_CHOICE_DAYS: i64 = 90;
 
+/// "50%, 80%, 100%".
+fn percents(t: &[u32]) -> String {
+    t.iter()
+        .map(|p| format!("{p}%"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn percent_used(l: &BudgetLine) -> String {
     format!("{}.{}%", l.used_permille / 10, l.used_permille % 10)
 }
@@ -113,7 +121,7 @@ pub async fn page(req: Request, env: Env) -> Page {
                             td data-testid="budget-amount" { (usd(l.budget)) }
                             td data-testid="budget-spent" { (usd(l.spent)) }
                             td.t { (bar(l)) " " span data-testid="budget-used" { (percent_used(l)) } }
-                            td { (budget::format_thresholds(&l.thresholds)) "%" }
+                            td { (percents(&l.thresholds)) }
                             @if admin {
                                 td {
                                     form.inline method="post" action="/budgets/delete" {
