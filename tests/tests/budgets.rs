@@ -464,6 +464,71 @@ fn a_spike_is_strictly_more_than_three_times_the_fourteen_day_median() {
     .unwrap();
     assert_eq!(detail["spent_usd"], "9.000015000000");
     assert_eq!(detail["median_usd"], "3.000000000000");
+
+    // Budgets count the team's month in its time zone: 16:00 UTC on the
+    // last day of a month is 01:00 on the 1st of the next in Tokyo.
+    let owner = stack.sign_in(&team.signin_path);
+    form(&owner, "/settings/timezone", &[("timezone", "Asia/Tokyo")]);
+    form(
+        &owner,
+        "/budgets",
+        &[("scope", "team"), ("amount", "1"), ("thresholds", "100")],
+    );
+    // Two months before the spike days, so its next month holds no other usage.
+    let y = Month::of_day(d - 100);
+    upload(
+        &stack,
+        &agent,
+        "spike-batch-00000004",
+        vec![event(200, day_ms(y.last_day(), 16), 200_000, "/a")],
+    );
+    // 05:00 on the 1st in Tokyo: the new month and, on its first day, the last one.
+    stack.cron(HOURLY, day_ms(y.last_day(), 20));
+    let budget_alerts: Vec<_> = alerts(&stack, &tid)
+        .into_iter()
+        .filter(|(id, _)| id.starts_with("budget:"))
+        .collect();
+    assert_eq!(
+        budget_alerts,
+        vec![(
+            format!("budget:team:{}:100", y.next().label()),
+            format!(
+                "Team budget 100% reached: $3.00 of $1.00 ({})",
+                y.next().name()
+            )
+        )]
+    );
+
+    // Removing a developer drops their budget and seat (erasure is covered above).
+    let dev = agent.developer_id.clone();
+    form(
+        &owner,
+        "/budgets",
+        &[
+            ("scope", "developer"),
+            ("scope_key", &dev),
+            ("amount", "5"),
+            ("thresholds", "50"),
+        ],
+    );
+    form(
+        &owner,
+        "/developers/seat",
+        &[("developer_id", &dev), ("plan", "max_20x"), ("price", "")],
+    );
+    let rows = |sql: &str| stack.d1(sql)[0]["n"].as_u64().unwrap();
+    let dev_rows = format!(
+        "SELECT (SELECT COUNT(*) FROM budgets WHERE team_id = '{tid}' AND scope = 'developer') + (SELECT COUNT(*) FROM seat_plans WHERE team_id = '{tid}') AS n"
+    );
+    assert_eq!(rows(&dev_rows), 2);
+    form(&owner, "/developers/remove", &[("developer_id", &dev)]);
+    assert_eq!(rows(&dev_rows), 0);
+    assert_eq!(
+        rows(&format!(
+            "SELECT COUNT(*) AS n FROM budgets WHERE team_id = '{tid}'"
+        )),
+        1
+    );
 }
 
 #[test]
