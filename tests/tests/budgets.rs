@@ -214,8 +214,21 @@ fn thresholds_alert_once_per_month_and_seats_change_actual_spend() {
                "timezone": "UTC", "threshold_pct": 80, "spent_usd": "8.124000000000", "budget_usd": "10.000000000000"})
     );
 
+    let last_run = || -> Value {
+        let r = stack.d1("SELECT details FROM cron_runs ORDER BY id DESC LIMIT 1");
+        serde_json::from_str::<Value>(r[0]["details"].as_str().unwrap()).unwrap()["alerts"].clone()
+    };
+    assert_eq!(
+        last_run(),
+        json!({"alerts_raised": 4, "alert_teams_failed": 0})
+    );
+
     // A doubled tick, the next hour, and a redelivered batch raise nothing.
     stack.cron(HOURLY, tick);
+    assert_eq!(
+        last_run(),
+        json!({"alerts_raised": 0, "alert_teams_failed": 0})
+    );
     stack.cron(HOURLY, tick + HOUR_MS);
     assert_eq!(status(&agent.post(&first)), 202);
     stack.eventually("duplicate ignored", Duration::from_secs(30), || {
