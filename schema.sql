@@ -47,6 +47,19 @@ CREATE TABLE "batches" (
   PRIMARY KEY (team_id, batch_id, part)
 ) WITHOUT ROWID;
 
+CREATE TABLE budgets (
+  team_id TEXT NOT NULL,
+  scope TEXT NOT NULL CHECK (scope IN ('team', 'project', 'developer')),
+  -- '' for the team, the project hash or the developer id otherwise.
+  scope_key TEXT NOT NULL DEFAULT '',
+  amount_micro_usd INTEGER NOT NULL CHECK (amount_micro_usd > 0),
+  -- Ascending whole percentages, "50,80,100".
+  thresholds TEXT NOT NULL DEFAULT '50,80,100',
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (team_id, scope, scope_key)
+);
+
 CREATE TABLE "categories" (
   team_id TEXT NOT NULL,
   day INTEGER NOT NULL, -- unix day (UTC)
@@ -144,6 +157,15 @@ CREATE TABLE project_labels (
   project TEXT NOT NULL,
   label TEXT NOT NULL,
   PRIMARY KEY (team_id, project)
+);
+
+CREATE TABLE seat_plans (
+  team_id TEXT NOT NULL,
+  developer_id TEXT NOT NULL,
+  plan TEXT NOT NULL CHECK (plan IN ('pro', 'max_5x', 'max_20x', 'team', 'enterprise', 'custom')),
+  monthly_micro_usd INTEGER NOT NULL CHECK (monthly_micro_usd >= 0),
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (team_id, developer_id)
 );
 
 CREATE TABLE sessions (

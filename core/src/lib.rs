@@ -38,6 +38,7 @@ macro_rules! named_enum {
 }
 
 pub mod bucket;
+pub mod budget;
 pub mod categorize;
 pub mod claude;
 pub mod codex;

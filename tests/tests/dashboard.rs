@@ -291,7 +291,7 @@ fn roles_csrf_links_and_exports() {
     );
     assert_eq!(
         devs_csv.into_string().unwrap(),
-        "developer,requests,input,output,cache write,cache read,cost,last active\r\n"
+        "developer,requests,input,output,cache write,cache read,cost,last active,plan,seat per month,actual,value multiple\r\n"
     );
     let audit_csv = owner
         .get("/audit?format=csv")

@@ -21,6 +21,9 @@ const TENANT_TABLES: &[&str] = &[
     "project_labels",
     "content_objects",
     "lifecycle_jobs",
+    "alerts",
+    "budgets",
+    "seat_plans",
 ];
 
 const SERVICE_ALLOWED: &[&str] = &[
@@ -135,15 +138,20 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 
 #[test]
 fn every_tenant_statement_binds_the_team() {
-    let tenant: Vec<String> = ["db/team/mod.rs", "db/team/usage.rs", "db/team/lifecycle.rs"]
-        .iter()
-        .flat_map(|f| sql_of(f))
-        .collect();
+    let tenant: Vec<String> = [
+        "db/team/mod.rs",
+        "db/team/usage.rs",
+        "db/team/lifecycle.rs",
+        "db/team/budgets.rs",
+    ]
+    .iter()
+    .flat_map(|f| sql_of(f))
+    .collect();
     let mut files = Vec::new();
     rust_files(&worker_src().join("db/team"), &mut files);
     assert_eq!(
         files.len(),
-        3,
+        4,
         "a new file under db/team/ must be added here"
     );
     for sql in &tenant {
@@ -183,6 +191,7 @@ fn no_other_file_touches_d1() {
         root.join("db/team/mod.rs"),
         root.join("db/team/usage.rs"),
         root.join("db/team/lifecycle.rs"),
+        root.join("db/team/budgets.rs"),
         root.join("db/service.rs"),
     ];
     let mut files = Vec::new();

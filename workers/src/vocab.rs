@@ -58,6 +58,10 @@ tally_core::named_enum! {
         TeamDeletionScheduled => "team.delete",
         TeamDeletionCancelled => "team.delete_cancel",
         LifecycleFailed => "lifecycle.failed",
+        BudgetSet => "budget.set",
+        BudgetDelete => "budget.delete",
+        AlertDismiss => "alert.dismiss",
+        SeatPlanChange => "seat_plan.change",
     }
 }
 
@@ -110,7 +114,11 @@ mod tests {
                 "developer.erased",
                 "team.delete",
                 "team.delete_cancel",
-                "lifecycle.failed"
+                "lifecycle.failed",
+                "budget.set",
+                "budget.delete",
+                "alert.dismiss",
+                "seat_plan.change"
             ]
         );
     }

@@ -28,7 +28,7 @@ mod props;
 use worker::{Env, Request, Response};
 
 use crate::ingest;
-use dashboard::{audit, members, overview, people, settings, timeline, tokens, usage};
+use dashboard::{audit, budgets, members, overview, people, settings, timeline, tokens, usage};
 use error::{ApiError, PageError};
 use routes::{Params, Resolved, Route};
 
@@ -94,6 +94,11 @@ async fn dispatch(
         Route::CancelDeletion => page(settings::cancel_deletion(req, env).await),
         Route::RemoveDeveloper => page(people::remove(req, env).await),
         Route::EraseDeveloper => page(people::erase(req, env).await),
+        Route::Budgets => page(budgets::page(req, env).await),
+        Route::SaveBudget => page(budgets::save(req, env).await),
+        Route::DeleteBudget => page(budgets::delete(req, env).await),
+        Route::DismissAlert => page(budgets::dismiss(req, env).await),
+        Route::SetSeat => page(people::set_seat(req, env).await),
         Route::Static => assets::serve(params.get("file")),
         Route::InstallScript => install::script(req, env).await,
         Route::ReleaseManifest => install::manifest(env).await,

@@ -5,6 +5,7 @@ use worker::Result;
 
 use super::super::rows::*;
 use super::super::{all, i, t};
+use super::budgets::FORGET_DEVELOPER;
 use super::{changed, changes, TeamDb};
 
 impl TeamDb {
@@ -164,6 +165,8 @@ impl TeamDb {
                     "UPDATE developers SET name = ?3, removed_at = COALESCE(removed_at, ?4), erased_at = ?4 WHERE team_id = ?1 AND id = ?2",
                     vec![t(developer_id), t(anon_name), i(now)],
                 )?,
+                self.stmt(FORGET_DEVELOPER[0], vec![t(developer_id)])?,
+                self.stmt(FORGET_DEVELOPER[1], vec![t(developer_id)])?,
             ])
             .await?,
         )
@@ -180,6 +183,8 @@ impl TeamDb {
                     "UPDATE developers SET removed_at = COALESCE(removed_at, ?3) WHERE team_id = ?1 AND id = ?2",
                     vec![t(developer_id), i(now)],
                 )?,
+                self.stmt(FORGET_DEVELOPER[0], vec![t(developer_id)])?,
+                self.stmt(FORGET_DEVELOPER[1], vec![t(developer_id)])?,
             ])
             .await?;
         Ok(r.get(1).map(changed).unwrap_or(0) > 0)
@@ -237,6 +242,8 @@ pub const HARD_DELETE: &[&str] = &[
     "DELETE FROM content_objects WHERE team_id = ?1",
     "DELETE FROM lifecycle_jobs WHERE team_id = ?1",
     "DELETE FROM alerts WHERE team_id = ?1",
+    "DELETE FROM budgets WHERE team_id = ?1",
+    "DELETE FROM seat_plans WHERE team_id = ?1",
     "DELETE FROM developers WHERE team_id = ?1",
     "DELETE FROM teams WHERE id = ?1",
 ];

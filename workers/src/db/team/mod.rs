@@ -2,10 +2,14 @@
 //! (`tests/tests/sql_lint.rs` reads every file of this folder). Split by
 //! concern: here the team, its members, agents and settings; `usage` the
 //! aggregates (writing a queue part once, reading the dashboard's sums);
-//! `lifecycle` content, retention and deletion.
+//! `lifecycle` content, retention and deletion; `budgets` budgets, alerts
+//! and seat plans.
 
+mod budgets;
 mod lifecycle;
 mod usage;
+
+pub use budgets::{project_name, BudgetLine, BudgetScope, DeveloperSpend};
 
 use tally_core::event::PrivacyMode;
 use worker::{D1Database, D1PreparedStatement, Env, Result};
