@@ -58,6 +58,7 @@ tally_core::named_enum! {
         TeamDeletionScheduled => "team.delete",
         TeamDeletionCancelled => "team.delete_cancel",
         LifecycleFailed => "lifecycle.failed",
+        DeveloperSignIn => "developer.sign_in",
     }
 }
 
@@ -110,7 +111,8 @@ mod tests {
                 "developer.erased",
                 "team.delete",
                 "team.delete_cancel",
-                "lifecycle.failed"
+                "lifecycle.failed",
+                "developer.sign_in"
             ]
         );
     }

@@ -125,8 +125,9 @@ impl TeamDb {
     }
 
     /// Revokes the developer's agents, moves their numbers to a new
-    /// anonymous developer (team totals stay right) and deletes their
-    /// category rows; their content objects go through a lifecycle job.
+    /// anonymous developer (team totals stay right), deletes their category
+    /// rows and their self-view links and sessions; their content objects go
+    /// through a lifecycle job.
     pub async fn erase_developer(
         &self,
         developer_id: &str,
@@ -164,6 +165,14 @@ impl TeamDb {
                     "UPDATE developers SET name = ?3, removed_at = COALESCE(removed_at, ?4), erased_at = ?4 WHERE team_id = ?1 AND id = ?2",
                     vec![t(developer_id), t(anon_name), i(now)],
                 )?,
+                self.stmt(
+                    "DELETE FROM developer_sessions WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id)],
+                )?,
+                self.stmt(
+                    "DELETE FROM developer_links WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id)],
+                )?,
             ])
             .await?,
         )
@@ -179,6 +188,15 @@ impl TeamDb {
                 self.stmt(
                     "UPDATE developers SET removed_at = COALESCE(removed_at, ?3) WHERE team_id = ?1 AND id = ?2",
                     vec![t(developer_id), i(now)],
+                )?,
+                // Their agents are revoked, so their self-view ends too.
+                self.stmt(
+                    "DELETE FROM developer_sessions WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id)],
+                )?,
+                self.stmt(
+                    "DELETE FROM developer_links WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id)],
                 )?,
             ])
             .await?;
@@ -225,6 +243,8 @@ pub const HARD_DELETE: &[&str] = &[
     "DELETE FROM audit_log WHERE team_id = ?1",
     "DELETE FROM web_sessions WHERE team_id = ?1",
     "DELETE FROM signin_links WHERE team_id = ?1",
+    "DELETE FROM developer_sessions WHERE team_id = ?1",
+    "DELETE FROM developer_links WHERE team_id = ?1",
     "DELETE FROM members WHERE team_id = ?1",
     "DELETE FROM install_tokens WHERE team_id = ?1",
     "DELETE FROM agent_tokens WHERE team_id = ?1",
