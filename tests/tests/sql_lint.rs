@@ -145,9 +145,9 @@ fn every_tenant_statement_binds_the_team() {
         "db/team/lifecycle.rs",
         "db/team/developer.rs",
     ]
-        .iter()
-        .flat_map(|f| sql_of(f))
-        .collect();
+    .iter()
+    .flat_map(|f| sql_of(f))
+    .collect();
     let mut files = Vec::new();
     rust_files(&worker_src().join("db/team"), &mut files);
     assert_eq!(

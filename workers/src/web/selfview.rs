@@ -178,7 +178,9 @@ pub async fn follow_link(mut req: Request, env: Env) -> Result<Response, ApiErro
         .await?
     else {
         return Ok(developer_signin_page(
-            Some("That self-view link has expired or was already used. Run `tally dashboard` again."),
+            Some(
+                "That self-view link has expired or was already used. Run `tally dashboard` again.",
+            ),
             401,
         )?);
     };
@@ -266,7 +268,10 @@ mod tests {
         let a = link_form_token("p", "tly_self_1", "n1");
         assert_ne!(a, link_form_token("p", "tly_self_1", "n2"));
         assert_ne!(a, link_form_token("p", "tly_self_2", "n1"));
-        assert_ne!(a, super::super::signin::link_form_token("p", "tly_self_1", "n1"));
+        assert_ne!(
+            a,
+            super::super::signin::link_form_token("p", "tly_self_1", "n1")
+        );
         assert_ne!(limiter_key("a"), limiter_key("b"));
     }
 }

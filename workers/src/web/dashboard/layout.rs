@@ -292,7 +292,10 @@ mod tests {
             .contains("<header"));
         // The self-view's header links only the developer's own pages.
         let d = developer_page("Me", "/me", "Ada <x>", html! {}).into_string();
-        assert!(d.contains("<a href=\"/me\" class=\"on\">My usage</a>"), "{d}");
+        assert!(
+            d.contains("<a href=\"/me\" class=\"on\">My usage</a>"),
+            "{d}"
+        );
         assert!(d.contains("action=\"/me/logout\""), "{d}");
         assert!(d.contains("Ada &lt;x&gt;"), "{d}");
         for (href, _) in NAV {

@@ -59,7 +59,11 @@ pub async fn page(req: Request, env: Env) -> Page {
         dev.db
             .developer_totals_by_model(&me, hour(zone.day_start(today - (days - 1))), end)
     };
-    let (d1, d7, d30) = (sum(&last(1).await?), sum(&last(7).await?), sum(&last(30).await?));
+    let (d1, d7, d30) = (
+        sum(&last(1).await?),
+        sum(&last(7).await?),
+        sum(&last(30).await?),
+    );
     let (fh, th) = range.hours();
     let models = dev.db.developer_totals_by_model(&me, fh, th).await?;
     let totals = sum(&models);
@@ -129,7 +133,13 @@ pub async fn page(req: Request, env: Env) -> Page {
         h2 { "My sessions" }
         (sessions_table(&sessions, &with_content, &zone))
     };
-    Ok(show_developer("My usage", "/me", &dev.principal.developer_name, body, 200)?)
+    Ok(show_developer(
+        "My usage",
+        "/me",
+        &dev.principal.developer_name,
+        body,
+        200,
+    )?)
 }
 
 fn sessions_table(rows: &[SessionRowOut], with_content: &[String], zone: &Zone) -> Markup {

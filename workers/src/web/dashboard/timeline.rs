@@ -142,8 +142,7 @@ pub async fn page(req: Request, env: Env, session: &str) -> Page {
 /// The timeline of `events`; `exports` adds the download links (members).
 pub fn render(session: &str, zone: &Zone, events: &[StoredEvent], exports: bool) -> Markup {
     let total: Usd = events.iter().filter_map(cost).sum();
-    let mut hours: Vec<(String, String)> =
-        events.iter().map(|e| hour_anchor(zone, e.ts)).collect();
+    let mut hours: Vec<(String, String)> = events.iter().map(|e| hour_anchor(zone, e.ts)).collect();
     // The hour heading goes before the first request of each hour.
     let heads: Vec<Option<(String, String)>> = hours
         .iter()
