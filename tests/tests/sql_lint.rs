@@ -21,6 +21,8 @@ const TENANT_TABLES: &[&str] = &[
     "project_labels",
     "content_objects",
     "lifecycle_jobs",
+    "developer_links",
+    "developer_sessions",
 ];
 
 const SERVICE_ALLOWED: &[&str] = &[

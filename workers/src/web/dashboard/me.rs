@@ -229,9 +229,10 @@ pub fn what(action: &str, details: &Value) -> String {
     };
     match a {
         AuditAction::ContentView => format!(
-            "read the stored content of session {} ({} requests)",
+            "read the stored content of session {} ({} {})",
             short(&d["session"]),
-            d["requests"]
+            d["requests"],
+            if d["requests"] == 1 { "request" } else { "requests" }
         ),
         AuditAction::ContentExport => format!(
             "exported the stored content of session {} as {}",
@@ -283,14 +284,14 @@ pub async fn audit(req: Request, env: Env) -> Page {
         }
         div.scroll {
             table data-testid="table-me-audit" {
-                thead { tr { th { "time" } th { "who" } th { "what" } } }
+                thead { tr { th { "time" } th.t { "who" } th.t { "what" } } }
                 tbody {
                     @for e in &rows {
                         @let details: Value = serde_json::from_str(&e.details).unwrap_or(Value::Null);
                         tr data-testid="audit-row" data-action=(e.action) {
                             td { (zone.time(e.at)) }
-                            td data-testid="audit-who" { (who(e, &me)) }
-                            td data-testid="audit-what" { (what(&e.action, &details)) }
+                            td.t data-testid="audit-who" { (who(e, &me)) }
+                            td.t data-testid="audit-what" { (what(&e.action, &details)) }
                         }
                     }
                     @if rows.is_empty() {
@@ -321,6 +322,10 @@ mod tests {
                 &json!({"session": "0123456789abcdef0123", "requests": 3})
             ),
             "read the stored content of session 0123456789abcdef (3 requests)"
+        );
+        assert_eq!(
+            what("content.view", &json!({"session": "ab", "requests": 1})),
+            "read the stored content of session ab (1 request)"
         );
         assert_eq!(
             what("privacy_mode.change", &json!({"from": "off", "to": "full"})),
