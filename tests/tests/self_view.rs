@@ -7,6 +7,7 @@
 //! (`tally dashboard` → `POST /v1/agent/self-view` → a one-time link) and
 //! reads their own numbers and the audit entries that concern them, and
 //! nothing of anyone else; neither kind of session opens the other's pages.
+#![allow(clippy::result_large_err)] // ureq results are matched on directly.
 
 use std::process::Command;
 use std::time::Duration;
@@ -433,7 +434,9 @@ fn a_developer_sees_exactly_their_own_data_and_who_read_it() {
     assert_eq!(chips(&a2), ["off"]);
     assert_eq!(me.matches("data-testid=\"me-timeline-link\"").count(), 1);
     assert!(
-        me.contains(&format!("href=\"/me/sessions/{a1}\" data-testid=\"me-timeline-link\"")),
+        me.contains(&format!(
+            "href=\"/me/sessions/{a1}\" data-testid=\"me-timeline-link\""
+        )),
         "{me}"
     );
 

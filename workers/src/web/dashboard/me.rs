@@ -232,7 +232,11 @@ pub fn what(action: &str, details: &Value) -> String {
             "read the stored content of session {} ({} {})",
             short(&d["session"]),
             d["requests"],
-            if d["requests"] == 1 { "request" } else { "requests" }
+            if d["requests"] == 1 {
+                "request"
+            } else {
+                "requests"
+            }
         ),
         AuditAction::ContentExport => format!(
             "exported the stored content of session {} as {}",
