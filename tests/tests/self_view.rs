@@ -608,6 +608,12 @@ fn a_developer_sees_exactly_their_own_data_and_who_read_it() {
         .as_str()
         .unwrap()
         .to_string();
+    // A self-view link is no member sign-in link.
+    let member_try = stack.follow_link(
+        &ureq::AgentBuilder::new().redirects(0).build(),
+        &pending.replace("/me/link", "/auth/link"),
+    );
+    assert_eq!(status(&member_try), 401);
     assert_eq!(
         post(
             "/me/logout",
