@@ -589,8 +589,14 @@ fn a_developer_sees_exactly_their_own_data_and_who_read_it() {
         assert!(!body.contains("$3.75"), "{path}");
     }
 
-    // Links are rate limited per agent: five at once, then 429 with a wait.
-    for k in 0..5 {
+    // Links are rate limited per agent: five at once (Bea's first opens her
+    // own session), then 429 with a wait.
+    let bea_cookie = developer_cookie(&stack, &bea);
+    assert_eq!(
+        testid(&get_with(&stack, "/me", &bea_cookie).1, "me-spend-30d"),
+        "$0.30"
+    );
+    for k in 1..5 {
         assert_eq!(status(&mint(&stack, &bea.token)), 200, "link {k}");
     }
     match mint(&stack, &bea.token) {
@@ -642,6 +648,28 @@ fn a_developer_sees_exactly_their_own_data_and_who_read_it() {
         ))[0]["n"],
         0
     );
+
+    // Erasing Bea ends her self-view and leaves no link or session of hers.
+    assert_eq!(get_with(&stack, "/me", &bea_cookie).0, 200);
+    assert_eq!(
+        member_form(
+            &owner,
+            "/developers/erase",
+            &format!("developer_id={}&confirm_name=Bea", bea.developer_id)
+        ),
+        303
+    );
+    assert_eq!(get_with(&stack, "/me", &bea_cookie).0, 401);
+    for table in ["developer_sessions", "developer_links"] {
+        assert_eq!(
+            stack.d1(&format!(
+                "SELECT COUNT(*) AS n FROM {table} WHERE team_id = '{tid}' AND developer_id = '{}'",
+                bea.developer_id
+            ))[0]["n"],
+            0,
+            "{table}"
+        );
+    }
 }
 
 /// The real agent binary: `tally dashboard --print` prints a link; the
