@@ -106,6 +106,27 @@ CREATE TABLE cron_runs (
   details TEXT NOT NULL
 );
 
+CREATE TABLE developer_links (
+  token_hash TEXT PRIMARY KEY,
+  team_id TEXT NOT NULL REFERENCES teams(id),
+  developer_id TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at INTEGER
+);
+
+CREATE TABLE developer_sessions (
+  id_hash TEXT PRIMARY KEY,
+  team_id TEXT NOT NULL REFERENCES teams(id),
+  developer_id TEXT NOT NULL,
+  -- The agent whose token minted the link: revoking it ends the session.
+  agent_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+
 CREATE TABLE developers (
   team_id TEXT NOT NULL REFERENCES teams(id),
   id TEXT NOT NULL,
@@ -249,6 +270,10 @@ CREATE INDEX content_objects_day ON content_objects (team_id, day);
 CREATE INDEX content_objects_developer ON content_objects (team_id, developer_id);
 
 CREATE INDEX content_objects_session ON content_objects (team_id, session, first_ts);
+
+CREATE INDEX developer_links_developer ON developer_links (team_id, developer_id);
+
+CREATE INDEX developer_sessions_developer ON developer_sessions (team_id, developer_id);
 
 CREATE INDEX install_tokens_team ON install_tokens (team_id);
 

@@ -103,6 +103,13 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Open your own read-only view of what the team server holds about
+    /// you: your usage, and who read your content (a one-time link).
+    Dashboard {
+        /// Only print the link; do not start a browser.
+        #[arg(long)]
+        print: bool,
+    },
     /// Run `tally run` in the background (systemd user unit / launchd agent).
     Service {
         #[command(subcommand)]
@@ -184,6 +191,7 @@ fn main() -> ExitCode {
         } => cmd::report::report(by, json, since, until, timezone),
         Cmd::Doctor { json } => cmd::doctor::doctor(json),
         Cmd::Update => cmd::update::update(),
+        Cmd::Dashboard { print } => cmd::dashboard::dashboard(print),
         Cmd::Service { action } => match action {
             ServiceAction::Install { no_start } => cmd::service::install(!no_start),
             ServiceAction::Uninstall => cmd::service::uninstall(),

@@ -39,6 +39,11 @@ fn edge_reply(req: &Recorded, mode: &str) -> Reply {
             json!({"team_id": "t1", "privacy_mode": mode, "salt": SALT}),
         ),
         ("GET", "/healthz") => Reply::text(200, "ok"),
+        ("POST", "/v1/agent/self-view") => Reply::json(
+            200,
+            json!({"url": "http://x/me/link?token=tly_self_1", "path": "/me/link?token=tly_self_1",
+                   "expires_at": 1, "expires_in_s": 600}),
+        ),
         ("POST", "/v1/events") => match decode_batch(&body_of(req), now_ms()) {
             Ok(b) => Reply::json(
                 202,
@@ -1132,6 +1137,11 @@ fn only_what_the_readme_lists_leaves_the_machine() {
     env.ok(&["status"]);
     env.ok(&["preview", "-n", "2"]);
     env.ok(&["report", "daily", "--json"]);
+    let link = env.ok(&["dashboard", "--print"]);
+    assert_eq!(
+        String::from_utf8_lossy(&link.stdout),
+        format!("{}/me/link?token=tly_self_1\n", server.base)
+    );
     let standard = [
         "host",
         "user-agent",
@@ -1161,6 +1171,10 @@ fn only_what_the_readme_lists_leaves_the_machine() {
                 assert!(extra.is_empty(), "{extra:?}");
             }
             ("GET", "/v1/agent/config") => assert_eq!(extra, ["authorization"]),
+            ("POST", "/v1/agent/self-view") => {
+                assert_eq!(extra, ["authorization"]);
+                assert!(body_of(r).is_empty());
+            }
             ("POST", "/v1/events") => {
                 assert_eq!(
                     extra,

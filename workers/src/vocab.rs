@@ -62,6 +62,7 @@ tally_core::named_enum! {
         BudgetDelete => "budget.delete",
         AlertDismiss => "alert.dismiss",
         SeatPlanChange => "seat_plan.change",
+        DeveloperSignIn => "developer.sign_in",
     }
 }
 
@@ -118,7 +119,8 @@ mod tests {
                 "budget.set",
                 "budget.delete",
                 "alert.dismiss",
-                "seat_plan.change"
+                "seat_plan.change",
+                "developer.sign_in"
             ]
         );
     }

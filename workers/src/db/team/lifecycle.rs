@@ -126,8 +126,9 @@ impl TeamDb {
     }
 
     /// Revokes the developer's agents, moves their numbers to a new
-    /// anonymous developer (team totals stay right) and deletes their
-    /// category rows; their content objects go through a lifecycle job.
+    /// anonymous developer (team totals stay right), deletes their category
+    /// rows and their self-view links and sessions; their content objects go
+    /// through a lifecycle job.
     pub async fn erase_developer(
         &self,
         developer_id: &str,
@@ -167,6 +168,14 @@ impl TeamDb {
                 )?,
                 self.stmt(FORGET_DEVELOPER[0], vec![t(developer_id)])?,
                 self.stmt(FORGET_DEVELOPER[1], vec![t(developer_id)])?,
+                self.stmt(
+                    "DELETE FROM developer_sessions WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id)],
+                )?,
+                self.stmt(
+                    "DELETE FROM developer_links WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id)],
+                )?,
             ])
             .await?,
         )
@@ -185,6 +194,15 @@ impl TeamDb {
                 )?,
                 self.stmt(FORGET_DEVELOPER[0], vec![t(developer_id)])?,
                 self.stmt(FORGET_DEVELOPER[1], vec![t(developer_id)])?,
+                // Their agents are revoked, so their self-view ends too.
+                self.stmt(
+                    "DELETE FROM developer_sessions WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id)],
+                )?,
+                self.stmt(
+                    "DELETE FROM developer_links WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id)],
+                )?,
             ])
             .await?;
         Ok(r.get(1).map(changed).unwrap_or(0) > 0)
@@ -230,6 +248,8 @@ pub const HARD_DELETE: &[&str] = &[
     "DELETE FROM audit_log WHERE team_id = ?1",
     "DELETE FROM web_sessions WHERE team_id = ?1",
     "DELETE FROM signin_links WHERE team_id = ?1",
+    "DELETE FROM developer_sessions WHERE team_id = ?1",
+    "DELETE FROM developer_links WHERE team_id = ?1",
     "DELETE FROM members WHERE team_id = ?1",
     "DELETE FROM install_tokens WHERE team_id = ?1",
     "DELETE FROM agent_tokens WHERE team_id = ?1",
