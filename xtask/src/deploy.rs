@@ -60,6 +60,10 @@ pub struct Options {
     pub url: Option<String>,
 }
 
+/// POSTs the bootstrap request: (url, secret, body) -> response JSON.
+pub type BootstrapFn<'a> =
+    Box<dyn FnMut(&str, &str, &serde_json::Value) -> Result<serde_json::Value> + 'a>;
+
 /// Everything deploy reads and writes on this machine.
 pub struct Local<'a> {
     pub root: PathBuf,
@@ -73,8 +77,7 @@ pub struct Local<'a> {
     pub release_agent: Box<dyn FnMut() -> Result<()> + 'a>,
     /// The agent version and the manifest's version in the bucket, if any.
     pub agent_version: String,
-    /// POSTs the bootstrap request: (url, secret, body) -> response JSON.
-    pub bootstrap: Box<dyn FnMut(&str, &str, &serde_json::Value) -> Result<serde_json::Value> + 'a>,
+    pub bootstrap: BootstrapFn<'a>,
 }
 
 fn s(v: &[&str]) -> Vec<String> {
@@ -435,6 +438,143 @@ pub fn deploy(w: &mut dyn Wrangler, local: &mut Local<'_>, o: &Options) -> Resul
         }
     }
     Ok(r)
+}
+
+/// The real thing: wrangler from the toolchain `cargo xtask setup` installs.
+struct Cli<'a> {
+    tools: &'a crate::setup::Tools,
+    root: PathBuf,
+}
+
+impl Wrangler for Cli<'_> {
+    fn run(&mut self, args: &[String], stdin: Option<&str>) -> Result<String> {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut c = Command::new(&self.tools.wrangler);
+        c.args(args)
+            .current_dir(&self.root)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        self.tools.apply_env(&mut c);
+        let mut child = c.spawn().map_err(|e| format!("starting wrangler: {e}"))?;
+        if let (Some(v), Some(mut i)) = (stdin, child.stdin.take()) {
+            i.write_all(v.as_bytes())
+                .map_err(|e| format!("wrangler stdin: {e}"))?;
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("wrangler: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "wrangler {} failed: {}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&out.stdout)
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// SHA-256 over the built Worker (every file under workers/build, by name).
+fn bundle_hash(root: &Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let dir = root.join("workers/build");
+    let mut files = Vec::new();
+    let mut stack = vec![dir.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).ok()?.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    if files.is_empty() {
+        return None;
+    }
+    files.sort();
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(f.strip_prefix(&dir).ok()?.to_string_lossy().as_bytes());
+        h.update(std::fs::read(&f).ok()?);
+    }
+    Some(hex::encode(h.finalize()))
+}
+
+pub fn main(tools: &crate::setup::Tools, args: &[String]) -> Result<()> {
+    let mut o = Options {
+        apply: false,
+        allow_breaking: false,
+        owner: None,
+        team: "My team".into(),
+        url: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--apply" => o.apply = true,
+            "--allow-breaking" => o.allow_breaking = true,
+            "--owner" => {
+                o.owner = Some(it.next().ok_or("--owner needs an e-mail address")?.clone())
+            }
+            "--team" => o.team = it.next().ok_or("--team needs a name")?.clone(),
+            "--url" => {
+                o.url = Some(
+                    it.next()
+                        .ok_or("--url needs https://…")?
+                        .trim_end_matches('/')
+                        .to_string(),
+                )
+            }
+            other => return Err(format!("unknown deploy option {other}")),
+        }
+    }
+    let root = crate::setup::root();
+    let mut local = Local {
+        root: root.clone(),
+        state: root.join(".tally-deploy"),
+        random_hex: Box::new(crate::dev::random_hex),
+        bundle_hash: bundle_hash(&root),
+        release_agent: Box::new(|| {
+            crate::release::release_agent(tools, &["--upload".into(), "remote".into()])
+        }),
+        agent_version: env!("CARGO_PKG_VERSION").into(),
+        bootstrap: Box::new(|url, secret, body| {
+            ureq::post(url)
+                .set("Authorization", &format!("Bearer {secret}"))
+                .send_json(body.clone())
+                .map_err(|e| format!("POST {url}: {e}"))?
+                .into_json()
+                .map_err(|e| format!("POST {url}: {e}"))
+        }),
+    };
+    eprintln!(
+        "==> deploy ({})",
+        if o.apply {
+            "applying"
+        } else {
+            "dry run; --apply to act"
+        }
+    );
+    let r = deploy(&mut Cli { tools, root }, &mut local, &o)?;
+    if r.actions.is_empty() {
+        eprintln!("    nothing to do: the deployment matches this checkout");
+    }
+    if let Some(u) = &r.url {
+        eprintln!("    Worker: {u}");
+    }
+    if let Some(s) = &r.signin {
+        eprintln!("    owner's sign-in link (valid 24 h, works once): {s}");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -804,141 +944,4 @@ mod tests {
         assert!(!lists_queue("│ 1 │ tally-events-dlq │", "tally-events"));
         assert!(generated_config("database_id = \"x\"", "y").is_err());
     }
-}
-
-/// The real thing: wrangler from the toolchain `cargo xtask setup` installs.
-struct Cli<'a> {
-    tools: &'a crate::setup::Tools,
-    root: PathBuf,
-}
-
-impl Wrangler for Cli<'_> {
-    fn run(&mut self, args: &[String], stdin: Option<&str>) -> Result<String> {
-        use std::io::Write;
-        use std::process::{Command, Stdio};
-        let mut c = Command::new(&self.tools.wrangler);
-        c.args(args)
-            .current_dir(&self.root)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        self.tools.apply_env(&mut c);
-        let mut child = c.spawn().map_err(|e| format!("starting wrangler: {e}"))?;
-        if let (Some(v), Some(mut i)) = (stdin, child.stdin.take()) {
-            i.write_all(v.as_bytes())
-                .map_err(|e| format!("wrangler stdin: {e}"))?;
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| format!("wrangler: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "wrangler {} failed: {}{}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr),
-                String::from_utf8_lossy(&out.stdout)
-            ));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-}
-
-/// SHA-256 over the built Worker (every file under workers/build, by name).
-fn bundle_hash(root: &Path) -> Option<String> {
-    use sha2::{Digest, Sha256};
-    let dir = root.join("workers/build");
-    let mut files = Vec::new();
-    let mut stack = vec![dir.clone()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).ok()?.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                files.push(p);
-            }
-        }
-    }
-    if files.is_empty() {
-        return None;
-    }
-    files.sort();
-    let mut h = Sha256::new();
-    for f in files {
-        h.update(f.strip_prefix(&dir).ok()?.to_string_lossy().as_bytes());
-        h.update(std::fs::read(&f).ok()?);
-    }
-    Some(hex::encode(h.finalize()))
-}
-
-pub fn main(tools: &crate::setup::Tools, args: &[String]) -> Result<()> {
-    let mut o = Options {
-        apply: false,
-        allow_breaking: false,
-        owner: None,
-        team: "My team".into(),
-        url: None,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--apply" => o.apply = true,
-            "--allow-breaking" => o.allow_breaking = true,
-            "--owner" => {
-                o.owner = Some(it.next().ok_or("--owner needs an e-mail address")?.clone())
-            }
-            "--team" => o.team = it.next().ok_or("--team needs a name")?.clone(),
-            "--url" => {
-                o.url = Some(
-                    it.next()
-                        .ok_or("--url needs https://…")?
-                        .trim_end_matches('/')
-                        .to_string(),
-                )
-            }
-            other => return Err(format!("unknown deploy option {other}")),
-        }
-    }
-    let root = crate::setup::root();
-    let mut local = Local {
-        root: root.clone(),
-        state: root.join(".tally-deploy"),
-        random_hex: Box::new(crate::dev::random_hex),
-        bundle_hash: bundle_hash(&root),
-        release_agent: Box::new(|| {
-            crate::release::release_agent(tools, &["--upload".into(), "remote".into()])
-        }),
-        agent_version: env!("CARGO_PKG_VERSION").into(),
-        bootstrap: Box::new(|url, secret, body| {
-            ureq::post(url)
-                .set("Authorization", &format!("Bearer {secret}"))
-                .send_json(body.clone())
-                .map_err(|e| format!("POST {url}: {e}"))?
-                .into_json()
-                .map_err(|e| format!("POST {url}: {e}"))
-        }),
-    };
-    eprintln!(
-        "==> deploy ({})",
-        if o.apply {
-            "applying"
-        } else {
-            "dry run; --apply to act"
-        }
-    );
-    let r = deploy(&mut Cli { tools, root }, &mut local, &o)?;
-    if r.actions.is_empty() {
-        eprintln!("    nothing to do: the deployment matches this checkout");
-    }
-    if let Some(u) = &r.url {
-        eprintln!("    Worker: {u}");
-    }
-    if let Some(s) = &r.signin {
-        eprintln!("    owner's sign-in link (valid 24 h, works once): {s}");
-    }
-    Ok(())
 }
