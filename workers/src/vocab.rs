@@ -38,6 +38,7 @@ tally_core::named_enum! {
         SignIn => "sign_in",
         PrivacyModeChange => "privacy_mode.change",
         RateLimitChange => "rate_limit.change",
+        ShipIntervalChange => "ship_interval.change",
         CategorizeBudgetChange => "categorize_budget.change",
         RetentionChange => "retention.change",
         TimezoneChange => "timezone.change",

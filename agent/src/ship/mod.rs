@@ -55,6 +55,12 @@ pub struct RunStatus {
     pub ollama_categorized: u64,
     pub outbox_full: bool,
     pub held_unsettled: usize,
+    /// The upload interval `tally run` follows (`None`: every cycle).
+    #[serde(default)]
+    pub ship_interval_s: Option<u64>,
+    /// When `tally run` uploads next unless a batch fills first.
+    #[serde(default)]
+    pub next_upload_ms: Option<i64>,
 }
 
 impl RunStatus {
@@ -364,9 +370,14 @@ pub fn refresh_mode(home: &Home, cfg: &mut Config) -> Result<(), AgentError> {
     // Optional: older servers do not say, and then batches keep the wire limit.
     let capacity = v["rate_capacity"].as_u64().filter(|&c| c > 0);
     let min_version = v["min_agent_version"].as_str().map(str::to_string);
-    if capacity != cfg.rate_capacity || min_version != cfg.min_agent_version {
+    let interval = v["ship_interval_s"].as_u64().filter(|&s| s > 0);
+    if capacity != cfg.rate_capacity
+        || min_version != cfg.min_agent_version
+        || interval != cfg.ship_interval_s
+    {
         cfg.rate_capacity = capacity;
         cfg.min_agent_version = min_version;
+        cfg.ship_interval_s = interval;
         cfg.save(home).map_err(AgentError::retry_later)?;
     }
     Ok(())
