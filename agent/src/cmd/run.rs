@@ -53,16 +53,12 @@ fn print_sync(s: &ship::Sync) {
 struct Pace {
     interval: Option<Duration>,
     next: Option<Instant>,
-    /// Events queued since the last successful upload.
-    queued: usize,
 }
 
 impl Pace {
-    fn due(&self, cfg: &Config) -> bool {
+    fn due(&self) -> bool {
         match (self.interval, self.next) {
-            (Some(_), Some(next)) => {
-                Instant::now() >= next || self.queued >= cfg.batch_events()
-            }
+            (Some(_), Some(next)) => Instant::now() >= next,
             _ => true,
         }
     }
@@ -75,8 +71,10 @@ impl Pace {
     }
 }
 
-/// One sync and, when due (or `force`), one upload, with what they observed
-/// recorded for `tally status`.
+/// One cycle, recorded for `tally status`. Between uploads it only counts
+/// what is ready (nothing is queued, so the batches of one interval are
+/// packed together); when an upload is due (or `force`, or a batch's worth
+/// is ready) it syncs, queues and uploads.
 fn cycle(
     home: &Home,
     cfg: &mut Config,
@@ -85,11 +83,24 @@ fn cycle(
     pace: &mut Pace,
     force: bool,
 ) -> Result<(), AgentError> {
+    pace.interval = cfg.ship_interval();
     let mut st = RunStatus::load(home);
+    st.ship_interval_s = pace.interval.map(|d| d.as_secs());
+    if !force && !pace.due() {
+        let ready = ship::peek(home, sources, cfg, now_ms()).map_err(AgentError::retry_later)?;
+        st.last_sync_ms = Some(now_ms());
+        st.ready_to_ship = ready;
+        if ready < cfg.batch_events() {
+            st.save(home);
+            return Ok(());
+        }
+        eprintln!("{ready} events ready: a full batch ships now");
+    }
     let synced = ship::sync(home, sources, Some(cfg), now_ms(), progress)
         .map_err(AgentError::retry_later)?;
     print_sync(&synced);
     st.last_sync_ms = Some(now_ms());
+    st.ready_to_ship = 0;
     if cfg.effective_mode() == PrivacyMode::CategorizeLocal {
         if synced.ollama_error.is_some() || synced.ollama_categorized > 0 {
             st.ollama_error = synced.ollama_error.clone();
@@ -98,28 +109,17 @@ fn cycle(
     } else {
         st.ollama_error = None;
     }
-    let mut outbox_full = false;
     if let Some(e) = &synced.enqueued {
         st.outbox_full = e.outbox_full;
         st.held_unsettled = e.held;
-        pace.queued += e.events;
-        outbox_full = e.outbox_full;
     }
-    pace.interval = cfg.ship_interval();
-    st.ship_interval_s = pace.interval.map(|d| d.as_secs());
-    if !(force || outbox_full || pace.due(cfg)) {
-        st.save(home);
-        return Ok(());
-    }
+    st.save(home);
     let res = ship::upload(home, cfg);
     // A failed upload waits for the next interval too: the outbox keeps it.
     pace.next = pace.interval.map(|d| Instant::now() + d);
     st.next_upload_ms = pace.interval.map(|d| now_ms() + d.as_millis() as i64);
     match &res {
         Ok(u) => {
-            if !u.busy {
-                pace.queued = 0;
-            }
             if u.batches > 0 || u.quarantined > 0 || u.gave_up > 0 {
                 eprintln!("uploaded {} events in {} batches", u.events, u.batches);
             }
@@ -224,7 +224,6 @@ pub fn run(once: bool, interval: Duration, log_file: Option<PathBuf>) -> Result<
     let mut pace = Pace {
         interval: cfg.ship_interval(),
         next: None,
-        queued: 0,
     };
     if once {
         return cycle(&home, &mut cfg, &sources, true, &mut pace, true);

@@ -61,6 +61,9 @@ pub struct RunStatus {
     /// When `tally run` uploads next unless a batch fills first.
     #[serde(default)]
     pub next_upload_ms: Option<i64>,
+    /// Settled requests read but not yet queued (they are queued at upload).
+    #[serde(default)]
+    pub ready_to_ship: usize,
 }
 
 impl RunStatus {
@@ -235,6 +238,32 @@ pub fn sync(
     }
     lock.release();
     Ok(out)
+}
+
+/// How many settled requests are ready to ship, without recording
+/// anything: the index is not saved, so the next `sync` reads the same lines
+/// again (with their text) and queues them. Lets `tally run` hold uploads to
+/// the team's interval and still notice a full batch at once.
+pub fn peek(
+    home: &Home,
+    sources: &[Box<dyn Source>],
+    cfg: &Config,
+    now_ms: i64,
+) -> Result<usize, AgentError> {
+    let lock_path = home.index_lock();
+    let lock = Lock::acquire(&lock_path, true)?.ok_or(AgentError::LockBusy { path: lock_path })?;
+    let mut index = Index::load(home, &roots_signature(sources))?;
+    let scan = index.scan(sources, now_ms, None, false);
+    let ready = index
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| {
+            !r.queued && r.ts >= cfg.ship_since_ms && !scan.unsettled.contains(&(*i as u32))
+        })
+        .count();
+    lock.release();
+    Ok(ready)
 }
 
 pub fn enqueue(
