@@ -1451,7 +1451,10 @@ fn stop(child: &mut std::process::Child) -> std::process::ExitStatus {
 fn wait_ready(env: &Env, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while env.json(&["status", "--json"])["ready_to_ship"].as_u64() != Some(n) {
-        assert!(Instant::now() < deadline, "agent never saw {n} requests ready");
+        assert!(
+            Instant::now() < deadline,
+            "agent never saw {n} requests ready"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -1470,7 +1473,11 @@ fn watch_mode_uploads_once_per_interval_for_a_steady_writer() {
     let file = dir.join("s-steady.jsonl");
     let ts = now_ms() - 600_000;
     let started = Instant::now();
-    let mut child = env.cmd(&["run"]).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = env
+        .cmd(&["run"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let lines = 40u64;
     for n in 0..lines {
         append(&file, &request_line(n, ts));
@@ -1482,7 +1489,10 @@ fn watch_mode_uploads_once_per_interval_for_a_steady_writer() {
     let sent = posts(&server);
     assert_eq!(sent.iter().sum::<usize>() as u64, lines, "{sent:?}");
     assert_eq!(
-        accepted_batches(&server).values().map(|v| v.len()).sum::<usize>() as u64,
+        accepted_batches(&server)
+            .values()
+            .map(|v| v.len())
+            .sum::<usize>() as u64,
         lines
     );
     let bound = (lifetime / interval as f64).ceil() as usize + 1;
@@ -1507,7 +1517,11 @@ fn a_full_batch_ships_at_once_and_the_rest_waits_for_the_stop() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("s-steady.jsonl");
     let ts = now_ms() - 600_000;
-    let mut child = env.cmd(&["run"]).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = env
+        .cmd(&["run"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while env.json(&["status", "--json"])["last_sync_ms"].is_null() {
         assert!(Instant::now() < deadline, "no first cycle");
@@ -1517,7 +1531,10 @@ fn a_full_batch_ships_at_once_and_the_rest_waits_for_the_stop() {
     append(&file, &ten);
     let deadline = Instant::now() + Duration::from_secs(30);
     while posts(&server).iter().sum::<usize>() < 10 {
-        assert!(Instant::now() < deadline, "two full batches were not shipped at once");
+        assert!(
+            Instant::now() < deadline,
+            "two full batches were not shipped at once"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(posts(&server), vec![5, 5]);

@@ -301,7 +301,11 @@ pub fn bench_live(args: &[String]) -> Result<()> {
         let total = written.lock().unwrap().len() as u64;
         let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
-            let last = seen.lock().unwrap().last().map(|(_, c)| c.values().sum::<u64>());
+            let last = seen
+                .lock()
+                .unwrap()
+                .last()
+                .map(|(_, c)| c.values().sum::<u64>());
             if last == Some(total) {
                 break;
             }
@@ -340,7 +344,16 @@ pub fn bench_live(args: &[String]) -> Result<()> {
                     .unwrap_or(0);
             }
         }
-        if l.contains("applied ") || (l.contains("duplicate ") && l.contains(" ignored")) {
+        // "applied 3 parts of team T in one transaction (…)": three messages.
+        if let Some(k) = l
+            .split("applied ")
+            .nth(1)
+            .filter(|r| r.contains(" parts of team "))
+            .and_then(|r| r.split(' ').next())
+            .and_then(|k| k.parse::<u64>().ok())
+        {
+            messages += k;
+        } else if l.contains("applied ") || (l.contains("duplicate ") && l.contains(" ignored")) {
             messages += 1;
         }
     }
@@ -374,7 +387,10 @@ pub fn bench_live(args: &[String]) -> Result<()> {
         for l in &local {
             let model = l["model"].as_str().unwrap_or_default();
             let Some(s) = rows_for.iter().find(|r| r["model"] == model) else {
-                mismatches.push(format!("{}: {model} missing on the server", dev.developer_id));
+                mismatches.push(format!(
+                    "{}: {model} missing on the server",
+                    dev.developer_id
+                ));
                 continue;
             };
             let cost = Usd::from_pico(num(&s["micro"]) * 1_000_000 + num(&s["pico"]));
@@ -386,22 +402,56 @@ pub fn bench_live(args: &[String]) -> Result<()> {
                 && num(&s["cache_read"]) == l["cache_read_tokens"].as_u64().unwrap_or(0) as u128
                 && cost.rounded(6) == local_micro;
             if !same {
-                mismatches.push(format!("{} {model}: server {s} local {l}", dev.developer_id));
+                mismatches.push(format!(
+                    "{} {model}: server {s} local {l}",
+                    dev.developer_id
+                ));
             }
         }
     }
     let n = events.max(1) as f64;
-    println!("bench-live: {} developers, {:.1} min, ship interval {}", o.devs, o.minutes,
-        if o.ship_interval == 0 { "every change (TALLY_SHIP_INTERVAL_S=0)".to_string() } else { format!("{} s", o.ship_interval) });
+    println!(
+        "bench-live: {} developers, {:.1} min, ship interval {}",
+        o.devs,
+        o.minutes,
+        if o.ship_interval == 0 {
+            "every change (TALLY_SHIP_INTERVAL_S=0)".to_string()
+        } else {
+            format!("{} s", o.ship_interval)
+        }
+    );
     println!("  requests written          {}", written.len());
     println!("  events in D1              {events}");
-    println!("  events per ingest request {:.1}", n / requests.max(1) as f64);
+    println!(
+        "  events per ingest request {:.1}",
+        n / requests.max(1) as f64
+    );
     println!("  D1 rows written / event   {:.3}  ({rows} rows, sum of the consumer's D1 meta.rows_written)", rows as f64 / n);
-    println!("  queue messages / event    {:.3}  ({messages})", messages as f64 / n);
-    println!("  ingest requests / event   {:.3}  ({requests} batches)", requests as f64 / n);
-    println!("  freshness p50 / p95       {:.1} s / {:.1} s  ({} of {} seen; D1 polled every ~{:.1} s)",
-        pct(&fresh, 0.5), pct(&fresh, 0.95), fresh.len(), written.len(),
-        if seen.len() > 1 { seen.last().unwrap().0.duration_since(seen[0].0).as_secs_f64() / (seen.len() - 1) as f64 } else { 0.0 });
+    println!(
+        "  queue messages / event    {:.3}  ({messages})",
+        messages as f64 / n
+    );
+    println!(
+        "  ingest requests / event   {:.3}  ({requests} batches)",
+        requests as f64 / n
+    );
+    println!(
+        "  freshness p50 / p95       {:.1} s / {:.1} s  ({} of {} seen; D1 polled every ~{:.1} s)",
+        pct(&fresh, 0.5),
+        pct(&fresh, 0.95),
+        fresh.len(),
+        written.len(),
+        if seen.len() > 1 {
+            seen.last()
+                .unwrap()
+                .0
+                .duration_since(seen[0].0)
+                .as_secs_f64()
+                / (seen.len() - 1) as f64
+        } else {
+            0.0
+        }
+    );
     println!("  server total              ${}", server_cost.decimal(6));
     if mismatches.is_empty() && events == written.len() as u64 {
         println!("  totals                    server per-developer, per-model totals EQUAL every agent's `tally report`");
@@ -417,4 +467,3 @@ pub fn bench_live(args: &[String]) -> Result<()> {
         ))
     }
 }
-

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         "test" => setup::setup().and_then(|tools| test(&tools, rest)),
         "deps" => deps::deps(),
         "bench" => bench(rest),
-        "bench-live" => setup::setup().and_then(|_| bench_live::bench_live(rest)),
+        "bench-live" => bench_live::bench_live(rest),
         "prices" => prices(rest),
         "release-agent" => setup::setup().and_then(|tools| release::release_agent(&tools, rest)),
         _ => return usage(),

@@ -8,6 +8,7 @@
 mod budgets;
 mod developer;
 mod lifecycle;
+mod merged;
 mod usage;
 
 pub use budgets::{project_name, BudgetLine, BudgetScope, DeveloperSpend};
