@@ -44,7 +44,7 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: Env) {
         }
     };
     // One team's parts of this delivery, in delivery order.
-    let mut teams: Vec<(String, Vec<(worker::Message<serde_json::Value>, QueuePart)>)> = Vec::new();
+    let mut teams: Vec<(String, Vec<Delivered>)> = Vec::new();
     for msg in messages {
         let part: QueuePart = match serde_json::from_value(msg.body().clone()) {
             Ok(p) => p,

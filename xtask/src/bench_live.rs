@@ -108,6 +108,9 @@ fn write_request(file: &Path, dev: usize, n: u64, rng: &mut Lcg) {
     }
 }
 
+/// When D1 was read and the requests it held per developer.
+type Poll = (Instant, BTreeMap<String, u64>);
+
 struct Dev {
     home: PathBuf,
     claude: PathBuf,
@@ -253,7 +256,7 @@ pub fn bench_live(args: &[String]) -> Result<()> {
         })
         .collect();
     // What D1 shows, per developer, over time.
-    let seen: Arc<Mutex<Vec<(Instant, BTreeMap<String, u64>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Poll>>> = Arc::default();
     let polling = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let count_sql = "SELECT developer_id, CAST(SUM(requests) AS TEXT) AS n FROM usage_hourly GROUP BY developer_id";
     let poll = |stack: &Stack| -> BTreeMap<String, u64> {
@@ -394,7 +397,7 @@ pub fn bench_live(args: &[String]) -> Result<()> {
                 continue;
             };
             let cost = Usd::from_pico(num(&s["micro"]) * 1_000_000 + num(&s["pico"]));
-            server_cost = server_cost + cost;
+            server_cost += cost;
             let local_micro = (l["cost_usd"].as_f64().unwrap_or(-1.0) * 1e6).round() as u128;
             let same = num(&s["requests"]) == l["requests"].as_u64().unwrap_or(0) as u128
                 && num(&s["input"]) == l["input_tokens"].as_u64().unwrap_or(0) as u128
