@@ -97,6 +97,7 @@ mod tests {
                 "sign_in",
                 "privacy_mode.change",
                 "rate_limit.change",
+                "ship_interval.change",
                 "categorize_budget.change",
                 "retention.change",
                 "timezone.change",
