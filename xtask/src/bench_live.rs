@@ -2,7 +2,10 @@
 //! rhythm on the local stack. N real agents (`tally install` + `tally run`,
 //! each with its own TALLY_HOME and CLAUDE_CONFIG_DIR) watch N writers that
 //! append Claude Code transcripts in real time (a request every 2–6 s, each
-//! response streamed as three lines); after M minutes the agents get SIGTERM.
+//! response streamed as three lines); after M minutes the agents get SIGTERM
+//! and, once the files are idle, one `tally run --once` each ships the last
+//! responses a stop leaves for the next start. Needs the Worker built
+//! (`cargo xtask build-worker`).
 //! Prints what one event costs the server (D1 rows written as D1's own meta
 //! reports them in the consumer's log lines, queue messages, ingest
 //! requests), freshness (line written → visible in D1) and whether the
@@ -258,6 +261,7 @@ pub fn bench_live(args: &[String]) -> Result<()> {
     // What D1 shows, per developer, over time.
     let seen: Arc<Mutex<Vec<Poll>>> = Arc::default();
     let polling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let stopped_at: Mutex<Option<Instant>> = Mutex::new(None);
     let count_sql = "SELECT developer_id, CAST(SUM(requests) AS TEXT) AS n FROM usage_hourly GROUP BY developer_id";
     let poll = |stack: &Stack| -> BTreeMap<String, u64> {
         stack
@@ -301,6 +305,27 @@ pub fn bench_live(args: &[String]) -> Result<()> {
                 let _ = c.wait();
             }
         }
+        *stopped_at.lock().unwrap() = Some(Instant::now());
+        // A stop ships what is settled; each file's last response may still
+        // be streaming as far as the agent can tell, and waits for the next
+        // start. That start, once the files are idle: one `tally run --once`
+        // per agent, as after a reboot.
+        let idle = std::time::SystemTime::now() - Duration::from_secs(600);
+        for dev in &devs {
+            for f in std::fs::read_dir(dev.claude.join("projects"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+            {
+                if let Ok(file) = std::fs::File::options().append(true).open(f.path()) {
+                    let _ = file.set_modified(idle);
+                }
+            }
+            let mut once = dev.cmd(dir.path(), &["run", "--once"]);
+            once.stdout(Stdio::null()).stderr(Stdio::null());
+            let _ = once.status();
+        }
         let total = written.lock().unwrap().len() as u64;
         let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
@@ -319,7 +344,11 @@ pub fn bench_live(args: &[String]) -> Result<()> {
     let written = written.lock().unwrap().clone();
     let seen = seen.lock().unwrap().clone();
     // Freshness: a developer's requests reach D1 in order, so its k-th
-    // request is visible at the first poll that counts k of them.
+    // request is visible at the first poll that counts k of them. Only what
+    // the running agents shipped counts (not the final responses a stop
+    // leaves for the next start).
+    let stopped_at = stopped_at.lock().unwrap().unwrap_or_else(Instant::now);
+    let seen: Vec<Poll> = seen.into_iter().filter(|(t, _)| *t <= stopped_at).collect();
     let mut fresh = Vec::new();
     let mut per_dev: Vec<u64> = vec![0; devs.len()];
     for (d, at) in &written {
