@@ -513,7 +513,13 @@ fn one_delivery_of_a_team_merges_into_one_transaction_and_counts_each_batch_once
             .find(|l| l.contains(" parts of team ") && l.contains("in one transaction"))
             .map(str::to_string)
     });
-    let want = json!({"requests": 403, "cost": 400 * 7 + 3 * 11, "input": (0..403u64).map(|n| 100 + n).sum::<u64>()});
+    // The edge prices every event: Sonnet 4.5 (100 + n) × 3 + 10 × 15 + 1000 × 0.3
+    // = 750 + 3n µ$, Opus 4.5 (100 + n) × 5 + 10 × 25 + 1000 × 0.5 = 1250 + 5n µ$.
+    let cost: u64 = (0..400u64).map(|n| 750 + 3 * n).sum::<u64>()
+        + (400..403u64).map(|n| 1250 + 5 * n).sum::<u64>();
+    assert_eq!(cost, 549_165);
+    let want =
+        json!({"requests": 403, "cost": cost, "input": (0..403u64).map(|n| 100 + n).sum::<u64>()});
     stack.eventually("all applied", Duration::from_secs(30), || {
         (totals(&stack, &team.team_id) == want).then_some(())
     });
@@ -528,9 +534,19 @@ fn one_delivery_of_a_team_merges_into_one_transaction_and_counts_each_batch_once
         ],
         "{line}"
     );
+    // The small batch's three requests continue sessions s0 and s1 of the
+    // big one: merged across parts, they are two rows, not four.
     assert_eq!(
         stack.d1("SELECT COUNT(*) AS n, SUM(requests) AS r FROM sessions")[0],
-        json!({"n": 402, "r": 403})
+        json!({"n": 400, "r": 403})
+    );
+    assert_eq!(
+        stack.d1(&format!(
+            "SELECT requests FROM sessions WHERE session IN ('{}', '{}') ORDER BY requests",
+            tally_core::hash::session_hash("salt", "s1"),
+            tally_core::hash::session_hash("salt", "s0")
+        )),
+        vec![json!({"requests": 2}), json!({"requests": 3})]
     );
     // The merged line names the parts it applied together.
     let merged: u64 = line
