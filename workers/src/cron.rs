@@ -1,6 +1,6 @@
 //! Scheduled work: the nightly lifecycle run (`30 3 * * *`, UTC) and an
 //! hourly catch-up (`0 * * * *`) that resumes lifecycle jobs one invocation
-//! could not finish. The clock is the event's scheduled time, which tests set.
+//! could not finish, then delivers due digests and alerts (`reports`). The clock is the event's scheduled time, which tests set.
 
 use worker::{Env, Result};
 
@@ -12,7 +12,16 @@ pub const HOURLY: &str = "0 * * * *";
 pub async fn run_cron(cron: &str, scheduled_ms: i64, env: &Env) -> Result<()> {
     let summary = match cron {
         NIGHTLY => crate::lifecycle::nightly(env, scheduled_ms).await?,
-        HOURLY => crate::lifecycle::work(env, scheduled_ms).await?,
+        HOURLY => {
+            let mut summary = crate::lifecycle::work(env, scheduled_ms).await?;
+            // Reports after lifecycle work; a failure there is logged and
+            // recorded, never a reason to skip the lifecycle summary.
+            let reports = crate::reports::tick(env, scheduled_ms)
+                .await
+                .unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}));
+            summary["reports"] = reports;
+            summary
+        }
         other => {
             worker::console_warn!("cron {other} is not ours; resuming lifecycle work");
             crate::lifecycle::work(env, scheduled_ms).await?

@@ -10,6 +10,7 @@ mod error;
 mod ingest;
 mod lifecycle;
 mod limiter;
+mod reports;
 mod util;
 mod vocab;
 mod web;

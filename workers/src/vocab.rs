@@ -58,6 +58,12 @@ tally_core::named_enum! {
         TeamDeletionScheduled => "team.delete",
         TeamDeletionCancelled => "team.delete_cancel",
         LifecycleFailed => "lifecycle.failed",
+        IntegrationInstall => "integration.install",
+        IntegrationRemove => "integration.remove",
+        IntegrationTest => "integration.test",
+        IntegrationBroken => "integration.broken",
+        DigestScheduleChange => "digest.schedule",
+        DigestEmailChange => "digest.email",
     }
 }
 
@@ -110,7 +116,13 @@ mod tests {
                 "developer.erased",
                 "team.delete",
                 "team.delete_cancel",
-                "lifecycle.failed"
+                "lifecycle.failed",
+                "integration.install",
+                "integration.remove",
+                "integration.test",
+                "integration.broken",
+                "digest.schedule",
+                "digest.email"
             ]
         );
     }

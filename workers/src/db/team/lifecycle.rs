@@ -237,6 +237,8 @@ pub const HARD_DELETE: &[&str] = &[
     "DELETE FROM content_objects WHERE team_id = ?1",
     "DELETE FROM lifecycle_jobs WHERE team_id = ?1",
     "DELETE FROM alerts WHERE team_id = ?1",
+    "DELETE FROM deliveries WHERE team_id = ?1",
+    "DELETE FROM integrations WHERE team_id = ?1",
     "DELETE FROM developers WHERE team_id = ?1",
     "DELETE FROM teams WHERE id = ?1",
 ];

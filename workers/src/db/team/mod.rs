@@ -5,6 +5,7 @@
 //! `lifecycle` content, retention and deletion.
 
 mod lifecycle;
+mod reports;
 mod usage;
 
 use tally_core::event::PrivacyMode;

@@ -14,7 +14,7 @@ use crate::web::range::Range;
 /// static files, and chart data travels in a data- attribute.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
 
-const NAV: [(&str, &str); 10] = [
+const NAV: [(&str, &str); 11] = [
     ("/", "Overview"),
     ("/developers", "Developers"),
     ("/projects", "Projects"),
@@ -24,6 +24,7 @@ const NAV: [(&str, &str); 10] = [
     ("/settings", "Settings"),
     ("/tokens", "Developers & tokens"),
     ("/members", "Members"),
+    ("/integrations", "Integrations"),
     ("/audit", "Audit log"),
 ];
 

@@ -13,6 +13,7 @@
 //! `AdminForm::read(req, &env, role)`, calls one of `actions` and redirects.
 
 pub mod audit;
+pub mod integrations;
 pub mod layout;
 pub mod members;
 pub mod overview;

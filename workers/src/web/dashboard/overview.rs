@@ -58,6 +58,7 @@ pub async fn page(req: Request, env: Env) -> Page {
     if let Some(r) = download(&req, &user, &models).await? {
         return Ok(r);
     }
+    let broken = user.db.integrations().await?;
     let t = &o.totals_range;
     let card = |label: &str, testid: &str, value: String| {
         html! { div.card { (label) b data-testid=(testid) { (value) } } }
@@ -67,6 +68,7 @@ pub async fn page(req: Request, env: Env) -> Page {
     let body = html! {
         h1 { "Overview" }
         (super::settings::deletion_banner(&user, &team, &zone))
+        (super::integrations::broken_banner(&broken))
         p {
             "Signed in as " (user.principal.email) " (" (user.principal.role.as_str()) "). Privacy mode: "
             b data-testid="mode" { (o.privacy_mode.as_str()) }

@@ -34,6 +34,7 @@ pub async fn page(req: Request, env: Env) -> Page {
     let leaving_full = team.mode() == PrivacyMode::Full;
     let csrf = csrf_field(&user.principal.csrf_token);
     let categorize_limits = user.db.categorize_limits().await?;
+    let weekly_email = user.db.weekly_email(&user.principal.member_id).await?;
     let body = html! {
         h1 { "Settings" }
         @if let Some(s) = q.get("saved") {
@@ -110,6 +111,7 @@ pub async fn page(req: Request, env: Env) -> Page {
             button disabled[read_only] { "Save rate limit" }
         }
         (super::usage::categorize_budget_form(&categorize_limits, &user.principal.csrf_token, read_only))
+        (super::integrations::weekly_email_form(weekly_email, &user.principal.csrf_token))
         h2 { "What is kept, and for how long" }
         (kept_statement(&team))
         @if user.can(Role::Owner) && team.delete_after.is_none() {
