@@ -244,7 +244,11 @@ pub fn slack_reply(req: &Recorded) -> Reply {
         if body.is_null() {
             return Reply::text(400, "invalid_payload");
         }
-        if body.get("text").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if body
+            .get("text")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             return Reply::text(400, "no_text");
         }
         if req.path != SLACK_WEBHOOK_PATH {

@@ -40,12 +40,23 @@ fn stack() -> (Stack, Fakes) {
             ("ANTHROPIC_API_KEY".into(), "sk-ant-test".into()),
         ],
     });
-    (stack, Fakes { slack, mail, anthropic })
+    (
+        stack,
+        Fakes {
+            slack,
+            mail,
+            anthropic,
+        },
+    )
 }
 
 fn post_form(stack: &Stack, c: &WebClient, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
     let mut body: Vec<String> = vec![format!("csrf={}", form_escape(&c.csrf))];
-    body.extend(fields.iter().map(|(k, v)| format!("{k}={}", form_escape(v))));
+    body.extend(
+        fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", form_escape(v))),
+    );
     let r = c
         .agent
         .post(&stack.url(path))
@@ -53,7 +64,10 @@ fn post_form(stack: &Stack, c: &WebClient, path: &str, fields: &[(&str, &str)]) 
         .set("Content-Type", "application/x-www-form-urlencoded")
         .send_string(&body.join("&"));
     match r {
-        Ok(r) => (r.status(), r.header("Location").unwrap_or_default().to_string()),
+        Ok(r) => (
+            r.status(),
+            r.header("Location").unwrap_or_default().to_string(),
+        ),
         Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
         Err(e) => panic!("transport error: {e}"),
     }
@@ -63,19 +77,37 @@ fn page(c: &WebClient, path: &str) -> String {
     c.get(path).unwrap().into_string().unwrap()
 }
 
-fn event(agent: &ApiAgent, n: u64, ts: i64, model: &str, project: &str, input: u64, output: u64, cache_read: u64) -> Value {
+fn event(
+    agent: &ApiAgent,
+    n: u64,
+    ts: i64,
+    model: &str,
+    project: &str,
+    input: u64,
+    output: u64,
+    cache_read: u64,
+) -> Value {
     let mut e = off_event(n, ts, model, 1);
     e["tokens"] = json!({"input": input, "output": output, "cache_write_5m": 0, "cache_write_1h": 0, "cache_read": cache_read});
     e["project"] = json!(tally_core::hash::project_hash(&agent.salt, project));
-    e["session"] = json!(tally_core::hash::session_hash(&agent.salt, &format!("s{n}")));
+    e["session"] = json!(tally_core::hash::session_hash(
+        &agent.salt,
+        &format!("s{n}")
+    ));
     e
 }
 
 fn wait_requests(stack: &Stack, team: &str, n: u64) {
-    stack.eventually("batches applied", std::time::Duration::from_secs(30), || {
-        let r = stack.d1(&format!("SELECT COALESCE(SUM(requests), 0) AS n FROM usage_hourly WHERE team_id = '{team}'"));
-        (r[0]["n"] == n).then_some(())
-    });
+    stack.eventually(
+        "batches applied",
+        std::time::Duration::from_secs(30),
+        || {
+            let r = stack.d1(&format!(
+                "SELECT COALESCE(SUM(requests), 0) AS n FROM usage_hourly WHERE team_id = '{team}'"
+            ));
+            (r[0]["n"] == n).then_some(())
+        },
+    );
 }
 
 /// Slack posts other than "Send test" messages, as JSON bodies.
@@ -84,7 +116,12 @@ fn posts(slack: &FakeServer) -> Vec<Value> {
         .requests()
         .into_iter()
         .map(|r| r.json())
-        .filter(|b| !b["text"].as_str().unwrap_or_default().starts_with("Tally test message"))
+        .filter(|b| {
+            !b["text"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Tally test message")
+        })
         .collect()
 }
 
@@ -92,14 +129,30 @@ fn mails(mail: &FakeServer, subject_has: &str) -> Vec<Value> {
     mail.requests()
         .into_iter()
         .map(|r| r.json())
-        .filter(|b| b["subject"].as_str().unwrap_or_default().contains(subject_has))
+        .filter(|b| {
+            b["subject"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(subject_has)
+        })
         .collect()
 }
 
 fn add_webhook(stack: &Stack, owner: &WebClient, slack: &FakeServer) -> String {
     let url = format!("{}{SLACK_WEBHOOK_PATH}", slack.base);
-    let (code, location) = post_form(stack, owner, "/integrations/slack", &[("kind", "webhook"), ("url", &url)]);
-    assert_eq!((code, location.as_str()), (303, "/integrations?saved=Slack+integration+tested+and+saved"));
+    let (code, location) = post_form(
+        stack,
+        owner,
+        "/integrations/slack",
+        &[("kind", "webhook"), ("url", &url)],
+    );
+    assert_eq!(
+        (code, location.as_str()),
+        (
+            303,
+            "/integrations?saved=Slack+integration+tested+and+saved"
+        )
+    );
     let rows = stack.d1("SELECT id FROM integrations WHERE kind = 'slack_webhook'");
     rows[0]["id"].as_str().unwrap().to_string()
 }
@@ -116,21 +169,51 @@ fn weekly_digest_is_the_exact_block_kit_once_per_period_and_by_email_until_unsub
     let team = stack.bootstrap("Acme", "owner@acme.test");
     let owner = stack.sign_in(&team.signin_path);
     let a = stack.enroll(&team.install_token);
-    let issued = tally_e2e::body_json(owner.post_json("/api/install-tokens", json!({"developer_name": "Bea"})));
+    let issued = tally_e2e::body_json(
+        owner.post_json("/api/install-tokens", json!({"developer_name": "Bea"})),
+    );
     let b = stack.enroll(issued["install_token"].as_str().unwrap());
 
     // Week of 16–22 Nov 2026: Opus $9.50 and Haiku $0.50 for the owner, Haiku
     // $0.40 for Bea; the week before, Opus $8.00.
     let opus = "claude-opus-4-5";
     let haiku = "claude-haiku-4-5";
-    assert_eq!(status(&a.post(&batch("batch-reports-00000001", vec![
-        event(&a, 1, at(2026, 11, 17, 10), opus, "/repo", 1_000_000, 100_000, 4_000_000),
-        event(&a, 2, at(2026, 11, 18, 10), haiku, "/repo", 500_000, 0, 0),
-        event(&a, 4, at(2026, 11, 11, 10), opus, "/repo", 1_600_000, 0, 0),
-    ]))), 202);
-    assert_eq!(status(&b.post(&batch("batch-reports-00000002", vec![
-        event(&b, 3, at(2026, 11, 19, 10), haiku, "/other", 200_000, 20_000, 1_000_000),
-    ]))), 202);
+    assert_eq!(
+        status(&a.post(&batch(
+            "batch-reports-00000001",
+            vec![
+                event(
+                    &a,
+                    1,
+                    at(2026, 11, 17, 10),
+                    opus,
+                    "/repo",
+                    1_000_000,
+                    100_000,
+                    4_000_000
+                ),
+                event(&a, 2, at(2026, 11, 18, 10), haiku, "/repo", 500_000, 0, 0),
+                event(&a, 4, at(2026, 11, 11, 10), opus, "/repo", 1_600_000, 0, 0),
+            ]
+        ))),
+        202
+    );
+    assert_eq!(
+        status(&b.post(&batch(
+            "batch-reports-00000002",
+            vec![event(
+                &b,
+                3,
+                at(2026, 11, 19, 10),
+                haiku,
+                "/other",
+                200_000,
+                20_000,
+                1_000_000
+            ),]
+        ))),
+        202
+    );
     wait_requests(&stack, &team.team_id, 4);
     let repo = tally_core::hash::project_hash(&a.salt, "/repo");
     stack.d1(&format!("INSERT INTO project_labels (team_id, project, label) VALUES ('{}', '{repo}', 'Billing API')", team.team_id));
@@ -140,17 +223,36 @@ fn weekly_digest_is_the_exact_block_kit_once_per_period_and_by_email_until_unsub
     // Sealed at rest: neither the URL nor its secret part is in the row; the page shows the last four only.
     let row = &stack.d1(&format!("SELECT * FROM integrations WHERE id = '{id}'"))[0];
     let row_text = row.to_string();
-    assert!(!row_text.contains("fakeWebhookSecret") && !row_text.contains("hooks") && !row_text.contains("services"), "{row_text}");
-    let secret_hex: String = "fakeWebhookSecret".bytes().map(|b| format!("{b:02x}")).collect();
+    assert!(
+        !row_text.contains("fakeWebhookSecret")
+            && !row_text.contains("hooks")
+            && !row_text.contains("services"),
+        "{row_text}"
+    );
+    let secret_hex: String = "fakeWebhookSecret"
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     assert!(!row_text.contains(&secret_hex), "{row_text}");
     assert_eq!(row["last4"], "0042");
     let html = page(&owner, "/integrations");
-    assert!(html.contains("webhook …0042") && !html.contains("fakeWebhookSecret"), "{html}");
+    assert!(
+        html.contains("webhook …0042") && !html.contains("fakeWebhookSecret"),
+        "{html}"
+    );
     assert_eq!(f.slack.requests().len(), 1, "the test post");
-    assert_eq!(stack.audit_details(&team.team_id, "integration.install"), vec![json!({"integration_id": id, "kind": "slack_webhook", "channel": "", "last4": "0042"})]);
+    assert_eq!(
+        stack.audit_details(&team.team_id, "integration.install"),
+        vec![
+            json!({"integration_id": id, "kind": "slack_webhook", "channel": "", "last4": "0042"})
+        ]
+    );
 
     // The owner opts in to the weekly e-mail.
-    assert_eq!(post_form(&stack, &owner, "/settings/weekly-email", &[("on", "1")]).0, 303);
+    assert_eq!(
+        post_form(&stack, &owner, "/settings/weekly-email", &[("on", "1")]).0,
+        303
+    );
 
     // Monday 23 Nov: 08:00 is too early; 09:00 twice and 10:00 post once.
     let monday = at(2026, 11, 23, 9);
@@ -161,7 +263,12 @@ fn weekly_digest_is_the_exact_block_kit_once_per_period_and_by_email_until_unsub
     stack.cron(HOURLY, monday + HOUR_MS);
     let got = posts(&f.slack);
     assert_eq!(got.len(), 1, "{got:?}");
-    let received = stack.d1(&format!("SELECT MAX(received_at) AS at FROM batches WHERE team_id = '{}'", team.team_id))[0]["at"].as_i64().unwrap();
+    let received = stack.d1(&format!(
+        "SELECT MAX(received_at) AS at FROM batches WHERE team_id = '{}'",
+        team.team_id
+    ))[0]["at"]
+        .as_i64()
+        .unwrap();
     assert_eq!(
         got[0],
         json!({
@@ -186,7 +293,13 @@ fn weekly_digest_is_the_exact_block_kit_once_per_period_and_by_email_until_unsub
         })
     );
     let ledger = stack.d1(&format!("SELECT key, state, attempts, http_status FROM deliveries WHERE team_id = '{}' AND kind = 'digest_weekly' ORDER BY key", team.team_id));
-    let member = stack.d1(&format!("SELECT id FROM members WHERE team_id = '{}'", team.team_id))[0]["id"].as_str().unwrap().to_string();
+    let member = stack.d1(&format!(
+        "SELECT id FROM members WHERE team_id = '{}'",
+        team.team_id
+    ))[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut expected = vec![
         json!({"key": format!("digest_weekly:2026-11-16:email:{member}"), "state": "sent", "attempts": 1, "http_status": 200}),
         json!({"key": format!("digest_weekly:2026-11-16:{id}"), "state": "sent", "attempts": 1, "http_status": 200}),
@@ -201,33 +314,85 @@ fn weekly_digest_is_the_exact_block_kit_once_per_period_and_by_email_until_unsub
     assert_eq!(m["to"], json!(["owner@acme.test"]));
     assert_eq!(m["subject"], "Tally weekly digest · 16–22 Nov 2026 · Acme");
     let text = m["text"].as_str().unwrap();
-    assert!(text.contains("Total spend: $10.40\nChange vs previous week: +30.0% (was $8.00)\nRequests: 3\n"), "{text}");
-    assert!(m["html"].as_str().unwrap().contains("<td>$10.40</td>"), "{m}");
-    let link = m["headers"]["List-Unsubscribe"].as_str().unwrap().trim_matches(['<', '>']).to_string();
-    assert_eq!(m["headers"]["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click");
-    assert!(link.starts_with(&format!("https://tally.acme.test/unsubscribe?team={}&member={member}&sig=", team.team_id)), "{link}");
-    assert!(text.contains(&link) && m["html"].as_str().unwrap().contains(&link.replace('&', "&amp;")));
+    assert!(
+        text.contains(
+            "Total spend: $10.40\nChange vs previous week: +30.0% (was $8.00)\nRequests: 3\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        m["html"].as_str().unwrap().contains("<td>$10.40</td>"),
+        "{m}"
+    );
+    let link = m["headers"]["List-Unsubscribe"]
+        .as_str()
+        .unwrap()
+        .trim_matches(['<', '>'])
+        .to_string();
+    assert_eq!(
+        m["headers"]["List-Unsubscribe-Post"],
+        "List-Unsubscribe=One-Click"
+    );
+    assert!(
+        link.starts_with(&format!(
+            "https://tally.acme.test/unsubscribe?team={}&member={member}&sig=",
+            team.team_id
+        )),
+        "{link}"
+    );
+    assert!(
+        text.contains(&link)
+            && m["html"]
+                .as_str()
+                .unwrap()
+                .contains(&link.replace('&', "&amp;"))
+    );
     let path = link.strip_prefix("https://tally.acme.test").unwrap();
     let anon = ureq::AgentBuilder::new().redirects(0).build();
-    let confirm = anon.get(&stack.url(path)).call().unwrap().into_string().unwrap();
+    let confirm = anon
+        .get(&stack.url(path))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
     assert!(confirm.contains("data-testid=\"unsubscribe\""), "{confirm}");
-    let opted = || stack.d1(&format!("SELECT weekly_email FROM members WHERE id = '{member}'"))[0]["weekly_email"].clone();
+    let opted = || {
+        stack.d1(&format!(
+            "SELECT weekly_email FROM members WHERE id = '{member}'"
+        ))[0]["weekly_email"]
+            .clone()
+    };
     assert_eq!(opted(), 1, "GET (a scanner's prefetch) changes nothing");
-    let forged = anon.post(&stack.url(&path.replace("sig=", "sig=0"))).send_string("List-Unsubscribe=One-Click");
+    let forged = anon
+        .post(&stack.url(&path.replace("sig=", "sig=0")))
+        .send_string("List-Unsubscribe=One-Click");
     assert_eq!(status(&forged), 400);
     assert_eq!(opted(), 1);
-    let done = anon.post(&stack.url(path)).set("Content-Type", "application/x-www-form-urlencoded").send_string("List-Unsubscribe=One-Click").unwrap();
+    let done = anon
+        .post(&stack.url(path))
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .send_string("List-Unsubscribe=One-Click")
+        .unwrap();
     assert_eq!(done.status(), 200);
-    assert!(done.into_string().unwrap().contains("data-testid=\"unsubscribed\""));
+    assert!(done
+        .into_string()
+        .unwrap()
+        .contains("data-testid=\"unsubscribed\""));
     assert_eq!(opted(), 0);
 
     // Next Monday: Slack gets the next week's digest, the e-mail does not go out.
     stack.cron(HOURLY, monday + 7 * DAY_MS);
     let got = posts(&f.slack);
     assert_eq!(got.len(), 2);
-    assert_eq!(got[1]["blocks"][0]["text"]["text"], "Tally weekly digest · 23–29 Nov 2026");
+    assert_eq!(
+        got[1]["blocks"][0]["text"]["text"],
+        "Tally weekly digest · 23–29 Nov 2026"
+    );
     assert_eq!(mails(&f.mail, "weekly digest").len(), 1);
-    assert!(f.anthropic.requests().is_empty(), "the AI summary is off by default");
+    assert!(
+        f.anthropic.requests().is_empty(),
+        "the AI summary is off by default"
+    );
 }
 
 fn insert_alert(stack: &Stack, team: &str, id: &str, title: &str, created: i64) {
@@ -244,30 +409,73 @@ fn alerts_go_out_once_and_slack_refusals_break_the_integration_until_retested() 
     let t = team.team_id.clone();
     stack.d1(&format!("INSERT INTO members (team_id, id, email, role, created_at) VALUES ('{t}', 'm-admin', 'admin@acme.test', 'admin', 1), ('{t}', 'm-viewer', 'viewer@acme.test', 'viewer', 1)"));
     // No digests in this test: only alerts.
-    assert_eq!(post_form(&stack, &owner, "/integrations/schedule", &[("hour", "9")]).0, 303);
+    assert_eq!(
+        post_form(&stack, &owner, "/integrations/schedule", &[("hour", "9")]).0,
+        303
+    );
     let hook = add_webhook(&stack, &owner, &f.slack);
-    let (code, _) = post_form(&stack, &owner, "/integrations/slack", &[("kind", "bot"), ("token", SLACK_BOT_TOKEN), ("channel", "C0FAKE0001")]);
+    let (code, _) = post_form(
+        &stack,
+        &owner,
+        "/integrations/slack",
+        &[
+            ("kind", "bot"),
+            ("token", SLACK_BOT_TOKEN),
+            ("channel", "C0FAKE0001"),
+        ],
+    );
     assert_eq!(code, 303);
     let bot = stack.d1("SELECT id, last4, channel FROM integrations WHERE kind = 'slack_bot'");
-    assert_eq!((bot[0]["last4"].as_str(), bot[0]["channel"].as_str()), (Some("0099"), Some("C0FAKE0001")));
+    assert_eq!(
+        (bot[0]["last4"].as_str(), bot[0]["channel"].as_str()),
+        (Some("0099"), Some("C0FAKE0001"))
+    );
     let bot = bot[0]["id"].as_str().unwrap().to_string();
     let test_post = &f.slack.requests()[1];
-    assert_eq!((test_post.path.as_str(), test_post.header("authorization")), ("/api/chat.postMessage", Some(format!("Bearer {SLACK_BOT_TOKEN}").as_str())));
+    assert_eq!(
+        (test_post.path.as_str(), test_post.header("authorization")),
+        (
+            "/api/chat.postMessage",
+            Some(format!("Bearer {SLACK_BOT_TOKEN}").as_str())
+        )
+    );
 
     let now = at(2026, 11, 24, 14);
-    insert_alert(&stack, &t, "budget:team:2026-11:80", "Team budget 80% reached: $800.00 of $1,000.00", now - MINUTE_MS);
+    insert_alert(
+        &stack,
+        &t,
+        "budget:team:2026-11:80",
+        "Team budget 80% reached: $800.00 of $1,000.00",
+        now - MINUTE_MS,
+    );
     stack.cron(HOURLY, now);
     stack.cron(HOURLY, now);
     let got = posts(&f.slack);
     assert_eq!(got.len(), 2, "webhook and bot, once each: {got:?}");
-    assert_eq!(got[0]["text"], "Tally alert for Acme: Team budget 80% reached: $800.00 of $1,000.00");
-    assert_eq!(got[0]["blocks"][1]["text"]["text"], "*Team budget 80% reached: $800.00 of $1,000.00*");
+    assert_eq!(
+        got[0]["text"],
+        "Tally alert for Acme: Team budget 80% reached: $800.00 of $1,000.00"
+    );
+    assert_eq!(
+        got[0]["blocks"][1]["text"]["text"],
+        "*Team budget 80% reached: $800.00 of $1,000.00*"
+    );
     assert_eq!(got[1]["channel"], "C0FAKE0001");
     let alert_mails = mails(&f.mail, "Tally alert");
-    let mut to: Vec<&str> = alert_mails.iter().map(|m| m["to"][0].as_str().unwrap()).collect();
+    let mut to: Vec<&str> = alert_mails
+        .iter()
+        .map(|m| m["to"][0].as_str().unwrap())
+        .collect();
     to.sort();
-    assert_eq!(to, ["admin@acme.test", "owner@acme.test"], "owners and admins, not viewers");
-    assert_eq!(alert_mails[0]["subject"], "Tally alert: Team budget 80% reached: $800.00 of $1,000.00");
+    assert_eq!(
+        to,
+        ["admin@acme.test", "owner@acme.test"],
+        "owners and admins, not viewers"
+    );
+    assert_eq!(
+        alert_mails[0]["subject"],
+        "Tally alert: Team budget 80% reached: $800.00 of $1,000.00"
+    );
 
     // The channel is gone (webhook 404) and the bot was removed from its channel (200 ok:false).
     f.slack.set_responder(|req| {
@@ -277,9 +485,19 @@ fn alerts_go_out_once_and_slack_refusals_break_the_integration_until_retested() 
             Reply::json(200, json!({"ok": false, "error": "not_in_channel"}))
         }
     });
-    insert_alert(&stack, &t, "budget:team:2026-11:100", "Team budget 100% reached", now);
+    insert_alert(
+        &stack,
+        &t,
+        "budget:team:2026-11:100",
+        "Team budget 100% reached",
+        now,
+    );
     stack.cron(HOURLY, now + HOUR_MS);
-    let states = || stack.d1(&format!("SELECT id, state, broken_reason FROM integrations WHERE team_id = '{t}' ORDER BY id"));
+    let states = || {
+        stack.d1(&format!(
+            "SELECT id, state, broken_reason FROM integrations WHERE team_id = '{t}' ORDER BY id"
+        ))
+    };
     let mut expected = vec![
         json!({"id": hook, "state": "broken", "broken_reason": "channel_not_found"}),
         json!({"id": bot, "state": "broken", "broken_reason": "not_in_channel"}),
@@ -302,91 +520,203 @@ fn alerts_go_out_once_and_slack_refusals_break_the_integration_until_retested() 
     expected.sort_by_key(|v| v["integration_id"].as_str().unwrap().to_string());
     assert_eq!(broken, expected);
     let notices = mails(&f.mail, "stopped working");
-    assert_eq!(notices.iter().map(|m| m["to"][0].clone()).collect::<Vec<_>>(), vec![json!("owner@acme.test"), json!("owner@acme.test")]);
-    assert_eq!(mails(&f.mail, "Tally alert").len(), 4, "e-mail still carries the alert");
+    assert_eq!(
+        notices
+            .iter()
+            .map(|m| m["to"][0].clone())
+            .collect::<Vec<_>>(),
+        vec![json!("owner@acme.test"), json!("owner@acme.test")]
+    );
+    assert_eq!(
+        mails(&f.mail, "Tally alert").len(),
+        4,
+        "e-mail still carries the alert"
+    );
     let overview = page(&owner, "/");
-    assert_eq!(overview.matches("data-testid=\"integration-broken\"").count(), 2, "{overview}");
+    assert_eq!(
+        overview
+            .matches("data-testid=\"integration-broken\"")
+            .count(),
+        2,
+        "{overview}"
+    );
     assert!(overview.contains("channel_not_found"));
 
     // Broken means silent: a new alert posts nothing to Slack.
     let before = f.slack.requests().len();
-    insert_alert(&stack, &t, "spike:team:2026-11-24", "Spend spike", now + HOUR_MS);
+    insert_alert(
+        &stack,
+        &t,
+        "spike:team:2026-11-24",
+        "Spend spike",
+        now + HOUR_MS,
+    );
     stack.cron(HOURLY, now + 2 * HOUR_MS);
     assert_eq!(f.slack.requests().len(), before);
 
     // Fixed in Slack, re-tested: the webhook works again; then its channel is archived (410).
     f.slack.set_responder(fakes::slack_reply);
     let (code, location) = post_form(&stack, &owner, "/integrations/test", &[("id", &hook)]);
-    assert_eq!((code, location.as_str()), (303, "/integrations?saved=test+message+sent"));
-    assert_eq!(stack.d1(&format!("SELECT state FROM integrations WHERE id = '{hook}'"))[0]["state"], "ok");
-    assert_eq!(stack.audit_details(&t, "integration.test").last().unwrap(), &json!({"integration_id": hook, "result": "sent", "http_status": 200}));
-    f.slack.set_responder(|_| Reply::text(410, "channel_is_archived"));
-    insert_alert(&stack, &t, "spike:team:2026-11-25", "Another spike", now + 3 * HOUR_MS);
+    assert_eq!(
+        (code, location.as_str()),
+        (303, "/integrations?saved=test+message+sent")
+    );
+    assert_eq!(
+        stack.d1(&format!(
+            "SELECT state FROM integrations WHERE id = '{hook}'"
+        ))[0]["state"],
+        "ok"
+    );
+    assert_eq!(
+        stack.audit_details(&t, "integration.test").last().unwrap(),
+        &json!({"integration_id": hook, "result": "sent", "http_status": 200})
+    );
+    f.slack
+        .set_responder(|_| Reply::text(410, "channel_is_archived"));
+    insert_alert(
+        &stack,
+        &t,
+        "spike:team:2026-11-25",
+        "Another spike",
+        now + 3 * HOUR_MS,
+    );
     stack.cron(HOURLY, now + 3 * HOUR_MS);
-    assert_eq!(stack.d1(&format!("SELECT state, broken_reason FROM integrations WHERE id = '{hook}'"))[0], json!({"state": "broken", "broken_reason": "channel_is_archived"}));
+    assert_eq!(
+        stack.d1(&format!(
+            "SELECT state, broken_reason FROM integrations WHERE id = '{hook}'"
+        ))[0],
+        json!({"state": "broken", "broken_reason": "channel_is_archived"})
+    );
     let html = page(&owner, "/integrations");
-    assert!(html.contains("channel_is_archived") && html.contains("not_in_channel"), "every attempt is listed");
+    assert!(
+        html.contains("channel_is_archived") && html.contains("not_in_channel"),
+        "every attempt is listed"
+    );
     assert_eq!(mails(&f.mail, "stopped working").len(), 3);
 }
 
 #[test]
-fn rate_limits_wait_for_retry_after_server_errors_retry_then_give_up_and_the_ai_summary_falls_back() {
+fn rate_limits_wait_for_retry_after_server_errors_retry_then_give_up_and_the_ai_summary_falls_back()
+{
     let (stack, f) = stack();
     let team = stack.bootstrap("Acme", "owner@acme.test");
     let owner = stack.sign_in(&team.signin_path);
     let t = team.team_id.clone();
     add_webhook(&stack, &owner, &f.slack);
-    assert_eq!(post_form(&stack, &owner, "/integrations/schedule", &[("weekly", "1"), ("hour", "9"), ("ai_summary", "1")]).0, 303);
-    assert_eq!(stack.audit_details(&t, "digest.schedule"), vec![json!({"daily": false, "weekly": true, "hour": 9, "ai_summary": true})]);
+    assert_eq!(
+        post_form(
+            &stack,
+            &owner,
+            "/integrations/schedule",
+            &[("weekly", "1"), ("hour", "9"), ("ai_summary", "1")]
+        )
+        .0,
+        303
+    );
+    assert_eq!(
+        stack.audit_details(&t, "digest.schedule"),
+        vec![json!({"daily": false, "weekly": true, "hour": 9, "ai_summary": true})]
+    );
 
     // Anthropic is overloaded and Slack rate limits: the digest waits 120 s, then goes out without a summary.
     f.anthropic.set_responder(|_| fakes::anthropic_overloaded());
-    f.slack.set_responder(|_| Reply::text(429, "rate_limited").with_header("Retry-After", "120"));
+    f.slack
+        .set_responder(|_| Reply::text(429, "rate_limited").with_header("Retry-After", "120"));
     let monday = at(2026, 11, 23, 9);
     stack.cron(HOURLY, monday);
-    let row = || stack.d1(&format!("SELECT state, attempts, http_status, error, next_attempt_ms FROM deliveries WHERE team_id = '{t}' AND kind = 'digest_weekly'"))[0].clone();
-    assert_eq!(row(), json!({"state": "retry", "attempts": 1, "http_status": 429, "error": "rate_limited", "next_attempt_ms": monday + 120_000}));
+    let row = || {
+        stack.d1(&format!("SELECT state, attempts, http_status, error, next_attempt_ms FROM deliveries WHERE team_id = '{t}' AND kind = 'digest_weekly'"))[0].clone()
+    };
+    assert_eq!(
+        row(),
+        json!({"state": "retry", "attempts": 1, "http_status": 429, "error": "rate_limited", "next_attempt_ms": monday + 120_000})
+    );
     assert_eq!(f.anthropic.requests().len(), 1);
     f.slack.set_responder(fakes::slack_reply);
     let slack_before = f.slack.requests().len();
     stack.cron(HOURLY, monday + 60_000);
-    assert_eq!(f.slack.requests().len(), slack_before, "not before Retry-After");
+    assert_eq!(
+        f.slack.requests().len(),
+        slack_before,
+        "not before Retry-After"
+    );
     stack.cron(HOURLY, monday + 121_000);
-    assert_eq!(row(), json!({"state": "sent", "attempts": 2, "http_status": 200, "error": null, "next_attempt_ms": null}));
+    assert_eq!(
+        row(),
+        json!({"state": "sent", "attempts": 2, "http_status": 200, "error": null, "next_attempt_ms": null})
+    );
     let got = posts(&f.slack);
-    assert_eq!(got.len(), 1);
-    assert!(!got[0].to_string().contains("*Summary*"), "{}", got[0]);
-    let spent = || stack.d1(&format!("SELECT day, calls, input_tokens, output_tokens, cost_micro_usd, cost_pico_usd FROM categorization_usage WHERE team_id = '{t}'"));
-    assert_eq!(spent(), Vec::<Value>::new(), "a failed summary costs nothing");
+    assert_eq!(
+        got.len(),
+        2,
+        "the refused post and the one that went through"
+    );
+    assert_eq!(got[0], got[1]);
+    assert!(!got[1].to_string().contains("*Summary*"), "{}", got[1]);
+    let spent = || {
+        stack.d1(&format!("SELECT day, calls, input_tokens, output_tokens, cost_micro_usd, cost_pico_usd FROM categorization_usage WHERE team_id = '{t}'"))
+    };
+    assert_eq!(
+        spent(),
+        Vec::<Value>::new(),
+        "a failed summary costs nothing"
+    );
 
     // The next Monday Anthropic answers: the summary is in the digest and its cost is recorded.
     let text = "Spend was flat at $0.00. No developer was active.";
-    f.anthropic.set_responder(move |req| fakes::anthropic_text_reply(req, text));
+    f.anthropic
+        .set_responder(move |req| fakes::anthropic_text_reply(req, text));
     let next = monday + 7 * DAY_MS;
     stack.cron(HOURLY, next);
     let got = posts(&f.slack);
-    assert_eq!(got.len(), 2);
-    assert_eq!(got[1]["blocks"][3], json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*Summary*\n{text}")}}));
+    assert_eq!(got.len(), 3);
+    assert_eq!(
+        got[2]["blocks"][3],
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*Summary*\n{text}")}})
+    );
     let asked = f.anthropic.requests().last().unwrap().json();
     assert_eq!(asked["model"], "claude-haiku-4-5");
-    assert!(asked["messages"][0]["content"].as_str().unwrap().contains("\"total_spend\":\"$0.00\""), "{asked}");
+    assert!(
+        asked["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("\"total_spend\":\"$0.00\""),
+        "{asked}"
+    );
     // Haiku 4.5: 412 input tokens at $1/M and 38 output at $5/M = 602 µ$.
-    assert_eq!(spent(), vec![json!({"day": next / DAY_MS, "calls": 1, "input_tokens": 412, "output_tokens": 38, "cost_micro_usd": 602, "cost_pico_usd": 0})]);
+    assert_eq!(
+        spent(),
+        vec![
+            json!({"day": next / DAY_MS, "calls": 1, "input_tokens": 412, "output_tokens": 38, "cost_micro_usd": 602, "cost_pico_usd": 0})
+        ]
+    );
 
     // Slack has an outage: retried on later ticks (not a doubled one), given up after five attempts.
-    f.slack.set_responder(|_| Reply::text(503, "service_unavailable"));
+    f.slack
+        .set_responder(|_| Reply::text(503, "service_unavailable"));
     let third = next + 7 * DAY_MS;
     stack.cron(HOURLY, third);
     stack.cron(HOURLY, third);
     let key = "digest_weekly:2026-11-30:";
-    let row = || stack.d1(&format!("SELECT state, attempts, error FROM deliveries WHERE team_id = '{t}' AND key LIKE '{key}%'"))[0].clone();
-    assert_eq!(row(), json!({"state": "retry", "attempts": 1, "error": "HTTP 503: service_unavailable"}));
+    let row = || {
+        stack.d1(&format!("SELECT state, attempts, error FROM deliveries WHERE team_id = '{t}' AND key LIKE '{key}%'"))[0].clone()
+    };
+    assert_eq!(
+        row(),
+        json!({"state": "retry", "attempts": 1, "error": "HTTP 503: service_unavailable"})
+    );
     for h in 1..=4 {
         stack.cron(HOURLY, third + h * HOUR_MS);
     }
-    assert_eq!(row(), json!({"state": "failed", "attempts": 5, "error": "gave up after 5 attempts: HTTP 503: service_unavailable"}));
+    assert_eq!(
+        row(),
+        json!({"state": "failed", "attempts": 5, "error": "gave up after 5 attempts: HTTP 503: service_unavailable"})
+    );
     let html = page(&owner, "/integrations");
-    assert!(html.contains("gave up after 5 attempts"), "shown on the Integrations page");
+    assert!(
+        html.contains("gave up after 5 attempts"),
+        "shown on the Integrations page"
+    );
     stack.cron(HOURLY, third + 5 * HOUR_MS);
     assert_eq!(row()["attempts"], 5);
 }
@@ -395,15 +725,35 @@ fn rate_limits_wait_for_retry_after_server_errors_retry_then_give_up_and_the_ai_
 fn bad_webhooks_and_a_missing_kms_key_save_nothing() {
     let slack = fakes::slack();
     let stack = Stack::start_with(StackConfig {
-        vars: vec![("SLACK_ALLOW_LOOPBACK".into(), "1".into()), ("KMS_KEY".into(), String::new())],
+        vars: vec![
+            ("SLACK_ALLOW_LOOPBACK".into(), "1".into()),
+            ("KMS_KEY".into(), String::new()),
+        ],
     });
     let team = stack.bootstrap("Acme", "owner@acme.test");
     let owner = stack.sign_in(&team.signin_path);
     let html = page(&owner, "/integrations");
-    assert!(html.contains("data-testid=\"integrations-disabled\""), "{html}");
+    assert!(
+        html.contains("data-testid=\"integrations-disabled\""),
+        "{html}"
+    );
     let url = format!("{}{SLACK_WEBHOOK_PATH}", slack.base);
-    let (code, location) = post_form(&stack, &owner, "/integrations/slack", &[("kind", "webhook"), ("url", &url)]);
-    assert_eq!((code, location.as_str()), (303, "/integrations?error=Integrations+are+disabled%3A+KMS_KEY+is+not+set."));
+    let (code, location) = post_form(
+        &stack,
+        &owner,
+        "/integrations/slack",
+        &[("kind", "webhook"), ("url", &url)],
+    );
+    assert_eq!(
+        (code, location.as_str()),
+        (
+            303,
+            "/integrations?error=Integrations+are+disabled%3A+KMS_KEY+is+not+set."
+        )
+    );
     assert!(slack.requests().is_empty());
-    assert_eq!(stack.d1("SELECT COUNT(*) AS n FROM integrations")[0]["n"], 0);
+    assert_eq!(
+        stack.d1("SELECT COUNT(*) AS n FROM integrations")[0]["n"],
+        0
+    );
 }

@@ -244,7 +244,11 @@ pub fn test_message(team: &str) -> Value {
 enum What {
     Digest(Period),
     Alert(AlertRow),
-    Broken { integration: String, reason: String },
+    Broken {
+        integration: String,
+        reason: String,
+        at: i64,
+    },
 }
 
 impl What {
@@ -260,7 +264,10 @@ impl What {
         match self {
             What::Digest(p) => p.subject(),
             What::Alert(a) => a.id.clone(),
-            What::Broken { integration, .. } => integration.clone(),
+            // Each break is news: the instant makes a second break of the same integration a new delivery.
+            What::Broken {
+                integration, at, ..
+            } => format!("{integration}@{at}"),
         }
     }
 }
@@ -378,10 +385,14 @@ async fn team_tick(env: &Env, db: TeamDb, now: i64) -> Result<Counts> {
         }
         let what = match row.kind.as_str() {
             "alert" => t.db.alert(&row.subject).await?.map(What::Alert),
-            "integration_broken" => t.db.integration(&row.subject).await?.map(|i| What::Broken {
-                reason: i.broken_reason.unwrap_or_default(),
-                integration: i.id,
-            }),
+            "integration_broken" => {
+                let (id, at) = row.subject.split_once('@').unwrap_or((&row.subject, "0"));
+                t.db.integration(id).await?.map(|i| What::Broken {
+                    reason: i.broken_reason.unwrap_or_default(),
+                    integration: i.id,
+                    at: at.parse().unwrap_or(0),
+                })
+            }
             k => Period::parse(k, &row.subject).map(What::Digest),
         };
         let channel = match row.channel.strip_prefix("email:") {
@@ -538,7 +549,7 @@ impl Team<'_> {
                         maud::html! { p { b { (a.title) } } p { "Team: " (self.team.name) } p { a href=(dashboard) { "Open the dashboard" } } }.into_string(),
                         vec![],
                     ),
-                    What::Broken { integration, reason } => (
+                    What::Broken { integration, reason, .. } => (
                         "Tally: a Slack integration stopped working".to_string(),
                         format!("Slack refused a post for {} ({reason}). Nothing more is posted there until an admin sends a test from the Integrations page: {dashboard}integrations\n", self.team.name),
                         maud::html! { p { "Slack refused a post for " (self.team.name) " (" (reason) ", integration " (integration) ")." } p { "Nothing more is posted there until an admin sends a test from the " a href=(format!("{dashboard}integrations")) { "Integrations page" } "." } }.into_string(),
@@ -611,6 +622,7 @@ impl Team<'_> {
         let what = What::Broken {
             integration: i.id.clone(),
             reason: reason.to_string(),
+            at: self.now,
         };
         for m in self
             .db
