@@ -83,9 +83,7 @@ fn event(
     ts: i64,
     model: &str,
     project: &str,
-    input: u64,
-    output: u64,
-    cache_read: u64,
+    (input, output, cache_read): (u64, u64, u64),
 ) -> Value {
     let mut e = off_event(n, ts, model, 1);
     e["tokens"] = json!({"input": input, "output": output, "cache_write_5m": 0, "cache_write_1h": 0, "cache_read": cache_read});
@@ -188,12 +186,17 @@ fn weekly_digest_is_the_exact_block_kit_once_per_period_and_by_email_until_unsub
                     at(2026, 11, 17, 10),
                     opus,
                     "/repo",
-                    1_000_000,
-                    100_000,
-                    4_000_000
+                    (1_000_000, 100_000, 4_000_000)
                 ),
-                event(&a, 2, at(2026, 11, 18, 10), haiku, "/repo", 500_000, 0, 0),
-                event(&a, 4, at(2026, 11, 11, 10), opus, "/repo", 1_600_000, 0, 0),
+                event(&a, 2, at(2026, 11, 18, 10), haiku, "/repo", (500_000, 0, 0)),
+                event(
+                    &a,
+                    4,
+                    at(2026, 11, 11, 10),
+                    opus,
+                    "/repo",
+                    (1_600_000, 0, 0)
+                ),
             ]
         ))),
         202
@@ -207,9 +210,7 @@ fn weekly_digest_is_the_exact_block_kit_once_per_period_and_by_email_until_unsub
                 at(2026, 11, 19, 10),
                 haiku,
                 "/other",
-                200_000,
-                20_000,
-                1_000_000
+                (200_000, 20_000, 1_000_000)
             ),]
         ))),
         202

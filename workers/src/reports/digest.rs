@@ -111,7 +111,7 @@ pub fn compact(n: i64) -> String {
             _ => (1_000_000_000, "B"),
         };
         let tenths = (a * 10 + unit / 2) / unit;
-        if tenths % 10 == 0 {
+        if tenths.is_multiple_of(10) {
             format!("{}{suffix}", group(tenths / 10))
         } else {
             format!("{}.{}{suffix}", group(tenths / 10), tenths % 10)
