@@ -720,6 +720,16 @@ fn rate_limits_wait_for_retry_after_server_errors_retry_then_give_up_and_the_ai_
     );
     stack.cron(HOURLY, third + 5 * HOUR_MS);
     assert_eq!(row()["attempts"], 5);
+
+    // A claim whose invocation died during the post is failed after an hour, never posted again.
+    stack.d1(&format!("INSERT INTO deliveries (team_id, key, kind, subject, channel, state, attempts, created_ms, updated_ms) VALUES ('{t}', 'digest_weekly:2026-11-09:gone', 'digest_weekly', '2026-11-09', 'gone', 'sending', 1, {third}, {third})"));
+    stack.cron(HOURLY, third + 6 * HOUR_MS);
+    assert_eq!(
+        stack.d1(&format!(
+            "SELECT state, error FROM deliveries WHERE team_id = '{t}' AND channel = 'gone'"
+        ))[0],
+        json!({"state": "failed", "error": "interrupted during the post; not retried, so it cannot go out twice"})
+    );
 }
 
 #[test]

@@ -378,6 +378,8 @@ async fn team_tick(env: &Env, db: TeamDb, now: i64) -> Result<Counts> {
         counts: Counts::default(),
     };
 
+    // A claim older than an hour belongs to an invocation that died mid-post.
+    t.counts.failed += t.db.expire_interrupted(now - HOUR_MS, now).await?;
     // Retries first: they were due before anything new.
     for row in t.db.due_retries(now).await? {
         if !t.db.reclaim_delivery(&row.key, now).await? {

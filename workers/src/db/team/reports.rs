@@ -155,6 +155,19 @@ impl TeamDb {
         Ok(())
     }
 
+    /// Deliveries claimed but never finished (the invocation died during the
+    /// post): marked failed, not retried, since the post may have gone out.
+    pub async fn expire_interrupted(&self, before: i64, now: i64) -> Result<u64> {
+        let r = self
+            .stmt(
+                "UPDATE deliveries SET state = 'failed', error = 'interrupted during the post; not retried, so it cannot go out twice', updated_ms = ?3 WHERE team_id = ?1 AND state = 'sending' AND updated_ms < ?2",
+                vec![i(before), i(now)],
+            )?
+            .run()
+            .await?;
+        Ok(changed(&r))
+    }
+
     pub async fn due_retries(&self, now: i64) -> Result<Vec<DeliveryRow>> {
         all(self.stmt(
             "SELECT key, kind, subject, channel, state, attempts, http_status, error, next_attempt_ms, created_ms, updated_ms FROM deliveries WHERE team_id = ?1 AND state = 'retry' AND next_attempt_ms <= ?2 ORDER BY created_ms LIMIT 20",

@@ -16,7 +16,7 @@ use crate::reports::slack::{self, Outcome, Target};
 use crate::reports::{self, vault};
 use crate::util::{now_ms, query, random_id, redirect, required};
 use crate::vocab::{AuditAction, Role};
-use crate::web::auth::{parse_form, secret_eq, AdminForm, SignedIn};
+use crate::web::auth::{secret_eq, AdminForm, SignedIn};
 use crate::web::dashboard::layout::respond;
 use crate::zone::Zone;
 
@@ -397,9 +397,8 @@ pub async fn unsubscribe_confirm(req: Request, env: Env) -> Page {
 
 /// POST unsubscribes: from the page's button or a mail client's one-click
 /// (RFC 8058 `List-Unsubscribe=One-Click`); the signature is the credential.
-pub async fn unsubscribe(mut req: Request, env: Env) -> Page {
+pub async fn unsubscribe(req: Request, env: Env) -> Page {
     let q = query(&req);
-    let _ = parse_form(&req.bytes().await.unwrap_or_default());
     let Some((team, member)) = signed(&env, &q)? else {
         return unsubscribe_page(
             html! { h1 { "Unsubscribe" } p.error { "This unsubscribe link is not valid." } },
