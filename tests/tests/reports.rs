@@ -692,6 +692,12 @@ fn rate_limits_wait_for_retry_after_server_errors_retry_then_give_up_and_the_ai_
         ]
     );
 
+    // Past the team's daily AI budget the summary is not even asked for.
+    stack.d1(&format!(
+        "UPDATE teams SET categorize_budget_micro_usd = 0 WHERE id = '{t}'"
+    ));
+    let asked_so_far = f.anthropic.requests().len();
+
     // Slack has an outage: retried on later ticks (not a doubled one), given up after five attempts.
     f.slack
         .set_responder(|_| Reply::text(503, "service_unavailable"));
@@ -717,6 +723,11 @@ fn rate_limits_wait_for_retry_after_server_errors_retry_then_give_up_and_the_ai_
     assert!(
         html.contains("gave up after 5 attempts"),
         "shown on the Integrations page"
+    );
+    assert_eq!(
+        f.anthropic.requests().len(),
+        asked_so_far,
+        "over budget: no summary"
     );
     stack.cron(HOURLY, third + 5 * HOUR_MS);
     assert_eq!(row()["attempts"], 5);

@@ -117,6 +117,19 @@ async fn call(base: &str, key: &str, body: String) -> Result<String, String> {
 /// goes out either way.
 pub async fn summarize(env: &Env, db: &TeamDb, d: &DigestData, now: i64) -> Option<String> {
     let key = config(env, bindings::ANTHROPIC_API_KEY)?;
+    // The same daily budget as categorize-cloud: past it, no summary.
+    let day = now.div_euclid(DAY_MS);
+    let (limits, spent) = match (db.categorize_limits().await, db.categorize_spent(day).await) {
+        (Ok(l), Ok(s)) => (l, s),
+        _ => return None,
+    };
+    if crate::content::categorize::over_budget(
+        Usd::from_parts(spent.cost_micro_usd, spent.cost_pico_usd),
+        &limits,
+    ) {
+        worker::console_warn!("digest summary skipped: the team's daily AI budget is spent");
+        return None;
+    }
     let base = config(env, bindings::ANTHROPIC_BASE_URL)
         .unwrap_or_else(|| "https://api.anthropic.com".into());
     let model =
@@ -146,7 +159,7 @@ pub async fn summarize(env: &Env, db: &TeamDb, d: &DigestData, now: i64) -> Opti
     let (micro, pico) = cost.parts();
     if let Err(e) = db
         .add_summary_spend(
-            now.div_euclid(DAY_MS),
+            day,
             usage.input_tokens as i64,
             usage.output_tokens as i64,
             micro as i64,

@@ -118,13 +118,13 @@ pub async fn page(req: Request, env: Env) -> Page {
             (csrf)
             label { input type="checkbox" name="daily" value="1" checked[s.digest_daily == 1] data-testid="digest-daily"; " Daily (weekdays, covering the day before)" }
             br;
-            label { input type="checkbox" name="weekly" value="1" checked[s.digest_weekly == 1] data-testid="digest-weekly"; " Weekly (Mondays, covering the week before)" }
+            label { input type="checkbox" name="weekly" value="1" checked[s.digest_weekly == 1] data-testid="digest-weekly"; " Weekly (Mondays, covering the week before; also the e-mail members opt in to on Settings)" }
             br;
             label { "At " select name="hour" data-testid="digest-hour" {
                 @for h in 0..24 { option value=(h) selected[s.digest_hour == h] { (format!("{h:02}:00")) } }
             } " in " (zone.name) }
             br;
-            label { input type="checkbox" name="ai_summary" value="1" checked[s.digest_ai_summary == 1] data-testid="digest-ai"; " Add an AI summary (Claude, from the aggregate numbers only; its cost counts toward the categorize-cloud daily budget)" }
+            label { input type="checkbox" name="ai_summary" value="1" checked[s.digest_ai_summary == 1] data-testid="digest-ai"; " Add an AI summary (Claude, from the aggregate numbers only; its cost counts toward the categorize-cloud daily budget, and past that budget digests go out without it)" }
             br;
             button data-testid="save-schedule" { "Save schedule" }
         }
@@ -331,7 +331,7 @@ pub fn weekly_email_form(on: bool, csrf: &str) -> Markup {
         form method="post" action="/settings/weekly-email" class="box" data-testid="weekly-email-form" {
             (csrf_field(csrf))
             input type="hidden" name="on" value=(if on { "0" } else { "1" });
-            @if on { "You receive the weekly digest by e-mail (Mondays). " button data-testid="weekly-email-toggle" { "Stop the weekly e-mail" } }
+            @if on { "You receive the weekly digest by e-mail (Mondays, while the team's weekly digest is on). " button data-testid="weekly-email-toggle" { "Stop the weekly e-mail" } }
             @else { "You do not receive the weekly digest by e-mail. " button data-testid="weekly-email-toggle" { "E-mail me the weekly digest" } }
         }
     }
