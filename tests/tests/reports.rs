@@ -249,6 +249,28 @@ fn weekly_digest_is_the_exact_block_kit_once_per_period_and_by_email_until_unsub
         ]
     );
 
+    // Integrations is an admin page: in the owner's navigation, not a viewer's, and refused to viewers.
+    let (code, _) = post_form(
+        &stack,
+        &owner,
+        "/members/invite",
+        &[("email", "viewer@acme.test"), ("role", "viewer")],
+    );
+    assert_eq!(code, 303);
+    let invite = mails(&f.mail, "invited")[0]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let link = invite[invite.find("/auth/link").unwrap()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let viewer = stack.sign_in(&link);
+    assert!(!page(&viewer, "/").contains("href=\"/integrations\""));
+    assert!(page(&owner, "/").contains("<a href=\"/integrations\">Integrations</a>"));
+    assert_eq!(status(&viewer.get("/integrations")), 403);
+
     // The owner opts in to the weekly e-mail.
     assert_eq!(
         post_form(&stack, &owner, "/settings/weekly-email", &[("on", "1")]).0,
@@ -295,7 +317,7 @@ fn weekly_digest_is_the_exact_block_kit_once_per_period_and_by_email_until_unsub
     );
     let ledger = stack.d1(&format!("SELECT key, state, attempts, http_status FROM deliveries WHERE team_id = '{}' AND kind = 'digest_weekly' ORDER BY key", team.team_id));
     let member = stack.d1(&format!(
-        "SELECT id FROM members WHERE team_id = '{}'",
+        "SELECT id FROM members WHERE team_id = '{}' AND email = 'owner@acme.test'",
         team.team_id
     ))[0]["id"]
         .as_str()

@@ -28,9 +28,17 @@ const NAV: [(&str, &str); 11] = [
     ("/audit", "Audit log"),
 ];
 
+/// Navigation entries shown to admins and owners only (their pages refuse viewers).
+const ADMIN_NAV: [&str; 1] = ["/integrations"];
+
 /// A whole document; `active` names the current navigation entry, and
 /// `None` leaves the navigation out (the sign-in page).
 pub fn page(title: &str, active: Option<&str>, body: Markup) -> Markup {
+    page_as(false, title, active, body)
+}
+
+/// As `page`, with the admin-only navigation entries when `admin`.
+pub fn page_as(admin: bool, title: &str, active: Option<&str>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -45,8 +53,8 @@ pub fn page(title: &str, active: Option<&str>, body: Markup) -> Markup {
                 @if let Some(active) = active {
                     header {
                         b { "Tally" }
-                        @for (href, name) in NAV {
-                            a href=(href) class=[(href == active).then_some("on")] { (name) }
+                        @for (href, name) in NAV.iter().filter(|(h, _)| admin || !ADMIN_NAV.contains(h)) {
+                            a href=(href) class=[(*href == active).then_some("on")] { (name) }
                         }
                         form method="post" action="/logout" { button { "Sign out" } }
                     }
@@ -67,7 +75,18 @@ pub fn respond(doc: Markup, status: u16) -> worker::Result<Response> {
 
 /// A page with navigation, answered with `status`.
 pub fn show(title: &str, active: &str, body: Markup, status: u16) -> worker::Result<Response> {
-    respond(page(title, Some(active), body), status)
+    show_as(false, title, active, body, status)
+}
+
+/// As `show`, for a member: admins also see the admin-only entries.
+pub fn show_as(
+    admin: bool,
+    title: &str,
+    active: &str,
+    body: Markup,
+    status: u16,
+) -> worker::Result<Response> {
+    respond(page_as(admin, title, Some(active), body), status)
 }
 
 /// A refusal in a page's own frame (400 or 409 after a form).
@@ -234,6 +253,15 @@ mod tests {
         ] {
             assert!(!s.contains(bad), "{bad} in {s}");
         }
+        assert!(
+            !s.contains("/integrations"),
+            "viewers do not see admin pages"
+        );
+        let admin = page_as(true, "T", Some("/"), html! {}).into_string();
+        assert!(
+            admin.contains("<a href=\"/integrations\">Integrations</a>"),
+            "{admin}"
+        );
         assert!(!page("Sign in", None, html! {})
             .into_string()
             .contains("<header"));

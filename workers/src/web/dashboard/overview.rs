@@ -5,9 +5,10 @@ use serde::Serialize;
 use tally_core::money::Usd;
 use worker::{Env, Request};
 
-use super::layout::{percent, range_form, show, table, usd};
+use super::layout::{percent, range_form, show_as, table, usd};
 use super::usage::models_table;
 use super::{download, Page, View};
+use crate::vocab::Role;
 use crate::web::auth::SignedIn;
 
 use crate::web::range::Range;
@@ -97,7 +98,7 @@ pub async fn page(req: Request, env: Env) -> Page {
         h2 { "By model (last 30 days)" }
         (table(&models))
     };
-    Ok(show("Overview", "/", body, 200)?)
+    Ok(show_as(user.can(Role::Admin), "Overview", "/", body, 200)?)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use tally_core::event::PrivacyMode;
 use tally_core::privacy::describe;
 use worker::{Env, Request};
 
-use super::layout::{csrf_field, show};
+use super::layout::{csrf_field, show_as};
 use super::Page;
 use crate::lifecycle::DELETION_GRACE_DAYS;
 use crate::util::{query, redirect};
@@ -128,7 +128,13 @@ pub async fn page(req: Request, env: Env) -> Page {
             }
         }
     };
-    Ok(show("Settings", "/settings", body, 200)?)
+    Ok(show_as(
+        user.can(Role::Admin),
+        "Settings",
+        "/settings",
+        body,
+        200,
+    )?)
 }
 
 pub async fn save_privacy(req: Request, env: Env) -> Page {

@@ -15,7 +15,7 @@ use serde_json::json;
 use tally_core::money::Usd;
 use worker::{Env, Request, Response};
 
-use super::layout::{mode_chip, show, usd};
+use super::layout::{mode_chip, show_as, usd};
 use super::Page;
 use crate::content::store::{self, StoredEvent};
 use crate::util::{now_ms, query};
@@ -186,7 +186,13 @@ pub async fn page(req: Request, env: Env, session: &str) -> Page {
             }
         }
     };
-    Ok(no_store(show("Session", "/sessions", body, 200)?)?)
+    Ok(no_store(show_as(
+        user.can(Role::Admin),
+        "Session",
+        "/sessions",
+        body,
+        200,
+    )?)?)
 }
 
 fn event_json(zone: &Zone, e: &StoredEvent) -> serde_json::Value {
