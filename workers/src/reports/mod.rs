@@ -528,7 +528,11 @@ impl Team<'_> {
                         msg
                     }
                     What::Alert(a) => alert_message(&self.team.name, a, &dashboard),
-                    What::Broken { .. } => return Ok(()),
+                    // Broken-integration notices go to owners by e-mail only.
+                    What::Broken { .. } => {
+                        let refused = Outcome::Failed("not a Slack message".into());
+                        return self.finish(key, &refused, None, attempts).await;
+                    }
                 };
                 slack::post(self.env, target, &msg, now).await
             }
