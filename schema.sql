@@ -47,6 +47,19 @@ CREATE TABLE "batches" (
   PRIMARY KEY (team_id, batch_id, part)
 ) WITHOUT ROWID;
 
+CREATE TABLE budgets (
+  team_id TEXT NOT NULL,
+  scope TEXT NOT NULL CHECK (scope IN ('team', 'project', 'developer')),
+  -- '' for the team, the project hash or the developer id otherwise.
+  scope_key TEXT NOT NULL DEFAULT '',
+  amount_micro_usd INTEGER NOT NULL CHECK (amount_micro_usd > 0),
+  -- Ascending whole percentages, "50,80,100".
+  thresholds TEXT NOT NULL DEFAULT '50,80,100',
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (team_id, scope, scope_key)
+);
+
 CREATE TABLE "categories" (
   team_id TEXT NOT NULL,
   day INTEGER NOT NULL, -- unix day (UTC)
@@ -109,6 +122,27 @@ CREATE TABLE deliveries (
   created_ms INTEGER NOT NULL,
   updated_ms INTEGER NOT NULL,
   PRIMARY KEY (team_id, key)
+);
+
+CREATE TABLE developer_links (
+  token_hash TEXT PRIMARY KEY,
+  team_id TEXT NOT NULL REFERENCES teams(id),
+  developer_id TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at INTEGER
+);
+
+CREATE TABLE developer_sessions (
+  id_hash TEXT PRIMARY KEY,
+  team_id TEXT NOT NULL REFERENCES teams(id),
+  developer_id TEXT NOT NULL,
+  -- The agent whose token minted the link: revoking it ends the session.
+  agent_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
 );
 
 CREATE TABLE developers (
@@ -179,6 +213,15 @@ CREATE TABLE project_labels (
   project TEXT NOT NULL,
   label TEXT NOT NULL,
   PRIMARY KEY (team_id, project)
+);
+
+CREATE TABLE seat_plans (
+  team_id TEXT NOT NULL,
+  developer_id TEXT NOT NULL,
+  plan TEXT NOT NULL CHECK (plan IN ('pro', 'max_5x', 'max_20x', 'team', 'enterprise', 'custom')),
+  monthly_micro_usd INTEGER NOT NULL CHECK (monthly_micro_usd >= 0),
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (team_id, developer_id)
 );
 
 CREATE TABLE sessions (
@@ -264,6 +307,10 @@ CREATE INDEX content_objects_developer ON content_objects (team_id, developer_id
 CREATE INDEX content_objects_session ON content_objects (team_id, session, first_ts);
 
 CREATE INDEX deliveries_recent ON deliveries (team_id, updated_ms);
+
+CREATE INDEX developer_links_developer ON developer_links (team_id, developer_id);
+
+CREATE INDEX developer_sessions_developer ON developer_sessions (team_id, developer_id);
 
 CREATE INDEX install_tokens_team ON install_tokens (team_id);
 

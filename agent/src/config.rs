@@ -25,6 +25,10 @@ pub struct Config {
     /// more events. `None` from servers that do not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_capacity: Option<u64>,
+    /// The oldest agent the server supports (`/v1/agent/config`), so
+    /// `tally status` can say when to run `tally update`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_agent_version: Option<String>,
     /// What was sent as the hostname at enrolment (a hash unless
     /// `--send-hostname`), for `tally preview` and `tally status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -142,6 +142,14 @@ pub enum AgentError {
     #[error("server unavailable, will retry later: {0}")]
     RetryLater(#[source] Box<AgentError>),
 
+    // The developer self-view (`tally dashboard`).
+    #[error(
+        "too many self-view links were asked for from this agent; try again in {retry_after_s} s"
+    )]
+    SelfViewLimited { retry_after_s: u64 },
+    #[error("the server could not open your self-view: {detail}")]
+    SelfView { server: String, detail: String },
+
     // The background service.
     #[error("locating the tally binary: {0}")]
     CurrentExe(#[source] std::io::Error),

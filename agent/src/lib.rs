@@ -7,6 +7,7 @@ pub mod error;
 pub mod home;
 pub mod index;
 pub mod keystore;
+pub mod logfile;
 pub mod ollama;
 pub mod outbox;
 pub mod progress;

@@ -61,6 +61,10 @@ enum Cmd {
         /// Seconds between rescans when no file change is noticed.
         #[arg(long, default_value_t = 30)]
         interval: u64,
+        /// Write output to this file (rotated at 8 MiB, one old file kept)
+        /// instead of stderr; the macOS service uses it.
+        #[arg(long)]
+        log_file: Option<std::path::PathBuf>,
     },
     /// Enrolment, privacy mode, key storage and what is waiting to be sent.
     Status {
@@ -91,10 +95,20 @@ enum Cmd {
         #[arg(long)]
         timezone: Option<String>,
     },
+    /// Installs the server's current agent release over this binary
+    /// (checksum verified) and restarts the service if it is installed.
+    Update,
     /// Checks everything the agent depends on and says what to fix.
     Doctor {
         #[arg(long)]
         json: bool,
+    },
+    /// Open your own read-only view of what the team server holds about
+    /// you: your usage, and who read your content (a one-time link).
+    Dashboard {
+        /// Only print the link; do not start a browser.
+        #[arg(long)]
+        print: bool,
     },
     /// Run `tally run` in the background (systemd user unit / launchd agent).
     Service {
@@ -128,6 +142,11 @@ enum ServiceAction {
         no_start: bool,
     },
     Uninstall,
+    /// Whether the service is installed, runs this binary and is active.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn parse_mode(s: &str) -> Result<PrivacyMode, String> {
@@ -156,7 +175,11 @@ fn main() -> ExitCode {
             max_mode,
             send_hostname,
         }),
-        Cmd::Run { once, interval } => cmd::run::run(once, Duration::from_secs(interval.max(1))),
+        Cmd::Run {
+            once,
+            interval,
+            log_file,
+        } => cmd::run::run(once, Duration::from_secs(interval.max(1)), log_file),
         Cmd::Status { json } => cmd::status::status(json),
         Cmd::Preview { n, json: _ } => cmd::preview::preview(n),
         Cmd::Report {
@@ -167,9 +190,12 @@ fn main() -> ExitCode {
             timezone,
         } => cmd::report::report(by, json, since, until, timezone),
         Cmd::Doctor { json } => cmd::doctor::doctor(json),
+        Cmd::Update => cmd::update::update(),
+        Cmd::Dashboard { print } => cmd::dashboard::dashboard(print),
         Cmd::Service { action } => match action {
             ServiceAction::Install { no_start } => cmd::service::install(!no_start),
             ServiceAction::Uninstall => cmd::service::uninstall(),
+            ServiceAction::Status { json } => cmd::service::status(json),
         },
         Cmd::Uninstall { json } => cmd::uninstall::uninstall(json),
         Cmd::DemoData {

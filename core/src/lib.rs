@@ -38,6 +38,7 @@ macro_rules! named_enum {
 }
 
 pub mod bucket;
+pub mod budget;
 pub mod categorize;
 pub mod claude;
 pub mod codex;
@@ -47,6 +48,7 @@ pub mod money;
 pub mod pricing;
 pub mod privacy;
 pub mod redact;
+pub mod release;
 pub mod rollup;
 pub mod seal;
 pub mod time;

@@ -554,11 +554,17 @@ impl Stack {
     }
 
     pub fn r2_put(&self, key: &str, bytes: &[u8]) {
+        self.r2_put_in("tally-content", key, bytes)
+    }
+
+    /// Puts an object into the local bucket named `bucket` (as in
+    /// wrangler.toml: `tally-content`, `tally-releases`).
+    pub fn r2_put_in(&self, bucket: &str, key: &str, bytes: &[u8]) {
         let src = self.dir.path().join(format!("r2-put-{}.bin", free_port()));
         std::fs::write(&src, bytes).unwrap();
         let out = self.wrangler_r2(&[
             "put",
-            &format!("tally-content/{key}"),
+            &format!("{bucket}/{key}"),
             "--file",
             src.to_str().unwrap(),
         ]);

@@ -39,6 +39,11 @@ fn edge_reply(req: &Recorded, mode: &str) -> Reply {
             json!({"team_id": "t1", "privacy_mode": mode, "salt": SALT}),
         ),
         ("GET", "/healthz") => Reply::text(200, "ok"),
+        ("POST", "/v1/agent/self-view") => Reply::json(
+            200,
+            json!({"url": "http://x/me/link?token=tly_self_1", "path": "/me/link?token=tly_self_1",
+                   "expires_at": 1, "expires_in_s": 600}),
+        ),
         ("POST", "/v1/events") => match decode_batch(&body_of(req), now_ms()) {
             Ok(b) => Reply::json(
                 202,
@@ -779,6 +784,80 @@ fn the_running_agent_picks_up_new_lines_and_restarts_without_double_counting() {
     assert_eq!(posts, 2, "a restart sends nothing already acknowledged");
 }
 
+/// `systemctl stop` sends SIGTERM: the agent ships what it has settled
+/// (here a response written just before the signal, which no cycle has
+/// seen yet: the interval is an hour) and exits 0. Without the handler the
+/// signal kills it and that response waits for the next start.
+#[test]
+fn sigterm_flushes_what_is_settled_and_exits_cleanly() {
+    let server = fake_edge("off");
+    let env = Env::new();
+    let ts = now_ms() - 600_000;
+    write_session(&env.claude(), ts);
+    install(&env, &server, &[]);
+    let events =
+        |server: &FakeServer| -> usize { accepted_batches(server).values().map(|v| v.len()).sum() };
+    let log = env.dir.path().join("logs/agent.log");
+    let mut child = env
+        .cmd(&[
+            "run",
+            "--interval",
+            "3600",
+            "--log-file",
+            log.to_str().unwrap(),
+        ])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while events(&server) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "agent never shipped its first 2 events"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let p = env.claude().join("projects/-home-alice-payments");
+    let line = json!({"type": "assistant", "uuid": "t1", "sessionId": "s-term", "timestamp": rfc3339(ts + 9000),
+        "cwd": "/home/alice/payments", "requestId": "req_t", "message": {"id": "msg_t", "model": "claude-haiku-4-5-20251001",
+        "usage": {"input_tokens": 11, "output_tokens": 5}}});
+    std::fs::write(p.join("s-term.jsonl"), line.to_string() + "\n").unwrap();
+    // SAFETY: signalling a child this test spawned.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "agent did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        events(&server),
+        3,
+        "the response written before SIGTERM was shipped"
+    );
+    let shipped: Vec<Value> = accepted_batches(&server).into_values().flatten().collect();
+    assert!(
+        shipped
+            .iter()
+            .any(|e| e["tokens"]["input"] == 11 && e["tokens"]["output"] == 5),
+        "{shipped:?}"
+    );
+    // Its output went to the log file, ending with the stop.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("SIGTERM: shipping what is settled, then stopping"),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("stopped"), "{text}");
+    // A restart has nothing left to send.
+    env.ok(&["run", "--once"]);
+    assert_eq!(events(&server), 3);
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -1059,6 +1138,11 @@ fn only_what_the_readme_lists_leaves_the_machine() {
     env.ok(&["status"]);
     env.ok(&["preview", "-n", "2"]);
     env.ok(&["report", "daily", "--json"]);
+    let link = env.ok(&["dashboard", "--print"]);
+    assert_eq!(
+        String::from_utf8_lossy(&link.stdout),
+        format!("{}/me/link?token=tly_self_1\n", server.base)
+    );
     let standard = [
         "host",
         "user-agent",
@@ -1088,6 +1172,10 @@ fn only_what_the_readme_lists_leaves_the_machine() {
                 assert!(extra.is_empty(), "{extra:?}");
             }
             ("GET", "/v1/agent/config") => assert_eq!(extra, ["authorization"]),
+            ("POST", "/v1/agent/self-view") => {
+                assert_eq!(extra, ["authorization"]);
+                assert!(body_of(r).is_empty());
+            }
             ("POST", "/v1/events") => {
                 assert_eq!(
                     extra,

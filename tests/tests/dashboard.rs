@@ -61,9 +61,31 @@ fn admin_journey_in_a_real_browser() {
     b.screenshot("02-install-token");
     let token = command.split("--token ").nth(1).unwrap().trim().to_string();
     assert!(
-        command.starts_with(&format!("tally install --server {}", stack.base)),
+        command.starts_with(&format!(
+            "curl -fsSL {}/install.sh | sh -s -- --token tly_inst_",
+            stack.base
+        )),
         "{command}"
     );
+    // The alternative for a machine that already has tally names the same token.
+    assert_eq!(
+        b.text("[data-testid=install-command-manual]"),
+        format!("tally install --server {} --token {token}", stack.base)
+    );
+    // The copy button's script runs under the CSP (headless Chromium may
+    // refuse the clipboard; either answer proves the handler ran).
+    b.click("[data-testid=copy-install-command]");
+    let copied = b.eval(
+        "return new Promise(r => { const t0 = Date.now(); (function w() { const t = document.querySelector('[data-testid=copy-install-command]').textContent; if (t !== 'Copy' || Date.now() - t0 > 5000) r(t); else setTimeout(w, 50); })(); })",
+    );
+    assert!(
+        copied == json!("Copied") || copied == json!("Select the text and copy it"),
+        "{copied}"
+    );
+    // No release was published on this stack: the page says what the operator must do.
+    assert!(b
+        .text("[data-testid=no-release]")
+        .contains("cargo xtask release-agent --upload"));
 
     // Enroll the real agent with it and upload a known log.
     let work = tempfile::tempdir().unwrap();
@@ -269,7 +291,7 @@ fn roles_csrf_links_and_exports() {
     );
     assert_eq!(
         devs_csv.into_string().unwrap(),
-        "developer,requests,input,output,cache write,cache read,cost,last active\r\n"
+        "developer,requests,input,output,cache write,cache read,cost,last active,plan,seat per month,actual,value multiple\r\n"
     );
     let audit_csv = owner
         .get("/audit?format=csv")

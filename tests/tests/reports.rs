@@ -801,3 +801,62 @@ fn bad_webhooks_and_a_missing_kms_key_save_nothing() {
         0
     );
 }
+
+/// The digest carries the budgets' standing and what seats cost, from the
+/// same queries as the Budgets and Developers pages.
+#[test]
+fn the_digest_carries_budget_standing_and_seat_spend() {
+    let (stack, f) = stack();
+    let team = stack.bootstrap("Acme", "owner@acme.test");
+    let tid = team.team_id.clone();
+    let owner = stack.sign_in(&team.signin_path);
+    let a = stack.enroll(&team.install_token);
+    // Week of 16–22 Nov 2026: 1M Opus input tokens = $5.00.
+    assert_eq!(
+        status(&a.post(&batch(
+            "batch-reports-budget-01",
+            vec![event(
+                &a,
+                1,
+                at(2026, 11, 17, 10),
+                "claude-opus-4-5",
+                "/repo",
+                (1_000_000, 0, 0)
+            )]
+        ))),
+        202
+    );
+    wait_requests(&stack, &tid, 1);
+    // A $20 team budget and a Max 5× seat ($100 a month) for the developer.
+    stack.d1(&format!(
+        "INSERT INTO budgets (team_id, scope, scope_key, amount_micro_usd, thresholds, created_ms, updated_ms) \
+         VALUES ('{tid}', 'team', '', 20000000, '50,80,100', 0, 0)"
+    ));
+    stack.d1(&format!(
+        "INSERT INTO seat_plans (team_id, developer_id, plan, monthly_micro_usd, updated_ms) \
+         VALUES ('{tid}', '{}', 'max_5x', 100000000, 0)",
+        a.developer_id
+    ));
+    add_webhook(&stack, &owner, &f.slack);
+    stack.cron(HOURLY, at(2026, 11, 23, 9));
+    let sent = posts(&f.slack);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let texts: Vec<String> = sent[0]["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["text"]["text"].as_str().map(str::to_string))
+        .collect();
+    // Month to date $5.00 of $20.00; the seat prorated over the week's 7 of
+    // November's 30 days: $100 × 7 / 30 = $23.33, replacing its $5.00 of tokens.
+    assert!(
+        texts.contains(&"*Budgets this month*\nTeam: $5.00 of $20.00 (25.0%)".to_string()),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(
+            &"*Actual spend (seats)*\n$23.33 actual vs $5.00 API-equivalent (1 seat)".to_string()
+        ),
+        "{texts:?}"
+    );
+}

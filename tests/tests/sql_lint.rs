@@ -23,6 +23,11 @@ const TENANT_TABLES: &[&str] = &[
     "lifecycle_jobs",
     "integrations",
     "deliveries",
+    "alerts",
+    "budgets",
+    "seat_plans",
+    "developer_links",
+    "developer_sessions",
 ];
 
 const SERVICE_ALLOWED: &[&str] = &[
@@ -30,6 +35,8 @@ const SERVICE_ALLOWED: &[&str] = &[
     "UPDATE install_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING team_id, developer_id",
     "UPDATE signin_links SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING team_id, member_id",
     "SELECT s.team_id, s.id_hash, s.member_id, m.email, m.role, s.csrf_token, s.last_seen_at, t.delete_after AS team_delete_after FROM web_sessions s JOIN members m ON m.team_id = s.team_id AND m.id = s.member_id JOIN teams t ON t.id = s.team_id WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND s.last_seen_at > ?3",
+    "UPDATE developer_links SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING team_id, developer_id, agent_id",
+    "SELECT s.team_id, s.id_hash, s.developer_id, d.name AS developer_name, s.last_seen_at FROM developer_sessions s JOIN agent_tokens a ON a.team_id = s.team_id AND a.id = s.agent_id AND a.developer_id = s.developer_id JOIN developers d ON d.team_id = s.team_id AND d.id = s.developer_id JOIN teams t ON t.id = s.team_id WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND s.last_seen_at > ?3 AND a.revoked_at IS NULL AND d.erased_at IS NULL AND t.deleted_at IS NULL",
     "SELECT team_id, id AS member_id FROM members WHERE email = ?1",
     "SELECT COUNT(*) AS n FROM teams",
     "INSERT INTO teams (id, name, salt, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -39,6 +46,8 @@ const SERVICE_ALLOWED: &[&str] = &[
     "DELETE FROM batches WHERE received_at < ?1",
     "DELETE FROM web_sessions WHERE expires_at < ?1",
     "DELETE FROM signin_links WHERE expires_at < ?1",
+    "DELETE FROM developer_sessions WHERE expires_at < ?1",
+    "DELETE FROM developer_links WHERE expires_at < ?1",
     "DELETE FROM audit_log WHERE at < ?1",
     "INSERT INTO cron_runs (cron, ran_at, details) VALUES (?1, ?2, ?3)",
 ];
@@ -142,6 +151,8 @@ fn every_tenant_statement_binds_the_team() {
         "db/team/usage.rs",
         "db/team/lifecycle.rs",
         "db/team/reports.rs",
+        "db/team/budgets.rs",
+        "db/team/developer.rs",
     ]
     .iter()
     .flat_map(|f| sql_of(f))
@@ -150,7 +161,7 @@ fn every_tenant_statement_binds_the_team() {
     rust_files(&worker_src().join("db/team"), &mut files);
     assert_eq!(
         files.len(),
-        4,
+        6,
         "a new file under db/team/ must be added here"
     );
     for sql in &tenant {
@@ -191,6 +202,8 @@ fn no_other_file_touches_d1() {
         root.join("db/team/usage.rs"),
         root.join("db/team/lifecycle.rs"),
         root.join("db/team/reports.rs"),
+        root.join("db/team/budgets.rs"),
+        root.join("db/team/developer.rs"),
         root.join("db/service.rs"),
     ];
     let mut files = Vec::new();

@@ -5,6 +5,11 @@
 pub const DB: &str = "DB";
 /// R2 bucket holding sealed Full-mode content.
 pub const CONTENT_BUCKET: &str = "CONTENT";
+/// R2 bucket of agent releases (`cargo xtask release-agent --upload`).
+pub const RELEASES_BUCKET: &str = "RELEASES";
+/// Var: the oldest agent version the server still supports (agents below it
+/// are flagged on the Developers page and told to update).
+pub const MIN_AGENT_VERSION: &str = "MIN_AGENT_VERSION";
 /// Queue producer carrying batch rollups to the consumer.
 pub const EVENTS_QUEUE: &str = "EVENTS";
 /// Durable Object namespace of the per-team token bucket.

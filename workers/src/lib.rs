@@ -2,6 +2,7 @@
 //! events to `tally_core` rules and to storage behind `db`.
 
 mod bindings;
+mod budgets;
 mod consumer;
 mod content;
 mod cron;

@@ -64,6 +64,11 @@ tally_core::named_enum! {
         IntegrationBroken => "integration.broken",
         DigestScheduleChange => "digest.schedule",
         DigestEmailChange => "digest.email",
+        BudgetSet => "budget.set",
+        BudgetDelete => "budget.delete",
+        AlertDismiss => "alert.dismiss",
+        SeatPlanChange => "seat_plan.change",
+        DeveloperSignIn => "developer.sign_in",
     }
 }
 
@@ -122,7 +127,12 @@ mod tests {
                 "integration.test",
                 "integration.broken",
                 "digest.schedule",
-                "digest.email"
+                "digest.email",
+                "budget.set",
+                "budget.delete",
+                "alert.dismiss",
+                "seat_plan.change",
+                "developer.sign_in"
             ]
         );
     }

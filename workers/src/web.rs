@@ -6,7 +6,8 @@
 //! Layers, each using only those below it:
 //! `routes` (pure table) · `dashboard::layout`, `error`, `range`, `export`
 //! (rendering, errors) · `auth` (guards) · `signin`, `actions`, `stats`
-//! (what handlers do) · `api`, `dashboard::*`, `bootstrap` (handlers).
+//! (what handlers do) · `api`, `dashboard::*`, `bootstrap`, `selfview`
+//! (handlers).
 
 pub mod actions;
 pub mod api;
@@ -16,8 +17,10 @@ pub mod bootstrap;
 pub mod dashboard;
 pub mod error;
 pub mod export;
+pub mod install;
 pub mod range;
 pub mod routes;
+pub mod selfview;
 pub mod signin;
 pub mod stats;
 
@@ -28,7 +31,7 @@ use worker::{Env, Request, Response};
 
 use crate::ingest;
 use dashboard::{
-    audit, integrations, members, overview, people, settings, timeline, tokens, usage,
+    audit, budgets, integrations, me, members, overview, people, settings, timeline, tokens, usage,
 };
 use error::{ApiError, PageError};
 use routes::{Params, Resolved, Route};
@@ -63,11 +66,18 @@ async fn dispatch(
         Route::IngestEvents => Ok(ingest::events(req, env).await?),
         Route::AgentEnroll => Ok(ingest::enroll(req, env).await?),
         Route::AgentConfig => Ok(ingest::agent_config(req, env).await?),
+        Route::AgentSelfView => selfview::mint(req, env).await,
         Route::Bootstrap => bootstrap::bootstrap(req, env).await,
         Route::SigninLink => signin::show_link(req, env).await,
         Route::SigninConfirm => signin::follow_link(req, env).await,
         Route::Login => signin::login(req, env).await,
         Route::Logout => signin::logout(req, env).await,
+        Route::SelfViewLink => selfview::show_link(req, env).await,
+        Route::SelfViewConfirm => selfview::follow_link(req, env).await,
+        Route::SelfViewLogout => selfview::logout(req, env).await,
+        Route::Me => page(me::page(req, env).await),
+        Route::MeAudit => page(me::audit(req, env).await),
+        Route::MeSession => page(me::timeline(req, env, params.get("id")).await),
         Route::Overview => page(overview::page(req, env).await),
         Route::Developers => page(usage::developers(req, env).await),
         Route::Projects => page(usage::projects(req, env).await),
@@ -103,7 +113,17 @@ async fn dispatch(
         Route::SaveWeeklyEmail => page(integrations::save_weekly_email(req, env).await),
         Route::UnsubscribeConfirm => page(integrations::unsubscribe_confirm(req, env).await),
         Route::Unsubscribe => page(integrations::unsubscribe(req, env).await),
+        Route::Budgets => page(budgets::page(req, env).await),
+        Route::SaveBudget => page(budgets::save(req, env).await),
+        Route::DeleteBudget => page(budgets::delete(req, env).await),
+        Route::DismissAlert => page(budgets::dismiss(req, env).await),
+        Route::SetSeat => page(people::set_seat(req, env).await),
         Route::Static => assets::serve(params.get("file")),
+        Route::InstallScript => install::script(req, env).await,
+        Route::ReleaseManifest => install::manifest(env).await,
+        Route::ReleaseBinary => {
+            install::binary(env, params.get("version"), params.get("target")).await
+        }
         Route::ApiMe => api::me(req, env).await,
         Route::ApiOverview => api::overview(req, env).await,
         Route::ApiAgents => api::agents(req, env).await,

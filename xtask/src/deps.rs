@@ -112,6 +112,11 @@ pub const REASONS: &[(&str, &str, &str)] = &[
     ),
     (
         "agent",
+        "signal-hook",
+        "SIGTERM/SIGINT in `tally run`: flush what is held, then exit cleanly",
+    ),
+    (
+        "agent",
         "keyring",
         "the outbox key in the OS keychain (Secret Service, Keychain, Credential Manager)",
     ),
@@ -155,6 +160,11 @@ pub const REASONS: &[(&str, &str, &str)] = &[
     ("tests", "base64", "decodes WebDriver screenshots"),
     (
         "tests",
+        "sha2",
+        "SHA-256 of the agent binary the install test publishes",
+    ),
+    (
+        "tests",
         "rusqlite",
         "reads the local R2 simulator's object index (wrangler has no list)",
     ),
@@ -163,6 +173,11 @@ pub const REASONS: &[(&str, &str, &str)] = &[
         "xtask",
         "ureq",
         "`xtask dev`: health check and bootstrap of the local Worker",
+    ),
+    (
+        "xtask",
+        "sha2",
+        "SHA-256 of each agent binary in the release manifest",
     ),
 ];
 

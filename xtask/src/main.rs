@@ -1,11 +1,14 @@
-//! Project tasks: `setup`, `build-worker`, `dev`, `test`, `deps`, `bench`, `prices`.
+//! Project tasks: `setup`, `build-worker`, `dev`, `test`, `deps`, `bench`, `prices`,
+//! `release-agent`, `deploy`.
 //!
 //! Everything is fetched from package registries only (crates.io, npm): the
 //! Worker toolchain is pointed at local binaries so nothing is downloaded
 //! from GitHub, which these machines cannot reach.
 
+mod deploy;
 mod deps;
 mod dev;
+mod release;
 mod setup;
 
 use std::process::ExitCode;
@@ -21,7 +24,9 @@ fn usage() -> ExitCode {
          test                  fmt, clippy (native + wasm32), cargo deny, unit and end-to-end tests\n  \
          deps                  every direct dependency of every crate and why it is there\n  \
          bench                 criterion benchmarks\n  \
-         prices --from FILE    regenerate core/prices/prices.json from LiteLLM's price table"
+         prices --from FILE    regenerate core/prices/prices.json from LiteLLM's price table\n  \
+         release-agent [--target T]... [--upload local|remote]\n                        build the agent (release) + SHA-256 manifest for /install.sh\n  \
+         deploy [--apply] [--owner EMAIL] [--team NAME] [--url URL] [--allow-breaking]\n                        create what is missing on Cloudflare, migrate, deploy, bootstrap (dry run by default)"
     );
     ExitCode::from(2)
 }
@@ -41,6 +46,8 @@ fn main() -> ExitCode {
         "deps" => deps::deps(),
         "bench" => bench(rest),
         "prices" => prices(rest),
+        "deploy" => setup::setup().and_then(|tools| deploy::main(&tools, rest)),
+        "release-agent" => setup::setup().and_then(|tools| release::release_agent(&tools, rest)),
         _ => return usage(),
     };
     match result {

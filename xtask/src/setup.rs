@@ -221,7 +221,7 @@ pub fn setup() -> Result<Tools> {
         },
     )?;
     step(
-        "chromium + chromedriver, gnome-keyring + dbus (browser and keychain tests)",
+        "chromium + chromedriver, gnome-keyring + dbus, systemd-analyze (browser, keychain and service-unit tests)",
         || {
             let have = |b: &str| {
                 output(Command::new("sh").args(["-c", &format!("command -v {b}")])).is_some()
@@ -231,6 +231,7 @@ pub fn setup() -> Result<Tools> {
                 && have("gnome-keyring-daemon")
                 && have("dbus-run-session")
                 && have("secret-tool")
+                && have("systemd-analyze")
             {
                 return Ok(());
             }
@@ -258,9 +259,10 @@ pub fn setup() -> Result<Tools> {
                     "gnome-keyring",
                     "dbus",
                     "libsecret-tools",
+                    "systemd",
                 ])
             })
-            .map_err(|e| format!("{e}\n    the dashboard tests need Debian's chromium and chromium-driver packages, the keychain tests gnome-keyring, dbus and libsecret-tools (apt-get install chromium chromium-driver gnome-keyring dbus libsecret-tools)"))
+            .map_err(|e| format!("{e}\n    the dashboard tests need Debian's chromium and chromium-driver packages, the keychain tests gnome-keyring, dbus and libsecret-tools, the service tests systemd-analyze (apt-get install chromium chromium-driver gnome-keyring dbus libsecret-tools systemd)"))
         },
     )?;
     let node_dir = {

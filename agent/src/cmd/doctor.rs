@@ -178,6 +178,7 @@ fn tls_check(server: &str) -> Check {
 
 /// The server's `min_agent_version` from `/v1/agent/config`, when it names one.
 fn version_check(c: &Config) -> Check {
+    use tally_core::release::version_at_least;
     let current = tally::upload::AGENT_VERSION;
     let r = tally::upload::agent()
         .get(&format!("{}/v1/agent/config", c.server))
@@ -204,24 +205,6 @@ fn version_check(c: &Config) -> Check {
             format!("{current} is older than the server's minimum {m}: update tally"),
         ),
     }
-}
-
-/// Dotted numeric versions compared part by part (`0.10.0` > `0.9.9`);
-/// anything after `-` or `+` is ignored.
-pub fn version_at_least(have: &str, min: &str) -> bool {
-    let parts = |v: &str| -> Vec<u64> {
-        v.split(['-', '+'])
-            .next()
-            .unwrap_or("")
-            .split('.')
-            .map(|p| p.parse().unwrap_or(0))
-            .collect()
-    };
-    let (mut a, mut b) = (parts(have), parts(min));
-    let n = a.len().max(b.len());
-    a.resize(n, 0);
-    b.resize(n, 0);
-    a >= b
 }
 
 /// Checks that need an enrolment: the server, the credentials, Ollama when
@@ -410,14 +393,6 @@ pub fn doctor(json_out: bool) -> Result<(), AgentError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_compare_numerically_part_by_part() {
-        assert!(version_at_least("0.10.0", "0.9.9"));
-        assert!(version_at_least("0.1.0", "0.1"));
-        assert!(version_at_least("1.2.3-dev", "1.2.3"));
-        assert!(!version_at_least("0.1.0", "0.2.0"));
-    }
 
     #[test]
     fn plain_http_is_accepted_only_for_loopback() {

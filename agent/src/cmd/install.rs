@@ -108,6 +108,7 @@ pub fn install(a: InstallArgs) -> Result<(), AgentError> {
         privacy_mode: enrolled.privacy_mode,
         max_mode,
         rate_capacity: None,
+        min_agent_version: None,
         hostname_sent,
         ship_since_ms: now - backfill.map(|d| d as i64 * DAY_MS).unwrap_or(0),
         ollama_url,

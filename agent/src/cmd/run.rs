@@ -120,7 +120,54 @@ fn refresh(home: &Home, cfg: &mut Config) -> Result<(), AgentError> {
     }
 }
 
-pub fn run(once: bool, interval: Duration) -> Result<(), AgentError> {
+/// What ends a wait between cycles.
+enum Wake {
+    /// Something under a watched root changed.
+    Change,
+    /// SIGTERM or SIGINT: the service manager (or Ctrl-C) asks us to stop.
+    Stop,
+}
+
+/// Turns SIGTERM and SIGINT into a `Wake::Stop`, so the loop finishes the
+/// cycle in hand and flushes before exiting instead of dying mid-upload.
+/// A second signal while that flush runs exits at once (exit status 130 for
+/// SIGINT, 143 for SIGTERM): the outbox is crash-safe, so nothing is lost
+/// either way, only delayed to the next start.
+#[cfg(unix)]
+fn on_stop_signals(tx: std::sync::mpsc::Sender<Wake>) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let stopping = Arc::new(AtomicBool::new(false));
+    for sig in [SIGTERM, SIGINT] {
+        // Registered before the flag handler below, so the first signal
+        // sees `false` and only the second one exits.
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, stopping.clone());
+        let _ = signal_hook::flag::register(sig, stopping.clone());
+    }
+    match signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) {
+        Ok(mut signals) => {
+            std::thread::spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    let name = if sig == SIGTERM { "SIGTERM" } else { "SIGINT" };
+                    eprintln!("{name}: shipping what is settled, then stopping");
+                    let _ = tx.send(Wake::Stop);
+                }
+            });
+        }
+        Err(e) => eprintln!(
+            "warning: cannot handle SIGTERM ({e}); a stop will wait for the next start to ship"
+        ),
+    }
+}
+
+#[cfg(not(unix))]
+fn on_stop_signals(_tx: std::sync::mpsc::Sender<Wake>) {}
+
+pub fn run(once: bool, interval: Duration, log_file: Option<PathBuf>) -> Result<(), AgentError> {
+    let log = log_file
+        .map(|p| tally::logfile::LogFile::redirect_std(&p))
+        .transpose()?;
     let home = Home::from_env();
     let mut cfg = Config::load(&home)?;
     // An enrolment from an older agent may name a plain-http server.
@@ -130,9 +177,10 @@ pub fn run(once: bool, interval: Duration) -> Result<(), AgentError> {
     if once {
         return cycle(&home, &mut cfg, &sources, true);
     }
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (tx, rx) = std::sync::mpsc::channel::<Wake>();
+    on_stop_signals(tx.clone());
     let mut watcher = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
-        let _ = tx.send(());
+        let _ = tx.send(Wake::Change);
     })
     .map_err(AgentError::Watch);
     if let Err(e) = &watcher {
@@ -144,6 +192,7 @@ pub fn run(once: bool, interval: Duration) -> Result<(), AgentError> {
     let mut watched: Vec<PathBuf> = Vec::new();
     let mut last_refresh = Instant::now();
     let mut first = true;
+    let mut stop = false;
     loop {
         if let Ok(w) = watcher.as_mut() {
             use notify::Watcher;
@@ -166,12 +215,35 @@ pub fn run(once: bool, interval: Duration) -> Result<(), AgentError> {
             Err(e) => eprintln!("{e}"),
         }
         first = false;
+        if let Some(l) = &log {
+            if let Err(e) = l.maintain() {
+                eprintln!("warning: {e}");
+            }
+        }
+        if stop {
+            eprintln!("stopped");
+            return Ok(());
+        }
         // Wait for a change (or the periodic rescan that catches what
         // watching misses: network filesystems, new roots, lost events).
-        if rx.recv_timeout(interval).is_ok() {
-            // Let a burst of writes (one streamed response) finish.
-            std::thread::sleep(Duration::from_secs(2));
-            while rx.try_recv().is_ok() {}
+        match rx.recv_timeout(interval) {
+            Ok(Wake::Stop) => stop = true,
+            Ok(Wake::Change) => {
+                // Let a burst of writes (one streamed response) finish,
+                // unless a stop arrives meanwhile.
+                let until = Instant::now() + Duration::from_secs(2);
+                while let Some(left) = until.checked_duration_since(Instant::now()) {
+                    match rx.recv_timeout(left) {
+                        Ok(Wake::Stop) => {
+                            stop = true;
+                            break;
+                        }
+                        Ok(Wake::Change) => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+            Err(_) => {}
         }
     }
 }

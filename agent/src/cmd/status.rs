@@ -49,7 +49,13 @@ pub fn status(json_out: bool) -> Result<(), AgentError> {
     } else {
         None
     };
+    let version = tally::upload::AGENT_VERSION;
+    let outdated = cfg
+        .min_agent_version
+        .as_deref()
+        .filter(|m| !tally_core::release::version_at_least(version, m));
     let v = json!({
+        "agent_version": version, "min_agent_version": cfg.min_agent_version, "update_needed": outdated.is_some(),
         "server": cfg.server, "team_id": cfg.team_id, "agent_id": cfg.agent_id,
         "privacy_mode": mode, "team_privacy_mode": cfg.privacy_mode, "max_mode": cfg.max_mode,
         "what_leaves": tally_core::privacy::describe(mode),
@@ -85,6 +91,11 @@ pub fn status(json_out: bool) -> Result<(), AgentError> {
     );
     if let Some(e) = &insecure {
         out.push_str(&format!("ERROR:           {e}\n"));
+    }
+    if let Some(m) = outdated {
+        out.push_str(&format!(
+            "UPDATE NEEDED:   this agent is {version}, the server supports {m} and newer: run `tally update`\n"
+        ));
     }
     if quarantine.count() > 0 {
         out.push_str(&format!(

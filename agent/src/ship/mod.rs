@@ -363,8 +363,10 @@ pub fn refresh_mode(home: &Home, cfg: &mut Config) -> Result<(), AgentError> {
     }
     // Optional: older servers do not say, and then batches keep the wire limit.
     let capacity = v["rate_capacity"].as_u64().filter(|&c| c > 0);
-    if capacity != cfg.rate_capacity {
+    let min_version = v["min_agent_version"].as_str().map(str::to_string);
+    if capacity != cfg.rate_capacity || min_version != cfg.min_agent_version {
         cfg.rate_capacity = capacity;
+        cfg.min_agent_version = min_version;
         cfg.save(home).map_err(AgentError::retry_later)?;
     }
     Ok(())

@@ -122,6 +122,7 @@ fn config() -> Config {
         privacy_mode: PrivacyMode::Full,
         max_mode: None,
         rate_capacity: None,
+        min_agent_version: None,
         hostname_sent: None,
         ship_since_ms: 0,
         ollama_url: String::new(),

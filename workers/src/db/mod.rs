@@ -14,7 +14,7 @@ mod team;
 
 pub use rows::*;
 pub use service::ServiceDb;
-pub use team::TeamDb;
+pub use team::{project_name, BudgetLine, BudgetScope, DeveloperSpend, TeamDb};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -114,6 +114,38 @@ pub struct WebPrincipal {
 }
 
 impl Principal for WebPrincipal {
+    fn team_id(&self) -> &str {
+        &self.team_id
+    }
+}
+
+/// A developer signed in to the read-only self-view (`/me`), through a link
+/// their agent minted. Never a member: the member guards read another
+/// cookie and another table.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeveloperPrincipal {
+    team_id: String,
+    pub id_hash: String,
+    pub developer_id: String,
+    pub developer_name: String,
+    pub last_seen_at: i64,
+}
+
+impl Principal for DeveloperPrincipal {
+    fn team_id(&self) -> &str {
+        &self.team_id
+    }
+}
+
+/// The holder of a just-consumed developer self-view link.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeveloperGrant {
+    team_id: String,
+    pub developer_id: String,
+    pub agent_id: String,
+}
+
+impl Principal for DeveloperGrant {
     fn team_id(&self) -> &str {
         &self.team_id
     }

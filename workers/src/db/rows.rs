@@ -340,6 +340,20 @@ pub struct DeliveryRow {
     pub updated_ms: i64,
 }
 
+/// A monthly budget as stored: `scope` is team, project or developer;
+/// `label` is the admin's project label or the developer's name ('' when
+/// there is none).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BudgetRow {
+    pub scope: String,
+    pub scope_key: String,
+    pub amount_micro_usd: i64,
+    pub thresholds: String,
+    #[serde(default)]
+    pub label: String,
+}
+
+/// An alert raised for the team (see `migrations/0007_alerts.sql`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AlertRow {
     pub id: String,
@@ -350,4 +364,13 @@ pub struct AlertRow {
     pub title: String,
     pub detail_json: String,
     pub created_ms: i64,
+    pub dismissed_ms: Option<i64>,
+}
+
+/// A developer's subscription seat; developers without one pay per token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeatRow {
+    pub developer_id: String,
+    pub plan: String,
+    pub monthly_micro_usd: i64,
 }

@@ -4,8 +4,8 @@ use serde::Deserialize;
 use worker::{D1Database, Env, Result};
 
 use super::{
-    all, database, first, i, prepare, t, AgentPrincipal, EnrollPrincipal, LifecycleJob, Principal,
-    WebPrincipal,
+    all, database, first, i, prepare, t, AgentPrincipal, DeveloperGrant, DeveloperPrincipal,
+    EnrollPrincipal, LifecycleJob, Principal, WebPrincipal,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +81,37 @@ impl ServiceDb {
         first(prepare(
             &self.db,
             "SELECT s.team_id, s.id_hash, s.member_id, m.email, m.role, s.csrf_token, s.last_seen_at, t.delete_after AS team_delete_after FROM web_sessions s JOIN members m ON m.team_id = s.team_id AND m.id = s.member_id JOIN teams t ON t.id = s.team_id WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND s.last_seen_at > ?3",
+            &[t(id_hash), i(now), i(idle_cutoff)],
+        )?)
+        .await
+    }
+
+    /// Single use as for members' links: only an unused, unexpired row matches.
+    pub async fn consume_developer_link(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<DeveloperGrant>> {
+        first(prepare(
+            &self.db,
+            "UPDATE developer_links SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING team_id, developer_id, agent_id",
+            &[t(token_hash), i(now)],
+        )?)
+        .await
+    }
+
+    /// A developer's self-view session, alive only while the agent that
+    /// minted it is not revoked, the developer not erased and the team not
+    /// scheduled for deletion: each of those ends it at once.
+    pub async fn developer_session(
+        &self,
+        id_hash: &str,
+        now: i64,
+        idle_cutoff: i64,
+    ) -> Result<Option<DeveloperPrincipal>> {
+        first(prepare(
+            &self.db,
+            "SELECT s.team_id, s.id_hash, s.developer_id, d.name AS developer_name, s.last_seen_at FROM developer_sessions s JOIN agent_tokens a ON a.team_id = s.team_id AND a.id = s.agent_id AND a.developer_id = s.developer_id JOIN developers d ON d.team_id = s.team_id AND d.id = s.developer_id JOIN teams t ON t.id = s.team_id WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND s.last_seen_at > ?3 AND a.revoked_at IS NULL AND d.erased_at IS NULL AND t.deleted_at IS NULL",
             &[t(id_hash), i(now), i(idle_cutoff)],
         )?)
         .await
@@ -173,7 +204,7 @@ impl ServiceDb {
 
     /// Housekeeping that spans teams: idempotency markers older than their
     /// lifetime (see `tally_core::wire::MARKER_TTL_DAYS`), expired sign-in
-    /// state, and audit rows past two years.
+    /// state (members' and developers'), and audit rows past two years.
     pub async fn housekeeping(
         &self,
         markers_before: i64,
@@ -196,6 +227,16 @@ impl ServiceDb {
                 prepare(
                     &self.db,
                     "DELETE FROM signin_links WHERE expires_at < ?1",
+                    &[i(now)],
+                )?,
+                prepare(
+                    &self.db,
+                    "DELETE FROM developer_sessions WHERE expires_at < ?1",
+                    &[i(now)],
+                )?,
+                prepare(
+                    &self.db,
+                    "DELETE FROM developer_links WHERE expires_at < ?1",
                     &[i(now)],
                 )?,
                 prepare(

@@ -110,6 +110,9 @@ struct AgentConfig {
     salt: String,
     /// The team's burst capacity: agents keep batches at or below it.
     rate_capacity: i64,
+    /// Agents older than this say so in `tally status` and `tally doctor`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_agent_version: Option<String>,
 }
 
 pub async fn agent_config(req: Request, env: Env) -> Answer {
@@ -123,6 +126,7 @@ pub async fn agent_config(req: Request, env: Env) -> Answer {
             privacy_mode: team.mode(),
             salt: team.salt,
             rate_capacity: team.rate_capacity,
+            min_agent_version: crate::util::config(&env, crate::bindings::MIN_AGENT_VERSION),
         },
     )?)
 }

@@ -273,10 +273,11 @@ fn budget_text(lines: &[BudgetLine]) -> String {
 
 fn actual_text(a: &ActualSpend) -> String {
     format!(
-        "*Actual spend (seats)*\n{} actual vs {} API-equivalent ({} seats)",
+        "*Actual spend (seats)*\n{} actual vs {} API-equivalent ({} {})",
         a.actual.cents(),
         a.api_equivalent.cents(),
-        a.seats
+        a.seats,
+        if a.seats == 1 { "seat" } else { "seats" }
     )
 }
 

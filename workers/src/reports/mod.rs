@@ -195,6 +195,40 @@ pub async fn digest_data(
                 })
                 .collect()
         };
+    // Budgets stand as of the month the period ends in (month to date).
+    let month = tally_core::budget::Month::of_day(p.to_day - 1);
+    let lines = db.budget_status(month, zone).await?;
+    let budgets = (!lines.is_empty()).then(|| {
+        lines
+            .iter()
+            .map(|b| digest::BudgetLine {
+                scope: match b.scope {
+                    crate::db::BudgetScope::Team => "Team".to_string(),
+                    crate::db::BudgetScope::Project => format!("Project {}", b.label),
+                    crate::db::BudgetScope::Developer => format!("Developer {}", b.label),
+                },
+                spent: b.spent,
+                budget: b.budget,
+            })
+            .collect()
+    });
+    // Seats prorated over the period's days, as the Developers page does.
+    let spend = db
+        .developer_spend(&crate::web::range::Range::days(
+            p.from_day,
+            p.to_day - 1,
+            zone,
+        ))
+        .await?;
+    let seats = spend
+        .iter()
+        .filter(|d| d.plan != tally_core::budget::SeatPlan::Api)
+        .count() as u32;
+    let actual_spend = (seats > 0).then(|| digest::ActualSpend {
+        api_equivalent: spend.iter().map(|d| d.api_equivalent).sum(),
+        actual: spend.iter().map(|d| d.actual).sum(),
+        seats,
+    });
     Ok(DigestData {
         team_name: team.name.clone(),
         kind: p.kind,
@@ -215,9 +249,8 @@ pub async fn digest_data(
             .take(digest::TOP_N)
             .map(|m| (m.model.clone(), m.cost()))
             .collect(),
-        // Slots the budgets and seat-plans features fill.
-        budgets: None,
-        actual_spend: None,
+        budgets,
+        actual_spend,
         summary: None,
         dashboard_url: format!("{}/", public_url(env)),
     })
@@ -446,7 +479,7 @@ async fn team_tick(env: &Env, db: TeamDb, now: i64) -> Result<Counts> {
         }
     }
 
-    let alerts = t.db.recent_alerts(now - ALERT_WINDOW_MS).await?;
+    let alerts = t.db.alerts_to_deliver(now - ALERT_WINDOW_MS).await?;
     if !alerts.is_empty() {
         let admins: Vec<MemberRow> =
             t.db.members()

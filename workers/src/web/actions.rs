@@ -362,3 +362,126 @@ mod websec_tests {
         assert!(!valid_categorize_per_minute(-1));
     }
 }
+
+/// The largest monthly budget or seat price accepted, in whole micro-USD ($10M).
+pub const MAX_BUDGET_MICRO: i64 = 10_000_000_000_000;
+
+/// A budget or seat amount as typed, in whole micro-USD; None when it is
+/// not a dollar amount or above `MAX_BUDGET_MICRO`.
+pub fn parse_amount_micro(s: &str) -> Option<i64> {
+    let s = s.trim().trim_start_matches('$').replace(',', "");
+    let (whole, frac) = s.split_once('.').unwrap_or((&s, ""));
+    // parse_dollars_micro caps at its own (smaller) maximum; budgets read
+    // the whole part themselves and reuse its fraction rules.
+    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    if whole.len() > 8 || !digits(whole) {
+        return None;
+    }
+    let w: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let f = parse_dollars_micro(&format!("0.{frac}"))
+        .filter(|_| !frac.is_empty() || !whole.is_empty())?;
+    let micro = w.checked_mul(1_000_000)?.checked_add(f)?;
+    (micro <= MAX_BUDGET_MICRO).then_some(micro)
+}
+
+/// Creates or changes a budget. Callers validate the amount (> 0), the
+/// thresholds and that the project or developer exists.
+pub async fn set_budget(
+    user: &SignedIn,
+    scope: crate::db::BudgetScope,
+    scope_key: &str,
+    amount_micro: i64,
+    thresholds: &[u32],
+) -> Result<()> {
+    let t = tally_core::budget::format_thresholds(thresholds);
+    user.db
+        .set_budget(scope, scope_key, amount_micro, &t, now_ms())
+        .await?;
+    user.audit(
+        AuditAction::BudgetSet,
+        json!({
+            "scope": scope.as_str(),
+            "scope_key": scope_key,
+            "amount_usd": tally_core::money::Usd::from_parts(amount_micro, 0).decimal(6),
+            "thresholds": t,
+        }),
+    )
+    .await
+}
+
+/// Audited only when the budget existed.
+pub async fn delete_budget(
+    user: &SignedIn,
+    scope: crate::db::BudgetScope,
+    scope_key: &str,
+) -> Result<bool> {
+    if !user.db.delete_budget(scope, scope_key).await? {
+        return Ok(false);
+    }
+    user.audit(
+        AuditAction::BudgetDelete,
+        json!({"scope": scope.as_str(), "scope_key": scope_key}),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Audited only when an open alert of this team was dismissed.
+pub async fn dismiss_alert(user: &SignedIn, alert_id: &str) -> Result<bool> {
+    if !user.db.dismiss_alert(alert_id, now_ms()).await? {
+        return Ok(false);
+    }
+    user.audit(AuditAction::AlertDismiss, json!({"alert_id": alert_id}))
+        .await?;
+    Ok(true)
+}
+
+/// Puts a developer on a seat (`Some((plan, monthly micro-USD))`) or back
+/// on API pricing (`None`). Callers check the developer exists.
+pub async fn set_seat(
+    user: &SignedIn,
+    developer_id: &str,
+    seat: Option<(tally_core::budget::SeatPlan, i64)>,
+) -> Result<()> {
+    user.db.set_seat(developer_id, seat, now_ms()).await?;
+    let (plan, micro) = seat.unwrap_or((tally_core::budget::SeatPlan::Api, 0));
+    user.audit(
+        AuditAction::SeatPlanChange,
+        json!({
+            "developer_id": developer_id,
+            "plan": plan.as_str(),
+            "monthly_usd": tally_core::money::Usd::from_parts(micro, 0).decimal(2),
+        }),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn budget_amounts_parse_exactly() {
+        assert_eq!(parse_amount_micro("1000"), Some(1_000_000_000));
+        assert_eq!(parse_amount_micro("$1,000.50"), Some(1_000_500_000));
+        assert_eq!(parse_amount_micro("0.000001"), Some(1));
+        assert_eq!(parse_amount_micro(".5"), Some(500_000));
+        assert_eq!(parse_amount_micro("10000000"), Some(MAX_BUDGET_MICRO));
+        for bad in [
+            "",
+            ".",
+            "-1",
+            "1e3",
+            "10000000.01",
+            "0.0000001",
+            "abc",
+            "1.2.3",
+        ] {
+            assert_eq!(parse_amount_micro(bad), None, "{bad}");
+        }
+    }
+}

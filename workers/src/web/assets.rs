@@ -18,6 +18,10 @@ pub fn asset(file: &str) -> Option<(&'static str, &'static str)> {
             "application/javascript",
         ),
         "tally.css" => (include_str!("../../static/tally.css"), "text/css"),
+        "copy.js" => (
+            include_str!("../../static/copy.js"),
+            "application/javascript",
+        ),
         _ => return None,
     })
 }
@@ -37,7 +41,7 @@ mod tests {
 
     #[test]
     fn pages_reference_only_served_assets() {
-        for f in ["uplot.js", "uplot.css", "chart.js", "tally.css"] {
+        for f in ["uplot.js", "uplot.css", "chart.js", "tally.css", "copy.js"] {
             assert!(asset(f).is_some_and(|(body, _)| !body.is_empty()), "{f}");
         }
         assert!(asset("../Cargo.toml").is_none());

@@ -1,6 +1,10 @@
 //! Who is asking: the session cookie, the signed-in member behind it, and
 //! the request guards handlers start with. A guard either yields the member
 //! (with a team-scoped database) or the exact refusal the caller answers.
+//!
+//! Developers are not members: their read-only self-view (`/me`) has its
+//! own cookie (`DEV_COOKIE`, sent only to `/me`), its own table and its own
+//! guard (`DeveloperSignedIn`), so neither session can pass the other's guard.
 
 use std::collections::HashMap;
 
@@ -10,7 +14,7 @@ use worker::{Env, Request};
 
 use super::error::{ApiError, PageError};
 use crate::bindings;
-use crate::db::{ServiceDb, TeamDb, WebPrincipal};
+use crate::db::{DeveloperPrincipal, ServiceDb, TeamDb, WebPrincipal};
 use crate::util::{now_ms, required};
 use crate::vocab::{AuditAction, Role};
 
@@ -188,6 +192,95 @@ impl SignedIn {
     }
 }
 
+/// The developer self-view's session cookie. Its path keeps browsers from
+/// sending it anywhere but `/me…`.
+pub const DEV_COOKIE: &str = "tally_dev_session";
+pub const DEV_COOKIE_PATH: &str = "/me";
+
+/// Like `session_cookie`, for a developer's self-view session.
+pub fn developer_cookie(id: &str, loopback: bool) -> String {
+    let secure = if loopback { "" } else { "; Secure" };
+    format!(
+        "{DEV_COOKIE}={id}; Path={DEV_COOKIE_PATH}; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        SESSION_TTL_MS / 1000
+    )
+}
+
+pub fn developer_cookie_clear() -> String {
+    format!("{DEV_COOKIE}=; Path={DEV_COOKIE_PATH}; HttpOnly; SameSite=Lax; Max-Age=0")
+}
+
+/// How a developer appears as the actor of an audit entry: by id, never by
+/// name, so that erasing the developer leaves no name behind in the log.
+pub fn developer_actor(developer_id: &str) -> String {
+    format!("developer:{developer_id}")
+}
+
+/// A developer with a live self-view session, and their team's database.
+/// Read-only: nothing takes this guard to change anything but the session.
+pub struct DeveloperSignedIn {
+    pub principal: DeveloperPrincipal,
+    pub db: TeamDb,
+    pub ip: Option<String>,
+}
+
+impl DeveloperSignedIn {
+    pub async fn session(req: &Request, env: &Env) -> worker::Result<Option<DeveloperSignedIn>> {
+        let header = req.headers().get("Cookie")?.unwrap_or_default();
+        let Some(id) = cookie_value(&header, DEV_COOKIE).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        let pepper = required(env, bindings::PEPPER)?;
+        let now = now_ms();
+        let Some(principal) = ServiceDb::new(env)?
+            .developer_session(&token_hash(&pepper, id), now, now - SESSION_IDLE_MS)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let db = TeamDb::new(env, &principal)?;
+        if now - principal.last_seen_at > SESSION_TOUCH_MS {
+            db.touch_developer_session(&principal.id_hash, now).await?;
+        }
+        Ok(Some(DeveloperSignedIn {
+            db,
+            ip: client_ip(req),
+            principal,
+        }))
+    }
+
+    /// Self-view pages: without a session, how to get one (401).
+    pub async fn for_page(req: &Request, env: &Env) -> Result<DeveloperSignedIn, PageError> {
+        Self::session(req, env)
+            .await?
+            .ok_or(PageError::DeveloperSignIn {
+                message: None,
+                status: 401,
+            })
+    }
+
+    pub fn actor(&self) -> String {
+        developer_actor(&self.principal.developer_id)
+    }
+
+    /// Records an action by this developer (reading their own content).
+    pub async fn audit(
+        &self,
+        action: AuditAction,
+        details: serde_json::Value,
+    ) -> worker::Result<()> {
+        self.db
+            .audit(
+                &self.actor(),
+                action,
+                self.ip.as_deref(),
+                &details,
+                now_ms(),
+            )
+            .await
+    }
+}
+
 /// A dashboard form post: the member, their CSRF field checked, their role
 /// checked, and the decoded fields.
 pub struct AdminForm {
@@ -265,6 +358,21 @@ mod tests {
         assert!(session_cookie_clear().contains("Max-Age=0"));
         assert!(is_loopback_host("127.0.0.1") && is_loopback_host("[::1]"));
         assert!(!is_loopback_host("tally.example.com"));
+    }
+
+    #[test]
+    fn developer_cookies_are_their_own_scoped_to_me_and_secure_off_loopback() {
+        let c = developer_cookie("d1", false);
+        assert_eq!(
+            c,
+            "tally_dev_session=d1; Path=/me; HttpOnly; SameSite=Lax; Max-Age=43200; Secure"
+        );
+        assert!(!developer_cookie("d1", true).contains("Secure"));
+        assert!(developer_cookie_clear().contains("Max-Age=0"));
+        // Neither cookie is read as the other.
+        assert_eq!(cookie_value("tally_dev_session=d1", COOKIE), None);
+        assert_eq!(cookie_value("tally_session=m1", DEV_COOKIE), None);
+        assert_eq!(developer_actor("ab12"), "developer:ab12");
     }
 
     #[test]

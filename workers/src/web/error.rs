@@ -16,6 +16,11 @@ pub enum PageError {
         message: Option<&'static str>,
         status: u16,
     },
+    /// No valid developer self-view session: how to open one.
+    DeveloperSignIn {
+        message: Option<&'static str>,
+        status: u16,
+    },
     /// Signed in, but the role or the form's CSRF token does not allow it.
     Forbidden(Msg),
     Api(ApiError),
@@ -37,6 +42,9 @@ impl PageError {
     pub fn into_response(self) -> worker::Result<Response> {
         match self {
             PageError::SignIn { message, status } => layout::signin_page(message, status),
+            PageError::DeveloperSignIn { message, status } => {
+                layout::developer_signin_page(message, status)
+            }
             PageError::Forbidden(message) => layout::forbidden_page(&message),
             PageError::Api(e) => e.into_response(),
         }

@@ -44,6 +44,14 @@ pub struct Overview {
         serialize_with = "tally_core::money::as_decimal"
     )]
     pub spend_range: Usd,
+    /// What the team pays over the range: API developers' token cost plus
+    /// seat holders' prorated seat prices (`TeamDb::developer_spend`);
+    /// `spend_range_usd` is the API-equivalent.
+    #[serde(
+        rename = "actual_range_usd",
+        serialize_with = "tally_core::money::as_decimal"
+    )]
+    pub actual_range: Usd,
     #[serde(
         rename = "cache_saved_usd",
         serialize_with = "tally_core::money::as_decimal"
@@ -78,6 +86,12 @@ pub async fn overview(
     let mr = db.totals_by_model(fh, th).await?;
     let devs = db.by_developer(fh, th).await?;
     let daily = by_local_day(&db.hourly_cost_by_model(fh, th).await?, zone);
+    let actual_range = db
+        .developer_spend(range)
+        .await?
+        .iter()
+        .map(|d| d.actual)
+        .sum();
     Ok((
         Overview {
             team_id: team.id.clone(),
@@ -89,6 +103,7 @@ pub async fn overview(
             spend_7d: sum(&m7).cost(),
             spend_30d: sum(&m30).cost(),
             spend_range: sum(&mr).cost(),
+            actual_range,
             cache_saved: caching_saved(&mr),
             active_developers: devs.len(),
             totals_30d: sum(&m30),

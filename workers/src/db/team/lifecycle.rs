@@ -5,6 +5,7 @@ use worker::Result;
 
 use super::super::rows::*;
 use super::super::{all, i, t};
+use super::budgets::FORGET_DEVELOPER;
 use super::{changed, changes, TeamDb};
 
 impl TeamDb {
@@ -125,8 +126,9 @@ impl TeamDb {
     }
 
     /// Revokes the developer's agents, moves their numbers to a new
-    /// anonymous developer (team totals stay right) and deletes their
-    /// category rows; their content objects go through a lifecycle job.
+    /// anonymous developer (team totals stay right), deletes their category
+    /// rows and their self-view links and sessions; their content objects go
+    /// through a lifecycle job.
     pub async fn erase_developer(
         &self,
         developer_id: &str,
@@ -164,6 +166,16 @@ impl TeamDb {
                     "UPDATE developers SET name = ?3, removed_at = COALESCE(removed_at, ?4), erased_at = ?4 WHERE team_id = ?1 AND id = ?2",
                     vec![t(developer_id), t(anon_name), i(now)],
                 )?,
+                self.stmt(FORGET_DEVELOPER[0], vec![t(developer_id)])?,
+                self.stmt(FORGET_DEVELOPER[1], vec![t(developer_id)])?,
+                self.stmt(
+                    "DELETE FROM developer_sessions WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id)],
+                )?,
+                self.stmt(
+                    "DELETE FROM developer_links WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id)],
+                )?,
             ])
             .await?,
         )
@@ -179,6 +191,17 @@ impl TeamDb {
                 self.stmt(
                     "UPDATE developers SET removed_at = COALESCE(removed_at, ?3) WHERE team_id = ?1 AND id = ?2",
                     vec![t(developer_id), i(now)],
+                )?,
+                self.stmt(FORGET_DEVELOPER[0], vec![t(developer_id)])?,
+                self.stmt(FORGET_DEVELOPER[1], vec![t(developer_id)])?,
+                // Their agents are revoked, so their self-view ends too.
+                self.stmt(
+                    "DELETE FROM developer_sessions WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id)],
+                )?,
+                self.stmt(
+                    "DELETE FROM developer_links WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id)],
                 )?,
             ])
             .await?;
@@ -225,6 +248,8 @@ pub const HARD_DELETE: &[&str] = &[
     "DELETE FROM audit_log WHERE team_id = ?1",
     "DELETE FROM web_sessions WHERE team_id = ?1",
     "DELETE FROM signin_links WHERE team_id = ?1",
+    "DELETE FROM developer_sessions WHERE team_id = ?1",
+    "DELETE FROM developer_links WHERE team_id = ?1",
     "DELETE FROM members WHERE team_id = ?1",
     "DELETE FROM install_tokens WHERE team_id = ?1",
     "DELETE FROM agent_tokens WHERE team_id = ?1",
@@ -239,6 +264,8 @@ pub const HARD_DELETE: &[&str] = &[
     "DELETE FROM alerts WHERE team_id = ?1",
     "DELETE FROM deliveries WHERE team_id = ?1",
     "DELETE FROM integrations WHERE team_id = ?1",
+    "DELETE FROM budgets WHERE team_id = ?1",
+    "DELETE FROM seat_plans WHERE team_id = ?1",
     "DELETE FROM developers WHERE team_id = ?1",
     "DELETE FROM teams WHERE id = ?1",
 ];

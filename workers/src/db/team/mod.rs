@@ -2,11 +2,16 @@
 //! (`tests/tests/sql_lint.rs` reads every file of this folder). Split by
 //! concern: here the team, its members, agents and settings; `usage` the
 //! aggregates (writing a queue part once, reading the dashboard's sums);
-//! `lifecycle` content, retention and deletion.
+//! `lifecycle` content, retention and deletion; `budgets` budgets, alerts
+//! and seat plans; `developer` the developer self-view.
 
+mod budgets;
+mod developer;
 mod lifecycle;
 mod reports;
 mod usage;
+
+pub use budgets::{project_name, BudgetLine, BudgetScope, DeveloperSpend};
 
 use tally_core::event::PrivacyMode;
 use worker::{D1Database, D1PreparedStatement, Env, Result};
@@ -139,15 +144,26 @@ impl TeamDb {
         .await
     }
 
+    /// Revoking an agent also ends the self-view sessions and unused links
+    /// it minted: its token was the developer's proof of identity.
     pub async fn revoke_agent(&self, agent_id: &str, now: i64) -> Result<bool> {
         let r = self
-            .stmt(
-                "UPDATE agent_tokens SET revoked_at = ?3 WHERE team_id = ?1 AND id = ?2 AND revoked_at IS NULL",
-                vec![t(agent_id), i(now)],
-            )?
-            .run()
+            .run_batch(vec![
+                self.stmt(
+                    "UPDATE agent_tokens SET revoked_at = ?3 WHERE team_id = ?1 AND id = ?2 AND revoked_at IS NULL",
+                    vec![t(agent_id), i(now)],
+                )?,
+                self.stmt(
+                    "DELETE FROM developer_sessions WHERE team_id = ?1 AND agent_id = ?2",
+                    vec![t(agent_id)],
+                )?,
+                self.stmt(
+                    "DELETE FROM developer_links WHERE team_id = ?1 AND agent_id = ?2",
+                    vec![t(agent_id)],
+                )?,
+            ])
             .await?;
-        Ok(r.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+        Ok(r.first().map(changed).unwrap_or(0) > 0)
     }
 
     pub async fn add_developer(&self, developer_id: &str, name: &str, now: i64) -> Result<()> {

@@ -199,7 +199,7 @@ impl TeamDb {
     }
 
     /// Alerts raised since `since_ms` and not dismissed, oldest first.
-    pub async fn recent_alerts(&self, since_ms: i64) -> Result<Vec<AlertRow>> {
+    pub async fn alerts_to_deliver(&self, since_ms: i64) -> Result<Vec<AlertRow>> {
         all(self.stmt(
             "SELECT id, kind, scope, period, threshold_pct, title, detail_json, created_ms FROM alerts WHERE team_id = ?1 AND created_ms >= ?2 AND dismissed_ms IS NULL ORDER BY created_ms, id LIMIT 50",
             vec![i(since_ms)],

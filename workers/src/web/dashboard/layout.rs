@@ -14,13 +14,14 @@ use crate::web::range::Range;
 /// static files, and chart data travels in a data- attribute.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
 
-const NAV: [(&str, &str); 11] = [
+const NAV: [(&str, &str); 12] = [
     ("/", "Overview"),
     ("/developers", "Developers"),
     ("/projects", "Projects"),
     ("/sessions", "Sessions"),
     ("/models", "Models"),
     ("/categories", "Categories"),
+    ("/budgets", "Budgets"),
     ("/settings", "Settings"),
     ("/tokens", "Developers & tokens"),
     ("/members", "Members"),
@@ -30,6 +31,8 @@ const NAV: [(&str, &str); 11] = [
 
 /// Navigation entries shown to admins and owners only (their pages refuse viewers).
 const ADMIN_NAV: [&str; 1] = ["/integrations"];
+/// The developer self-view's pages: only the developer's own.
+const ME_NAV: [(&str, &str); 2] = [("/me", "My usage"), ("/me/audit", "Who saw my data")];
 
 /// A whole document; `active` names the current navigation entry, and
 /// `None` leaves the navigation out (the sign-in page).
@@ -39,6 +42,65 @@ pub fn page(title: &str, active: Option<&str>, body: Markup) -> Markup {
 
 /// As `page`, with the admin-only navigation entries when `admin`.
 pub fn page_as(admin: bool, title: &str, active: Option<&str>, body: Markup) -> Markup {
+    let header = active.map(|active| {
+        html! {
+            header {
+                b { "Tally" }
+                @for (href, name) in NAV.iter().filter(|(h, _)| admin || !ADMIN_NAV.contains(h)) {
+                    a href=(href) class=[(*href == active).then_some("on")] { (name) }
+                }
+                form method="post" action="/logout" { button { "Sign out" } }
+            }
+        }
+    });
+    frame(title, header, body)
+}
+
+/// A self-view document: the reduced header names the developer, links
+/// their pages only and signs out of the self-view session.
+pub fn developer_page(title: &str, active: &str, developer: &str, body: Markup) -> Markup {
+    let header = html! {
+        header data-testid="me-header" {
+            b { "Tally" }
+            @for (href, name) in ME_NAV {
+                a href=(href) class=[(href == active).then_some("on")] { (name) }
+            }
+            span.who data-testid="me-name" { (developer) " (read-only)" }
+            form method="post" action="/me/logout" { button data-testid="me-sign-out" { "Sign out" } }
+        }
+    };
+    frame(title, Some(header), body)
+}
+
+pub fn show_developer(
+    title: &str,
+    active: &str,
+    developer: &str,
+    body: Markup,
+    status: u16,
+) -> worker::Result<Response> {
+    respond(developer_page(title, active, developer, body), status)
+}
+
+/// What `/me` answers without a self-view session: developers sign in with
+/// their agent, not by e-mail.
+pub fn developer_signin_page(message: Option<&str>, status: u16) -> worker::Result<Response> {
+    let body = html! {
+        h1 { "Your own data in Tally" }
+        @if let Some(m) = message {
+            p.error data-testid="signin-message" { (m) }
+        }
+        p data-testid="me-signin" {
+            "Developers see their own usage and who read their content by running "
+            code { "tally dashboard" }
+            " on a machine where the agent is installed: it opens a one-time link that works for 10 minutes."
+        }
+        p { "Team members (owners, admins, viewers) sign in on " a href="/" { "the dashboard" } "." }
+    };
+    respond(page("Your own data", None, body), status)
+}
+
+fn frame(title: &str, header: Option<Markup>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -50,15 +112,7 @@ pub fn page_as(admin: bool, title: &str, active: Option<&str>, body: Markup) -> 
                 link rel="stylesheet" href="/static/tally.css";
             }
             body {
-                @if let Some(active) = active {
-                    header {
-                        b { "Tally" }
-                        @for (href, name) in NAV.iter().filter(|(h, _)| admin || !ADMIN_NAV.contains(h)) {
-                            a href=(href) class=[(*href == active).then_some("on")] { (name) }
-                        }
-                        form method="post" action="/logout" { button { "Sign out" } }
-                    }
-                }
+                @if let Some(header) = header { (header) }
                 main { (body) }
             }
         }
@@ -265,6 +319,17 @@ mod tests {
         assert!(!page("Sign in", None, html! {})
             .into_string()
             .contains("<header"));
+        // The self-view's header links only the developer's own pages.
+        let d = developer_page("Me", "/me", "Ada <x>", html! {}).into_string();
+        assert!(
+            d.contains("<a href=\"/me\" class=\"on\">My usage</a>"),
+            "{d}"
+        );
+        assert!(d.contains("action=\"/me/logout\""), "{d}");
+        assert!(d.contains("Ada &lt;x&gt;"), "{d}");
+        for (href, _) in NAV {
+            assert!(!d.contains(&format!("href=\"{href}\"")), "{href} in {d}");
+        }
     }
 
     #[test]

@@ -11,10 +11,15 @@
 //! `layout::NAV`. A table is a `Table::of` with its columns, offered through
 //! `download` before rendering. A form handler takes
 //! `AdminForm::read(req, &env, role)`, calls one of `actions` and redirects.
+//!
+//! `me` is the developer self-view: its pages take `DeveloperSignedIn`
+//! instead and render with `layout::show_developer`.
 
 pub mod audit;
+pub mod budgets;
 pub mod integrations;
 pub mod layout;
+pub mod me;
 pub mod members;
 pub mod overview;
 pub mod people;

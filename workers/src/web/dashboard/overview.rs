@@ -55,6 +55,8 @@ pub async fn page(req: Request, env: Env) -> Page {
     let user = SignedIn::for_page(&req, &env).await?;
     let View { team, zone, range } = View::of(&req, &user).await?;
     let (o, daily) = stats::overview(&user.db, &team, &range, &zone).await?;
+    let month = tally_core::budget::Month::of_day(zone.local_day(crate::util::now_ms()));
+    let alerts = user.db.open_alerts(&month.label()).await?;
     let models = models_table(&o.models_30d, false);
     if let Some(r) = download(&req, &user, &models).await? {
         return Ok(r);
@@ -68,6 +70,7 @@ pub async fn page(req: Request, env: Env) -> Page {
         .map_err(|e| worker::Error::RustError(format!("chart data: {e}")))?;
     let body = html! {
         h1 { "Overview" }
+        (super::budgets::banner(&user, &alerts))
         (super::settings::deletion_banner(&user, &team, &zone))
         (super::integrations::broken_banner(&broken))
         p {
@@ -79,9 +82,11 @@ pub async fn page(req: Request, env: Env) -> Page {
             (card("Today", "spend-today", usd(o.spend_today)))
             (card("7 days", "spend-7d", usd(o.spend_7d)))
             (card("30 days", "spend-30d", usd(o.spend_30d)))
-            (card("Selected range", "spend-range", usd(o.spend_range)))
+            (card("Selected range, API-equivalent", "spend-range", usd(o.spend_range)))
+            (card("Selected range, actual", "spend-actual", usd(o.actual_range)))
             (card("Active developers", "active-developers", o.active_developers.to_string()))
         }
+        p.note { "API-equivalent prices every token at list price; actual counts API developers' tokens plus subscription seats prorated to the range (set seats on the Developers page)." }
         h2 { "Tokens (selected range)" }
         div.cards {
             (card("Input", "tokens-input", t.input_tokens.to_string()))

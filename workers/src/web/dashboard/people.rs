@@ -1,5 +1,6 @@
-//! Removing and erasing developers (owners), shown on `/tokens`, and the
-//! "content last viewed" list the Developers page shows.
+//! Removing and erasing developers (owners), shown on `/tokens`; the
+//! "content last viewed" list and the seat-plan form (admins) the
+//! Developers page shows.
 //!
 //! Removing revokes a developer's agents and keeps their numbers and
 //! content. Erasing (typed confirmation) also moves their numbers to a new
@@ -7,9 +8,11 @@
 //! category rows and erases their stored content.
 
 use maud::{html, Markup};
+use tally_core::budget::SeatPlan;
+use tally_core::money::Usd;
 use worker::{Env, Request};
 
-use super::layout::{csrf_field, error_page};
+use super::layout::{csrf_field, error_page, usd};
 use super::Page;
 use crate::db::DeveloperRow;
 use crate::util::redirect;
@@ -114,4 +117,73 @@ pub async fn erase(req: Request, env: Env) -> Page {
     }
     actions::erase_developer(&env, &form.user, &id).await?;
     Ok(redirect("/tokens?saved=developer+erased")?)
+}
+
+/// Admins: put a developer on a subscription seat or back on API pricing.
+/// A blank price takes the plan's list price (README, "Seat plans").
+pub fn seat_form(csrf: &str, devs: &[DeveloperRow]) -> Markup {
+    html! {
+        h2 { "Seat plans" }
+        form method="post" action="/developers/seat" class="box" data-testid="seat-form" {
+            (csrf_field(csrf))
+            label { "Developer " select name="developer_id" data-testid="seat-developer" {
+                @for d in active(devs).filter(|d| d.removed_at.is_none()) {
+                    option value=(d.id) { (d.name) }
+                }
+            } }
+            label { "Plan " select name="plan" data-testid="seat-plan" {
+                @for p in SeatPlan::ALL {
+                    option value=(p.as_str()) {
+                        (p.label())
+                        @if let Some(m) = p.list_price_micro().filter(|m| *m > 0) {
+                            " (" (usd(Usd::from_parts(m, 0))) "/month)"
+                        }
+                    }
+                }
+            } }
+            label { "Monthly price ($, blank = list price) " input name="price" inputmode="decimal" size="10" data-testid="seat-price"; }
+            button data-testid="seat-save" { "Save seat" }
+        }
+    }
+}
+
+pub async fn set_seat(req: Request, env: Env) -> Page {
+    let form = AdminForm::read(req, &env, Role::Admin).await?;
+    let back = |kind: &str, msg: &str| -> Page {
+        let m: String = url::form_urlencoded::byte_serialize(msg.as_bytes()).collect();
+        Ok(redirect(&format!("/developers?{kind}={m}"))?)
+    };
+    let id = form.trimmed("developer_id").to_string();
+    let devs = form.user.db.developer_list().await?;
+    let Some(dev) = devs.iter().find(|d| d.id == id && d.removed_at.is_none()) else {
+        return back("error", "No such developer in this team.");
+    };
+    let Some(plan) = SeatPlan::parse(form.trimmed("plan")) else {
+        return back("error", "Unknown plan.");
+    };
+    let typed = form.trimmed("price");
+    let price = if plan == SeatPlan::Api {
+        Some(0)
+    } else if typed.is_empty() {
+        plan.list_price_micro()
+    } else {
+        actions::parse_amount_micro(typed)
+    };
+    let Some(price) = price else {
+        return back(
+            "error",
+            "Enter the seat's monthly price in dollars (Enterprise and custom seats have no list price).",
+        );
+    };
+    let seat = (plan != SeatPlan::Api).then_some((plan, price));
+    actions::set_seat(&form.user, &id, seat).await?;
+    back(
+        "saved",
+        &format!(
+            "{} on {} ({}/month)",
+            dev.name,
+            plan.label(),
+            usd(Usd::from_parts(price, 0))
+        ),
+    )
 }

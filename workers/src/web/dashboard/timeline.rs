@@ -18,6 +18,7 @@ use worker::{Env, Request, Response};
 use super::layout::{mode_chip, show_as, usd};
 use super::Page;
 use crate::content::store::{self, StoredEvent};
+use crate::db::ContentObject;
 use crate::util::{now_ms, query};
 use crate::vocab::{AuditAction, Role};
 use crate::web::auth::SignedIn;
@@ -27,18 +28,17 @@ use crate::zone::Zone;
 /// Texts longer than this are shown folded behind "show more".
 const FOLD_CHARS: usize = 600;
 
-fn valid_session(id: &str) -> bool {
+pub fn valid_session(id: &str) -> bool {
     !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The session's requests in the order they happened, each once, opened
 /// from its sealed objects; the developers whose objects were read.
-async fn load(env: &Env, user: &SignedIn, session: &str) -> worker::Result<Loaded> {
-    let objects = user.db.session_content(session).await?;
+pub async fn load(env: &Env, team_id: &str, objects: &[ContentObject]) -> worker::Result<Loaded> {
     let mut events: Vec<StoredEvent> = Vec::new();
     let mut developers = BTreeSet::new();
-    for o in &objects {
-        if let Some(c) = store::read(env, user.db.team_id(), &o.key).await? {
+    for o in objects {
+        if let Some(c) = store::read(env, team_id, &o.key).await? {
             developers.insert(o.developer_id.clone());
             events.extend(c.events);
         }
@@ -51,9 +51,9 @@ async fn load(env: &Env, user: &SignedIn, session: &str) -> worker::Result<Loade
     })
 }
 
-struct Loaded {
-    events: Vec<StoredEvent>,
-    developers: Vec<String>,
+pub struct Loaded {
+    pub events: Vec<StoredEvent>,
+    pub developers: Vec<String>,
 }
 
 /// Guard, load and record the read: shared by the page and the export.
@@ -69,13 +69,16 @@ async fn open(
     if !valid_session(session) {
         return Err(not_found());
     }
-    let loaded = load(env, &user, session).await?;
+    let objects = user.db.session_content(session).await?;
+    let loaded = load(env, user.db.team_id(), &objects).await?;
     if loaded.events.is_empty() {
         return Err(not_found());
     }
     let now = now_ms();
     user.db.mark_content_viewed(&loaded.developers, now).await?;
-    let mut details = json!({"session": session, "requests": loaded.events.len()});
+    // Naming whose content was read lets each developer find the entry in
+    // their self-view (`/me/audit`).
+    let mut details = json!({"session": session, "requests": loaded.events.len(), "developers": loaded.developers});
     if let (Some(d), serde_json::Value::Object(e)) = (details.as_object_mut(), extra) {
         d.extend(e);
     }
@@ -83,13 +86,13 @@ async fn open(
     Ok((user, loaded))
 }
 
-fn not_found() -> PageError {
+pub fn not_found() -> PageError {
     PageError::Api(crate::web::error::ApiError::not_found(
         "no stored content for this session",
     ))
 }
 
-fn no_store(mut r: Response) -> worker::Result<Response> {
+pub fn no_store(mut r: Response) -> worker::Result<Response> {
     r.headers_mut().set("Cache-Control", "no-store")?;
     Ok(r)
 }
@@ -132,10 +135,20 @@ fn text_block(label: &str, text: &str, testid: &str) -> Markup {
 pub async fn page(req: Request, env: Env, session: &str) -> Page {
     let (user, loaded) = open(&req, &env, session, AuditAction::ContentView, json!({})).await?;
     let zone = Zone::new(&user.db.settings().await?.timezone);
-    let events = &loaded.events;
+    let body = render(session, &zone, &loaded.events, true);
+    Ok(no_store(show_as(
+        user.can(Role::Admin),
+        "Session",
+        "/sessions",
+        body,
+        200,
+    )?)?)
+}
+
+/// The timeline of `events`; `exports` adds the download links (members).
+pub fn render(session: &str, zone: &Zone, events: &[StoredEvent], exports: bool) -> Markup {
     let total: Usd = events.iter().filter_map(cost).sum();
-    let mut hours: Vec<(String, String)> =
-        events.iter().map(|e| hour_anchor(&zone, e.ts)).collect();
+    let mut hours: Vec<(String, String)> = events.iter().map(|e| hour_anchor(zone, e.ts)).collect();
     // The hour heading goes before the first request of each hour.
     let heads: Vec<Option<(String, String)>> = hours
         .iter()
@@ -143,14 +156,16 @@ pub async fn page(req: Request, env: Env, session: &str) -> Page {
         .map(|(n, h)| (n == 0 || hours[n - 1] != *h).then(|| h.clone()))
         .collect();
     hours.dedup();
-    let body = html! {
+    html! {
         h1 { "Session timeline" }
         p {
             code data-testid="session-id" { (session) } br;
             (events.len()) " requests with stored content, " (usd(total)) " in total. Times in " (zone.name) ". "
-            a href=(format!("/sessions/{session}/export?format=json")) data-testid="export-json" { "Export JSON" }
-            " · "
-            a href=(format!("/sessions/{session}/export?format=md")) data-testid="export-md" { "Export Markdown" }
+            @if exports {
+                a href=(format!("/sessions/{session}/export?format=json")) data-testid="export-json" { "Export JSON" }
+                " · "
+                a href=(format!("/sessions/{session}/export?format=md")) data-testid="export-md" { "Export Markdown" }
+            }
         }
         p.note { "Subagent requests appear in their own sessions: the wire carries no link between a session and the subagents it started." }
         nav.box data-testid="time-index" {
@@ -185,14 +200,7 @@ pub async fn page(req: Request, env: Env, session: &str) -> Page {
                 @if let Some(r) = &e.response { (text_block("Response", r, "response")) }
             }
         }
-    };
-    Ok(no_store(show_as(
-        user.can(Role::Admin),
-        "Session",
-        "/sessions",
-        body,
-        200,
-    )?)?)
+    }
 }
 
 fn event_json(zone: &Zone, e: &StoredEvent) -> serde_json::Value {

@@ -5,7 +5,7 @@ use maud::html;
 use worker::{Env, Request};
 
 use super::download;
-use super::layout::{csrf_field, error_page, show, show_as, table};
+use super::layout::{csrf_field, error_page, show_as, table};
 use super::Page;
 use crate::db::AgentRow;
 use crate::util::redirect;
@@ -15,22 +15,46 @@ use crate::web::auth::{AdminForm, SignedIn};
 use crate::web::export::Table;
 use crate::zone::Zone;
 
+struct Ctx<'z> {
+    zone: &'z Zone,
+    min_version: Option<String>,
+}
+
+/// The version an agent last reported, flagged when it is below the
+/// server's minimum (`tally update` brings it up).
+fn version_cell(version: Option<&str>, min: Option<&str>) -> String {
+    match (version, min) {
+        (None, _) => "unknown (no upload yet)".into(),
+        (Some(v), Some(m)) if !tally_core::release::version_at_least(v, m) => {
+            format!("{v} (outdated: minimum {m}; run tally update)")
+        }
+        (Some(v), _) => v.to_string(),
+    }
+}
+
 pub async fn page(req: Request, env: Env) -> Page {
     let user = SignedIn::for_page(&req, &env).await?;
     user.require_page(Role::Admin)?;
     let team = user.db.settings().await?;
     let zone = Zone::new(&team.timezone);
     let agents = user.db.agents().await?;
-    let t = Table::of::<AgentRow, Zone>(
+    let ctx = Ctx {
+        zone: &zone,
+        min_version: crate::util::config(&env, crate::bindings::MIN_AGENT_VERSION),
+    };
+    let t = Table::of::<AgentRow, Ctx<'_>>(
         "agents",
         &[
             ("agent", |a, _| a.id.clone()),
             ("developer", |a, _| a.developer_name.clone()),
             ("host", |a, _| a.hostname.clone().unwrap_or_default()),
-            ("enrolled", |a, z| z.time(a.created_at)),
-            ("last seen", |a, z| {
+            ("version", |a, c| {
+                version_cell(a.agent_version.as_deref(), c.min_version.as_deref())
+            }),
+            ("enrolled", |a, c| c.zone.time(a.created_at)),
+            ("last seen", |a, c| {
                 a.last_seen_at
-                    .map(|t| z.time(t))
+                    .map(|t| c.zone.time(t))
                     .unwrap_or_else(|| "never".into())
             }),
             ("status", |a, _| {
@@ -43,7 +67,7 @@ pub async fn page(req: Request, env: Env) -> Page {
             }),
         ],
         &agents,
-        &zone,
+        &ctx,
     );
     if let Some(r) = download(&req, &user, &t).await? {
         return Ok(r);
@@ -88,7 +112,7 @@ pub async fn page(req: Request, env: Env) -> Page {
 
 /// `POST /tokens`: shows the new install command once; only its hash is stored.
 pub async fn create(req: Request, env: Env) -> Page {
-    let origin = req.url()?.origin().ascii_serialization();
+    let origin = crate::web::install::server_origin(&req, &env)?;
     let form = AdminForm::read(req, &env, Role::Admin).await?;
     let name = form.trimmed("developer_name");
     if !actions::valid_developer_name(name) {
@@ -102,13 +126,28 @@ pub async fn create(req: Request, env: Env) -> Page {
     let token = actions::issue_install_token(&env, &form.user, name)
         .await?
         .token;
+    let release = crate::web::install::current(&env).await?;
     let body = html! {
         h1 { "Install token for " (name) }
-        p { "Copy this command now; it is shown once, works once and expires in 7 days." }
-        code.once data-testid="install-command" { "tally install --server " (origin) " --token " (token) }
+        p { "Send this line to " (name) " now; it is shown once, works once and expires in 7 days. "
+            "It downloads the agent, checks its SHA-256, installs it to ~/.local/bin (no root), enrols it and starts it in the background." }
+        div.copyline {
+            code.once #install-command data-testid="install-command" { (crate::web::install::one_line(&origin, &token)) }
+            button type="button" data-copy="#install-command" data-testid="copy-install-command" { "Copy" }
+        }
+        @match &release {
+            Some(m) => p data-testid="release" { "Installs agent " (m.version) " (" (m.files.iter().map(|f| f.target.as_str()).collect::<Vec<_>>().join(", ")) ")." },
+            None => p.warn data-testid="no-release" {
+                "This server has no agent binaries yet, so the line above will stop with that message: the operator runs "
+                code { "cargo xtask release-agent --upload" } "."
+            },
+        }
+        p { "Already have " code { "tally" } "? Enrol it with:" }
+        code.once data-testid="install-command-manual" { "tally install --server " (origin) " --token " (token) }
         p { a href="/tokens" { "Back" } }
+        script src="/static/copy.js" {}
     };
-    let mut r = show("Install token", "/tokens", body, 200)?;
+    let mut r = show_as(true, "Install token", "/tokens", body, 200)?;
     r.headers_mut().set("Cache-Control", "no-store")?;
     Ok(r)
 }
@@ -119,4 +158,20 @@ pub async fn revoke(req: Request, env: Env) -> Page {
     let form = AdminForm::read(req, &env, Role::Admin).await?;
     actions::revoke_agent(&form.user, form.raw("agent_id")).await?;
     Ok(redirect("/tokens")?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_cell;
+
+    #[test]
+    fn outdated_agents_are_flagged_with_the_minimum() {
+        assert_eq!(version_cell(Some("0.1.0"), Some("0.1.0")), "0.1.0");
+        assert_eq!(
+            version_cell(Some("0.0.9"), Some("0.1.0")),
+            "0.0.9 (outdated: minimum 0.1.0; run tally update)"
+        );
+        assert_eq!(version_cell(Some("0.0.9"), None), "0.0.9");
+        assert_eq!(version_cell(None, Some("0.1.0")), "unknown (no upload yet)");
+    }
 }

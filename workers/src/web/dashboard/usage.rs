@@ -10,7 +10,10 @@ use super::layout::{
     csrf_field, duration, error_page, mode_chips, percent, range_form, show_as, table, usd,
 };
 use super::{Page, View};
-use crate::db::{AgentRow, CategorizeLimits, CategoryRow, GroupTotals, ModelTotals, SessionRowOut};
+use crate::db::{
+    AgentRow, CategorizeLimits, CategoryRow, DeveloperSpend, GroupTotals, ModelTotals,
+    SessionRowOut,
+};
 use crate::util::{query, redirect};
 use crate::vocab::Role;
 use crate::web::actions;
@@ -18,6 +21,7 @@ use crate::web::auth::{AdminForm, SignedIn};
 use crate::web::export::{Column, Table};
 use crate::web::stats::prompt_tokens;
 use crate::zone::Zone;
+use tally_core::budget::SeatPlan;
 
 /// The download when `?format=` asks for one, else the rendered page.
 async fn table_page(
@@ -71,46 +75,119 @@ fn categorizing(mode: PrivacyMode) -> bool {
     )
 }
 
+/// The developers table's context: the zone for dates, and each
+/// developer's seat and actual spend over the range.
+struct DevCtx {
+    zone: Zone,
+    spend: Vec<DeveloperSpend>,
+}
+
+impl DevCtx {
+    fn of(&self, r: &GroupTotals) -> Option<&DeveloperSpend> {
+        self.spend.iter().find(|s| s.developer_id == r.key)
+    }
+}
+
 pub async fn developers(req: Request, env: Env) -> Page {
     let user = SignedIn::for_page(&req, &env).await?;
     let View { zone, range, .. } = View::of(&req, &user).await?;
     let (fh, th) = range.hours();
-    let rows = user.db.by_developer(fh, th).await?;
-    let t = Table::of::<GroupTotals, Zone>(
+    let mut rows = user.db.by_developer(fh, th).await?;
+    let spend = user.db.developer_spend(&range).await?;
+    // Seat holders cost their seat in a range without usage too.
+    for s in &spend {
+        if !rows.iter().any(|r| r.key == s.developer_id) {
+            rows.push(GroupTotals {
+                key: s.developer_id.clone(),
+                label: s.name.clone(),
+                requests: 0,
+                input_tokens: 0,
+                output_tokens: 0,
+                cache_write_tokens: 0,
+                cache_read_tokens: 0,
+                cost_micro_usd: 0,
+                cost_pico_usd: 0,
+                last_hour: 0,
+            });
+        }
+    }
+    let ctx = DevCtx { zone, spend };
+    let t = Table::of::<GroupTotals, DevCtx>(
         "developers",
         &[
             ("developer", |r, _| r.label.clone()),
-            REQUESTS,
-            INPUT,
-            OUTPUT,
+            ("requests", |r, _| r.requests.to_string()),
+            ("input", |r, _| r.input_tokens.to_string()),
+            ("output", |r, _| r.output_tokens.to_string()),
             ("cache write", |r, _| r.cache_write_tokens.to_string()),
-            CACHE_READ,
-            COST,
-            LAST_ACTIVE,
+            ("cache read", |r, _| r.cache_read_tokens.to_string()),
+            ("cost", |r, _| usd(r.cost())),
+            ("last active", |r, c| {
+                if r.requests == 0 {
+                    "—".into()
+                } else {
+                    c.zone.date(c.zone.local_day(r.last_hour * HOUR_MS))
+                }
+            }),
+            ("plan", |r, c| {
+                c.of(r)
+                    .map(|s| s.plan)
+                    .unwrap_or(SeatPlan::Api)
+                    .label()
+                    .into()
+            }),
+            ("seat per month", |r, c| match c.of(r) {
+                Some(s) if s.plan != SeatPlan::Api => usd(s.seat_monthly),
+                _ => "—".into(),
+            }),
+            ("actual", |r, c| {
+                usd(c.of(r).map(|s| s.actual).unwrap_or(r.cost()))
+            }),
+            ("value multiple", |r, c| {
+                match c.of(r).and_then(|s| s.value_multiple_tenths) {
+                    Some(t) => format!("{}.{}×", t / 10, t % 10),
+                    None => "—".into(),
+                }
+            }),
         ],
         &rows,
-        &zone,
+        &ctx,
     );
-    let devs = if user.can(Role::Admin) {
+    let zone = ctx.zone;
+    let admin = user.can(Role::Admin);
+    let devs = if admin {
         user.db.developer_list().await?
     } else {
         vec![]
     };
-    let agents = if user.can(Role::Admin) {
+    let agents = if admin {
         user.db.agents().await?
     } else {
         vec![]
     };
+    let min_version = crate::util::config(&env, crate::bindings::MIN_AGENT_VERSION);
+    let csrf = &user.principal.csrf_token;
+    let q = query(&req);
     table_page(&req, &user, t, |t| {
         let body = html! {
             h1 { "Developers" }
+            @if let Some(s) = q.get("saved") {
+                p.ok data-testid="saved" { "Saved: " (s) }
+            }
+            @if let Some(s) = q.get("error") {
+                p.error data-testid="seat-error" { (s) }
+            }
             (range_form(&range, "/developers"))
             (table(t))
-            @if !devs.is_empty() {
+            p.note {
+                "cost is the API-equivalent (every token at list price); actual is what the team pays: the cost for API developers, the seat price prorated to the range for seat holders (monthly price × days of the range in each month ÷ days in that month). The value multiple is API-equivalent ÷ prorated seat price."
+            }
+            @if admin && !devs.is_empty() {
+                (super::people::seat_form(csrf, &devs))
                 (super::people::content_viewed(&devs, &zone))
             }
             @if !agents.is_empty() {
-                (agent_health(&agents))
+                (agent_health(&agents, min_version.as_deref()))
             }
         };
         ("Developers", "/developers", body)
@@ -120,7 +197,13 @@ pub async fn developers(req: Request, env: Env) -> Page {
 
 /// Admins: what each agent reports about itself and how often the edge's
 /// price differed from the agent's, so a stale price table shows.
-fn agent_health(agents: &[AgentRow]) -> Markup {
+/// Agents below the server's minimum version are flagged: `tally update`
+/// (or the install line) brings them to the current release.
+fn agent_health(agents: &[AgentRow], min_version: Option<&str>) -> Markup {
+    let outdated = |v: Option<&str>| match (v, min_version) {
+        (Some(v), Some(min)) => !tally_core::release::version_at_least(v, min),
+        _ => false,
+    };
     html! {
         h2 { "Agents" }
         div.scroll {
@@ -131,7 +214,14 @@ fn agent_health(agents: &[AgentRow]) -> Markup {
                         tr data-testid=(format!("agent-{}", a.id)) {
                             td { (a.developer_name) }
                             td { (a.hostname.as_deref().unwrap_or("—")) }
-                            td data-testid="agent-version" { (a.agent_version.as_deref().unwrap_or("unknown")) }
+                            td data-testid="agent-version" {
+                                (a.agent_version.as_deref().unwrap_or("unknown"))
+                                @if let (true, Some(min)) = (outdated(a.agent_version.as_deref()), min_version) {
+                                    " " span.chip.outdated data-testid="agent-outdated" title="tally update brings it to the current release" {
+                                        "outdated (minimum " (min) ")"
+                                    }
+                                }
+                            }
                             td data-testid="agent-priced-differently" {
                                 (a.priced_differently) " events priced differently by this agent"
                             }
