@@ -859,4 +859,34 @@ fn the_digest_carries_budget_standing_and_seat_spend() {
         ),
         "{texts:?}"
     );
+
+    // Crossing 50 % of the budget: the next tick raises the alert and
+    // delivers it, once, whatever further ticks run.
+    assert_eq!(
+        status(&a.post(&batch(
+            "batch-reports-budget-02",
+            vec![event(
+                &a,
+                2,
+                at(2026, 11, 23, 9) + 60_000,
+                "claude-opus-4-5",
+                "/repo",
+                (1_000_000, 0, 0)
+            )]
+        ))),
+        202
+    );
+    wait_requests(&stack, &tid, 2);
+    stack.cron(HOURLY, at(2026, 11, 23, 10));
+    stack.cron(HOURLY, at(2026, 11, 23, 10));
+    stack.cron(HOURLY, at(2026, 11, 23, 11));
+    let alerts: Vec<String> = posts(&f.slack)
+        .iter()
+        .skip(1)
+        .map(|p| p["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        alerts,
+        ["Tally alert for Acme: Team budget 50% reached: $10.00 of $20.00 (November)"]
+    );
 }
