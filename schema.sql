@@ -106,6 +106,24 @@ CREATE TABLE cron_runs (
   details TEXT NOT NULL
 );
 
+CREATE TABLE deliveries (
+  team_id TEXT NOT NULL,
+  -- kind:subject:channel, e.g. digest_weekly:2026-11-16:<integration id>.
+  key TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  -- sending (claimed, posting now), sent, retry (next_attempt_ms), failed.
+  state TEXT NOT NULL CHECK (state IN ('sending', 'sent', 'retry', 'failed')),
+  attempts INTEGER NOT NULL DEFAULT 1,
+  http_status INTEGER,
+  error TEXT,
+  next_attempt_ms INTEGER,
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (team_id, key)
+);
+
 CREATE TABLE developer_links (
   token_hash TEXT PRIMARY KEY,
   team_id TEXT NOT NULL REFERENCES teams(id),
@@ -145,6 +163,23 @@ CREATE TABLE install_tokens (
   used_at INTEGER
 );
 
+CREATE TABLE integrations (
+  team_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('slack_webhook', 'slack_bot')),
+  -- Bot integrations: the channel id posted to (not a secret).
+  channel TEXT NOT NULL DEFAULT '',
+  -- hex(nonce ‖ AES-256-GCM ciphertext ‖ tag) of the webhook URL or bot token.
+  secret_sealed TEXT NOT NULL,
+  last4 TEXT NOT NULL,
+  state TEXT NOT NULL DEFAULT 'ok' CHECK (state IN ('ok', 'broken')),
+  broken_reason TEXT,
+  created_by TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  tested_ms INTEGER,
+  PRIMARY KEY (team_id, id)
+);
+
 CREATE TABLE lifecycle_jobs (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   team_id TEXT NOT NULL,
@@ -169,7 +204,7 @@ CREATE TABLE members (
   id TEXT NOT NULL,
   email TEXT NOT NULL,
   role TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'viewer')),
-  created_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL, weekly_email INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (team_id, id)
 );
 
@@ -229,7 +264,7 @@ CREATE TABLE teams (
   rate_per_minute INTEGER NOT NULL DEFAULT 10000,
   timezone TEXT NOT NULL DEFAULT 'UTC',
   created_at INTEGER NOT NULL
-, deleted_at INTEGER, delete_after INTEGER, deleted_by TEXT, categorize_budget_micro_usd INTEGER NOT NULL DEFAULT 5000000, categorize_per_minute INTEGER NOT NULL DEFAULT 60, ship_interval_s INTEGER NOT NULL DEFAULT 300
+, deleted_at INTEGER, delete_after INTEGER, deleted_by TEXT, categorize_budget_micro_usd INTEGER NOT NULL DEFAULT 5000000, categorize_per_minute INTEGER NOT NULL DEFAULT 60, digest_daily INTEGER NOT NULL DEFAULT 0, digest_weekly INTEGER NOT NULL DEFAULT 1, digest_hour INTEGER NOT NULL DEFAULT 9, digest_ai_summary INTEGER NOT NULL DEFAULT 0, ship_interval_s INTEGER NOT NULL DEFAULT 300
   CHECK (ship_interval_s BETWEEN 10 AND 86400));
 
 CREATE TABLE usage_hourly (
@@ -271,6 +306,8 @@ CREATE INDEX content_objects_day ON content_objects (team_id, day);
 CREATE INDEX content_objects_developer ON content_objects (team_id, developer_id);
 
 CREATE INDEX content_objects_session ON content_objects (team_id, session, first_ts);
+
+CREATE INDEX deliveries_recent ON deliveries (team_id, updated_ms);
 
 CREATE INDEX developer_links_developer ON developer_links (team_id, developer_id);
 

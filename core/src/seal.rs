@@ -27,6 +27,17 @@ pub fn derive_team_key(deployment_secret: &[u8], team_id: &str) -> [u8; 32] {
     out
 }
 
+/// Per-team key for integration secrets (Slack webhook URLs, bot tokens),
+/// from `KMS_KEY`: a salt of its own, so it never equals the content key
+/// even if an operator reused one secret for both.
+pub fn derive_integration_key(kms_key: &[u8], team_id: &str) -> [u8; 32] {
+    let hk = Hkdf::<Sha256>::new(Some(b"tally-integrations-v1"), kms_key);
+    let mut out = [0u8; 32];
+    hk.expand(team_id.as_bytes(), &mut out)
+        .expect("32-byte HKDF output is always valid");
+    out
+}
+
 /// Output: nonce ‖ ciphertext ‖ tag. `aad` binds the blob to its context (a key path).
 pub fn seal(key: &[u8; 32], nonce: [u8; NONCE_LEN], plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
     let cipher = Aes256Gcm::new(key.into());
@@ -71,6 +82,7 @@ mod tests {
         bad[14] ^= 1;
         assert_eq!(open(&k, &bad, b"teams/a/x"), Err(SealError::Auth));
         assert_eq!(open(&k, &sealed[..20], b""), Err(SealError::Truncated));
+        assert_ne!(derive_integration_key(b"deployment", "team-a"), k);
         let other = derive_team_key(b"deployment", "team-b");
         assert_eq!(open(&other, &sealed, b"teams/a/x"), Err(SealError::Auth));
     }

@@ -34,6 +34,8 @@ pub struct Reply {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    /// Extra response headers (e.g. `Retry-After`).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Reply {
@@ -42,6 +44,7 @@ impl Reply {
             status,
             content_type: "application/json",
             body: v.to_string().into_bytes(),
+            headers: Vec::new(),
         }
     }
     pub fn text(status: u16, s: &str) -> Reply {
@@ -49,7 +52,12 @@ impl Reply {
             status,
             content_type: "text/plain",
             body: s.as_bytes().to_vec(),
+            headers: Vec::new(),
         }
+    }
+    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
     }
 }
 
@@ -136,9 +144,14 @@ fn serve(
         let reply = responder(&rec);
         reqs.lock().unwrap().push(rec);
         let mut w = stream.try_clone()?;
+        let extra: String = reply
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
         write!(
             w,
-            "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n",
+            "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\n{extra}Connection: keep-alive\r\n\r\n",
             reply.status,
             reply.content_type,
             reply.body.len()
@@ -180,15 +193,95 @@ pub fn anthropic(answer_json: Value) -> FakeServer {
     })
 }
 
-/// Slack incoming webhook: `POST` JSON `{text, blocks?}`, answers `ok` as text/plain.
-pub fn slack() -> FakeServer {
-    FakeServer::start(|req| {
-        if req.method == "POST" && req.json().get("text").is_some() {
-            Reply::text(200, "ok")
-        } else {
-            Reply::text(400, "invalid_payload")
+/// Anthropic Messages API answering with plain `text` (a summary, not JSON).
+pub fn anthropic_text(text: &str) -> FakeServer {
+    let text = text.to_string();
+    FakeServer::start(move |req| anthropic_text_reply(req, &text))
+}
+
+pub fn anthropic_text_reply(req: &Recorded, text: &str) -> Reply {
+    if req.method != "POST" || req.path != "/v1/messages" || req.header("x-api-key").is_none() {
+        return Reply::json(
+            404,
+            json!({"type": "error", "error": {"type": "not_found_error", "message": "Not found"}}),
+        );
+    }
+    Reply::json(
+        200,
+        json!({
+            "id": "msg_fake02", "type": "message", "role": "assistant", "model": req.json()["model"],
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": {"input_tokens": 412, "output_tokens": 38, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+        }),
+    )
+}
+
+/// What the Messages API answers when overloaded (HTTP 529).
+pub fn anthropic_overloaded() -> Reply {
+    Reply::json(
+        529,
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+    )
+}
+
+/// The path of the fake's incoming webhook, as Slack issues them.
+pub const SLACK_WEBHOOK_PATH: &str = "/services/T0FAKE001/B0FAKE001/fakeWebhookSecret0042";
+/// The bot token the fake's `chat.postMessage` accepts.
+pub const SLACK_BOT_TOKEN: &str = "xoxb-1111-2222-fakeBotToken0099";
+
+/// Slack as it answers by default: incoming webhooks (`POST /services/…`,
+/// JSON `{text, blocks}`) answer 200 `ok` as text, or a 400 error word
+/// (`invalid_payload`, `no_text`); Web API `POST /api/chat.postMessage`
+/// (bearer token, JSON with `channel`) answers HTTP 200 with `{"ok": …}`
+/// and Slack's error strings (`not_authed`, `invalid_auth`, `channel_not_found`).
+pub fn slack_reply(req: &Recorded) -> Reply {
+    if req.method != "POST" {
+        return Reply::text(405, "invalid_method");
+    }
+    let body = req.json();
+    if req.path.starts_with("/services/") {
+        if body.is_null() {
+            return Reply::text(400, "invalid_payload");
         }
-    })
+        if body
+            .get("text")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Reply::text(400, "no_text");
+        }
+        if req.path != SLACK_WEBHOOK_PATH {
+            return Reply::text(403, "invalid_token");
+        }
+        return Reply::text(200, "ok");
+    }
+    if req.path == "/api/chat.postMessage" {
+        let err = |e: &str| Reply::json(200, json!({"ok": false, "error": e}));
+        match req.header("authorization") {
+            None => return err("not_authed"),
+            Some(a) if a != format!("Bearer {SLACK_BOT_TOKEN}") => return err("invalid_auth"),
+            _ => {}
+        }
+        let Some(channel) = body["channel"].as_str() else {
+            return err("channel_not_found");
+        };
+        if body.get("text").is_none() && body.get("blocks").is_none() {
+            return err("no_text");
+        }
+        return Reply::json(
+            200,
+            json!({"ok": true, "channel": channel, "ts": "1764489600.000100",
+                   "message": {"type": "message", "subtype": "bot_message", "text": body["text"], "bot_id": "B0FAKEBOT", "ts": "1764489600.000100"}}),
+        );
+    }
+    Reply::text(404, "not_found")
+}
+
+/// Slack's webhook host and Web API on one loopback port (see `slack_reply`);
+/// tests script failures with `set_responder`.
+pub fn slack() -> FakeServer {
+    FakeServer::start(slack_reply)
 }
 
 /// Resend-compatible email API: `POST /emails` with bearer key → `{"id": …}`.

@@ -70,6 +70,7 @@ pub struct Stack {
 pub const PEPPER: &str = "test-pepper-0123456789abcdef";
 pub const BOOTSTRAP: &str = "test-bootstrap-secret-0123456789";
 pub const CONTENT_KEY: &str = "test-content-key-0123456789abcdef";
+pub const KMS_KEY: &str = "test-kms-key-0123456789abcdef";
 
 impl Stack {
     pub fn start() -> Stack {
@@ -109,6 +110,7 @@ impl Stack {
             ("PEPPER".to_string(), PEPPER.to_string()),
             ("BOOTSTRAP_SECRET".to_string(), BOOTSTRAP.to_string()),
             ("CONTENT_KEY".to_string(), CONTENT_KEY.to_string()),
+            ("KMS_KEY".to_string(), KMS_KEY.to_string()),
         ];
         vars.extend(cfg.vars);
         let log_path = dir.path().join("wrangler.log");

@@ -540,6 +540,7 @@ fn auth_failure_stops_loudly_and_keeps_the_data_then_429_is_honoured() {
                     status: 429,
                     content_type: "application/json",
                     body: b"{\"error\":\"rate_limited\"}".to_vec(),
+                    headers: Vec::new(),
                 };
             }
         }

@@ -21,6 +21,8 @@ const TENANT_TABLES: &[&str] = &[
     "project_labels",
     "content_objects",
     "lifecycle_jobs",
+    "integrations",
+    "deliveries",
     "alerts",
     "budgets",
     "seat_plans",
@@ -148,6 +150,7 @@ fn every_tenant_statement_binds_the_team() {
         "db/team/mod.rs",
         "db/team/usage.rs",
         "db/team/lifecycle.rs",
+        "db/team/reports.rs",
         "db/team/budgets.rs",
         "db/team/developer.rs",
         "db/team/merged.rs",
@@ -159,7 +162,7 @@ fn every_tenant_statement_binds_the_team() {
     rust_files(&worker_src().join("db/team"), &mut files);
     assert_eq!(
         files.len(),
-        6,
+        7,
         "a new file under db/team/ must be added here"
     );
     for sql in &tenant {
@@ -199,6 +202,7 @@ fn no_other_file_touches_d1() {
         root.join("db/team/mod.rs"),
         root.join("db/team/usage.rs"),
         root.join("db/team/lifecycle.rs"),
+        root.join("db/team/reports.rs"),
         root.join("db/team/budgets.rs"),
         root.join("db/team/developer.rs"),
         root.join("db/team/merged.rs"),

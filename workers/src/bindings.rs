@@ -23,6 +23,9 @@ pub const CONTENT_KEY: &str = "CONTENT_KEY";
 pub const BOOTSTRAP_SECRET: &str = "BOOTSTRAP_SECRET";
 /// Secret: Anthropic API key for categorize-cloud.
 pub const ANTHROPIC_API_KEY: &str = "ANTHROPIC_API_KEY";
+/// Secret: root key sealing integration secrets (Slack webhook URLs, bot
+/// tokens) per team (HKDF). Without it integrations are disabled.
+pub const KMS_KEY: &str = "KMS_KEY";
 /// Secret: key of the Resend-compatible e-mail API.
 pub const EMAIL_API_KEY: &str = "EMAIL_API_KEY";
 
@@ -40,3 +43,7 @@ pub const EMAIL_FROM: &str = "EMAIL_FROM";
 pub const PUBLIC_URL: &str = "PUBLIC_URL";
 /// Var: R2 calls one lifecycle invocation may spend (tests set it low).
 pub const LIFECYCLE_OPS_PER_RUN: &str = "LIFECYCLE_OPS_PER_RUN";
+/// Var: base of Slack's Web API (`chat.postMessage`); a loopback fake in tests.
+pub const SLACK_API_BASE: &str = "SLACK_API_BASE";
+/// Var: "1" lets admins save loopback webhook URLs. Tests only; never in production.
+pub const SLACK_ALLOW_LOOPBACK: &str = "SLACK_ALLOW_LOOPBACK";

@@ -1,7 +1,8 @@
 //! Scheduled work: the nightly lifecycle run (`30 3 * * *`, UTC) and an
 //! hourly run (`0 * * * *`) that resumes lifecycle jobs one invocation could
-//! not finish and raises budget and spike alerts (`crate::budgets`). The
-//! clock is the event's scheduled time, which tests set.
+//! not finish, raises budget and spike alerts (`crate::budgets`), then delivers
+//! due digests and those alerts (`crate::reports`). The clock is the event's
+//! scheduled time, which tests set.
 
 use worker::{Env, Result};
 
@@ -15,7 +16,15 @@ pub async fn run_cron(cron: &str, scheduled_ms: i64, env: &Env) -> Result<()> {
         NIGHTLY => crate::lifecycle::nightly(env, scheduled_ms).await?,
         HOURLY => {
             let mut summary = crate::lifecycle::work(env, scheduled_ms).await?;
+            // Alerts are raised before reports run, so the same tick
+            // delivers them.
             summary["alerts"] = crate::budgets::evaluate_all(env, scheduled_ms).await?;
+            // Reports after lifecycle work; a failure there is logged and
+            // recorded, never a reason to skip the lifecycle summary.
+            let reports = crate::reports::tick(env, scheduled_ms)
+                .await
+                .unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}));
+            summary["reports"] = reports;
             summary
         }
         other => {

@@ -11,6 +11,7 @@ mod error;
 mod ingest;
 mod lifecycle;
 mod limiter;
+mod reports;
 mod util;
 mod vocab;
 mod web;

@@ -75,11 +75,32 @@ pub fn valid_email(e: &str) -> bool {
 
 /// Resend-compatible `POST {EMAIL_API_URL}` with a bearer key.
 pub async fn send_email(env: &Env, to: &str, subject: &str, text: &str, html: &str) -> Result<()> {
+    send_email_with(env, to, subject, text, html, &[]).await
+}
+
+/// As `send_email`, with extra mail headers (Resend's `headers` field), e.g.
+/// `List-Unsubscribe`.
+pub async fn send_email_with(
+    env: &Env,
+    to: &str,
+    subject: &str,
+    text: &str,
+    html: &str,
+    mail_headers: &[(&str, String)],
+) -> Result<()> {
     let url = required(env, bindings::EMAIL_API_URL)?;
     let key = required(env, bindings::EMAIL_API_KEY)?;
     let from =
         config(env, bindings::EMAIL_FROM).unwrap_or_else(|| "Tally <tally@localhost>".into());
-    let body = serde_json::json!({"from": from, "to": [to], "subject": subject, "text": text, "html": html}).to_string();
+    let mut body = serde_json::json!({"from": from, "to": [to], "subject": subject, "text": text, "html": html});
+    if !mail_headers.is_empty() {
+        body["headers"] = mail_headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+    let body = body.to_string();
     let headers = worker::Headers::new();
     headers.set("Authorization", &format!("Bearer {key}"))?;
     headers.set("Content-Type", "application/json")?;

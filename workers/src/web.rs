@@ -30,7 +30,9 @@ mod props;
 use worker::{Env, Request, Response};
 
 use crate::ingest;
-use dashboard::{audit, budgets, me, members, overview, people, settings, timeline, tokens, usage};
+use dashboard::{
+    audit, budgets, integrations, me, members, overview, people, settings, timeline, tokens, usage,
+};
 use error::{ApiError, PageError};
 use routes::{Params, Resolved, Route};
 
@@ -104,6 +106,14 @@ async fn dispatch(
         Route::CancelDeletion => page(settings::cancel_deletion(req, env).await),
         Route::RemoveDeveloper => page(people::remove(req, env).await),
         Route::EraseDeveloper => page(people::erase(req, env).await),
+        Route::Integrations => page(integrations::page(req, env).await),
+        Route::AddSlack => page(integrations::add_slack(req, env).await),
+        Route::TestIntegration => page(integrations::test(req, env).await),
+        Route::RemoveIntegration => page(integrations::remove(req, env).await),
+        Route::SaveDigestSchedule => page(integrations::schedule(req, env).await),
+        Route::SaveWeeklyEmail => page(integrations::save_weekly_email(req, env).await),
+        Route::UnsubscribeConfirm => page(integrations::unsubscribe_confirm(req, env).await),
+        Route::Unsubscribe => page(integrations::unsubscribe(req, env).await),
         Route::Budgets => page(budgets::page(req, env).await),
         Route::SaveBudget => page(budgets::save(req, env).await),
         Route::DeleteBudget => page(budgets::delete(req, env).await),

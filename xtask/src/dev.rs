@@ -21,7 +21,8 @@ fn dev_vars(root: &Path) -> Result<String> {
     let path = root.join(".dev.vars");
     if !path.exists() {
         let body = format!(
-            "PEPPER={}\nCONTENT_KEY={}\nBOOTSTRAP_SECRET={}\nANTHROPIC_API_KEY=\n",
+            "PEPPER={}\nCONTENT_KEY={}\nKMS_KEY={}\nBOOTSTRAP_SECRET={}\nANTHROPIC_API_KEY=\n",
+            random_hex()?,
             random_hex()?,
             random_hex()?,
             random_hex()?

@@ -2,7 +2,7 @@
 //! request, so text never reaches the queue, D1, or logs; only Full mode writes
 //! it anywhere, and then sealed under the team's key.
 
-mod categorize;
+pub(crate) mod categorize;
 pub mod store;
 
 use tally_core::event::{PrivacyMode, WireEvent};

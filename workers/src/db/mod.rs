@@ -175,6 +175,12 @@ impl TrustedTeam {
     pub fn from_queue(team_id: String) -> Self {
         TrustedTeam { team_id }
     }
+
+    /// A team named by a link whose HMAC under PEPPER the caller verified
+    /// (the e-mailed unsubscribe link).
+    pub fn from_signed_link(team_id: String) -> Self {
+        TrustedTeam { team_id }
+    }
 }
 
 impl Principal for TrustedTeam {

@@ -306,6 +306,47 @@ pub struct CategorizeSpent {
     pub cost_pico_usd: i64,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IntegrationRow {
+    pub id: String,
+    /// `slack_webhook` or `slack_bot`.
+    pub kind: String,
+    pub channel: String,
+    /// hex(nonce ‖ ciphertext ‖ tag); opened only to post.
+    pub secret_sealed: String,
+    pub last4: String,
+    /// `ok` or `broken`.
+    pub state: String,
+    pub broken_reason: Option<String>,
+    pub created_by: String,
+    pub created_ms: i64,
+    pub tested_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DigestSettings {
+    pub digest_daily: i64,
+    pub digest_weekly: i64,
+    /// Local hour (0–23) in the team's zone.
+    pub digest_hour: i64,
+    pub digest_ai_summary: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliveryRow {
+    pub key: String,
+    pub kind: String,
+    pub subject: String,
+    pub channel: String,
+    pub state: String,
+    pub attempts: i64,
+    pub http_status: Option<i64>,
+    pub error: Option<String>,
+    pub next_attempt_ms: Option<i64>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
 /// A monthly budget as stored: `scope` is team, project or developer;
 /// `label` is the admin's project label or the developer's name ('' when
 /// there is none).

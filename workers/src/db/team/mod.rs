@@ -9,6 +9,7 @@ mod budgets;
 mod developer;
 mod lifecycle;
 mod merged;
+mod reports;
 mod usage;
 
 pub use budgets::{project_name, BudgetLine, BudgetScope, DeveloperSpend};

@@ -4,7 +4,7 @@ use maud::html;
 use worker::{Env, Request};
 
 use super::download;
-use super::layout::{show, table};
+use super::layout::{show_as, table};
 use super::Page;
 use crate::db::AuditEntry;
 use crate::util::query;
@@ -59,5 +59,11 @@ pub async fn page(req: Request, env: Env) -> Page {
         p { "Append-only; kept two years." }
         (table(&t))
     };
-    Ok(show("Audit log", "/audit", body, 200)?)
+    Ok(show_as(
+        user.can(Role::Admin),
+        "Audit log",
+        "/audit",
+        body,
+        200,
+    )?)
 }

@@ -14,7 +14,7 @@ use crate::web::range::Range;
 /// static files, and chart data travels in a data- attribute.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
 
-const NAV: [(&str, &str); 11] = [
+const NAV: [(&str, &str); 12] = [
     ("/", "Overview"),
     ("/developers", "Developers"),
     ("/projects", "Projects"),
@@ -25,21 +25,29 @@ const NAV: [(&str, &str); 11] = [
     ("/settings", "Settings"),
     ("/tokens", "Developers & tokens"),
     ("/members", "Members"),
+    ("/integrations", "Integrations"),
     ("/audit", "Audit log"),
 ];
 
+/// Navigation entries shown to admins and owners only (their pages refuse viewers).
+const ADMIN_NAV: [&str; 1] = ["/integrations"];
 /// The developer self-view's pages: only the developer's own.
 const ME_NAV: [(&str, &str); 2] = [("/me", "My usage"), ("/me/audit", "Who saw my data")];
 
 /// A whole document; `active` names the current navigation entry, and
 /// `None` leaves the navigation out (the sign-in page).
 pub fn page(title: &str, active: Option<&str>, body: Markup) -> Markup {
+    page_as(false, title, active, body)
+}
+
+/// As `page`, with the admin-only navigation entries when `admin`.
+pub fn page_as(admin: bool, title: &str, active: Option<&str>, body: Markup) -> Markup {
     let header = active.map(|active| {
         html! {
             header {
                 b { "Tally" }
-                @for (href, name) in NAV {
-                    a href=(href) class=[(href == active).then_some("on")] { (name) }
+                @for (href, name) in NAV.iter().filter(|(h, _)| admin || !ADMIN_NAV.contains(h)) {
+                    a href=(href) class=[(*href == active).then_some("on")] { (name) }
                 }
                 form method="post" action="/logout" { button { "Sign out" } }
             }
@@ -121,7 +129,18 @@ pub fn respond(doc: Markup, status: u16) -> worker::Result<Response> {
 
 /// A page with navigation, answered with `status`.
 pub fn show(title: &str, active: &str, body: Markup, status: u16) -> worker::Result<Response> {
-    respond(page(title, Some(active), body), status)
+    show_as(false, title, active, body, status)
+}
+
+/// As `show`, for a member: admins also see the admin-only entries.
+pub fn show_as(
+    admin: bool,
+    title: &str,
+    active: &str,
+    body: Markup,
+    status: u16,
+) -> worker::Result<Response> {
+    respond(page_as(admin, title, Some(active), body), status)
 }
 
 /// A refusal in a page's own frame (400 or 409 after a form).
@@ -288,6 +307,15 @@ mod tests {
         ] {
             assert!(!s.contains(bad), "{bad} in {s}");
         }
+        assert!(
+            !s.contains("/integrations"),
+            "viewers do not see admin pages"
+        );
+        let admin = page_as(true, "T", Some("/"), html! {}).into_string();
+        assert!(
+            admin.contains("<a href=\"/integrations\">Integrations</a>"),
+            "{admin}"
+        );
         assert!(!page("Sign in", None, html! {})
             .into_string()
             .contains("<header"));

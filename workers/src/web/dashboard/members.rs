@@ -3,7 +3,7 @@
 use maud::html;
 use worker::{Env, Request};
 
-use super::layout::{csrf_field, error_page, show};
+use super::layout::{csrf_field, error_page, show_as};
 use super::Page;
 use crate::util::{redirect, valid_email};
 use crate::vocab::Role;
@@ -72,7 +72,13 @@ pub async fn page(req: Request, env: Env) -> Page {
             p { "Owners invite members and change roles." }
         }
     };
-    Ok(show("Members", "/members", body, 200)?)
+    Ok(show_as(
+        user.can(Role::Admin),
+        "Members",
+        "/members",
+        body,
+        200,
+    )?)
 }
 
 pub async fn invite(req: Request, env: Env) -> Page {

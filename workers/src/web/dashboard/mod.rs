@@ -17,6 +17,7 @@
 
 pub mod audit;
 pub mod budgets;
+pub mod integrations;
 pub mod layout;
 pub mod me;
 pub mod members;

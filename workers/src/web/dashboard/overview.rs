@@ -5,9 +5,10 @@ use serde::Serialize;
 use tally_core::money::Usd;
 use worker::{Env, Request};
 
-use super::layout::{percent, range_form, show, table, usd};
+use super::layout::{percent, range_form, show_as, table, usd};
 use super::usage::models_table;
 use super::{download, Page, View};
+use crate::vocab::Role;
 use crate::web::auth::SignedIn;
 
 use crate::web::range::Range;
@@ -60,6 +61,7 @@ pub async fn page(req: Request, env: Env) -> Page {
     if let Some(r) = download(&req, &user, &models).await? {
         return Ok(r);
     }
+    let broken = user.db.integrations().await?;
     let t = &o.totals_range;
     let card = |label: &str, testid: &str, value: String| {
         html! { div.card { (label) b data-testid=(testid) { (value) } } }
@@ -70,6 +72,7 @@ pub async fn page(req: Request, env: Env) -> Page {
         h1 { "Overview" }
         (super::budgets::banner(&user, &alerts))
         (super::settings::deletion_banner(&user, &team, &zone))
+        (super::integrations::broken_banner(&broken))
         p {
             "Signed in as " (user.principal.email) " (" (user.principal.role.as_str()) "). Privacy mode: "
             b data-testid="mode" { (o.privacy_mode.as_str()) }
@@ -100,7 +103,7 @@ pub async fn page(req: Request, env: Env) -> Page {
         h2 { "By model (last 30 days)" }
         (table(&models))
     };
-    Ok(show("Overview", "/", body, 200)?)
+    Ok(show_as(user.can(Role::Admin), "Overview", "/", body, 200)?)
 }
 
 #[cfg(test)]

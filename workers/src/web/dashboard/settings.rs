@@ -7,7 +7,7 @@ use tally_core::event::PrivacyMode;
 use tally_core::privacy::describe;
 use worker::{Env, Request};
 
-use super::layout::{csrf_field, show};
+use super::layout::{csrf_field, show_as};
 use super::Page;
 use crate::lifecycle::DELETION_GRACE_DAYS;
 use crate::util::{query, redirect};
@@ -34,6 +34,7 @@ pub async fn page(req: Request, env: Env) -> Page {
     let leaving_full = team.mode() == PrivacyMode::Full;
     let csrf = csrf_field(&user.principal.csrf_token);
     let categorize_limits = user.db.categorize_limits().await?;
+    let weekly_email = user.db.weekly_email(&user.principal.member_id).await?;
     let body = html! {
         h1 { "Settings" }
         @if let Some(s) = q.get("saved") {
@@ -119,6 +120,7 @@ pub async fn page(req: Request, env: Env) -> Page {
             small { "Fewer uploads cost less; a full batch, a stopping agent and " code { "tally run --once" } " upload at once." }
         }
         (super::usage::categorize_budget_form(&categorize_limits, &user.principal.csrf_token, read_only))
+        (super::integrations::weekly_email_form(weekly_email, &user.principal.csrf_token))
         h2 { "What is kept, and for how long" }
         (kept_statement(&team))
         @if user.can(Role::Owner) && team.delete_after.is_none() {
@@ -135,7 +137,13 @@ pub async fn page(req: Request, env: Env) -> Page {
             }
         }
     };
-    Ok(show("Settings", "/settings", body, 200)?)
+    Ok(show_as(
+        user.can(Role::Admin),
+        "Settings",
+        "/settings",
+        body,
+        200,
+    )?)
 }
 
 pub async fn save_privacy(req: Request, env: Env) -> Page {

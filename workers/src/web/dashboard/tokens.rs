@@ -5,7 +5,7 @@ use maud::html;
 use worker::{Env, Request};
 
 use super::download;
-use super::layout::{csrf_field, error_page, show, table};
+use super::layout::{csrf_field, error_page, show_as, table};
 use super::Page;
 use crate::db::AgentRow;
 use crate::util::redirect;
@@ -101,7 +101,13 @@ pub async fn page(req: Request, env: Env) -> Page {
         }
         (super::people::forms(&user, &devs))
     };
-    Ok(show("Developers & tokens", "/tokens", body, 200)?)
+    Ok(show_as(
+        user.can(Role::Admin),
+        "Developers & tokens",
+        "/tokens",
+        body,
+        200,
+    )?)
 }
 
 /// `POST /tokens`: shows the new install command once; only its hash is stored.
@@ -141,7 +147,7 @@ pub async fn create(req: Request, env: Env) -> Page {
         p { a href="/tokens" { "Back" } }
         script src="/static/copy.js" {}
     };
-    let mut r = show("Install token", "/tokens", body, 200)?;
+    let mut r = show_as(true, "Install token", "/tokens", body, 200)?;
     r.headers_mut().set("Cache-Control", "no-store")?;
     Ok(r)
 }

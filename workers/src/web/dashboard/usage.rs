@@ -7,7 +7,7 @@ use worker::{Env, Request};
 
 use super::download;
 use super::layout::{
-    csrf_field, duration, error_page, mode_chips, percent, range_form, show, table, usd,
+    csrf_field, duration, error_page, mode_chips, percent, range_form, show_as, table, usd,
 };
 use super::{Page, View};
 use crate::db::{
@@ -34,7 +34,7 @@ async fn table_page(
         return Ok(r);
     }
     let (title, path, body) = render(&table);
-    Ok(show(title, path, body, 200)?)
+    Ok(show_as(user.can(Role::Admin), title, path, body, 200)?)
 }
 
 type GroupColumn = Column<GroupTotals, Zone>;
