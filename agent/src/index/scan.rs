@@ -84,7 +84,13 @@ impl Index {
                     r = match r {
                         Resume::Unchanged => Resume::Unchanged,
                         _ => match prev {
-                            Some(p) if p.size == id.size && p.mtime_ms == id.mtime_ms => {
+                            // A document holding an incomplete request was
+                            // checkpointed at offset 0: read it again.
+                            Some(p)
+                                if p.size == id.size
+                                    && p.mtime_ms == id.mtime_ms
+                                    && p.offset == p.size =>
+                            {
                                 Resume::Unchanged
                             }
                             _ => Resume::Restart,
@@ -272,6 +278,9 @@ fn read_file(src: &dyn Source, job: &Job, now_ms: i64, text_since: Option<i64>) 
         fingerprint: 0,
         error: None,
     };
+    if src.documents() {
+        return read_document(src, job, now_ms, res);
+    }
     let mut file = match std::fs::File::open(&job.path) {
         Ok(f) => f,
         Err(e) => {
@@ -347,6 +356,40 @@ fn read_file(src: &dyn Source, job: &Job, now_ms: i64, text_since: Option<i64>) 
         }
     }
     res.fingerprint = fingerprint_for(&fp_hasher_first, job);
+    res
+}
+
+/// A whole-document file (rewritten, not appended) is parsed at once. Its
+/// requests that are not final, and the newest one while the file is still
+/// being written, are held; the checkpoint then stays at 0 so the file is
+/// read again even if it does not change.
+fn read_document(src: &dyn Source, job: &Job, now_ms: i64, mut res: FileResult) -> FileResult {
+    let bytes = match std::fs::read(&job.path) {
+        Ok(b) => b,
+        Err(e) => {
+            res.error = Some(e.to_string());
+            return res;
+        }
+    };
+    let doc = src.document(&job.path, &bytes);
+    res.lines = 1;
+    res.malformed = doc.malformed;
+    res.bytes = bytes.len() as u64;
+    res.offset = bytes.len() as u64;
+    res.fingerprint = tail::fnv1a(&bytes[..bytes.len().min(4096)]);
+    let idle = now_ms - job.id.mtime_ms >= SETTLE_MS;
+    let newest = doc.requests.iter().map(|(r, _)| r.ts).max();
+    for (req, final_) in doc.requests {
+        let fresh = now_ms - req.ts < STALE_MS;
+        let held = fresh && (!final_ || (!idle && Some(req.ts) == newest));
+        res.items.push(Item {
+            req,
+            settled: !held,
+        });
+    }
+    if res.items.iter().any(|i| !i.settled) {
+        res.offset = 0;
+    }
     res
 }
 
