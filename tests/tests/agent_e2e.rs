@@ -100,12 +100,20 @@ impl Env {
     fn claude(&self) -> std::path::PathBuf {
         self.dir.path().join("claude")
     }
+    fn gemini(&self) -> std::path::PathBuf {
+        self.dir.path().join("gemini")
+    }
+    fn opencode(&self) -> std::path::PathBuf {
+        self.dir.path().join("opencode")
+    }
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(tally_bin());
         c.args(args)
             .env("TALLY_HOME", self.home())
             .env("CLAUDE_CONFIG_DIR", self.claude())
             .env("CODEX_HOME", self.dir.path().join("codex"))
+            .env("TALLY_GEMINI_DIR", self.gemini())
+            .env("TALLY_OPENCODE_DIR", self.opencode())
             .env("TALLY_RETRY_BASE_MS", "20")
             .env("TZ", "UTC");
         c

@@ -20,6 +20,11 @@ pub const SETTLE_MS: i64 = 30_000;
 /// still being written (by hooks, other lines, or a copy made just now).
 pub const STALE_MS: i64 = 90_000;
 
+/// A whole-document request marked unfinished whose file has not changed
+/// for this long will not be finished (OpenCode streams a response into its
+/// message file several times a second).
+pub const ABANDONED_MS: i64 = 10 * tally_core::time::MINUTE_MS;
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ScanStats {
     pub files: usize,
@@ -379,9 +384,12 @@ fn read_document(src: &dyn Source, job: &Job, now_ms: i64, mut res: FileResult) 
     res.fingerprint = tail::fnv1a(&bytes[..bytes.len().min(4096)]);
     let idle = now_ms - job.id.mtime_ms >= SETTLE_MS;
     let newest = doc.requests.iter().map(|(r, _)| r.ts).max();
+    // A message left unfinished (its writer crashed) ships as it stands
+    // once its file has been quiet this long.
+    let abandoned = now_ms - job.id.mtime_ms >= ABANDONED_MS;
     for (req, final_) in doc.requests {
         let fresh = now_ms - req.ts < STALE_MS;
-        let held = fresh && (!final_ || (!idle && Some(req.ts) == newest));
+        let held = (!final_ && !abandoned) || (fresh && !idle && Some(req.ts) == newest);
         res.items.push(Item {
             req,
             settled: !held,
@@ -559,4 +567,101 @@ mod tests {
         );
         assert_eq!(ix.records.len(), 2);
     }
+
+    fn gemini_chat(msgs: &[(&str, u64)]) -> String {
+        let m: Vec<String> = msgs
+            .iter()
+            .map(|(id, out)| {
+                format!(
+                    r#"{{"id":"{id}","timestamp":"{T}","type":"gemini","content":"x","model":"gemini-2.5-pro","tokens":{{"input":1000,"output":{out},"cached":400,"thoughts":10,"tool":0,"total":0}}}}"#
+                )
+            })
+            .collect();
+        format!(
+            "{{\n  \"sessionId\": \"gs1\",\n  \"projectHash\": \"ph\",\n  \"messages\": [\n{}\n  ]\n}}",
+            m.join(",\n")
+        )
+    }
+
+    #[test]
+    fn a_rewritten_gemini_chat_counts_each_message_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let chats = dir.path().join("tmp/ph/chats");
+        std::fs::create_dir_all(&chats).unwrap();
+        std::fs::write(dir.path().join("tmp/ph/.project_root"), "/w/g\n").unwrap();
+        let f = chats.join("session-2025-11-22T10-00-gs1.json");
+        std::fs::write(&f, gemini_chat(&[("g1", 5)])).unwrap();
+        // Not a chat: ignored.
+        std::fs::write(dir.path().join("tmp/ph/logs.json"), "[]").unwrap();
+        let src: Vec<Box<dyn Source>> = vec![Box::new(crate::source::Gemini {
+            home: dir.path().to_path_buf(),
+        })];
+        let later = T_MS + 3_600_000;
+        let mut ix = Index::new(roots_signature(&src));
+        let out = ix.scan(&src, later, None, false);
+        assert_eq!((out.stats.files, out.stats.new_requests), (1, 1));
+        // Rewritten whole with the first turn's final tokens and a second turn.
+        std::fs::write(&f, gemini_chat(&[("g1", 50), ("g2", 7)])).unwrap();
+        let out = ix.scan(&src, later, None, false);
+        assert_eq!(
+            (out.stats.new_requests, out.stats.replaced, out.stats.duplicates),
+            (1, 1, 0)
+        );
+        let got: Vec<(u64, u64, u64, &str)> = ix
+            .records
+            .iter()
+            .map(|r| (r.usage.input, r.usage.cache_read, r.usage.output, ix.str(r.cwd)))
+            .collect();
+        assert_eq!(got, vec![(600, 400, 60, "/w/g"), (600, 400, 17, "/w/g")]);
+        // The same content again, truncated mid-write: one malformed document, nothing lost.
+        let text = gemini_chat(&[("g1", 50), ("g2", 7)]);
+        std::fs::write(&f, &text[..text.len() / 2]).unwrap();
+        let out = ix.scan(&src, later, None, false);
+        assert_eq!((out.stats.malformed, ix.records.len()), (1, 2));
+    }
+
+    #[test]
+    fn an_unfinished_opencode_message_is_held_until_it_completes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = dir.path().join("storage/message/ses_1");
+        std::fs::create_dir_all(&s).unwrap();
+        let f = s.join("msg_a.json");
+        let msg = |out: u64, done: bool| {
+            let completed = if done { r#","completed":1763805601000"# } else { "" };
+            format!(
+                r#"{{"id":"msg_a","role":"assistant","sessionID":"ses_1","modelID":"gpt-5","providerID":"openai","tokens":{{"input":100,"output":{out},"reasoning":0,"cache":{{"read":0,"write":0}}}},"time":{{"created":1763805600000{completed}}}}}"#
+            )
+        };
+        std::fs::write(&f, msg(3, false)).unwrap();
+        std::fs::write(s.join("msg_u.json"), r#"{"id":"msg_u","role":"user","sessionID":"ses_1","time":{"created":1}}"#).unwrap();
+        let src: Vec<Box<dyn Source>> = vec![Box::new(crate::source::OpenCode {
+            data: dir.path().to_path_buf(),
+        })];
+        let mtime = crate::tail::stat(&f).unwrap().mtime_ms;
+        let mut ix = Index::new(roots_signature(&src));
+        let out = ix.scan(&src, mtime + 1_000, None, false);
+        assert_eq!(ix.records.len(), 1);
+        assert!(out.unsettled.contains(&0));
+        // Unchanged, it is read again and still held.
+        let out = ix.scan(&src, mtime + 2_000, None, false);
+        assert_eq!(out.stats.files_read, 1);
+        assert!(out.unsettled.contains(&0));
+        // Completed: final tokens, no longer held, and not read again.
+        std::fs::write(&f, msg(40, true)).unwrap();
+        let mtime = crate::tail::stat(&f).unwrap().mtime_ms;
+        let out = ix.scan(&src, mtime + SETTLE_MS, None, false);
+        assert_eq!(out.stats.replaced, 1);
+        assert!(out.unsettled.is_empty());
+        assert_eq!(ix.records[0].usage.output, 40);
+        let out = ix.scan(&src, mtime + SETTLE_MS, None, false);
+        assert_eq!(out.stats.files_read, 0);
+        // A message abandoned unfinished ships as it stands once its file is quiet.
+        let g = s.join("msg_b.json");
+        std::fs::write(&g, msg(3, false).replace("msg_a", "msg_b")).unwrap();
+        let mtime = crate::tail::stat(&g).unwrap().mtime_ms;
+        let out = ix.scan(&src, mtime + ABANDONED_MS, None, false);
+        assert_eq!(ix.records.len(), 2);
+        assert!(out.unsettled.is_empty());
+    }
+
 }
