@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use tally_core::time::HOUR_MS;
 
 use jiff::tz::TimeZone;
+use tally_core::event::AgentKind;
 use tally_core::money::Usd;
 use tally_core::pricing::{default_table, ModelPrice};
 use tally_core::time::{civil_from_days, parse_date};
-use tally_core::event::AgentKind;
 use tally_core::usage::TokenUsage;
 
 use crate::error::AgentError;

@@ -345,8 +345,11 @@ impl Source for Gemini {
         let keep = |p: &Path| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
             !name.starts_with('.')
-                && p.strip_prefix(&tmp)
-                    .is_ok_and(|rel| rel.components().nth(1).is_some_and(|c| c.as_os_str() == "chats"))
+                && p.strip_prefix(&tmp).is_ok_and(|rel| {
+                    rel.components()
+                        .nth(1)
+                        .is_some_and(|c| c.as_os_str() == "chats")
+                })
         };
         let mut out = Vec::new();
         walk_docs(&tmp, &["json", "jsonl"], &keep, &mut out);
@@ -466,7 +469,12 @@ impl Source for OpenCode {
                 .is_some_and(|n| n.starts_with("msg_"))
         };
         let mut out = Vec::new();
-        walk_docs(&self.data.join("storage/message"), &["json"], &keep, &mut out);
+        walk_docs(
+            &self.data.join("storage/message"),
+            &["json"],
+            &keep,
+            &mut out,
+        );
         out.sort();
         out
     }

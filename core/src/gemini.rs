@@ -156,8 +156,13 @@ fn request(m: &Value) -> Result<Option<GeminiRequest>, ()> {
             Some(x) => x.as_u64().filter(|&n| n <= MAX_SAFE_INT).ok_or(()),
         }
     };
-    let (input, output, cached, thoughts, tool) =
-        (n("input")?, n("output")?, n("cached")?, n("thoughts")?, n("tool")?);
+    let (input, output, cached, thoughts, tool) = (
+        n("input")?,
+        n("output")?,
+        n("cached")?,
+        n("thoughts")?,
+        n("tool")?,
+    );
     let id = m.get("id").and_then(Value::as_str).ok_or(())?;
     let ts = m
         .get("timestamp")
@@ -270,7 +275,10 @@ mod tests {
             r#"{"id":"g3","timestamp":"2026-04-27T01:57:00.000Z","type":"gemini","tokens":{"input":1"#,
         );
         let c = parse_chat(text.as_bytes()).unwrap();
-        assert_eq!((c.session_id.as_str(), c.project_hash.as_str()), ("s-1", "ph"));
+        assert_eq!(
+            (c.session_id.as_str(), c.project_hash.as_str()),
+            ("s-1", "ph")
+        );
         assert_eq!(c.malformed, 1, "the bad line; the partial last line waits");
         let got: Vec<(&str, TokenUsage)> = c
             .requests

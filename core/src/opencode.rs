@@ -97,7 +97,9 @@ pub fn parse_message(bytes: &[u8], session_hint: &str) -> OpenCodeMessage {
         message_id: id.to_string(),
         session_id: s("sessionID").unwrap_or(session_hint).to_string(),
         timestamp_ms: created,
-        model: s("modelID").unwrap_or(crate::codex::UNKNOWN_MODEL).to_string(),
+        model: s("modelID")
+            .unwrap_or(crate::codex::UNKNOWN_MODEL)
+            .to_string(),
         provider: s("providerID").unwrap_or("").to_string(),
         usage: TokenUsage {
             input,
@@ -166,10 +168,14 @@ mod tests {
             panic!()
         };
         assert!(!r.complete);
-        let user = r#"{"id":"msg_1","role":"user","sessionID":"ses_1","time":{"created":1764498000000}}"#;
+        let user =
+            r#"{"id":"msg_1","role":"user","sessionID":"ses_1","time":{"created":1764498000000}}"#;
         assert_eq!(parse_message(user.as_bytes(), "d"), OpenCodeMessage::Skip);
         let no_tokens = r#"{"id":"msg_2","role":"assistant","sessionID":"ses_1","time":{"created":1764498000000}}"#;
-        assert_eq!(parse_message(no_tokens.as_bytes(), "d"), OpenCodeMessage::Skip);
+        assert_eq!(
+            parse_message(no_tokens.as_bytes(), "d"),
+            OpenCodeMessage::Skip
+        );
         let neg = DONE.replace(r#""input": 12"#, r#""input": -12"#);
         assert!(matches!(
             parse_message(neg.as_bytes(), "d"),

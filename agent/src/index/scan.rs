@@ -604,13 +604,24 @@ mod tests {
         std::fs::write(&f, gemini_chat(&[("g1", 50), ("g2", 7)])).unwrap();
         let out = ix.scan(&src, later, None, false);
         assert_eq!(
-            (out.stats.new_requests, out.stats.replaced, out.stats.duplicates),
+            (
+                out.stats.new_requests,
+                out.stats.replaced,
+                out.stats.duplicates
+            ),
             (1, 1, 0)
         );
         let got: Vec<(u64, u64, u64, &str)> = ix
             .records
             .iter()
-            .map(|r| (r.usage.input, r.usage.cache_read, r.usage.output, ix.str(r.cwd)))
+            .map(|r| {
+                (
+                    r.usage.input,
+                    r.usage.cache_read,
+                    r.usage.output,
+                    ix.str(r.cwd),
+                )
+            })
             .collect();
         assert_eq!(got, vec![(600, 400, 60, "/w/g"), (600, 400, 17, "/w/g")]);
         // The same content again, truncated mid-write: one malformed document, nothing lost.
@@ -627,13 +638,21 @@ mod tests {
         std::fs::create_dir_all(&s).unwrap();
         let f = s.join("msg_a.json");
         let msg = |out: u64, done: bool| {
-            let completed = if done { r#","completed":1763805601000"# } else { "" };
+            let completed = if done {
+                r#","completed":1763805601000"#
+            } else {
+                ""
+            };
             format!(
                 r#"{{"id":"msg_a","role":"assistant","sessionID":"ses_1","modelID":"gpt-5","providerID":"openai","tokens":{{"input":100,"output":{out},"reasoning":0,"cache":{{"read":0,"write":0}}}},"time":{{"created":1763805600000{completed}}}}}"#
             )
         };
         std::fs::write(&f, msg(3, false)).unwrap();
-        std::fs::write(s.join("msg_u.json"), r#"{"id":"msg_u","role":"user","sessionID":"ses_1","time":{"created":1}}"#).unwrap();
+        std::fs::write(
+            s.join("msg_u.json"),
+            r#"{"id":"msg_u","role":"user","sessionID":"ses_1","time":{"created":1}}"#,
+        )
+        .unwrap();
         let src: Vec<Box<dyn Source>> = vec![Box::new(crate::source::OpenCode {
             data: dir.path().to_path_buf(),
         })];
@@ -663,5 +682,4 @@ mod tests {
         assert_eq!(ix.records.len(), 2);
         assert!(out.unsettled.is_empty());
     }
-
 }

@@ -65,7 +65,16 @@ const PINNED_ALIASES: &[(&str, &str)] = &[
 ];
 
 /// Words in Gemini model ids that are not text models Gemini CLI can run.
-const GEMINI_EXCLUDE: &[&str] = &["tts", "image", "computer-use", "robotics", "live", "audio", "gemma", "embedding"];
+const GEMINI_EXCLUDE: &[&str] = &[
+    "tts",
+    "image",
+    "computer-use",
+    "robotics",
+    "live",
+    "audio",
+    "gemma",
+    "embedding",
+];
 
 /// Words in OpenAI model ids that are not text models Codex can run.
 const OPENAI_EXCLUDE: &[&str] = &[
