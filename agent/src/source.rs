@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tally_core::claude::{parse_line, ClaudeLine};
 use tally_core::codex::{session_id_from_file_name, CodexFile, CodexLine};
 use tally_core::event::AgentKind;
+use tally_core::opencode::OpenCodeMessage;
 use tally_core::usage::TokenUsage;
 
 use crate::home::user_home;
@@ -84,6 +85,12 @@ pub trait Source: Send + Sync {
     /// Parses a whole file (only called when `documents()`).
     fn document(&self, _path: &Path, _bytes: &[u8]) -> Document {
         Document::default()
+    }
+    /// Reads a whole file (only called when `documents()`); a source whose
+    /// file is not plain text (a database) reads it its own way.
+    fn read_document(&self, path: &Path) -> Result<Document, String> {
+        let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+        Ok(self.document(path, &bytes))
     }
 }
 
@@ -488,7 +495,7 @@ impl Source for OpenCode {
         true
     }
     fn document(&self, path: &Path, bytes: &[u8]) -> Document {
-        use tally_core::opencode::{parse_message, OpenCodeMessage};
+        use tally_core::opencode::parse_message;
         let folder = path
             .parent()
             .and_then(|p| p.file_name())
@@ -496,20 +503,9 @@ impl Source for OpenCode {
             .unwrap_or_default();
         match parse_message(bytes, &folder) {
             OpenCodeMessage::Request(r) => {
-                let req = Request {
-                    id: event_id(AgentKind::OpenCode, &r.session_id, &r.message_id),
-                    agent: AgentKind::OpenCode,
-                    ts: r.timestamp_ms,
-                    model: r.model,
-                    usage: r.usage,
-                    fast: false,
-                    session_id: r.session_id,
-                    cwd: r.cwd.unwrap_or_default(),
-                    line_tag: crate::tail::fnv1a(r.message_id.as_bytes()),
-                    text: None,
-                };
+                let (cwd, complete) = (r.cwd.clone().unwrap_or_default(), r.complete);
                 Document {
-                    requests: vec![(req, r.complete)],
+                    requests: vec![(opencode_request(r, cwd), complete)],
                     malformed: 0,
                 }
             }
@@ -522,6 +518,113 @@ impl Source for OpenCode {
     }
 }
 
+/// OpenCode 1.2 and later: the `message` table of `opencode.db`.
+pub struct OpenCodeDb {
+    pub db: PathBuf,
+}
+
+impl Source for OpenCodeDb {
+    fn kind(&self) -> AgentKind {
+        AgentKind::OpenCode
+    }
+    fn roots(&self) -> Vec<PathBuf> {
+        self.db
+            .parent()
+            .map(Path::to_path_buf)
+            .into_iter()
+            .collect()
+    }
+    fn discover(&self) -> Vec<PathBuf> {
+        // In WAL mode new rows land in `-wal` and the database file changes
+        // only at checkpoints: either file changing means "read again". Both
+        // read the same rows; the index counts each message once.
+        let mut wal = self.db.clone().into_os_string();
+        wal.push("-wal");
+        [self.db.clone(), PathBuf::from(wal)]
+            .into_iter()
+            .filter(|p| p.is_file())
+            .collect()
+    }
+    fn resumable(&self) -> bool {
+        false
+    }
+    fn parser(&self, _path: &Path) -> Box<dyn LineParser> {
+        Box::new(NoLines)
+    }
+    fn documents(&self) -> bool {
+        true
+    }
+    fn read_document(&self, path: &Path) -> Result<Document, String> {
+        use rusqlite::{Connection, OpenFlags};
+        use tally_core::opencode::parse_row;
+        // Read-only, never creating anything; OpenCode may be writing (WAL
+        // readers do not block it, and a busy database is retried next scan).
+        let conn = Connection::open_with_flags(
+            &self.db,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| e.to_string())?;
+        conn.busy_timeout(std::time::Duration::from_secs(2))
+            .map_err(|e| e.to_string())?;
+        // The session's directory is the project; older schemas may lack it.
+        let joined = "SELECT m.id, m.session_id, m.data, s.directory FROM message m \
+                      LEFT JOIN session s ON s.id = m.session_id ORDER BY m.rowid";
+        let plain = "SELECT id, session_id, data, NULL FROM message ORDER BY rowid";
+        let mut stmt = conn
+            .prepare(joined)
+            .or_else(|_| conn.prepare(plain))
+            .map_err(|e| e.to_string())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    // TEXT in OpenCode's schema; a BLOB would do as well.
+                    r.get_ref(2)?.as_bytes()?.to_vec(),
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })
+            .map_err(|e| e.to_string())?;
+        let mut doc = Document::default();
+        for row in rows {
+            let Ok((id, session, data, dir)) = row else {
+                doc.malformed += 1;
+                continue;
+            };
+            match parse_row(&id, &session, &data) {
+                OpenCodeMessage::Request(r) => {
+                    let cwd = r.cwd.clone().or(dir).unwrap_or_default();
+                    let complete = r.complete;
+                    doc.requests.push((opencode_request(r, cwd), complete));
+                }
+                OpenCodeMessage::Skip => {}
+                OpenCodeMessage::Malformed(_) => doc.malformed += 1,
+            }
+        }
+        if path != self.db {
+            // The WAL's read is the same rows: their bad ones are counted once, on the database.
+            doc.malformed = 0;
+        }
+        Ok(doc)
+    }
+}
+
+fn opencode_request(r: tally_core::opencode::OpenCodeRequest, cwd: String) -> Request {
+    Request {
+        id: event_id(AgentKind::OpenCode, &r.session_id, &r.message_id),
+        agent: AgentKind::OpenCode,
+        ts: r.timestamp_ms,
+        model: r.model,
+        usage: r.usage,
+        fast: false,
+        session_id: r.session_id,
+        cwd,
+        line_tag: crate::tail::fnv1a(r.message_id.as_bytes()),
+        // OpenCode message text is not read: its events carry none.
+        text: None,
+    }
+}
+
 /// The sources the agent reads, in a fixed order.
 pub fn all_from_env() -> Vec<Box<dyn Source>> {
     vec![
@@ -529,5 +632,8 @@ pub fn all_from_env() -> Vec<Box<dyn Source>> {
         Box::new(Codex::from_env()),
         Box::new(Gemini::from_env()),
         Box::new(OpenCode::from_env()),
+        Box::new(OpenCodeDb {
+            db: OpenCode::from_env().data.join("opencode.db"),
+        }),
     ]
 }

@@ -39,6 +39,22 @@ pub enum OpenCodeMessage {
     Malformed(String),
 }
 
+/// Parses a row of `opencode.db`'s `message` table: the row's `id` and
+/// `session_id` columns stand in for fields `data` leaves out.
+pub fn parse_row(id: &str, session_id: &str, data: &[u8]) -> OpenCodeMessage {
+    let mut v: Value = match serde_json::from_slice(data.trim_ascii()) {
+        Ok(v) => v,
+        Err(e) => return OpenCodeMessage::Malformed(e.to_string()),
+    };
+    let Some(o) = v.as_object_mut() else {
+        return OpenCodeMessage::Malformed("not a JSON object".into());
+    };
+    o.entry("id").or_insert_with(|| Value::from(id));
+    o.entry("sessionID")
+        .or_insert_with(|| Value::from(session_id));
+    parse_value(&v, session_id)
+}
+
 /// Parses one message document. `session_hint` (the folder or row's
 /// session) is used when the document names none.
 pub fn parse_message(bytes: &[u8], session_hint: &str) -> OpenCodeMessage {
@@ -46,6 +62,10 @@ pub fn parse_message(bytes: &[u8], session_hint: &str) -> OpenCodeMessage {
         Ok(v) => v,
         Err(e) => return OpenCodeMessage::Malformed(e.to_string()),
     };
+    parse_value(&v, session_hint)
+}
+
+fn parse_value(v: &Value, session_hint: &str) -> OpenCodeMessage {
     if !v.is_object() {
         return OpenCodeMessage::Malformed("not a JSON object".into());
     }
@@ -159,6 +179,31 @@ mod tests {
                 complete: true,
             }
         );
+    }
+
+    #[test]
+    fn database_rows_take_id_and_session_from_their_columns() {
+        let data = r#"{"role":"assistant","modelID":"gemini-2.5-pro","providerID":"google","tokens":{"input":7,"output":2,"reasoning":1,"cache":{"read":3,"write":0}},"time":{"created":10,"completed":11}}"#;
+        let OpenCodeMessage::Request(r) = parse_row("msg_r", "ses_r", data.as_bytes()) else {
+            panic!()
+        };
+        assert_eq!(
+            (r.message_id.as_str(), r.session_id.as_str(), r.usage),
+            (
+                "msg_r",
+                "ses_r",
+                TokenUsage {
+                    input: 7,
+                    output: 3,
+                    cache_read: 3,
+                    ..Default::default()
+                }
+            )
+        );
+        assert!(matches!(
+            parse_row("m", "s", b"[1]"),
+            OpenCodeMessage::Malformed(_)
+        ));
     }
 
     #[test]

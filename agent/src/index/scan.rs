@@ -369,19 +369,19 @@ fn read_file(src: &dyn Source, job: &Job, now_ms: i64, text_since: Option<i64>) 
 /// being written, are held; the checkpoint then stays at 0 so the file is
 /// read again even if it does not change.
 fn read_document(src: &dyn Source, job: &Job, now_ms: i64, mut res: FileResult) -> FileResult {
-    let bytes = match std::fs::read(&job.path) {
-        Ok(b) => b,
+    let doc = match src.read_document(&job.path) {
+        Ok(d) => d,
         Err(e) => {
-            res.error = Some(e.to_string());
+            res.error = Some(e);
             return res;
         }
     };
-    let doc = src.document(&job.path, &bytes);
     res.lines = 1;
     res.malformed = doc.malformed;
-    res.bytes = bytes.len() as u64;
-    res.offset = bytes.len() as u64;
-    res.fingerprint = tail::fnv1a(&bytes[..bytes.len().min(4096)]);
+    res.bytes = job.id.size;
+    res.offset = job.id.size;
+    // A document is read whole on every change: no first-line check needed.
+    res.fingerprint = 0;
     let idle = now_ms - job.id.mtime_ms >= SETTLE_MS;
     let newest = doc.requests.iter().map(|(r, _)| r.ts).max();
     // A message left unfinished (its writer crashed) ships as it stands
@@ -681,5 +681,75 @@ mod tests {
         let out = ix.scan(&src, mtime + ABANDONED_MS, None, false);
         assert_eq!(ix.records.len(), 2);
         assert!(out.unsettled.is_empty());
+    }
+
+    #[test]
+    fn opencode_db_rows_are_read_while_opencode_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("opencode.db");
+        let w = rusqlite::Connection::open(&db).unwrap();
+        w.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE session (id TEXT PRIMARY KEY, directory TEXT NOT NULL);
+             CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL,
+                                   time_created INTEGER NOT NULL, time_updated INTEGER NOT NULL,
+                                   data TEXT NOT NULL);
+             INSERT INTO session VALUES ('ses_1', '/home/dev/api');",
+        )
+        .unwrap();
+        let row = |id: &str, data: &str| {
+            w.execute(
+                "INSERT OR REPLACE INTO message VALUES (?1, 'ses_1', 1, 2, ?2)",
+                (id, data),
+            )
+            .unwrap();
+        };
+        let done = r#"{"role":"assistant","modelID":"gpt-5","providerID":"openai","tokens":{"input":100,"output":20,"reasoning":5,"cache":{"read":50,"write":0}},"time":{"created":1763805600000,"completed":1763805601000}}"#;
+        row("msg_a", done);
+        row(
+            "msg_u",
+            r#"{"role":"user","time":{"created":1763805599000}}"#,
+        );
+        row("msg_bad", "{not json");
+        let src: Vec<Box<dyn Source>> =
+            vec![Box::new(crate::source::OpenCodeDb { db: db.clone() })];
+        assert_eq!(src[0].discover().len(), 2, "the database and its WAL");
+        let later = T_MS + 3_600_000;
+        let mut ix = Index::new(roots_signature(&src));
+        let out = ix.scan(&src, later, None, false);
+        assert!(
+            out.stats.unreadable.is_empty(),
+            "{:?}",
+            out.stats.unreadable
+        );
+        assert_eq!((out.stats.new_requests, out.stats.duplicates), (1, 1));
+        let r = &ix.records[0];
+        assert_eq!(
+            (
+                r.usage.input,
+                r.usage.cache_read,
+                r.usage.output,
+                ix.str(r.cwd),
+                ix.str(r.session)
+            ),
+            (100, 50, 25, "/home/dev/api", "ses_1")
+        );
+        // OpenCode in the middle of a write: what is committed is read, nothing fails.
+        w.execute_batch("BEGIN IMMEDIATE").unwrap();
+        row("msg_b", &done.replace("\"input\":100", "\"input\":7"));
+        std::fs::write(dir.path().join("touch"), "").unwrap();
+        ix.reset_checkpoints();
+        let out = ix.scan(&src, later, None, false);
+        assert!(
+            out.stats.unreadable.is_empty(),
+            "{:?}",
+            out.stats.unreadable
+        );
+        assert_eq!(ix.records.len(), 1);
+        w.execute_batch("COMMIT").unwrap();
+        let out = ix.scan(&src, later, None, false);
+        assert_eq!(out.stats.new_requests, 1);
+        assert_eq!(ix.records[1].usage.input, 7);
+        assert_eq!(ix.malformed_summary(), (1, 1), "msg_bad, counted once");
     }
 }
