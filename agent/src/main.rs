@@ -14,7 +14,7 @@ use tally_core::event::PrivacyMode;
 
 mod cmd;
 
-use cmd::report::By;
+use cmd::report::{Agent, By};
 
 #[derive(Parser)]
 #[command(
@@ -94,6 +94,9 @@ enum Cmd {
         /// IANA time zone for days, "UTC", or "local" (default).
         #[arg(long)]
         timezone: Option<String>,
+        /// Only one agent's usage (default: every agent).
+        #[arg(long, value_enum)]
+        agent: Option<Agent>,
     },
     /// Installs the server's current agent release over this binary
     /// (checksum verified) and restarts the service if it is installed.
@@ -188,7 +191,8 @@ fn main() -> ExitCode {
             since,
             until,
             timezone,
-        } => cmd::report::report(by, json, since, until, timezone),
+            agent,
+        } => cmd::report::report(by, json, since, until, timezone, agent),
         Cmd::Doctor { json } => cmd::doctor::doctor(json),
         Cmd::Update => cmd::update::update(),
         Cmd::Dashboard { print } => cmd::dashboard::dashboard(print),

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use tally_core::time::HOUR_MS;
 
 use jiff::tz::TimeZone;
+use tally_core::event::AgentKind;
 use tally_core::money::Usd;
 use tally_core::pricing::{default_table, ModelPrice};
 use tally_core::time::{civil_from_days, parse_date};
@@ -26,6 +27,8 @@ pub struct Filter {
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub tz: TimeZone,
+    /// Only this agent's requests (`--agent`); every agent when `None`.
+    pub agent: Option<AgentKind>,
 }
 
 impl Filter {
@@ -35,6 +38,7 @@ impl Filter {
             since: None,
             until: None,
             tz,
+            agent: None,
         }
     }
 }
@@ -162,6 +166,9 @@ pub fn build(ix: &Index, group: Group, f: &Filter) -> Report {
     for r in &ix.records {
         let day = days.day(r.ts);
         if f.since.is_some_and(|s| day < s) || f.until.is_some_and(|u| day > u) {
+            continue;
+        }
+        if f.agent.is_some_and(|a| a != r.agent) {
             continue;
         }
         let price = *prices[r.model as usize].get_or_insert_with(|| table.lookup(ix.str(r.model)));
@@ -468,6 +475,7 @@ mod tests {
             since: parse_day("--since", Some("2025-11-22")).unwrap(),
             until: parse_day("--until", Some("20251122")).unwrap(),
             tz: TimeZone::UTC,
+            agent: None,
         };
         let r = build(&index(), Group::Daily, &only_22);
         assert_eq!(r.totals.requests, 2);

@@ -33,8 +33,11 @@ named_enum! {
     pub enum AgentKind {
         ClaudeCode => "claude_code",
         Codex => "codex",
-        Gemini => "gemini",
+        GeminiCli => "gemini_cli",
         Cursor => "cursor",
+        // Appended: the agent's index stores a kind as its position here.
+        #[serde(rename = "opencode")]
+        OpenCode => "opencode",
     }
 }
 

@@ -100,12 +100,20 @@ impl Env {
     fn claude(&self) -> std::path::PathBuf {
         self.dir.path().join("claude")
     }
+    fn gemini(&self) -> std::path::PathBuf {
+        self.dir.path().join("gemini")
+    }
+    fn opencode(&self) -> std::path::PathBuf {
+        self.dir.path().join("opencode")
+    }
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(tally_bin());
         c.args(args)
             .env("TALLY_HOME", self.home())
             .env("CLAUDE_CONFIG_DIR", self.claude())
             .env("CODEX_HOME", self.dir.path().join("codex"))
+            .env("TALLY_GEMINI_DIR", self.gemini())
+            .env("TALLY_OPENCODE_DIR", self.opencode())
             .env("TALLY_RETRY_BASE_MS", "20")
             .env("TZ", "UTC");
         c
@@ -1622,4 +1630,213 @@ fn the_settings_upload_interval_reaches_the_agent() {
     );
     env.ok(&["run", "--once"]);
     assert_eq!(env.json(&["status", "--json"])["ship_interval_s"], 45);
+}
+
+/// A legacy Gemini CLI chat (one JSON object, pretty-printed as the CLI writes it).
+fn gemini_chat(ts: i64, messages: &[Value]) -> String {
+    serde_json::to_string_pretty(&json!({
+        "sessionId": "5c9e1a2b-0d4f-4e6a-9b8c-7d6e5f4a3b2c",
+        "projectHash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "startTime": rfc3339(ts),
+        "lastUpdated": rfc3339(ts + 60_000),
+        "messages": messages,
+    }))
+    .unwrap()
+}
+
+fn gemini_msg(id: &str, ts: i64, model: &str, tokens: Option<Value>) -> Value {
+    let mut m = json!({"id": id, "timestamp": rfc3339(ts), "type": "gemini", "content": "ok",
+                       "thoughts": [], "model": model});
+    if let Some(t) = tokens {
+        m["tokens"] = t;
+    }
+    m
+}
+
+fn opencode_msg(
+    id: &str,
+    model: &str,
+    provider: &str,
+    ts: i64,
+    tokens: Value,
+    done: bool,
+) -> String {
+    let mut time = json!({"created": ts});
+    if done {
+        time["completed"] = json!(ts + 4_000);
+    }
+    json!({"id": id, "role": "assistant", "sessionID": "ses_7f3a9c1e2ffeQ1w2E3r4T5y6", "parentID": "msg_0",
+           "modelID": model, "providerID": provider, "mode": "build",
+           "path": {"cwd": "/home/alice/shop", "root": "/home/alice/shop"}, "cost": 0,
+           "tokens": tokens, "time": time})
+    .to_string()
+}
+
+fn events_of(server: &FakeServer, agent: &str) -> Vec<Value> {
+    let mut v: Vec<Value> = accepted_batches(server)
+        .into_values()
+        .flatten()
+        .filter(|e| e["agent"] == agent)
+        .collect();
+    v.sort_by_key(|e| e["ts"].as_i64().unwrap());
+    v
+}
+
+fn tok(e: &Value) -> (u64, u64, u64, u64, u64) {
+    let t = &e["tokens"];
+    let n = |k: &str| t[k].as_u64().unwrap();
+    (
+        n("input"),
+        n("cache_read"),
+        n("cache_write_5m"),
+        n("output"),
+        e["cost_pico_usd"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn gemini_and_opencode_sessions_ship_once_with_exact_tokens_and_report_by_agent() {
+    let server = fake_edge("off");
+    let env = Env::new();
+    let ts = now_ms() - 300_000;
+    let project = env
+        .gemini()
+        .join("tmp/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+    let chats = project.join("chats");
+    std::fs::create_dir_all(&chats).unwrap();
+    let user =
+        json!({"id": "u1", "timestamp": rfc3339(ts), "type": "user", "content": "fix the build"});
+    // input includes cached; thoughts are billed as output.
+    let g1 = gemini_msg(
+        "g1",
+        ts + 1_000,
+        "gemini-2.5-pro",
+        Some(
+            json!({"input": 12_000, "output": 300, "cached": 8_000, "thoughts": 200, "tool": 0, "total": 12_500}),
+        ),
+    );
+    let chat = chats.join("session-2026-11-30T01-00-5c9e1a2b.json");
+    std::fs::write(&chat, gemini_chat(ts, &[user.clone(), g1.clone()])).unwrap();
+    // The newer JSONL layout: header, a turn written twice (the second with
+    // its final tokens), a bad line, and a last line still being written.
+    let jsonl = [
+        json!({"sessionId": "0d1e2f3a-4b5c-4d6e-8f7a-9b0c1d2e3f4a", "projectHash": "x", "startTime": rfc3339(ts), "lastUpdated": rfc3339(ts), "kind": "main"}).to_string(),
+        gemini_msg("j1", ts + 2_000, "gemini-2.5-flash", Some(json!({"input": 1000, "output": 0, "cached": 0, "thoughts": 0, "tool": 0, "total": 1000}))).to_string(),
+        "{\"$set\": {\"lastUpdated\"".to_string() + ": 1",
+        gemini_msg("j1", ts + 2_000, "gemini-2.5-flash", Some(json!({"input": 1000, "output": 100, "cached": 0, "thoughts": 50, "tool": 20, "total": 1170}))).to_string(),
+    ]
+    .join("\n")
+        + "\n{\"id\":\"j2\",\"type\":\"gemini\",\"tokens\":{\"input\":5";
+    std::fs::write(chats.join("session-2026-11-30T01-01-0d1e2f3a.jsonl"), jsonl).unwrap();
+    // OpenCode: a finished answer, a user message, a broken file.
+    let oc = env
+        .opencode()
+        .join("storage/message/ses_7f3a9c1e2ffeQ1w2E3r4T5y6");
+    std::fs::create_dir_all(&oc).unwrap();
+    std::fs::write(oc.join("msg_1.json"), opencode_msg("msg_1", "claude-sonnet-4-5", "anthropic", ts + 3_000,
+        json!({"input": 12, "output": 340, "reasoning": 60, "cache": {"read": 18_000, "write": 2_500}}), true)).unwrap();
+    std::fs::write(oc.join("msg_0.json"), json!({"id": "msg_0", "role": "user", "sessionID": "ses_7f3a9c1e2ffeQ1w2E3r4T5y6", "time": {"created": ts}}).to_string()).unwrap();
+    std::fs::write(
+        oc.join("msg_9.json"),
+        "{\"id\": \"msg_9\", \"role\": \"assis",
+    )
+    .unwrap();
+    age_files(env.dir.path());
+    // Still streaming (written just now, no time.completed): held back.
+    let tokens2 = |out: u64, reasoning: u64| json!({"input": 5_000, "output": out, "reasoning": reasoning, "cache": {"read": 1_000, "write": 0}});
+    std::fs::write(
+        oc.join("msg_2.json"),
+        opencode_msg(
+            "msg_2",
+            "gpt-5",
+            "openai",
+            ts + 4_000,
+            tokens2(10, 0),
+            false,
+        ),
+    )
+    .unwrap();
+
+    install(&env, &server, &[]);
+    env.ok(&["run", "--once"]);
+    // g1: 4,000×1.25 + 8,000×0.125 + 500×10 per MTok = $0.011.
+    // j1: 1,020×0.3 + 150×2.5 = $0.000681 (tool-use prompt is input).
+    let g = events_of(&server, "gemini_cli");
+    assert_eq!(
+        g.iter().map(tok).collect::<Vec<_>>(),
+        vec![
+            (4_000, 8_000, 0, 500, 11_000_000_000),
+            (1_020, 0, 0, 150, 681_000_000),
+        ]
+    );
+    assert_eq!(g[0]["model"], "gemini-2.5-pro");
+    // Off mode: the project (the hash folder, no .project_root) leaves keyed-hashed.
+    assert_eq!(g[0]["project"], g[1]["project"]);
+    assert!(
+        !g[0]["project"].as_str().unwrap().contains("9f86d0"),
+        "{}",
+        g[0]
+    );
+    // msg_1: 12×3 + 400×15 + 18,000×0.3 + 2,500×3.75 = $0.020811; msg_2 is still streaming.
+    let o = events_of(&server, "opencode");
+    assert_eq!(
+        o.iter().map(tok).collect::<Vec<_>>(),
+        vec![(12, 18_000, 2_500, 400, 20_811_000_000)]
+    );
+
+    // The chat is rewritten whole with a turn that has no tokens yet and a
+    // turn above 200k prompt tokens; msg_2 completes.
+    let g2 = gemini_msg(
+        "g2",
+        ts + 5_000,
+        "gemini-2.5-pro",
+        Some(
+            json!({"input": 250_000, "output": 1_000, "cached": 50_000, "thoughts": 0, "tool": 0, "total": 251_000}),
+        ),
+    );
+    let pending = gemini_msg("g3", ts + 6_000, "gemini-2.5-pro", None);
+    std::fs::write(&chat, gemini_chat(ts, &[user, g1, g2, pending])).unwrap();
+    std::fs::write(
+        oc.join("msg_2.json"),
+        opencode_msg(
+            "msg_2",
+            "gpt-5",
+            "openai",
+            ts + 4_000,
+            tokens2(800, 200),
+            true,
+        ),
+    )
+    .unwrap();
+    age_files(env.dir.path());
+    env.ok(&["run", "--once"]);
+    // g2 is billed whole at the long-context rates: 200,000×2.5 + 50,000×0.25 + 1,000×15 = $0.5275.
+    let g = events_of(&server, "gemini_cli");
+    assert_eq!(g.len(), 3, "g1 is not sent again");
+    assert_eq!(tok(&g[2]), (200_000, 50_000, 0, 1_000, 527_500_000_000));
+    // msg_2 with its final tokens: 5,000×1.25 + 1,000×0.125 + 1,000×10 = $0.016375.
+    let o = events_of(&server, "opencode");
+    assert_eq!(o.len(), 2);
+    assert_eq!(tok(&o[1]), (5_000, 1_000, 0, 1_000, 16_375_000_000));
+
+    let r = env.json(&["report", "model", "--json", "--agent", "gemini_cli"]);
+    assert_eq!(
+        r["totals"],
+        json!({"input_tokens": 205_020, "output_tokens": 1_650, "cache_write_5m_tokens": 0, "cache_write_1h_tokens": 0,
+               "cache_read_tokens": 58_000, "requests": 3, "cost_usd": 0.539181})
+    );
+    assert_eq!(r["rows"].as_array().unwrap().len(), 2);
+    let r = env.json(&["report", "model", "--json", "--agent", "opencode"]);
+    assert_eq!(
+        r["totals"],
+        json!({"input_tokens": 5_012, "output_tokens": 1_400, "cache_write_5m_tokens": 2_500, "cache_write_1h_tokens": 0,
+               "cache_read_tokens": 19_000, "requests": 2, "cost_usd": 0.037186})
+    );
+    let r = env.json(&["report", "model", "--json", "--agent", "claude_code"]);
+    assert_eq!(r["totals"]["requests"], 0);
+    let all = env.json(&["report", "model", "--json"]);
+    assert_eq!(all["totals"]["requests"], 5);
+    // The broken OpenCode file and the bad JSONL line are counted as malformed.
+    let st = env.json(&["status", "--json"]);
+    assert_eq!(st["index"]["malformed_lines"], 2);
 }

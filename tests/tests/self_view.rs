@@ -695,6 +695,8 @@ fn tally_dashboard_opens_the_self_view_in_a_real_browser() {
             .env("TALLY_HOME", dir.path().join("tally"))
             .env("CLAUDE_CONFIG_DIR", dir.path().join("claude"))
             .env("CODEX_HOME", dir.path().join("codex"))
+            .env("TALLY_GEMINI_DIR", dir.path().join("gemini"))
+            .env("TALLY_OPENCODE_DIR", dir.path().join("opencode"))
             .env("TZ", "UTC")
             .output()
             .unwrap();

@@ -97,6 +97,11 @@ pub const REASONS: &[(&str, &str, &str)] = &[
     ("agent", "clap", "command-line parsing of `tally`"),
     (
         "agent",
+        "rusqlite",
+        "reads OpenCode's opencode.db read-only (bundled SQLite: no system library needed)",
+    ),
+    (
+        "agent",
         "ureq",
         "blocking HTTPS client (rustls) for uploads and config",
     ),

@@ -313,6 +313,8 @@ fn source_check(s: &dyn Source) -> Check {
     let name = match s.kind() {
         AgentKind::ClaudeCode => "claude code logs",
         AgentKind::Codex => "codex logs",
+        AgentKind::GeminiCli => "gemini cli chats",
+        AgentKind::OpenCode => "opencode messages",
         _ => "logs",
     };
     let detail = if found.is_empty() {

@@ -1,6 +1,7 @@
 //! `tally report`: usage and cost from the local index, enrolled or not.
 
 use clap::ValueEnum;
+use tally_core::event::AgentKind;
 
 use tally::config::Config;
 use tally::error::AgentError;
@@ -14,6 +15,27 @@ pub enum By {
     Session,
     Project,
     Model,
+}
+
+/// The agents `--agent` names (the wire's agent kinds that have a local source).
+#[derive(Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum Agent {
+    ClaudeCode,
+    Codex,
+    GeminiCli,
+    Opencode,
+}
+
+impl From<Agent> for AgentKind {
+    fn from(a: Agent) -> AgentKind {
+        match a {
+            Agent::ClaudeCode => AgentKind::ClaudeCode,
+            Agent::Codex => AgentKind::Codex,
+            Agent::GeminiCli => AgentKind::GeminiCli,
+            Agent::Opencode => AgentKind::OpenCode,
+        }
+    }
 }
 
 impl From<By> for Group {
@@ -33,11 +55,13 @@ pub fn report(
     since: Option<String>,
     until: Option<String>,
     timezone: Option<String>,
+    agent: Option<Agent>,
 ) -> Result<(), AgentError> {
     let filter = Filter {
         since: report::parse_day("--since", since.as_deref())?,
         until: report::parse_day("--until", until.as_deref())?,
         tz: report::parse_tz(timezone.as_deref())?,
+        agent: agent.map(AgentKind::from),
     };
     if let (Some(s), Some(u)) = (filter.since, filter.until) {
         if s > u {

@@ -20,6 +20,11 @@ pub const SETTLE_MS: i64 = 30_000;
 /// still being written (by hooks, other lines, or a copy made just now).
 pub const STALE_MS: i64 = 90_000;
 
+/// A whole-document request marked unfinished whose file has not changed
+/// for this long will not be finished (OpenCode streams a response into its
+/// message file several times a second).
+pub const ABANDONED_MS: i64 = 10 * tally_core::time::MINUTE_MS;
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ScanStats {
     pub files: usize,
@@ -84,7 +89,13 @@ impl Index {
                     r = match r {
                         Resume::Unchanged => Resume::Unchanged,
                         _ => match prev {
-                            Some(p) if p.size == id.size && p.mtime_ms == id.mtime_ms => {
+                            // A document holding an incomplete request was
+                            // checkpointed at offset 0: read it again.
+                            Some(p)
+                                if p.size == id.size
+                                    && p.mtime_ms == id.mtime_ms
+                                    && p.offset == p.size =>
+                            {
                                 Resume::Unchanged
                             }
                             _ => Resume::Restart,
@@ -272,6 +283,9 @@ fn read_file(src: &dyn Source, job: &Job, now_ms: i64, text_since: Option<i64>) 
         fingerprint: 0,
         error: None,
     };
+    if src.documents() {
+        return read_document(src, job, now_ms, res);
+    }
     let mut file = match std::fs::File::open(&job.path) {
         Ok(f) => f,
         Err(e) => {
@@ -347,6 +361,43 @@ fn read_file(src: &dyn Source, job: &Job, now_ms: i64, text_since: Option<i64>) 
         }
     }
     res.fingerprint = fingerprint_for(&fp_hasher_first, job);
+    res
+}
+
+/// A whole-document file (rewritten, not appended) is parsed at once. Its
+/// requests that are not final, and the newest one while the file is still
+/// being written, are held; the checkpoint then stays at 0 so the file is
+/// read again even if it does not change.
+fn read_document(src: &dyn Source, job: &Job, now_ms: i64, mut res: FileResult) -> FileResult {
+    let doc = match src.read_document(&job.path) {
+        Ok(d) => d,
+        Err(e) => {
+            res.error = Some(e);
+            return res;
+        }
+    };
+    res.lines = 1;
+    res.malformed = doc.malformed;
+    res.bytes = job.id.size;
+    res.offset = job.id.size;
+    // A document is read whole on every change: no first-line check needed.
+    res.fingerprint = 0;
+    let idle = now_ms - job.id.mtime_ms >= SETTLE_MS;
+    let newest = doc.requests.iter().map(|(r, _)| r.ts).max();
+    // A message left unfinished (its writer crashed) ships as it stands
+    // once its file has been quiet this long.
+    let abandoned = now_ms - job.id.mtime_ms >= ABANDONED_MS;
+    for (req, final_) in doc.requests {
+        let fresh = now_ms - req.ts < STALE_MS;
+        let held = (!final_ && !abandoned) || (fresh && !idle && Some(req.ts) == newest);
+        res.items.push(Item {
+            req,
+            settled: !held,
+        });
+    }
+    if res.items.iter().any(|i| !i.settled) {
+        res.offset = 0;
+    }
     res
 }
 
@@ -515,5 +566,190 @@ mod tests {
             (first.len() + fresh.len() + grown.len()) as u64
         );
         assert_eq!(ix.records.len(), 2);
+    }
+
+    fn gemini_chat(msgs: &[(&str, u64)]) -> String {
+        let m: Vec<String> = msgs
+            .iter()
+            .map(|(id, out)| {
+                format!(
+                    r#"{{"id":"{id}","timestamp":"{T}","type":"gemini","content":"x","model":"gemini-2.5-pro","tokens":{{"input":1000,"output":{out},"cached":400,"thoughts":10,"tool":0,"total":0}}}}"#
+                )
+            })
+            .collect();
+        format!(
+            "{{\n  \"sessionId\": \"gs1\",\n  \"projectHash\": \"ph\",\n  \"messages\": [\n{}\n  ]\n}}",
+            m.join(",\n")
+        )
+    }
+
+    #[test]
+    fn a_rewritten_gemini_chat_counts_each_message_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let chats = dir.path().join("tmp/ph/chats");
+        std::fs::create_dir_all(&chats).unwrap();
+        std::fs::write(dir.path().join("tmp/ph/.project_root"), "/w/g\n").unwrap();
+        let f = chats.join("session-2025-11-22T10-00-gs1.json");
+        std::fs::write(&f, gemini_chat(&[("g1", 5)])).unwrap();
+        // Not a chat: ignored.
+        std::fs::write(dir.path().join("tmp/ph/logs.json"), "[]").unwrap();
+        let src: Vec<Box<dyn Source>> = vec![Box::new(crate::source::Gemini {
+            home: dir.path().to_path_buf(),
+        })];
+        let later = T_MS + 3_600_000;
+        let mut ix = Index::new(roots_signature(&src));
+        let out = ix.scan(&src, later, None, false);
+        assert_eq!((out.stats.files, out.stats.new_requests), (1, 1));
+        // Rewritten whole with the first turn's final tokens and a second turn.
+        std::fs::write(&f, gemini_chat(&[("g1", 50), ("g2", 7)])).unwrap();
+        let out = ix.scan(&src, later, None, false);
+        assert_eq!(
+            (
+                out.stats.new_requests,
+                out.stats.replaced,
+                out.stats.duplicates
+            ),
+            (1, 1, 0)
+        );
+        let got: Vec<(u64, u64, u64, &str)> = ix
+            .records
+            .iter()
+            .map(|r| {
+                (
+                    r.usage.input,
+                    r.usage.cache_read,
+                    r.usage.output,
+                    ix.str(r.cwd),
+                )
+            })
+            .collect();
+        assert_eq!(got, vec![(600, 400, 60, "/w/g"), (600, 400, 17, "/w/g")]);
+        // The same content again, truncated mid-write: one malformed document, nothing lost.
+        let text = gemini_chat(&[("g1", 50), ("g2", 7)]);
+        std::fs::write(&f, &text[..text.len() / 2]).unwrap();
+        let out = ix.scan(&src, later, None, false);
+        assert_eq!((out.stats.malformed, ix.records.len()), (1, 2));
+    }
+
+    #[test]
+    fn an_unfinished_opencode_message_is_held_until_it_completes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = dir.path().join("storage/message/ses_1");
+        std::fs::create_dir_all(&s).unwrap();
+        let f = s.join("msg_a.json");
+        let msg = |out: u64, done: bool| {
+            let completed = if done {
+                r#","completed":1763805601000"#
+            } else {
+                ""
+            };
+            format!(
+                r#"{{"id":"msg_a","role":"assistant","sessionID":"ses_1","modelID":"gpt-5","providerID":"openai","tokens":{{"input":100,"output":{out},"reasoning":0,"cache":{{"read":0,"write":0}}}},"time":{{"created":1763805600000{completed}}}}}"#
+            )
+        };
+        std::fs::write(&f, msg(3, false)).unwrap();
+        std::fs::write(
+            s.join("msg_u.json"),
+            r#"{"id":"msg_u","role":"user","sessionID":"ses_1","time":{"created":1}}"#,
+        )
+        .unwrap();
+        let src: Vec<Box<dyn Source>> = vec![Box::new(crate::source::OpenCode {
+            data: dir.path().to_path_buf(),
+        })];
+        let mtime = crate::tail::stat(&f).unwrap().mtime_ms;
+        let mut ix = Index::new(roots_signature(&src));
+        let out = ix.scan(&src, mtime + 1_000, None, false);
+        assert_eq!(ix.records.len(), 1);
+        assert!(out.unsettled.contains(&0));
+        // Unchanged, it is read again and still held.
+        let out = ix.scan(&src, mtime + 2_000, None, false);
+        assert_eq!(out.stats.files_read, 1);
+        assert!(out.unsettled.contains(&0));
+        // Completed: final tokens, no longer held, and not read again.
+        std::fs::write(&f, msg(40, true)).unwrap();
+        let mtime = crate::tail::stat(&f).unwrap().mtime_ms;
+        let out = ix.scan(&src, mtime + SETTLE_MS, None, false);
+        assert_eq!(out.stats.replaced, 1);
+        assert!(out.unsettled.is_empty());
+        assert_eq!(ix.records[0].usage.output, 40);
+        let out = ix.scan(&src, mtime + SETTLE_MS, None, false);
+        assert_eq!(out.stats.files_read, 0);
+        // A message abandoned unfinished ships as it stands once its file is quiet.
+        let g = s.join("msg_b.json");
+        std::fs::write(&g, msg(3, false).replace("msg_a", "msg_b")).unwrap();
+        let mtime = crate::tail::stat(&g).unwrap().mtime_ms;
+        let out = ix.scan(&src, mtime + ABANDONED_MS, None, false);
+        assert_eq!(ix.records.len(), 2);
+        assert!(out.unsettled.is_empty());
+    }
+
+    #[test]
+    fn opencode_db_rows_are_read_while_opencode_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("opencode.db");
+        let w = rusqlite::Connection::open(&db).unwrap();
+        w.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE session (id TEXT PRIMARY KEY, directory TEXT NOT NULL);
+             CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL,
+                                   time_created INTEGER NOT NULL, time_updated INTEGER NOT NULL,
+                                   data TEXT NOT NULL);
+             INSERT INTO session VALUES ('ses_1', '/home/dev/api');",
+        )
+        .unwrap();
+        let row = |id: &str, data: &str| {
+            w.execute(
+                "INSERT OR REPLACE INTO message VALUES (?1, 'ses_1', 1, 2, ?2)",
+                (id, data),
+            )
+            .unwrap();
+        };
+        let done = r#"{"role":"assistant","modelID":"gpt-5","providerID":"openai","tokens":{"input":100,"output":20,"reasoning":5,"cache":{"read":50,"write":0}},"time":{"created":1763805600000,"completed":1763805601000}}"#;
+        row("msg_a", done);
+        row(
+            "msg_u",
+            r#"{"role":"user","time":{"created":1763805599000}}"#,
+        );
+        row("msg_bad", "{not json");
+        let src: Vec<Box<dyn Source>> =
+            vec![Box::new(crate::source::OpenCodeDb { db: db.clone() })];
+        assert_eq!(src[0].discover().len(), 2, "the database and its WAL");
+        let later = T_MS + 3_600_000;
+        let mut ix = Index::new(roots_signature(&src));
+        let out = ix.scan(&src, later, None, false);
+        assert!(
+            out.stats.unreadable.is_empty(),
+            "{:?}",
+            out.stats.unreadable
+        );
+        assert_eq!((out.stats.new_requests, out.stats.duplicates), (1, 1));
+        let r = &ix.records[0];
+        assert_eq!(
+            (
+                r.usage.input,
+                r.usage.cache_read,
+                r.usage.output,
+                ix.str(r.cwd),
+                ix.str(r.session)
+            ),
+            (100, 50, 25, "/home/dev/api", "ses_1")
+        );
+        // OpenCode in the middle of a write: what is committed is read, nothing fails.
+        w.execute_batch("BEGIN IMMEDIATE").unwrap();
+        row("msg_b", &done.replace("\"input\":100", "\"input\":7"));
+        std::fs::write(dir.path().join("touch"), "").unwrap();
+        ix.reset_checkpoints();
+        let out = ix.scan(&src, later, None, false);
+        assert!(
+            out.stats.unreadable.is_empty(),
+            "{:?}",
+            out.stats.unreadable
+        );
+        assert_eq!(ix.records.len(), 1);
+        w.execute_batch("COMMIT").unwrap();
+        let out = ix.scan(&src, later, None, false);
+        assert_eq!(out.stats.new_requests, 1);
+        assert_eq!(ix.records[1].usage.input, 7);
+        assert_eq!(ix.malformed_summary(), (1, 1), "msg_bad, counted once");
     }
 }

@@ -64,6 +64,18 @@ const PINNED_ALIASES: &[(&str, &str)] = &[
     ("claude-3-haiku-20240307", "claude-3-haiku"),
 ];
 
+/// Words in Gemini model ids that are not text models Gemini CLI can run.
+const GEMINI_EXCLUDE: &[&str] = &[
+    "tts",
+    "image",
+    "computer-use",
+    "robotics",
+    "live",
+    "audio",
+    "gemma",
+    "embedding",
+];
+
 /// Words in OpenAI model ids that are not text models Codex can run.
 const OPENAI_EXCLUDE: &[&str] = &[
     "audio",
@@ -86,8 +98,10 @@ pub fn table_from_litellm(json: &str) -> Result<String, PricingError> {
 
 /// Converts LiteLLM's table, recording `source` and `date` (core reads no clock).
 ///
-/// Keeps Anthropic `claude-*` models and OpenAI chat/responses models
-/// (`gpt-*`, `o1`/`o3`/`o4…`, `codex-*`), turns each float price into the
+/// Keeps Anthropic `claude-*` models, OpenAI chat/responses models
+/// (`gpt-*`, `o1`/`o3`/`o4…`, `codex-*`) and Google AI Studio `gemini/gemini-*`
+/// chat models (under their bare id; their `_above_200k_tokens` prices become
+/// the long-context tier, which bills the whole request as Google does), turns each float price into the
 /// exact decimal it was written as, fills absent cache prices by the
 /// 1.25× / 2× / 0.1× rule (OpenAI models without a cached-input price get
 /// none: cached input costs full price), applies the FORMATS.md pins, and
@@ -113,11 +127,17 @@ pub fn table_from_litellm_with(
             && matches!(mode, "chat" | "responses")
             && is_codex_family(key)
             && !OPENAI_EXCLUDE.iter().any(|w| key.contains(w));
-        if !(anthropic || openai) {
+        // Google AI Studio rows are keyed `gemini/<model>`; Gemini CLI and
+        // OpenCode log the bare model id.
+        let google = (provider == "gemini" && matches!(mode, "chat"))
+            .then(|| key.strip_prefix("gemini/"))
+            .flatten()
+            .filter(|m| m.starts_with("gemini-") && !GEMINI_EXCLUDE.iter().any(|w| m.contains(w)));
+        if !(anthropic || openai || google.is_some()) {
             continue;
         }
         if let Some(row) = litellm_row(key, v, anthropic)? {
-            models.insert(key.clone(), row);
+            models.insert(google.unwrap_or(key).to_string(), row);
         }
     }
     if models.is_empty() {
@@ -383,7 +403,16 @@ mod tests {
             "gpt-9-audio": {"litellm_provider": "openai", "mode": "chat",
                 "input_cost_per_token": 1e-06, "output_cost_per_token": 1e-06},
             "gemini-x": {"litellm_provider": "gemini", "mode": "chat",
-                "input_cost_per_token": 1e-06, "output_cost_per_token": 1e-06}
+                "input_cost_per_token": 1e-06, "output_cost_per_token": 1e-06},
+            "gemini/gemini-9-pro": {"litellm_provider": "gemini", "mode": "chat",
+                "input_cost_per_token": 1.25e-06, "output_cost_per_token": 1e-05,
+                "cache_read_input_token_cost": 1.25e-07,
+                "input_cost_per_token_above_200k_tokens": 2.5e-06,
+                "input_cost_per_token_above_200k_tokens_priority": 4.5e-06,
+                "output_cost_per_token_above_200k_tokens": 1.5e-05,
+                "cache_read_input_token_cost_above_200k_tokens": 2.5e-07},
+            "gemini/gemini-9-pro-tts": {"litellm_provider": "gemini", "mode": "chat",
+                "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-05}
         }"#;
         let text = table_from_litellm_with(json, "test", "2026-01-02").unwrap();
         let t = PriceTable::from_json(&text).unwrap();
@@ -410,6 +439,20 @@ mod tests {
         );
         assert!(t.lookup("gpt-9-audio").is_none());
         assert!(t.lookup("gemini-x").is_none());
+        // Gemini under its bare id, with the tier above 200k prompt tokens.
+        let g = t.lookup("gemini-9-pro").unwrap();
+        assert_eq!(g.name, "gemini-9-pro");
+        assert_eq!(
+            (g.rates.input, g.rates.cache_read, g.rates.output),
+            (1_250_000_000_000, 125_000_000_000, 10_000_000_000_000)
+        );
+        let lc = g.long_context.unwrap();
+        assert_eq!(lc.above_tokens, 200_000);
+        assert_eq!(
+            (lc.rates.input, lc.rates.cache_read, lc.rates.output),
+            (2_500_000_000_000, 250_000_000_000, 15_000_000_000_000)
+        );
+        assert!(t.lookup("gemini-9-pro-tts").is_none());
         assert!(text.contains("\"origin\":\"formats\""));
         assert!(matches!(
             table_from_litellm("[1]"),

@@ -353,6 +353,27 @@ mod tests {
     }
 
     #[test]
+    fn gemini_tier_above_200k_prompt_tokens() {
+        // gemini-2.5-pro: 1.25 / 0.125 cached / 10 up to 200,000 prompt tokens
+        // (cached included), then 2.5 / 0.25 / 15 for the whole request.
+        // 100,000×1.25 + 100,000×0.125 + 2,000×10 = 125,000 + 12,500 + 20,000.
+        assert_eq!(
+            cost("gemini-2.5-pro", u(100_000, 2000, 0, 0, 100_000), false),
+            Priced::Pico(157_500_000_000)
+        );
+        // 100,001×2.5 + 100,000×0.25 + 2,000×15 = 250,002.5 + 25,000 + 30,000.
+        assert_eq!(
+            cost("gemini-2.5-pro", u(100_001, 2000, 0, 0, 100_000), false),
+            Priced::Pico(305_002_500_000)
+        );
+        // Flash has no tier: 300,000×0.3 + 1,000×2.5 = 90,000 + 2,500.
+        assert_eq!(
+            cost("gemini-2.5-flash", u(300_000, 1000, 0, 0, 0), false),
+            Priced::Pico(92_500_000_000)
+        );
+    }
+
+    #[test]
     fn absurd_counts_saturate_instead_of_panicking() {
         let max = u(u64::MAX, u64::MAX, u64::MAX, u64::MAX, u64::MAX);
         assert_eq!(
