@@ -175,7 +175,7 @@ pub async fn page(req: Request, env: Env) -> Page {
         h2 { "Alerts" }
         (alerts_table(&alerts, &zone))
     };
-    Ok(show("Budgets", "/budgets", body, 200)?)
+    Ok(show(&user, "Budgets", "/budgets", body, 200)?)
 }
 
 fn alerts_table(alerts: &[AlertRow], zone: &crate::zone::Zone) -> Markup {

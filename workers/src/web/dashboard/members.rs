@@ -72,7 +72,7 @@ pub async fn page(req: Request, env: Env) -> Page {
             p { "Owners invite members and change roles." }
         }
     };
-    Ok(show("Members", "/members", body, 200)?)
+    Ok(show(&user, "Members", "/members", body, 200)?)
 }
 
 pub async fn invite(req: Request, env: Env) -> Page {
@@ -81,6 +81,7 @@ pub async fn invite(req: Request, env: Env) -> Page {
     let email = form.trimmed("email").to_ascii_lowercase();
     let (true, Some(role)) = (valid_email(&email), Role::parse(form.raw("role"))) else {
         return Ok(error_page(
+            &form.user,
             "Members",
             "/members",
             "A valid email and a role are required.",
@@ -90,6 +91,7 @@ pub async fn invite(req: Request, env: Env) -> Page {
     match actions::invite_member(&env, &form.user, &origin, &email, role).await? {
         Invited::Sent => Ok(redirect("/members")?),
         Invited::AlreadyMember => Ok(error_page(
+            &form.user,
             "Members",
             "/members",
             "That address is already a member.",
@@ -106,6 +108,7 @@ pub async fn change_role(req: Request, env: Env) -> Page {
         Role::parse(form.raw("role")),
     ) else {
         return Ok(error_page(
+            &form.user,
             "Members",
             "/members",
             "Pick another member and a valid role (you cannot change your own role).",
@@ -121,6 +124,7 @@ pub async fn remove(req: Request, env: Env) -> Page {
     let id = form.raw("member_id");
     if !actions::may_change_member(&form.user, id) {
         return Ok(error_page(
+            &form.user,
             "Members",
             "/members",
             "You cannot remove yourself.",

@@ -96,7 +96,13 @@ pub async fn page(req: Request, env: Env) -> Page {
         h2 { "Time zone" }
         form method="post" action="/settings/timezone" class="box" {
             (csrf)
-            label { "IANA name " input name="timezone" value=(team.timezone) data-testid="timezone-input" disabled[read_only]; }
+            label {
+                "Time zone (type a city to search) "
+                input name="timezone" value=(team.timezone) list="tz-names" autocomplete="off" data-testid="timezone-input" disabled[read_only];
+            }
+            datalist #tz-names {
+                @for n in crate::zone::Zone::names() { option value=(n); }
+            }
             " "
             button data-testid="save-timezone" disabled[read_only] { "Save time zone" }
             " "
@@ -126,7 +132,7 @@ pub async fn page(req: Request, env: Env) -> Page {
             }
         }
     };
-    Ok(show("Settings", "/settings", body, 200)?)
+    Ok(show(&user, "Settings", "/settings", body, 200)?)
 }
 
 pub async fn save_privacy(req: Request, env: Env) -> Page {

@@ -136,7 +136,7 @@ pub async fn page(req: Request, env: Env, session: &str) -> Page {
     let (user, loaded) = open(&req, &env, session, AuditAction::ContentView, json!({})).await?;
     let zone = Zone::new(&user.db.settings().await?.timezone);
     let body = render(session, &zone, &loaded.events, true);
-    Ok(no_store(show("Session", "/sessions", body, 200)?)?)
+    Ok(no_store(show(&user, "Session", "/sessions", body, 200)?)?)
 }
 
 /// The timeline of `events`; `exports` adds the download links (members).

@@ -77,7 +77,7 @@ pub async fn page(req: Request, env: Env) -> Page {
         }
         (super::people::forms(&user, &devs))
     };
-    Ok(show("Developers & tokens", "/tokens", body, 200)?)
+    Ok(show(&user, "Developers & tokens", "/tokens", body, 200)?)
 }
 
 /// `POST /tokens`: shows the new install command once; only its hash is stored.
@@ -87,6 +87,7 @@ pub async fn create(req: Request, env: Env) -> Page {
     let name = form.trimmed("developer_name");
     if !actions::valid_developer_name(name) {
         return Ok(error_page(
+            &form.user,
             "Developers & tokens",
             "/tokens",
             "A developer name (1–200 bytes) is required.",
@@ -117,7 +118,7 @@ pub async fn create(req: Request, env: Env) -> Page {
         p { a href="/tokens" { "Back" } }
         script src="/static/copy.js" {}
     };
-    let mut r = show("Install token", "/tokens", body, 200)?;
+    let mut r = show(&form.user, "Install token", "/tokens", body, 200)?;
     r.headers_mut().set("Cache-Control", "no-store")?;
     Ok(r)
 }
