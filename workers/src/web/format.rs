@@ -33,10 +33,14 @@ impl Cell {
     }
 }
 
-/// Money by magnitude: "$1,234.56", "$0.0042" for tiny amounts (never a
-/// misleading "$0.00" for real spend).
+/// Money by magnitude: cents from a cent up ("$1,234.56", "$0.08"), two
+/// significant digits below ("$0.0042"), so real spend never reads "$0.00".
 pub fn money(u: Usd) -> String {
-    u.human()
+    if u.rounded(2) >= 1 {
+        u.cents()
+    } else {
+        u.human()
+    }
 }
 
 /// Every pico-dollar, trailing zeros past the cents dropped: "$0.004213".
@@ -251,6 +255,10 @@ mod tests {
         assert_eq!(money(Usd::from_pico(1_234_560_000_000_000)), "$1,234.56");
         assert_eq!(money(Usd::from_pico(4_213_000_000)), "$0.0042");
         assert_eq!(money(Usd::ZERO), "$0.00");
+        assert_eq!(money(Usd::from_pico(81_234_000_000)), "$0.08");
+        assert_eq!(money(Usd::from_pico(5_000_000_000)), "$0.01");
+        assert_eq!(money(Usd::from_pico(4_999_999_999)), "$0.0050");
+        assert_eq!(money(Usd::from_pico(3_000_000)), "$0.000003");
         let c = money_cell(Usd::from_pico(4_213_000_000));
         assert_eq!(c.text, "$0.0042");
         assert_eq!(c.title.as_deref(), Some("$0.004213"));

@@ -9,6 +9,7 @@ use crate::util::{redirect, valid_email};
 use crate::vocab::Role;
 use crate::web::actions::{self, Invited};
 use crate::web::auth::{AdminForm, SignedIn};
+use crate::web::format::role_name;
 use crate::zone::Zone;
 
 pub async fn page(req: Request, env: Env) -> Page {
@@ -22,21 +23,21 @@ pub async fn page(req: Request, env: Env) -> Page {
         h1 { "Members" }
         div.scroll {
             table data-testid="table-members" {
-                thead { tr { th { "Email" } th { "Role" } th { "Since" } th {} } }
+                thead { tr { th { "Email" } th { "Role" } th { "Since" } th { span.sr-only { "Actions" } } } }
                 tbody {
                     @for m in &members {
                         tr {
-                            td { (m.email) }
-                            td { (m.role.as_str()) }
-                            td { (zone.time(m.created_at)) }
+                            td data-label="Email" { (m.email) }
+                            td data-label="Role" data-role=(m.role.as_str()) { (role_name(m.role)) }
+                            td data-label="Since" { (zone.time(m.created_at)) }
                             td {
                                 @if owner && actions::may_change_member(&user, &m.id) {
                                     form.inline method="post" action="/members/role" {
                                         (csrf)
                                         input type="hidden" name="member_id" value=(m.id);
-                                        select name="role" {
+                                        select name="role" aria-label=(format!("Role of {}", m.email)) {
                                             @for r in Role::ALL {
-                                                option selected[r == m.role] { (r.as_str()) }
+                                                option value=(r.as_str()) selected[r == m.role] { (role_name(r)) }
                                             }
                                         }
                                         button { "Change role" }
@@ -58,15 +59,15 @@ pub async fn page(req: Request, env: Env) -> Page {
             h2 { "Invite" }
             form method="post" action="/members/invite" class="box" {
                 (csrf)
-                label { "Email " input type="email" name="email" required; }
+                label { "E-mail " input type="email" name="email" required data-testid="invite-email"; }
                 label {
                     "Role "
                     select name="role" {
                         // Least power first: the safe default.
-                        @for r in Role::ALL.iter().rev() { option { (r.as_str()) } }
+                        @for r in Role::ALL.iter().rev() { option value=(r.as_str()) { (role_name(*r)) } }
                     }
                 }
-                button { "Send invitation" }
+                button data-testid="invite-send" { "Send invitation" }
             }
         } @else {
             p { "Owners invite members and change roles." }

@@ -56,7 +56,7 @@ pub async fn page(req: Request, env: Env) -> Page {
                         input type="radio" name="mode" value=(m.as_str())
                             data-testid=(format!("mode-{}", m.as_str()))
                             checked[m == team.mode()] disabled[read_only];
-                        " " b { (m.as_str()) }
+                        " " b { (crate::web::format::mode_long_name(m)) }
                     }
                     p { (describe(m)) }
                 }
