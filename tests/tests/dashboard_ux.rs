@@ -214,13 +214,18 @@ fn a_dashboard_people_are_glad_to_open() {
     b.wait_for("[data-testid=error-page]");
     assert_eq!(
         b.text("[data-testid=error-message]"),
-        "Tally could not finish this request."
+        "new@acme.test was added as viewer, but the invitation e-mail could not be sent. They can ask for a sign-in link themselves on the sign-in page with this address; the audit log records the failed delivery."
     );
     assert!(b.try_find("header nav a[href='/members']").is_some());
     assert_eq!(
         b.eval("return document.querySelector('[data-testid=error-back]').getAttribute('href')"),
-        json!("/")
+        json!("/members")
     );
+    // A failure no handler words itself is a page too, not JSON.
+    b.goto(&stack.url("/sessions/not-a-session-id"));
+    b.wait_for("[data-testid=error-page]");
+    assert_eq!(b.text("h1"), "Not found");
+    assert!(b.try_find("header nav a[href='/']").is_some());
 
     // The audit log: actors are people, actions have names, details read
     // as key: value, and the action and date filters narrow it.
@@ -249,11 +254,17 @@ fn a_dashboard_people_are_glad_to_open() {
         "No data in this range."
     );
     b.goto(&stack.url("/audit"));
-    // The CSV fetched above was recorded, by a person.
+    // The failed delivery is in the log, read as key: value.
     assert_eq!(
         cell(&b, "audit", &first_time(&b), "action"),
-        ("Table exported".into(), "export".into())
+        ("Member invited".into(), "member.invite".into())
     );
+    assert_eq!(
+        cell(&b, "audit", &first_time(&b), "details").0,
+        "delivered: false\nemail: new@acme.test\nrole: viewer"
+    );
+    // The CSV fetched above was recorded too.
+    b.goto(&stack.url("/audit?action=export"));
     assert_eq!(
         cell(&b, "audit", &first_time(&b), "details").0,
         "format: csv\nrows: 2\ntable: models"

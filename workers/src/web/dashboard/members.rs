@@ -91,6 +91,13 @@ pub async fn invite(req: Request, env: Env) -> Page {
     };
     match actions::invite_member(&env, &form.user, &origin, &email, role).await? {
         Invited::Sent => Ok(redirect("/members")?),
+        Invited::NotDelivered => Ok(error_page(
+            &form.user,
+            "Members",
+            "/members",
+            &format!("{email} was added as {}, but the invitation e-mail could not be sent. They can ask for a sign-in link themselves on the sign-in page with this address; the audit log records the failed delivery.", crate::web::format::role_name(role).to_lowercase()),
+            502,
+        )?),
         Invited::AlreadyMember => Ok(error_page(
             &form.user,
             "Members",
