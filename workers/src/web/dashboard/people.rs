@@ -87,7 +87,7 @@ pub async fn remove(req: Request, env: Env) -> Page {
     if !actions::remove_developer(&form.user, id).await? {
         return Ok(error_page(
             &form.user,
-            "Developers & tokens",
+            "Install tokens",
             "/tokens",
             "No such developer in this team.",
             404,
@@ -103,7 +103,7 @@ pub async fn erase(req: Request, env: Env) -> Page {
     let Some(dev) = devs.iter().find(|d| d.id == id && d.erased_at.is_none()) else {
         return Ok(error_page(
             &form.user,
-            "Developers & tokens",
+            "Install tokens",
             "/tokens",
             "No such developer in this team.",
             404,
@@ -112,7 +112,7 @@ pub async fn erase(req: Request, env: Env) -> Page {
     if form.trimmed("confirm_name") != dev.name {
         return Ok(error_page(
             &form.user,
-            "Developers & tokens",
+            "Install tokens",
             "/tokens",
             "Type the developer's exact name to confirm the erasure.",
             400,

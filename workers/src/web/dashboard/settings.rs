@@ -85,9 +85,12 @@ pub async fn page(req: Request, env: Env) -> Page {
         h2 { "Retention" }
         form method="post" action="/settings/retention" class="box" {
             (csrf)
-            select name="days" disabled[read_only] {
-                @for d in RETENTION_DAYS {
-                    option value=(d) selected[team.retention_days == d] { (retention_label(d)) }
+            label {
+                "Keep content and categories for "
+                select name="days" disabled[read_only] {
+                    @for d in RETENTION_DAYS {
+                        option value=(d) selected[team.retention_days == d] { (retention_label(d)) }
+                    }
                 }
             }
             " "

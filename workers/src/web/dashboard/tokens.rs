@@ -51,7 +51,7 @@ pub async fn page(req: Request, env: Env) -> Page {
     let csrf = csrf_field(&user.principal.csrf_token);
     let devs = user.db.developer_list().await?;
     let body = html! {
-        h1 { "Developers & tokens" }
+        h1 { "Install tokens" }
         (super::settings::deletion_banner(&user, &team, &zone))
         @if let Some(s) = crate::util::query(&req).get("saved") {
             p.ok data-testid="saved" { "Saved: " (s) }
@@ -77,7 +77,7 @@ pub async fn page(req: Request, env: Env) -> Page {
         }
         (super::people::forms(&user, &devs))
     };
-    Ok(show(&user, "Developers & tokens", "/tokens", body, 200)?)
+    Ok(show(&user, "Install tokens", "/tokens", body, 200)?)
 }
 
 /// `POST /tokens`: shows the new install command once; only its hash is stored.
@@ -88,7 +88,7 @@ pub async fn create(req: Request, env: Env) -> Page {
     if !actions::valid_developer_name(name) {
         return Ok(error_page(
             &form.user,
-            "Developers & tokens",
+            "Install tokens",
             "/tokens",
             "A developer name (1–200 bytes) is required.",
             400,
