@@ -233,7 +233,8 @@ pub fn forbidden_page(message: &str) -> worker::Result<Response> {
 
 pub fn table(t: &Table) -> Markup {
     html! {
-        div.scroll {
+        // Focusable, so keyboard users can scroll a wide table sideways.
+        div.scroll tabindex="0" role="region" aria-label=(format!("{} table", t.name)) {
             table data-testid=(format!("table-{}", t.name)) {
                 thead { tr { @for c in &t.columns { th { (c) } } } }
                 tbody {

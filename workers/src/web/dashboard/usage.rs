@@ -504,7 +504,8 @@ pub fn mode_names(bits: i64) -> String {
 pub fn sessions_table(t: &Table, rows: &[SessionRowOut]) -> Markup {
     let last = t.columns.len().saturating_sub(1);
     html! {
-        div.scroll {
+        // Focusable, so keyboard users can scroll a wide table sideways.
+        div.scroll tabindex="0" role="region" aria-label=(format!("{} table", t.name)) {
             table data-testid=(format!("table-{}", t.name)) {
                 thead { tr { @for c in &t.columns { th { (c) } } } }
                 tbody {
