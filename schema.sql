@@ -229,7 +229,8 @@ CREATE TABLE teams (
   rate_per_minute INTEGER NOT NULL DEFAULT 10000,
   timezone TEXT NOT NULL DEFAULT 'UTC',
   created_at INTEGER NOT NULL
-, deleted_at INTEGER, delete_after INTEGER, deleted_by TEXT, categorize_budget_micro_usd INTEGER NOT NULL DEFAULT 5000000, categorize_per_minute INTEGER NOT NULL DEFAULT 60);
+, deleted_at INTEGER, delete_after INTEGER, deleted_by TEXT, categorize_budget_micro_usd INTEGER NOT NULL DEFAULT 5000000, categorize_per_minute INTEGER NOT NULL DEFAULT 60, ship_interval_s INTEGER NOT NULL DEFAULT 300
+  CHECK (ship_interval_s BETWEEN 10 AND 86400));
 
 CREATE TABLE usage_hourly (
   team_id TEXT NOT NULL,

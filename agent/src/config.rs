@@ -29,6 +29,11 @@ pub struct Config {
     /// `tally status` can say when to run `tally update`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_agent_version: Option<String>,
+    /// Seconds between uploads in watch mode (`/v1/agent/config`). `None`
+    /// from servers that do not say: those get an upload every cycle, as
+    /// before the interval existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ship_interval_s: Option<u64>,
     /// What was sent as the hostname at enrolment (a hash unless
     /// `--send-hostname`), for `tally preview` and `tally status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,6 +143,18 @@ impl Config {
             Some(c) => (c.max(1) as usize).min(wire),
             None => wire,
         }
+    }
+
+    /// How long `tally run` lets queued events gather before uploading them:
+    /// `TALLY_SHIP_INTERVAL_S` (tests and benchmarks) over the team's
+    /// interval; `None` = upload every cycle.
+    pub fn ship_interval(&self) -> Option<std::time::Duration> {
+        std::env::var("TALLY_SHIP_INTERVAL_S")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .or(self.ship_interval_s)
+            .filter(|&s| s > 0)
+            .map(std::time::Duration::from_secs)
     }
 
     /// `TALLY_OLLAMA_URL` / `TALLY_OLLAMA_MODEL` override the enrolled values.

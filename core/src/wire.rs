@@ -28,6 +28,14 @@ pub const MARKER_TTL_DAYS: i64 = 30;
 /// it gives up, loudly. A batch is applied no earlier than its first attempt,
 /// so every resend reaches the edge while the markers of that batch live.
 pub const RESEND_GIVE_UP_DAYS: i64 = 20;
+/// Seconds between agent uploads unless the team sets another interval:
+/// every request, queue message and D1 transaction then carries a few
+/// minutes of a developer's work instead of one response.
+pub const DEFAULT_SHIP_INTERVAL_S: i64 = 300;
+/// The bounds an admin may set (and the migration's CHECK): at least ten
+/// seconds, at most a day.
+pub const MIN_SHIP_INTERVAL_S: i64 = 10;
+pub const MAX_SHIP_INTERVAL_S: i64 = 86_400;
 const _: () = assert!(RESEND_GIVE_UP_DAYS < MARKER_TTL_DAYS);
 
 /// The oldest timestamp the edge accepts: the backfill window plus five weeks

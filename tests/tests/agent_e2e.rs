@@ -1384,3 +1384,241 @@ fn doctor_without_enrolment_fails_and_still_checks_permissions() {
         "{perms}"
     );
 }
+
+/// The edge, serving a team's upload interval and burst capacity on
+/// `/v1/agent/config` as the real one does.
+fn paced_edge(interval_s: u64, capacity: u64) -> FakeServer {
+    FakeServer::start(move |req: &Recorded| {
+        if req.path == "/v1/agent/config" {
+            return Reply::json(
+                200,
+                json!({"team_id": "t1", "privacy_mode": "off", "salt": SALT,
+                       "rate_capacity": capacity, "ship_interval_s": interval_s}),
+            );
+        }
+        edge_reply(req, "off")
+    })
+}
+
+/// One complete request (old enough to be settled the moment it is read).
+fn request_line(n: u64, ts: i64) -> String {
+    json!({"type": "assistant", "uuid": format!("u{n}"), "sessionId": "s-steady", "timestamp": rfc3339(ts + n as i64),
+        "cwd": "/home/alice/payments", "requestId": format!("req_{n}"), "message": {"id": format!("msg_{n}"),
+        "model": "claude-haiku-4-5-20251001", "usage": {"input_tokens": 10 + n, "output_tokens": 3}}})
+    .to_string()
+        + "\n"
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut f = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+fn posts(server: &FakeServer) -> Vec<usize> {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/events")
+        .map(|r| {
+            let v: Value = serde_json::from_slice(&body_of(r)).unwrap();
+            v["events"].as_array().unwrap().len()
+        })
+        .collect()
+}
+
+/// SIGTERM, then the exit status.
+fn stop(child: &mut std::process::Child) -> std::process::ExitStatus {
+    // SAFETY: signalling a child the test spawned.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "agent did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until the running agent has seen `n` requests ready to ship.
+fn wait_ready(env: &Env, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while env.json(&["status", "--json"])["ready_to_ship"].as_u64() != Some(n) {
+        assert!(
+            Instant::now() < deadline,
+            "agent never saw {n} requests ready"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A developer's steady stream of responses goes up once per interval (plus
+/// the flush at the stop), not once per file change: at most
+/// ceil(lifetime / interval) + 1 requests, every event exactly once.
+#[test]
+fn watch_mode_uploads_once_per_interval_for_a_steady_writer() {
+    let interval = 8u64;
+    let server = paced_edge(interval, 10_000);
+    let env = Env::new();
+    install(&env, &server, &[]);
+    let dir = env.claude().join("projects/-home-alice-payments");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("s-steady.jsonl");
+    let ts = now_ms() - 600_000;
+    let started = Instant::now();
+    let mut child = env
+        .cmd(&["run"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = 40u64;
+    for n in 0..lines {
+        append(&file, &request_line(n, ts));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // The stop reads what is left and flushes it.
+    assert_eq!(stop(&mut child).code(), Some(0));
+    let lifetime = started.elapsed().as_secs_f64();
+    let sent = posts(&server);
+    assert_eq!(sent.iter().sum::<usize>() as u64, lines, "{sent:?}");
+    assert_eq!(
+        accepted_batches(&server)
+            .values()
+            .map(|v| v.len())
+            .sum::<usize>() as u64,
+        lines
+    );
+    let bound = (lifetime / interval as f64).ceil() as usize + 1;
+    assert!(
+        sent.len() <= bound,
+        "{} uploads in {lifetime:.1} s at one per {interval} s: {sent:?}",
+        sent.len()
+    );
+    let st = env.json(&["status", "--json"]);
+    assert_eq!(st["ship_interval_s"], interval);
+    assert_eq!(st["events_shipped"], lines);
+}
+
+/// With an hour's interval, a full batch (the team's burst capacity) leaves
+/// at once; smaller arrivals wait, and the stop flushes them in one request.
+#[test]
+fn a_full_batch_ships_at_once_and_the_rest_waits_for_the_stop() {
+    let server = paced_edge(3600, 5);
+    let env = Env::new();
+    install(&env, &server, &[]);
+    let dir = env.claude().join("projects/-home-alice-payments");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("s-steady.jsonl");
+    let ts = now_ms() - 600_000;
+    let mut child = env
+        .cmd(&["run"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while env.json(&["status", "--json"])["last_sync_ms"].is_null() {
+        assert!(Instant::now() < deadline, "no first cycle");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ten: String = (0..10).map(|n| request_line(n, ts)).collect();
+    append(&file, &ten);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while posts(&server).iter().sum::<usize>() < 10 {
+        assert!(
+            Instant::now() < deadline,
+            "two full batches were not shipped at once"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(posts(&server), vec![5, 5]);
+    // Three arrivals, each seen by its own cycle: none of them fills a
+    // batch, so none is queued or sent yet.
+    for n in 10..13 {
+        append(&file, &request_line(n, ts));
+        wait_ready(&env, n - 9);
+    }
+    let st = env.json(&["status", "--json"]);
+    assert_eq!(st["ship_interval_s"], 3600);
+    assert_eq!(st["outbox"]["pending_events"], 0);
+    assert_eq!(posts(&server), vec![5, 5]);
+    let text = String::from_utf8(env.ok(&["status"]).stdout).unwrap();
+    assert!(
+        text.contains("uploads:         every 3600 s, at once when a batch of 5 events is full or the agent stops; 3 events ready; next in "),
+        "{text}"
+    );
+    assert_eq!(stop(&mut child).code(), Some(0));
+    assert_eq!(posts(&server), vec![5, 5, 3]);
+}
+
+/// An admin's upload interval (Settings, audited) is what `/v1/agent/config`
+/// serves and what a real agent then follows; out-of-range values change nothing.
+#[test]
+fn the_settings_upload_interval_reaches_the_agent() {
+    let stack = Stack::start();
+    let team = stack.bootstrap("Acme", "owner@acme.test");
+    let owner = stack.sign_in(&team.signin_path);
+    let env = Env::new();
+    env.ok(&[
+        "install",
+        "--server",
+        &stack.base,
+        "--token",
+        &team.install_token,
+        "--backfill",
+        "1",
+    ]);
+    let enrolled: Value =
+        serde_json::from_slice(&std::fs::read(env.home().join("config.json")).unwrap()).unwrap();
+    let token = enrolled["agent_token"].as_str().unwrap().to_string();
+    let config = || -> Value {
+        ureq::get(&stack.url("/v1/agent/config"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap()
+    };
+    assert_eq!(config()["ship_interval_s"], 300);
+    let save = |seconds: &str| {
+        let r = owner
+            .agent
+            .post(&stack.url("/settings/ship-interval"))
+            .set("Cookie", &owner.cookie)
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .send_string(&format!(
+                "csrf={}&seconds={seconds}",
+                tally_e2e::form_escape(&owner.csrf)
+            ))
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        r.header("Location").unwrap().to_string()
+    };
+    assert_eq!(save("45"), "/settings?saved=upload+interval");
+    assert_eq!(
+        save("9"),
+        "/settings?error=The+upload+interval+must+be+10+to+86400+seconds"
+    );
+    assert_eq!(
+        save("86401"),
+        "/settings?error=The+upload+interval+must+be+10+to+86400+seconds"
+    );
+    assert_eq!(config()["ship_interval_s"], 45);
+    assert_eq!(
+        stack.audit_details(&team.team_id, "ship_interval.change"),
+        vec![json!({"from": 300, "to": 45})]
+    );
+    let page = owner.get("/settings").unwrap().into_string().unwrap();
+    assert!(
+        page.contains(r#"name="seconds" min="10" max="86400" value="45""#),
+        "{page}"
+    );
+    env.ok(&["run", "--once"]);
+    assert_eq!(env.json(&["status", "--json"])["ship_interval_s"], 45);
+}

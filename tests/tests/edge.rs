@@ -478,3 +478,93 @@ fn rows_written_per_event_stays_below_a_tenth() {
         500
     );
 }
+
+/// One delivery carries several parts of one team (a 400-session batch
+/// rolls up to three parts, and a small batch follows at once): they share
+/// one transaction with merged rows, every batch counts once with exact
+/// totals, and a resend of the whole lot (refused by the merged guard) is
+/// ignored part by part.
+#[test]
+fn one_delivery_of_a_team_merges_into_one_transaction_and_counts_each_batch_once() {
+    let stack = Stack::start();
+    let team = stack.bootstrap("Acme", "owner@acme.test");
+    let agent = stack.enroll(&team.install_token);
+    let hour = 3_600_000i64;
+    let start = (now_ms() / hour - 2) * hour;
+    let big: Vec<Value> = (0..400u64)
+        .map(|n| {
+            let mut e = off_event(n, start + (n as i64) * 9_000, "claude-sonnet-4-5", 7);
+            e["session"] = json!(tally_core::hash::session_hash("salt", &format!("s{n}")));
+            e
+        })
+        .collect();
+    let small: Vec<Value> = (400..403u64)
+        .map(|n| off_event(n, start + 10_000, "claude-opus-4-5", 11))
+        .collect();
+    let a = batch("batch-merge-00000001", big);
+    let b = batch("batch-merge-00000002", small);
+    for x in [&a, &b] {
+        assert_eq!(status(&agent.post(x)), 202);
+    }
+    let line = stack.eventually("merged apply", Duration::from_secs(30), || {
+        stack
+            .log_tail()
+            .lines()
+            .find(|l| l.contains(" parts of team ") && l.contains("in one transaction"))
+            .map(str::to_string)
+    });
+    // The edge prices every event: Sonnet 4.5 (100 + n) × 3 + 10 × 15 + 1000 × 0.3
+    // = 750 + 3n µ$, Opus 4.5 (100 + n) × 5 + 10 × 25 + 1000 × 0.5 = 1250 + 5n µ$.
+    let cost: u64 = (0..400u64).map(|n| 750 + 3 * n).sum::<u64>()
+        + (400..403u64).map(|n| 1250 + 5 * n).sum::<u64>();
+    assert_eq!(cost, 549_165);
+    let want =
+        json!({"requests": 403, "cost": cost, "input": (0..403u64).map(|n| 100 + n).sum::<u64>()});
+    stack.eventually("all applied", Duration::from_secs(30), || {
+        (totals(&stack, &team.team_id) == want).then_some(())
+    });
+    let parts = stack.d1(
+        "SELECT batch_id, COUNT(*) AS parts, SUM(events) AS events FROM batches GROUP BY batch_id ORDER BY batch_id",
+    );
+    assert_eq!(
+        parts,
+        vec![
+            json!({"batch_id": "batch-merge-00000001", "parts": 3, "events": 400}),
+            json!({"batch_id": "batch-merge-00000002", "parts": 1, "events": 3}),
+        ],
+        "{line}"
+    );
+    // The small batch's three requests continue sessions s0 and s1 of the
+    // big one: merged across parts, they are two rows, not four.
+    assert_eq!(
+        stack.d1("SELECT COUNT(*) AS n, SUM(requests) AS r FROM sessions")[0],
+        json!({"n": 400, "r": 403})
+    );
+    assert_eq!(
+        stack.d1(&format!(
+            "SELECT requests FROM sessions WHERE session IN ('{}', '{}') ORDER BY requests",
+            tally_core::hash::session_hash("salt", "s1"),
+            tally_core::hash::session_hash("salt", "s0")
+        )),
+        vec![json!({"requests": 2}), json!({"requests": 3})]
+    );
+    // The merged line names the parts it applied together.
+    let merged: u64 = line
+        .split("applied ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!((2..=4).contains(&merged), "{line}");
+
+    // A resend of both: every part was applied, so each is ignored.
+    for x in [&a, &b] {
+        assert_eq!(status(&agent.post(x)), 202);
+    }
+    stack.eventually("four duplicates ignored", Duration::from_secs(30), || {
+        let log = stack.log_tail();
+        (log.matches("duplicate batch-merge-").count() == 4).then_some(())
+    });
+    assert_eq!(totals(&stack, &team.team_id), want);
+    assert_eq!(stack.d1("SELECT COUNT(*) AS n FROM batches")[0]["n"], 4);
+}

@@ -236,3 +236,70 @@ fn the_one_line_installs_enrols_and_ships() {
         .unwrap();
     assert_eq!(m["files"][0]["sha256"], sha.as_str());
 }
+
+/// A server whose minimum is above the running agent: the agent learns it
+/// from `/v1/agent/config` and `tally status` says to update; the Tokens and
+/// Developers pages flag the agent by the version it reported.
+#[test]
+fn agents_below_the_minimum_are_told_and_flagged() {
+    let stack = Stack::start_with(tally_e2e::StackConfig {
+        vars: vec![("MIN_AGENT_VERSION".into(), "9.0.0".into())],
+    });
+    let team = stack.bootstrap("Acme", "owner@acme.test");
+    let owner = stack.sign_in(&team.signin_path);
+    let work = tempfile::tempdir().unwrap();
+    let (home, claude) = (work.path().join("tally"), work.path().join("claude"));
+    let ts = now_ms() - 120_000;
+    tally_e2e::fixtures::write_transcript(&claude, ts);
+    tally_e2e::fixtures::tally(
+        &home,
+        &claude,
+        &[
+            "install",
+            "--server",
+            &stack.base,
+            "--token",
+            &team.install_token,
+            "--backfill",
+            "1",
+        ],
+    );
+    tally_e2e::fixtures::tally(&home, &claude, &["run", "--once"]);
+    let st: serde_json::Value = serde_json::from_slice(
+        &tally_e2e::fixtures::tally(&home, &claude, &["status", "--json"]).stdout,
+    )
+    .unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(st["min_agent_version"], "9.0.0");
+    assert_eq!(st["update_needed"], true);
+    let text =
+        String::from_utf8_lossy(&tally_e2e::fixtures::tally(&home, &claude, &["status"]).stdout)
+            .into_owned();
+    assert!(
+        text.contains(&format!(
+            "UPDATE NEEDED:   this agent is {version}, the server supports 9.0.0 and newer: run `tally update`"
+        )),
+        "{text}"
+    );
+    let csv = owner
+        .get("/tokens?format=csv")
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .starts_with("agent,developer,host,version,"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(&format!(
+            "{version} (outdated: minimum 9.0.0; run tally update)"
+        )),
+        "{csv}"
+    );
+    let page = owner.get("/developers").unwrap().into_string().unwrap();
+    assert!(page.contains("data-testid=\"agent-outdated\""), "{page}");
+    assert!(page.contains("outdated (minimum 9.0.0)"), "{page}");
+}

@@ -1,5 +1,8 @@
-//! The queue consumer: applies each rollup part once, in one D1 transaction
-//! (batch marker + aggregates), acking or retrying every message on its own.
+//! The queue consumer: applies each rollup part once. One delivery's parts of
+//! a team share one D1 transaction with their rows merged (markers + merged
+//! aggregates, all or nothing); when any of them was applied before, or the
+//! merged write fails, each part goes alone in its own transaction (marker +
+//! aggregates) and is acked or retried on its own.
 
 use serde::{Deserialize, Serialize};
 use tally_core::rollup::Rollup;
@@ -40,6 +43,8 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: Env) {
             return;
         }
     };
+    // One team's parts of this delivery, in delivery order.
+    let mut teams: Vec<(String, Vec<Delivered>)> = Vec::new();
     for msg in messages {
         let part: QueuePart = match serde_json::from_value(msg.body().clone()) {
             Ok(p) => p,
@@ -51,43 +56,108 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: Env) {
                 continue;
             }
         };
-        match apply(&env, &part).await {
-            Ok(Applied::Written { rows_written }) => {
-                worker::console_log!(
-                    "applied {} part {} ({} events, {} rows written)",
-                    part.marker,
-                    part.part,
-                    part.rollup.events,
-                    rows_written
-                );
-                msg.ack();
+        match teams.iter_mut().find(|(t, _)| *t == part.team_id) {
+            Some((_, v)) => v.push((msg, part)),
+            None => teams.push((part.team_id.clone(), vec![(msg, part)])),
+        }
+    }
+    for (team, parts) in teams {
+        let (merged, alone) = mergeable(parts);
+        if merged.len() > 1 {
+            let todo: Vec<PartToApply> = merged.iter().map(|(_, p)| to_apply(p)).collect();
+            let events: u64 = merged.iter().map(|(_, p)| p.rollup.events).sum();
+            match apply_merged(&env, &team, &todo).await {
+                Ok(Some(rows_written)) => {
+                    worker::console_log!(
+                        "applied {} parts of team {team} in one transaction ({events} events, {rows_written} rows written)",
+                        merged.len()
+                    );
+                    for (msg, _) in &merged {
+                        msg.ack();
+                    }
+                    for (msg, part) in alone {
+                        one(&env, msg, part).await;
+                    }
+                    continue;
+                }
+                // Some part was applied before: each on its own decides which.
+                Ok(None) => {}
+                Err(e) => worker::console_error!(
+                    "merged apply for team {team} failed ({e}); applying its parts one by one"
+                ),
             }
-            Ok(Applied::Duplicate) => {
-                worker::console_log!("duplicate {} part {} ignored", part.marker, part.part);
-                msg.ack();
-            }
-            Err(e) => {
-                worker::console_error!("applying {} failed: {e}", part.marker);
-                msg.retry();
-            }
+        }
+        for (msg, part) in merged.into_iter().chain(alone) {
+            one(&env, msg, part).await;
         }
     }
 }
 
+type Delivered = (worker::Message<serde_json::Value>, QueuePart);
+
+/// Splits one team's parts into those that can share a transaction and the
+/// rest: a part that repeats another's (batch, part), or is another split of
+/// a batch already in the set, is applied on its own afterwards, where the
+/// markers the set wrote decide it exactly as they would across deliveries.
+fn mergeable(parts: Vec<Delivered>) -> (Vec<Delivered>, Vec<Delivered>) {
+    let mut merged: Vec<Delivered> = Vec::new();
+    let mut alone = Vec::new();
+    for d in parts {
+        let clash = merged
+            .iter()
+            .any(|(_, p)| p.marker == d.1.marker && (p.part == d.1.part || p.split != d.1.split));
+        if clash {
+            alone.push(d);
+        } else {
+            merged.push(d);
+        }
+    }
+    (merged, alone)
+}
+
+/// One part in its own transaction, acked or retried.
+async fn one(env: &Env, msg: worker::Message<serde_json::Value>, part: QueuePart) {
+    match apply(env, &part).await {
+        Ok(Applied::Written { rows_written }) => {
+            worker::console_log!(
+                "applied {} part {} ({} events, {} rows written)",
+                part.marker,
+                part.part,
+                part.rollup.events,
+                rows_written
+            );
+            msg.ack();
+        }
+        Ok(Applied::Duplicate) => {
+            worker::console_log!("duplicate {} part {} ignored", part.marker, part.part);
+            msg.ack();
+        }
+        Err(e) => {
+            worker::console_error!("applying {} failed: {e}", part.marker);
+            msg.retry();
+        }
+    }
+}
+
+fn to_apply(part: &QueuePart) -> PartToApply<'_> {
+    PartToApply {
+        batch_id: &part.marker,
+        part: part.part,
+        split: &part.split,
+        developer_id: &part.developer_id,
+        agent_id: &part.agent_id,
+        rollup: &part.rollup,
+        categorized: part.categorize.as_ref(),
+        disagreements: part.disagreements,
+    }
+}
+
+async fn apply_merged(env: &Env, team: &str, parts: &[PartToApply<'_>]) -> Result<Option<u64>> {
+    let db = TeamDb::new(env, &TrustedTeam::from_queue(team.to_string()))?;
+    db.apply_parts(parts, now_ms()).await
+}
+
 async fn apply(env: &Env, part: &QueuePart) -> Result<Applied> {
     let db = TeamDb::new(env, &TrustedTeam::from_queue(part.team_id.clone()))?;
-    db.apply_part(
-        &PartToApply {
-            batch_id: &part.marker,
-            part: part.part,
-            split: &part.split,
-            developer_id: &part.developer_id,
-            agent_id: &part.agent_id,
-            rollup: &part.rollup,
-            categorized: part.categorize.as_ref(),
-            disagreements: part.disagreements,
-        },
-        now_ms(),
-    )
-    .await
+    db.apply_part(&to_apply(part), now_ms()).await
 }

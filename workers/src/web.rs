@@ -109,6 +109,7 @@ async fn dispatch(
         Route::SavePrivacy => page(settings::save_privacy(req, env).await),
         Route::SaveRetention => page(settings::save_retention(req, env).await),
         Route::SaveRateLimit => page(settings::save_rate_limit(req, env).await),
+        Route::SaveShipInterval => page(settings::save_ship_interval(req, env).await),
         Route::SaveTimezone => page(settings::save_timezone(req, env).await),
         Route::SaveCategorizeBudget => page(usage::save_categorize_budget(req, env).await),
         Route::Tokens => page(tokens::page(req, env).await),

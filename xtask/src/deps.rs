@@ -179,6 +179,11 @@ pub const REASONS: &[(&str, &str, &str)] = &[
         "sha2",
         "SHA-256 of each agent binary in the release manifest",
     ),
+    (
+        "xtask",
+        "tally-e2e",
+        "`xtask bench-live` runs the end-to-end harness's local stack, sign-in and agent binary",
+    ),
 ];
 
 /// Crate directories of the workspace, in the order `deps` prints them.

@@ -7,7 +7,7 @@ use crate::Result;
 
 /// A failed read must stop set-up: falling back to zeros would give every
 /// checkout the same pepper and bootstrap secret.
-fn random_hex() -> Result<String> {
+pub fn random_hex() -> Result<String> {
     use std::io::Read;
     let mut b = [0u8; 32];
     std::fs::File::open("/dev/urandom")

@@ -1,10 +1,12 @@
 //! Project tasks: `setup`, `build-worker`, `dev`, `test`, `deps`, `bench`, `prices`,
-//! `release-agent`.
+//! `release-agent`, `deploy`.
 //!
 //! Everything is fetched from package registries only (crates.io, npm): the
 //! Worker toolchain is pointed at local binaries so nothing is downloaded
 //! from GitHub, which these machines cannot reach.
 
+mod bench_live;
+mod deploy;
 mod deps;
 mod dev;
 mod release;
@@ -23,8 +25,10 @@ fn usage() -> ExitCode {
          test                  fmt, clippy (native + wasm32), cargo deny, unit and end-to-end tests\n  \
          deps                  every direct dependency of every crate and why it is there\n  \
          bench                 criterion benchmarks\n  \
+         bench-live [--devs N] [--minutes M] [--ship-interval S]\n                        N real agents and real-time writers on the local stack: cost per event, freshness, exact totals\n  \
          prices --from FILE    regenerate core/prices/prices.json from LiteLLM's price table\n  \
-         release-agent [--target T]... [--upload local|remote]\n                        build the agent (release) + SHA-256 manifest for /install.sh"
+         release-agent [--target T]... [--upload local|remote]\n                        build the agent (release) + SHA-256 manifest for /install.sh\n  \
+         deploy [--apply] [--owner EMAIL] [--team NAME] [--url URL] [--allow-breaking]\n                        create what is missing on Cloudflare, migrate, deploy, bootstrap (dry run by default)"
     );
     ExitCode::from(2)
 }
@@ -43,7 +47,9 @@ fn main() -> ExitCode {
         "test" => setup::setup().and_then(|tools| test(&tools, rest)),
         "deps" => deps::deps(),
         "bench" => bench(rest),
+        "bench-live" => bench_live::bench_live(rest),
         "prices" => prices(rest),
+        "deploy" => setup::setup().and_then(|tools| deploy::main(&tools, rest)),
         "release-agent" => setup::setup().and_then(|tools| release::release_agent(&tools, rest)),
         _ => return usage(),
     };

@@ -109,6 +109,7 @@ pub fn install(a: InstallArgs) -> Result<(), AgentError> {
         max_mode,
         rate_capacity: None,
         min_agent_version: None,
+        ship_interval_s: None,
         hostname_sent,
         ship_since_ms: now - backfill.map(|d| d as i64 * DAY_MS).unwrap_or(0),
         ollama_url,

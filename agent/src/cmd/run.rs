@@ -1,4 +1,6 @@
-//! `tally run`: sync and upload in a loop (or once), woken by file changes.
+//! `tally run`: sync in a loop (or once), woken by file changes, and upload
+//! at the team's interval (`/v1/agent/config`), at once when a batch is full,
+//! on a stop and with `--once`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -45,18 +47,60 @@ fn print_sync(s: &ship::Sync) {
     }
 }
 
-/// One sync and upload, with what they observed recorded for `tally status`.
+/// When `tally run` uploads: one request per interval carries minutes of
+/// work (the server's cost is per request, message and transaction, hardly
+/// per event); a full batch, a stop, `--once` and the first cycle do not wait.
+struct Pace {
+    interval: Option<Duration>,
+    next: Option<Instant>,
+}
+
+impl Pace {
+    fn due(&self) -> bool {
+        match (self.interval, self.next) {
+            (Some(_), Some(next)) => Instant::now() >= next,
+            _ => true,
+        }
+    }
+    /// How long a wait for changes may last before an upload falls due.
+    fn wait(&self, rescan: Duration) -> Duration {
+        match (self.interval, self.next) {
+            (Some(_), Some(next)) => rescan.min(next.saturating_duration_since(Instant::now())),
+            _ => rescan,
+        }
+    }
+}
+
+/// One cycle, recorded for `tally status`. Between uploads it only counts
+/// what is ready (nothing is queued, so the batches of one interval are
+/// packed together); when an upload is due (or `force`, or a batch's worth
+/// is ready) it syncs, queues and uploads.
 fn cycle(
     home: &Home,
     cfg: &mut Config,
     sources: &[Box<dyn Source>],
     progress: bool,
+    pace: &mut Pace,
+    force: bool,
 ) -> Result<(), AgentError> {
+    pace.interval = cfg.ship_interval();
     let mut st = RunStatus::load(home);
+    st.ship_interval_s = pace.interval.map(|d| d.as_secs());
+    if !force && !pace.due() {
+        let ready = ship::peek(home, sources, cfg, now_ms()).map_err(AgentError::retry_later)?;
+        st.last_sync_ms = Some(now_ms());
+        st.ready_to_ship = ready;
+        if ready < cfg.batch_events() {
+            st.save(home);
+            return Ok(());
+        }
+        eprintln!("{ready} events ready: a full batch ships now");
+    }
     let synced = ship::sync(home, sources, Some(cfg), now_ms(), progress)
         .map_err(AgentError::retry_later)?;
     print_sync(&synced);
     st.last_sync_ms = Some(now_ms());
+    st.ready_to_ship = 0;
     if cfg.effective_mode() == PrivacyMode::CategorizeLocal {
         if synced.ollama_error.is_some() || synced.ollama_categorized > 0 {
             st.ollama_error = synced.ollama_error.clone();
@@ -71,6 +115,9 @@ fn cycle(
     }
     st.save(home);
     let res = ship::upload(home, cfg);
+    // A failed upload waits for the next interval too: the outbox keeps it.
+    pace.next = pace.interval.map(|d| Instant::now() + d);
+    st.next_upload_ms = pace.interval.map(|d| now_ms() + d.as_millis() as i64);
     match &res {
         Ok(u) => {
             if u.batches > 0 || u.quarantined > 0 || u.gave_up > 0 {
@@ -174,8 +221,12 @@ pub fn run(once: bool, interval: Duration, log_file: Option<PathBuf>) -> Result<
     tally::config::check_server_url(&cfg.server)?;
     let sources = source::all_from_env();
     refresh(&home, &mut cfg)?;
+    let mut pace = Pace {
+        interval: cfg.ship_interval(),
+        next: None,
+    };
     if once {
-        return cycle(&home, &mut cfg, &sources, true);
+        return cycle(&home, &mut cfg, &sources, true, &mut pace, true);
     }
     let (tx, rx) = std::sync::mpsc::channel::<Wake>();
     on_stop_signals(tx.clone());
@@ -209,7 +260,8 @@ pub fn run(once: bool, interval: Duration, log_file: Option<PathBuf>) -> Result<
             refresh(&home, &mut cfg)?;
             last_refresh = Instant::now();
         }
-        match cycle(&home, &mut cfg, &sources, first) {
+        // A stop flushes: what is settled leaves now, not at the next interval.
+        match cycle(&home, &mut cfg, &sources, first, &mut pace, stop) {
             Ok(()) => {}
             Err(e @ (AgentError::Auth { .. } | AgentError::TeamDeleted { .. })) => return Err(e),
             Err(e) => eprintln!("{e}"),
@@ -224,9 +276,10 @@ pub fn run(once: bool, interval: Duration, log_file: Option<PathBuf>) -> Result<
             eprintln!("stopped");
             return Ok(());
         }
-        // Wait for a change (or the periodic rescan that catches what
-        // watching misses: network filesystems, new roots, lost events).
-        match rx.recv_timeout(interval) {
+        // Wait for a change, the next upload, or the periodic rescan that
+        // catches what watching misses (network filesystems, new roots,
+        // lost events).
+        match rx.recv_timeout(pace.wait(interval)) {
             Ok(Wake::Stop) => stop = true,
             Ok(Wake::Change) => {
                 // Let a burst of writes (one streamed response) finish,

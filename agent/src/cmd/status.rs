@@ -71,6 +71,8 @@ pub fn status(json_out: bool) -> Result<(), AgentError> {
         "events_shipped": st.events_uploaded, "batches_shipped": st.batches_uploaded,
         "last_sync_ms": st.last_sync_ms, "last_upload_ms": st.last_upload_ms, "last_upload_error": st.last_upload_error,
         "held_until_complete": st.held_unsettled,
+        "ship_interval_s": cfg.ship_interval().map(|d| d.as_secs()), "next_upload_ms": st.next_upload_ms,
+        "ready_to_ship": st.ready_to_ship,
         "ollama": ollama,
         "index": {"requests": ix.records.len(), "files": ix.files.len(), "malformed_lines": malformed,
                   "files_with_malformed_lines": malformed_files, "late_updates": ix.late_updates},
@@ -111,6 +113,7 @@ pub fn status(json_out: bool) -> Result<(), AgentError> {
     if let Some(o) = &ollama {
         out.push_str(&format!("ollama:          {o}\n"));
     }
+    out.push_str(&format!("uploads:         {}\n", upload_pace(&cfg, &st)));
     if let Some(e) = &st.last_upload_error {
         out.push_str(&format!("last upload:     FAILED: {e}\n"));
     }
@@ -129,4 +132,22 @@ pub fn status(json_out: bool) -> Result<(), AgentError> {
     ));
     print!("{out}");
     Ok(())
+}
+
+/// The upload interval and when `tally run` last said it uploads next.
+fn upload_pace(cfg: &tally::config::Config, st: &tally::ship::RunStatus) -> String {
+    let Some(every) = cfg.ship_interval() else {
+        return "after every change (the server sets no interval)".into();
+    };
+    let mut s = format!(
+        "every {} s, at once when a batch of {} events is full or the agent stops; {} events ready",
+        every.as_secs(),
+        cfg.batch_events(),
+        st.ready_to_ship
+    );
+    if let Some(next) = st.next_upload_ms {
+        let left = (next - tally::now_ms()).max(0) / 1000;
+        s.push_str(&format!("; next in {left} s"));
+    }
+    s
 }

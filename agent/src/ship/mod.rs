@@ -55,6 +55,15 @@ pub struct RunStatus {
     pub ollama_categorized: u64,
     pub outbox_full: bool,
     pub held_unsettled: usize,
+    /// The upload interval `tally run` follows (`None`: every cycle).
+    #[serde(default)]
+    pub ship_interval_s: Option<u64>,
+    /// When `tally run` uploads next unless a batch fills first.
+    #[serde(default)]
+    pub next_upload_ms: Option<i64>,
+    /// Settled requests read but not yet queued (they are queued at upload).
+    #[serde(default)]
+    pub ready_to_ship: usize,
 }
 
 impl RunStatus {
@@ -231,6 +240,32 @@ pub fn sync(
     Ok(out)
 }
 
+/// How many settled requests are ready to ship, without recording
+/// anything: the index is not saved, so the next `sync` reads the same lines
+/// again (with their text) and queues them. Lets `tally run` hold uploads to
+/// the team's interval and still notice a full batch at once.
+pub fn peek(
+    home: &Home,
+    sources: &[Box<dyn Source>],
+    cfg: &Config,
+    now_ms: i64,
+) -> Result<usize, AgentError> {
+    let lock_path = home.index_lock();
+    let lock = Lock::acquire(&lock_path, true)?.ok_or(AgentError::LockBusy { path: lock_path })?;
+    let mut index = Index::load(home, &roots_signature(sources))?;
+    let scan = index.scan(sources, now_ms, None, false);
+    let ready = index
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| {
+            !r.queued && r.ts >= cfg.ship_since_ms && !scan.unsettled.contains(&(*i as u32))
+        })
+        .count();
+    lock.release();
+    Ok(ready)
+}
+
 pub fn enqueue(
     ix: &mut Index,
     scan: &ScanOutcome,
@@ -364,9 +399,14 @@ pub fn refresh_mode(home: &Home, cfg: &mut Config) -> Result<(), AgentError> {
     // Optional: older servers do not say, and then batches keep the wire limit.
     let capacity = v["rate_capacity"].as_u64().filter(|&c| c > 0);
     let min_version = v["min_agent_version"].as_str().map(str::to_string);
-    if capacity != cfg.rate_capacity || min_version != cfg.min_agent_version {
+    let interval = v["ship_interval_s"].as_u64().filter(|&s| s > 0);
+    if capacity != cfg.rate_capacity
+        || min_version != cfg.min_agent_version
+        || interval != cfg.ship_interval_s
+    {
         cfg.rate_capacity = capacity;
         cfg.min_agent_version = min_version;
+        cfg.ship_interval_s = interval;
         cfg.save(home).map_err(AgentError::retry_later)?;
     }
     Ok(())

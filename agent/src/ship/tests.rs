@@ -123,6 +123,7 @@ fn config() -> Config {
         max_mode: None,
         rate_capacity: None,
         min_agent_version: None,
+        ship_interval_s: None,
         hostname_sent: None,
         ship_since_ms: 0,
         ollama_url: String::new(),

@@ -13,6 +13,9 @@ pub struct TeamSettings {
     pub retention_days: i64,
     pub rate_capacity: i64,
     pub rate_per_minute: i64,
+    /// Seconds between agent uploads (`/v1/agent/config`).
+    #[serde(default = "default_ship_interval")]
+    pub ship_interval_s: i64,
     pub timezone: String,
     /// Set while the team is scheduled for deletion.
     #[serde(default)]
@@ -20,6 +23,10 @@ pub struct TeamSettings {
     /// When the nightly run erases the team for good.
     #[serde(default)]
     pub delete_after: Option<i64>,
+}
+
+fn default_ship_interval() -> i64 {
+    tally_core::wire::DEFAULT_SHIP_INTERVAL_S
 }
 
 impl TeamSettings {

@@ -110,6 +110,9 @@ struct AgentConfig {
     salt: String,
     /// The team's burst capacity: agents keep batches at or below it.
     rate_capacity: i64,
+    /// Seconds between uploads; agents still ship at once when a batch is
+    /// full, on shutdown and on `tally run --once`.
+    ship_interval_s: i64,
     /// Agents older than this say so in `tally status` and `tally doctor`.
     #[serde(skip_serializing_if = "Option::is_none")]
     min_agent_version: Option<String>,
@@ -126,6 +129,7 @@ pub async fn agent_config(req: Request, env: Env) -> Answer {
             privacy_mode: team.mode(),
             salt: team.salt,
             rate_capacity: team.rate_capacity,
+            ship_interval_s: team.ship_interval_s,
             min_agent_version: crate::util::config(&env, crate::bindings::MIN_AGENT_VERSION),
         },
     )?)

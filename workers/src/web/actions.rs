@@ -44,6 +44,22 @@ pub async fn change_rate_limit(user: &SignedIn, capacity: i64, per_minute: i64) 
     .await
 }
 
+pub fn valid_ship_interval(seconds: i64) -> bool {
+    (tally_core::wire::MIN_SHIP_INTERVAL_S..=tally_core::wire::MAX_SHIP_INTERVAL_S)
+        .contains(&seconds)
+}
+
+/// Callers check `valid_ship_interval` first.
+pub async fn change_ship_interval(user: &SignedIn, seconds: i64) -> Result<()> {
+    let before = user.db.settings().await?.ship_interval_s;
+    user.db.set_ship_interval(seconds).await?;
+    user.audit(
+        AuditAction::ShipIntervalChange,
+        json!({"from": before, "to": seconds}),
+    )
+    .await
+}
+
 pub fn valid_retention(days: i64) -> bool {
     RETENTION_DAYS.contains(&days)
 }

@@ -38,6 +38,7 @@ pub enum Route {
     SavePrivacy,
     SaveRetention,
     SaveRateLimit,
+    SaveShipInterval,
     SaveTimezone,
     SaveCategorizeBudget,
     Tokens,
@@ -105,6 +106,7 @@ pub const TABLE: &[(&str, &str, Route)] = &[
     ("POST", "/settings/privacy", Route::SavePrivacy),
     ("POST", "/settings/retention", Route::SaveRetention),
     ("POST", "/settings/rate-limit", Route::SaveRateLimit),
+    ("POST", "/settings/ship-interval", Route::SaveShipInterval),
     ("POST", "/settings/timezone", Route::SaveTimezone),
     (
         "POST",

@@ -8,6 +8,7 @@
 mod budgets;
 mod developer;
 mod lifecycle;
+mod merged;
 mod usage;
 
 pub use budgets::{project_name, BudgetLine, BudgetScope, DeveloperSpend};
@@ -45,7 +46,7 @@ impl TeamDb {
 
     pub async fn settings(&self) -> Result<TeamSettings> {
         first(self.stmt(
-            "SELECT id, name, salt, privacy_mode, retention_days, rate_capacity, rate_per_minute, timezone, deleted_at, delete_after FROM teams WHERE id = ?1",
+            "SELECT id, name, salt, privacy_mode, retention_days, rate_capacity, rate_per_minute, ship_interval_s, timezone, deleted_at, delete_after FROM teams WHERE id = ?1",
             vec![],
         )?)
             .await?
@@ -358,6 +359,16 @@ impl TeamDb {
         self.stmt("UPDATE teams SET timezone = ?2 WHERE id = ?1", vec![t(tz)])?
             .run()
             .await?;
+        Ok(())
+    }
+
+    pub async fn set_ship_interval(&self, seconds: i64) -> Result<()> {
+        self.stmt(
+            "UPDATE teams SET ship_interval_s = ?2 WHERE id = ?1",
+            vec![i(seconds)],
+        )?
+        .run()
+        .await?;
         Ok(())
     }
 

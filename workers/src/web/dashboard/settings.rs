@@ -118,6 +118,15 @@ pub async fn page(req: Request, env: Env) -> Page {
             label { "Events per minute " input type="number" name="per_minute" min="0" value=(team.rate_per_minute) disabled[read_only]; }
             button disabled[read_only] { "Save rate limit" }
         }
+        h2 { "Upload interval" }
+        form method="post" action="/settings/ship-interval" class="box" {
+            (csrf)
+            label { "Agents upload every " input type="number" name="seconds" min=(tally_core::wire::MIN_SHIP_INTERVAL_S) max=(tally_core::wire::MAX_SHIP_INTERVAL_S) value=(team.ship_interval_s) data-testid="ship-interval-input" disabled[read_only]; " seconds" }
+            " "
+            button data-testid="save-ship-interval" disabled[read_only] { "Save upload interval" }
+            " "
+            small { "Fewer uploads cost less; a full batch, a stopping agent and " code { "tally run --once" } " upload at once." }
+        }
         (super::usage::categorize_budget_form(&categorize_limits, &user.principal.csrf_token, read_only))
         h2 { "What is kept, and for how long" }
         (kept_statement(&team))
@@ -197,6 +206,21 @@ pub async fn save_rate_limit(req: Request, env: Env) -> Page {
             Ok(redirect("/settings?saved=rate+limit")?)
         }
         _ => Ok(redirect("/settings?error=Rate+limit+values+out+of+range")?),
+    }
+}
+
+pub async fn save_ship_interval(req: Request, env: Env) -> Page {
+    let form = AdminForm::read(req, &env, Role::Admin).await?;
+    match form.trimmed("seconds").parse::<i64>() {
+        Ok(s) if actions::valid_ship_interval(s) => {
+            actions::change_ship_interval(&form.user, s).await?;
+            Ok(redirect("/settings?saved=upload+interval")?)
+        }
+        _ => Ok(redirect(&format!(
+            "/settings?error=The+upload+interval+must+be+{}+to+{}+seconds",
+            tally_core::wire::MIN_SHIP_INTERVAL_S,
+            tally_core::wire::MAX_SHIP_INTERVAL_S
+        ))?),
     }
 }
 

@@ -15,22 +15,46 @@ use crate::web::auth::{AdminForm, SignedIn};
 use crate::web::export::Table;
 use crate::zone::Zone;
 
+struct Ctx<'z> {
+    zone: &'z Zone,
+    min_version: Option<String>,
+}
+
+/// The version an agent last reported, flagged when it is below the
+/// server's minimum (`tally update` brings it up).
+fn version_cell(version: Option<&str>, min: Option<&str>) -> String {
+    match (version, min) {
+        (None, _) => "unknown (no upload yet)".into(),
+        (Some(v), Some(m)) if !tally_core::release::version_at_least(v, m) => {
+            format!("{v} (outdated: minimum {m}; run tally update)")
+        }
+        (Some(v), _) => v.to_string(),
+    }
+}
+
 pub async fn page(req: Request, env: Env) -> Page {
     let user = SignedIn::for_page(&req, &env).await?;
     user.require_page(Role::Admin)?;
     let team = user.db.settings().await?;
     let zone = Zone::new(&team.timezone);
     let agents = user.db.agents().await?;
-    let t = Table::of::<AgentRow, Zone>(
+    let ctx = Ctx {
+        zone: &zone,
+        min_version: crate::util::config(&env, crate::bindings::MIN_AGENT_VERSION),
+    };
+    let t = Table::of::<AgentRow, Ctx<'_>>(
         "agents",
         &[
             ("agent", |a, _| a.id.clone()),
             ("developer", |a, _| a.developer_name.clone()),
             ("host", |a, _| a.hostname.clone().unwrap_or_default()),
-            ("enrolled", |a, z| z.time(a.created_at)),
-            ("last seen", |a, z| {
+            ("version", |a, c| {
+                version_cell(a.agent_version.as_deref(), c.min_version.as_deref())
+            }),
+            ("enrolled", |a, c| c.zone.time(a.created_at)),
+            ("last seen", |a, c| {
                 a.last_seen_at
-                    .map(|t| z.time(t))
+                    .map(|t| c.zone.time(t))
                     .unwrap_or_else(|| "never".into())
             }),
             ("status", |a, _| {
@@ -43,7 +67,7 @@ pub async fn page(req: Request, env: Env) -> Page {
             }),
         ],
         &agents,
-        &zone,
+        &ctx,
     );
     if let Some(r) = download(&req, &user, &t).await? {
         return Ok(r);
@@ -129,4 +153,20 @@ pub async fn revoke(req: Request, env: Env) -> Page {
     let form = AdminForm::read(req, &env, Role::Admin).await?;
     actions::revoke_agent(&form.user, form.raw("agent_id")).await?;
     Ok(redirect("/tokens")?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_cell;
+
+    #[test]
+    fn outdated_agents_are_flagged_with_the_minimum() {
+        assert_eq!(version_cell(Some("0.1.0"), Some("0.1.0")), "0.1.0");
+        assert_eq!(
+            version_cell(Some("0.0.9"), Some("0.1.0")),
+            "0.0.9 (outdated: minimum 0.1.0; run tally update)"
+        );
+        assert_eq!(version_cell(Some("0.0.9"), None), "0.0.9");
+        assert_eq!(version_cell(None, Some("0.1.0")), "unknown (no upload yet)");
+    }
 }

@@ -1,0 +1,202 @@
+//! Several queue parts of one team, applied in one D1 transaction with their
+//! rows merged: a delivery of parts that share an hour, model and project
+//! (one developer's parts, say) writes each aggregate row once.
+//!
+//! Exactly-once as in `apply_part`: every statement is guarded by "no marker
+//! of any of these parts, and none from a different split of their batches"
+//! (the parts travel as one JSON array bound as ?2), and the markers are
+//! written last. The guard is all or nothing: when any part was applied
+//! before, nothing is written and the caller applies the parts one by one.
+
+use std::collections::BTreeMap;
+
+use tally_core::rollup::{CategoryKey, HourKey, SessionRow, Totals};
+use tally_core::time::DAY_MS;
+use worker::Result;
+
+use super::super::{i, t, Arg, CategorizeStats, PartToApply};
+use super::TeamDb;
+
+/// What the parts add up to, each row keyed as its upsert's conflict target.
+#[derive(Default)]
+struct Merged<'a> {
+    hourly: BTreeMap<(&'a str, &'a HourKey), Totals>,
+    sessions: BTreeMap<&'a str, (&'a str, SessionRow)>,
+    categories: BTreeMap<(&'a str, &'a CategoryKey), u64>,
+    categorized: Option<CategorizeStats>,
+    disagreements: BTreeMap<&'a str, u64>,
+}
+
+fn merge<'a>(parts: &[PartToApply<'a>]) -> Merged<'a> {
+    let mut m = Merged::default();
+    for p in parts {
+        for (k, v) in &p.rollup.hourly {
+            let e = m.hourly.entry((p.developer_id, k)).or_default();
+            e.requests += v.requests;
+            e.unpriced_requests += v.unpriced_requests;
+            e.tokens.add(&v.tokens);
+            e.cost += v.cost;
+        }
+        for s in &p.rollup.sessions {
+            m.sessions
+                .entry(s.session.as_str())
+                .and_modify(|(_, e)| {
+                    e.start_ms = e.start_ms.min(s.start_ms);
+                    e.end_ms = e.end_ms.max(s.end_ms);
+                    e.requests += s.requests;
+                    e.cost += s.cost;
+                    e.modes |= s.modes;
+                })
+                .or_insert_with(|| (p.developer_id, s.clone()));
+        }
+        for (k, n) in &p.rollup.categories {
+            *m.categories.entry((p.developer_id, k)).or_default() += n;
+        }
+        if let Some(c) = p.categorized {
+            let e = m.categorized.get_or_insert_with(CategorizeStats::default);
+            e.calls += c.calls;
+            e.failures += c.failures;
+            e.skipped += c.skipped;
+            e.skipped_cap += c.skipped_cap;
+            e.input_tokens += c.input_tokens;
+            e.output_tokens += c.output_tokens;
+            e.cost += c.cost;
+        }
+        if p.disagreements > 0 && !p.agent_id.is_empty() {
+            *m.disagreements.entry(p.agent_id).or_default() += p.disagreements;
+        }
+    }
+    m
+}
+
+impl TeamDb {
+    /// Applies `parts` (at least one; no two of the same batch part, no two
+    /// splits of one batch) in one transaction. `Ok(Some(rows written))`
+    /// when all were new, `Ok(None)` when any was applied before (then
+    /// nothing was written).
+    pub async fn apply_parts(&self, parts: &[PartToApply<'_>], now: i64) -> Result<Option<u64>> {
+        let keys: Vec<serde_json::Value> = parts
+            .iter()
+            .map(|p| {
+                serde_json::json!([p.batch_id, p.part, p.split, p.developer_id, p.rollup.events])
+            })
+            .collect();
+        let keys = serde_json::Value::Array(keys).to_string();
+        let guard = |args: Vec<Arg>| {
+            let mut all = vec![t(keys.clone())];
+            all.extend(args);
+            all
+        };
+        let m = merge(parts);
+        let mut stmts = Vec::with_capacity(m.hourly.len() + m.sessions.len() + 4);
+        for ((developer, k), v) in &m.hourly {
+            let (micro, pico) = v.cost.parts();
+            stmts.push(self.stmt(
+                "INSERT INTO usage_hourly (team_id, hour, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd) \
+                 SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16 \
+                 WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]'))) \
+                 ON CONFLICT (team_id, hour, developer_id, project, model, agent) DO UPDATE SET \
+                 requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests, \
+                 input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, \
+                 cache_write_5m_tokens = cache_write_5m_tokens + excluded.cache_write_5m_tokens, \
+                 cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens, \
+                 cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
+                 cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
+                 cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000",
+                guard(vec![
+                    i(k.hour),
+                    t(*developer),
+                    t(k.project.clone()),
+                    t(k.model.clone()),
+                    t(k.agent.clone()),
+                    i(v.requests),
+                    i(v.unpriced_requests),
+                    i(v.tokens.input),
+                    i(v.tokens.output),
+                    i(v.tokens.cache_write_5m),
+                    i(v.tokens.cache_write_1h),
+                    i(v.tokens.cache_read),
+                    i(micro),
+                    i(pico),
+                ]),
+            )?);
+        }
+        for (developer, r) in m.sessions.values() {
+            let (micro, pico) = r.cost.parts();
+            stmts.push(self.stmt(
+                "INSERT INTO sessions (team_id, session, developer_id, project, agent, start_ms, end_ms, requests, cost_micro_usd, cost_pico_usd, modes) \
+                 SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 \
+                 WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]'))) \
+                 ON CONFLICT (team_id, session) DO UPDATE SET start_ms = min(start_ms, excluded.start_ms), \
+                 end_ms = max(end_ms, excluded.end_ms), requests = requests + excluded.requests, modes = modes | excluded.modes, \
+                 cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
+                 cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000",
+                guard(vec![
+                    t(r.session.clone()),
+                    t(*developer),
+                    t(r.project.clone()),
+                    t(r.agent.clone()),
+                    i(r.start_ms),
+                    i(r.end_ms),
+                    i(r.requests),
+                    i(micro),
+                    i(pico),
+                    i(r.modes),
+                ]),
+            )?);
+        }
+        for ((developer, k), n) in &m.categories {
+            stmts.push(self.stmt(
+                "INSERT INTO categories (team_id, day, developer_id, project, category, task_hint, project_hint, requests) \
+                 SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
+                 WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]'))) \
+                 ON CONFLICT (team_id, day, developer_id, project, category, task_hint, project_hint) DO UPDATE SET requests = requests + excluded.requests",
+                guard(vec![i(k.day), t(*developer), t(k.project.clone()), t(k.category.as_str()), t(k.task_hint.clone()), t(k.project_hint.clone()), i(*n)]),
+            )?);
+        }
+        if let Some(c) = &m.categorized {
+            let (micro, pico) = c.cost.parts();
+            stmts.push(self.stmt(
+                "INSERT INTO categorization_usage (team_id, day, calls, failures, skipped, input_tokens, output_tokens, cost_micro_usd, cost_pico_usd, skipped_cap) \
+                 SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+                 WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]'))) \
+                 ON CONFLICT (team_id, day) DO UPDATE SET calls = calls + excluded.calls, failures = failures + excluded.failures, \
+                 skipped = skipped + excluded.skipped, skipped_cap = skipped_cap + excluded.skipped_cap, input_tokens = input_tokens + excluded.input_tokens, \
+                 output_tokens = output_tokens + excluded.output_tokens, \
+                 cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
+                 cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000",
+                guard(vec![i(now.div_euclid(DAY_MS)), i(c.calls), i(c.failures), i(c.skipped), i(c.input_tokens), i(c.output_tokens), i(micro), i(pico), i(c.skipped_cap)]),
+            )?);
+        }
+        for (agent, n) in &m.disagreements {
+            stmts.push(self.stmt(
+                "UPDATE agent_tokens SET priced_differently = priced_differently + ?4 \
+                 WHERE team_id = ?1 AND id = ?3 \
+                 AND NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]')))",
+                guard(vec![t(*agent), i(*n)]),
+            )?);
+        }
+        // The markers last (SQLite reads the guard before inserting: the
+        // SELECT reads the table it inserts into).
+        stmts.push(self.stmt(
+            "INSERT INTO batches (team_id, batch_id, part, split, developer_id, events, received_at) \
+             SELECT ?1, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]'), ?3 \
+             FROM json_each(?2) j \
+             WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) k WHERE b.team_id = ?1 AND b.batch_id = json_extract(k.value, '$[0]') AND (b.part = json_extract(k.value, '$[1]') OR b.split <> json_extract(k.value, '$[2]')))",
+            guard(vec![i(now)]),
+        )?);
+        let results = self.db.batch(stmts).await?;
+        let changed =
+            |r: &worker::D1Result| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0);
+        let written = results.last().map(changed).unwrap_or(0);
+        if written != parts.len() {
+            // All or nothing: none was written.
+            return Ok(None);
+        }
+        let mut rows = 0u64;
+        for r in &results {
+            rows += r.meta()?.and_then(|m| m.rows_written).unwrap_or(0) as u64;
+        }
+        Ok(Some(rows))
+    }
+}

@@ -1,0 +1,501 @@
+//! `cargo xtask bench-live --devs N --minutes M [--ship-interval S]`: a team's
+//! rhythm on the local stack. N real agents (`tally install` + `tally run`,
+//! each with its own TALLY_HOME and CLAUDE_CONFIG_DIR) watch N writers that
+//! append Claude Code transcripts in real time (a request every 2–6 s, each
+//! response streamed as three lines); after M minutes the agents get SIGTERM
+//! and, once the files are idle, one `tally run --once` each ships the last
+//! responses a stop leaves for the next start. Needs the Worker built
+//! (`cargo xtask build-worker`).
+//! Prints what one event costs the server (D1 rows written as D1's own meta
+//! reports them in the consumer's log lines, queue messages, ingest
+//! requests), freshness (line written → visible in D1) and whether the
+//! server's per-developer, per-model totals equal each agent's `tally report`.
+//!
+//! `--ship-interval S` is set on the Settings page (10 s or more); `0` sets
+//! `TALLY_SHIP_INTERVAL_S=0` in the agents instead, which uploads after every
+//! change as agents did before the interval existed (the "before" figures).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tally_core::money::Usd;
+use tally_e2e::fixtures::rfc3339;
+use tally_e2e::{form_escape, now_ms, tally_bin, Stack};
+
+use crate::Result;
+
+struct Opts {
+    devs: usize,
+    minutes: f64,
+    ship_interval: u64,
+}
+
+fn parse(args: &[String]) -> Result<Opts> {
+    let mut o = Opts {
+        devs: 10,
+        minutes: 5.0,
+        ship_interval: 300,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut num = |what: &str| -> Result<f64> {
+            it.next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|v| *v >= 0.0)
+                .ok_or_else(|| format!("{what} needs a number"))
+        };
+        match a.as_str() {
+            "--devs" => o.devs = num("--devs")?.max(1.0) as usize,
+            "--minutes" => o.minutes = num("--minutes")?,
+            "--ship-interval" => o.ship_interval = num("--ship-interval")? as u64,
+            other => return Err(format!("unknown bench-live option {other}")),
+        }
+    }
+    if o.ship_interval != 0 && !(10..=86_400).contains(&o.ship_interval) {
+        return Err("--ship-interval must be 0 (upload after every change) or 10..86400".into());
+    }
+    Ok(o)
+}
+
+/// A small deterministic generator: the same run every time.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+const MODELS: [&str; 3] = [
+    "claude-sonnet-4-5-20250929",
+    "claude-opus-4-5-20251101",
+    "claude-haiku-4-5-20251001",
+];
+
+/// Appends one request as Claude Code writes it: the prompt, then the
+/// response streamed as three lines of one message (usage growing).
+fn write_request(file: &Path, dev: usize, n: u64, rng: &mut Lcg) {
+    use std::io::Write;
+    let session = format!("bench-{dev:03}-{:04}", n / 20);
+    let msg = format!("msg_{dev:03}_{n:06}");
+    let model = MODELS[rng.next(3) as usize];
+    let input = 50 + rng.next(5000);
+    let cache_read = rng.next(80_000);
+    let cache_write = rng.next(4000);
+    let out_total = 20 + rng.next(2000);
+    let mut f = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(file)
+        .expect("transcript");
+    let user = json!({"type": "user", "uuid": format!("u-{msg}"), "sessionId": session, "timestamp": rfc3339(now_ms()),
+        "cwd": format!("/home/dev{dev}/project{}", n % 2), "message": {"role": "user", "content": "go on"}});
+    f.write_all(format!("{user}\n").as_bytes()).unwrap();
+    for (i, part) in [1u64, 2, 3].iter().enumerate() {
+        std::thread::sleep(Duration::from_millis(150));
+        let line = json!({"type": "assistant", "uuid": format!("a-{msg}-{i}"), "sessionId": session,
+            "timestamp": rfc3339(now_ms()), "cwd": format!("/home/dev{dev}/project{}", n % 2), "version": "2.0.30",
+            "requestId": format!("req_{dev:03}_{n:06}"), "isSidechain": false, "userType": "external",
+            "message": {"id": msg, "type": "message", "role": "assistant", "model": model,
+                "content": [{"type": "text", "text": "ok"}],
+                "usage": {"input_tokens": input, "output_tokens": out_total * part / 3,
+                          "cache_creation_input_tokens": cache_write, "cache_read_input_tokens": cache_read}}});
+        f.write_all(format!("{line}\n").as_bytes()).unwrap();
+    }
+}
+
+/// When D1 was read and the requests it held per developer.
+type Poll = (Instant, BTreeMap<String, u64>);
+
+struct Dev {
+    home: PathBuf,
+    claude: PathBuf,
+    developer_id: String,
+    child: Option<Child>,
+}
+
+impl Dev {
+    fn cmd(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(tally_bin());
+        c.args(args)
+            .env("TALLY_HOME", &self.home)
+            .env("CLAUDE_CONFIG_DIR", &self.claude)
+            .env("CODEX_HOME", dir.join("no-codex"))
+            .env("TZ", "UTC");
+        c
+    }
+}
+
+fn ok(mut c: Command) -> Result<Vec<u8>> {
+    let out = c.output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "{c:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(out.stdout)
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+pub fn bench_live(args: &[String]) -> Result<()> {
+    let o = parse(args)?;
+    eprintln!(
+        "bench-live: {} developers for {} min, ship interval {}",
+        o.devs,
+        o.minutes,
+        if o.ship_interval == 0 {
+            "none (TALLY_SHIP_INTERVAL_S=0: every change)".to_string()
+        } else {
+            format!("{} s (Settings)", o.ship_interval)
+        }
+    );
+    let stack = Stack::start();
+    let team = stack.bootstrap("Bench", "owner@bench.test");
+    let owner = stack.sign_in(&team.signin_path);
+    if o.ship_interval != 0 {
+        let r = owner
+            .agent
+            .post(&stack.url("/settings/ship-interval"))
+            .set("Cookie", &owner.cookie)
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .send_string(&format!(
+                "csrf={}&seconds={}",
+                form_escape(&owner.csrf),
+                o.ship_interval
+            ))
+            .map_err(|e| format!("setting the interval: {e}"))?;
+        let to = r.header("Location").unwrap_or_default();
+        if !to.contains("saved") {
+            return Err(format!("setting the interval: {to}"));
+        }
+    }
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut devs = Vec::new();
+    for d in 0..o.devs {
+        let token = if d == 0 {
+            team.install_token.clone()
+        } else {
+            let v: Value = owner
+                .post_json(
+                    "/api/install-tokens",
+                    json!({"developer_name": format!("dev{d}")}),
+                )
+                .map_err(|e| format!("install token: {e}"))?
+                .into_json()
+                .map_err(|e| e.to_string())?;
+            v["install_token"].as_str().unwrap_or_default().to_string()
+        };
+        let mut dev = Dev {
+            home: dir.path().join(format!("dev{d}/tally")),
+            claude: dir.path().join(format!("dev{d}/claude")),
+            developer_id: String::new(),
+            child: None,
+        };
+        std::fs::create_dir_all(dev.claude.join(format!("projects/-home-dev{d}")))
+            .map_err(|e| e.to_string())?;
+        ok(dev.cmd(
+            dir.path(),
+            &[
+                "install",
+                "--server",
+                &stack.base,
+                "--token",
+                &token,
+                "--backfill",
+                "1",
+            ],
+        ))?;
+        let cfg: Value = serde_json::from_slice(
+            &std::fs::read(dev.home.join("config.json")).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+        dev.developer_id = cfg["developer_id"].as_str().unwrap_or_default().into();
+        let mut run = dev.cmd(dir.path(), &["run"]);
+        if o.ship_interval == 0 {
+            run.env("TALLY_SHIP_INTERVAL_S", "0");
+        }
+        run.stdout(Stdio::null()).stderr(Stdio::null());
+        dev.child = Some(run.spawn().map_err(|e| e.to_string())?);
+        devs.push(dev);
+    }
+    // Writers: (developer index, time the response's last line was written).
+    let written: Arc<Mutex<Vec<(usize, Instant)>>> = Arc::default();
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(o.minutes * 60.0);
+    let writers: Vec<_> = devs
+        .iter()
+        .enumerate()
+        .map(|(d, dev)| {
+            let file = dev
+                .claude
+                .join(format!("projects/-home-dev{d}/bench-{d:03}.jsonl"));
+            let written = written.clone();
+            std::thread::spawn(move || {
+                let mut rng = Lcg(d as u64 + 1);
+                let mut n = 0u64;
+                std::thread::sleep(Duration::from_millis(rng.next(3000)));
+                while Instant::now() < end {
+                    write_request(&file, d, n, &mut rng);
+                    written.lock().unwrap().push((d, Instant::now()));
+                    n += 1;
+                    std::thread::sleep(Duration::from_millis(2000 + rng.next(4000)));
+                }
+            })
+        })
+        .collect();
+    // What D1 shows, per developer, over time.
+    let seen: Arc<Mutex<Vec<Poll>>> = Arc::default();
+    let polling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let stopped_at: Mutex<Option<Instant>> = Mutex::new(None);
+    let count_sql = "SELECT developer_id, CAST(SUM(requests) AS TEXT) AS n FROM usage_hourly GROUP BY developer_id";
+    let poll = |stack: &Stack| -> BTreeMap<String, u64> {
+        stack
+            .d1(count_sql)
+            .iter()
+            .map(|r| {
+                (
+                    r["developer_id"].as_str().unwrap_or_default().to_string(),
+                    r["n"].as_str().and_then(|n| n.parse().ok()).unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while polling.load(std::sync::atomic::Ordering::Relaxed) {
+                let at = Instant::now();
+                let counts = poll(&stack);
+                seen.lock().unwrap().push((at, counts));
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+        for w in writers {
+            let _ = w.join();
+        }
+        eprintln!(
+            "bench-live: writers done ({} requests); stopping the agents",
+            written.lock().unwrap().len()
+        );
+        for dev in &mut devs {
+            if let Some(c) = &dev.child {
+                // SAFETY: signalling a child this process spawned (SIGTERM,
+                // what `service stop` sends).
+                unsafe {
+                    libc::kill(c.id() as i32, libc::SIGTERM);
+                }
+            }
+        }
+        for dev in &mut devs {
+            if let Some(mut c) = dev.child.take() {
+                let _ = c.wait();
+            }
+        }
+        *stopped_at.lock().unwrap() = Some(Instant::now());
+        // A stop ships what is settled; each file's last response may still
+        // be streaming as far as the agent can tell, and waits for the next
+        // start. That start, once the files are idle: one `tally run --once`
+        // per agent, as after a reboot.
+        let idle = std::time::SystemTime::now() - Duration::from_secs(600);
+        for dev in &devs {
+            for f in std::fs::read_dir(dev.claude.join("projects"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+            {
+                if let Ok(file) = std::fs::File::options().append(true).open(f.path()) {
+                    let _ = file.set_modified(idle);
+                }
+            }
+            let mut once = dev.cmd(dir.path(), &["run", "--once"]);
+            once.stdout(Stdio::null()).stderr(Stdio::null());
+            let _ = once.status();
+        }
+        let total = written.lock().unwrap().len() as u64;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            let last = seen
+                .lock()
+                .unwrap()
+                .last()
+                .map(|(_, c)| c.values().sum::<u64>());
+            if last == Some(total) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        polling.store(false, std::sync::atomic::Ordering::Relaxed);
+    });
+    let written = written.lock().unwrap().clone();
+    let seen = seen.lock().unwrap().clone();
+    // Freshness: a developer's requests reach D1 in order, so its k-th
+    // request is visible at the first poll that counts k of them. Only what
+    // the running agents shipped counts (not the final responses a stop
+    // leaves for the next start).
+    let stopped_at = stopped_at.lock().unwrap().unwrap_or_else(Instant::now);
+    let seen: Vec<Poll> = seen.into_iter().filter(|(t, _)| *t <= stopped_at).collect();
+    let mut fresh = Vec::new();
+    let mut per_dev: Vec<u64> = vec![0; devs.len()];
+    for (d, at) in &written {
+        per_dev[*d] += 1;
+        let k = per_dev[*d];
+        let id = &devs[*d].developer_id;
+        if let Some((t, _)) = seen
+            .iter()
+            .find(|(t, c)| *t >= *at && c.get(id).copied().unwrap_or(0) >= k)
+        {
+            fresh.push(t.duration_since(*at).as_secs_f64());
+        }
+    }
+    fresh.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let log = std::fs::read_to_string(stack.dir.path().join("wrangler.log")).unwrap_or_default();
+    let mut rows = 0u64;
+    let mut messages = 0u64;
+    for l in log.lines() {
+        if let Some(rest) = l.split(" events, ").nth(1) {
+            if l.contains("applied ") {
+                rows += rest
+                    .split(' ')
+                    .next()
+                    .and_then(|r| r.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+        // "applied 3 parts of team T in one transaction (…)": three messages.
+        if let Some(k) = l
+            .split("applied ")
+            .nth(1)
+            .filter(|r| r.contains(" parts of team "))
+            .and_then(|r| r.split(' ').next())
+            .and_then(|k| k.parse::<u64>().ok())
+        {
+            messages += k;
+        } else if l.contains("applied ") || (l.contains("duplicate ") && l.contains(" ignored")) {
+            messages += 1;
+        }
+    }
+    let b = stack.d1("SELECT COUNT(*) AS parts, COUNT(DISTINCT batch_id) AS batches, SUM(events) AS events FROM batches");
+    let requests = b[0]["batches"].as_u64().unwrap_or(0);
+    let events = b[0]["events"].as_u64().unwrap_or(0);
+    // Exact totals: each agent's local report against the server, per model.
+    let server = stack.d1("SELECT developer_id, model, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input, CAST(SUM(output_tokens) AS TEXT) AS output, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read, CAST(SUM(cost_micro_usd) AS TEXT) AS micro, CAST(SUM(cost_pico_usd) AS TEXT) AS pico FROM usage_hourly GROUP BY developer_id, model");
+    let num = |v: &Value| -> u128 { v.as_str().and_then(|s| s.parse().ok()).unwrap_or(0) };
+    let mut mismatches = Vec::new();
+    let mut server_cost = Usd::ZERO;
+    for dev in &devs {
+        let rep: Value = serde_json::from_slice(&ok(dev.cmd(
+            dir.path(),
+            &["report", "model", "--json", "--timezone", "UTC"],
+        ))?)
+        .map_err(|e| e.to_string())?;
+        let rows_for: Vec<&Value> = server
+            .iter()
+            .filter(|r| r["developer_id"] == dev.developer_id.as_str())
+            .collect();
+        let local = rep["rows"].as_array().cloned().unwrap_or_default();
+        if local.len() != rows_for.len() {
+            mismatches.push(format!(
+                "{}: {} models locally, {} on the server",
+                dev.developer_id,
+                local.len(),
+                rows_for.len()
+            ));
+        }
+        for l in &local {
+            let model = l["model"].as_str().unwrap_or_default();
+            let Some(s) = rows_for.iter().find(|r| r["model"] == model) else {
+                mismatches.push(format!(
+                    "{}: {model} missing on the server",
+                    dev.developer_id
+                ));
+                continue;
+            };
+            let cost = Usd::from_pico(num(&s["micro"]) * 1_000_000 + num(&s["pico"]));
+            server_cost += cost;
+            let local_micro = (l["cost_usd"].as_f64().unwrap_or(-1.0) * 1e6).round() as u128;
+            let same = num(&s["requests"]) == l["requests"].as_u64().unwrap_or(0) as u128
+                && num(&s["input"]) == l["input_tokens"].as_u64().unwrap_or(0) as u128
+                && num(&s["output"]) == l["output_tokens"].as_u64().unwrap_or(0) as u128
+                && num(&s["cache_read"]) == l["cache_read_tokens"].as_u64().unwrap_or(0) as u128
+                && cost.rounded(6) == local_micro;
+            if !same {
+                mismatches.push(format!(
+                    "{} {model}: server {s} local {l}",
+                    dev.developer_id
+                ));
+            }
+        }
+    }
+    let n = events.max(1) as f64;
+    println!(
+        "bench-live: {} developers, {:.1} min, ship interval {}",
+        o.devs,
+        o.minutes,
+        if o.ship_interval == 0 {
+            "every change (TALLY_SHIP_INTERVAL_S=0)".to_string()
+        } else {
+            format!("{} s", o.ship_interval)
+        }
+    );
+    println!("  requests written          {}", written.len());
+    println!("  events in D1              {events}");
+    println!(
+        "  events per ingest request {:.1}",
+        n / requests.max(1) as f64
+    );
+    println!("  D1 rows written / event   {:.3}  ({rows} rows, sum of the consumer's D1 meta.rows_written)", rows as f64 / n);
+    println!(
+        "  queue messages / event    {:.3}  ({messages})",
+        messages as f64 / n
+    );
+    println!(
+        "  ingest requests / event   {:.3}  ({requests} batches)",
+        requests as f64 / n
+    );
+    println!(
+        "  freshness p50 / p95       {:.1} s / {:.1} s  ({} of {} seen; D1 polled every ~{:.1} s)",
+        pct(&fresh, 0.5),
+        pct(&fresh, 0.95),
+        fresh.len(),
+        written.len(),
+        if seen.len() > 1 {
+            seen.last()
+                .unwrap()
+                .0
+                .duration_since(seen[0].0)
+                .as_secs_f64()
+                / (seen.len() - 1) as f64
+        } else {
+            0.0
+        }
+    );
+    println!("  server total              ${}", server_cost.decimal(6));
+    if mismatches.is_empty() && events == written.len() as u64 {
+        println!("  totals                    server per-developer, per-model totals EQUAL every agent's `tally report`");
+        Ok(())
+    } else {
+        for m in &mismatches {
+            println!("  MISMATCH {m}");
+        }
+        Err(format!(
+            "totals differ ({} mismatches; {events} events in D1 for {} written)",
+            mismatches.len(),
+            written.len()
+        ))
+    }
+}
