@@ -200,6 +200,7 @@ pub fn action_name(a: AuditAction) -> &'static str {
         AuditAction::AlertDismiss => "Alert dismissed",
         AuditAction::SeatPlanChange => "Seat plan changed",
         AuditAction::DeveloperSignIn => "Developer opened their self-view",
+        AuditAction::ShipIntervalChange => "Upload interval changed",
     }
 }
 
