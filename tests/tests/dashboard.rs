@@ -112,7 +112,11 @@ fn admin_journey_in_a_real_browser() {
         |t| t != "$0.00",
     );
     assert_eq!(spend, "$0.08");
-    assert_eq!(b.text("[data-testid=tokens-cache-read]"), "80000");
+    assert_eq!(b.text("[data-testid=tokens-cache-read]"), "80.0k");
+    assert_eq!(
+        b.eval("return document.querySelector('[data-testid=tokens-cache-read]').title"),
+        json!("80,000")
+    );
     assert_eq!(b.text("[data-testid=active-developers]"), "1");
     // 80,000 cache reads of 84,110 prompt tokens (1,110 input + 3,000 cache writes + 80,000 reads).
     assert_eq!(b.text("[data-testid=cache-hit-rate]"), "95.1%");
@@ -162,7 +166,7 @@ fn admin_journey_in_a_real_browser() {
     // Every action above is in the audit log.
     b.goto(&stack.url("/audit"));
     let audit = b.text("[data-testid=table-audit]");
-    for action in ["sign_in", "install_token.create", "privacy_mode.change"] {
+    for action in ["Signed in", "Install token created", "Privacy mode changed"] {
         assert!(
             audit.contains(action),
             "{action} missing from audit log:\n{audit}"

@@ -85,8 +85,11 @@ fn skeleton_flow_shows_exact_numbers() {
 
     // The dashboard page renders the same figure.
     let html = web.get("/").unwrap().into_string().unwrap();
-    assert!(html.contains("data-testid=\"spend-30d\">$0.08<"), "{html}");
-    assert!(html.contains("data-testid=\"tokens-cache-read\">80000<"));
+    assert!(
+        html.contains("data-testid=\"spend-30d\" title=\"$0.08185\">$0.08<"),
+        "{html}"
+    );
+    assert!(html.contains("data-testid=\"tokens-cache-read\" title=\"80,000\">80.0k<"));
 
     // Rows landed under this team only, with hashed project and session ids.
     let rows = stack.d1(

@@ -34,7 +34,7 @@ const SERVICE_ALLOWED: &[&str] = &[
     "SELECT team_id, id AS agent_id, developer_id, revoked_at FROM agent_tokens WHERE token_hash = ?1",
     "UPDATE install_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING team_id, developer_id",
     "UPDATE signin_links SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING team_id, member_id",
-    "SELECT s.team_id, s.id_hash, s.member_id, m.email, m.role, s.csrf_token, s.last_seen_at, t.delete_after AS team_delete_after FROM web_sessions s JOIN members m ON m.team_id = s.team_id AND m.id = s.member_id JOIN teams t ON t.id = s.team_id WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND s.last_seen_at > ?3",
+    "SELECT s.team_id, s.id_hash, s.member_id, m.email, m.role, s.csrf_token, s.last_seen_at, t.delete_after AS team_delete_after, t.name AS team_name FROM web_sessions s JOIN members m ON m.team_id = s.team_id AND m.id = s.member_id JOIN teams t ON t.id = s.team_id WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND s.last_seen_at > ?3",
     "UPDATE developer_links SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING team_id, developer_id, agent_id",
     "SELECT s.team_id, s.id_hash, s.developer_id, d.name AS developer_name, s.last_seen_at FROM developer_sessions s JOIN agent_tokens a ON a.team_id = s.team_id AND a.id = s.agent_id AND a.developer_id = s.developer_id JOIN developers d ON d.team_id = s.team_id AND d.id = s.developer_id JOIN teams t ON t.id = s.team_id WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND s.last_seen_at > ?3 AND a.revoked_at IS NULL AND d.erased_at IS NULL AND t.deleted_at IS NULL",
     "SELECT team_id, id AS member_id FROM members WHERE email = ?1",

@@ -17,6 +17,7 @@ pub mod bootstrap;
 pub mod dashboard;
 pub mod error;
 pub mod export;
+pub mod format;
 pub mod install;
 pub mod range;
 pub mod routes;
@@ -47,8 +48,29 @@ pub async fn handle(req: Request, env: Env) -> worker::Result<Response> {
     answer.or_else(ApiError::into_response)
 }
 
-/// Pages answer their own errors as HTML; the rest fall through as JSON.
+/// Pages answer every failure as HTML with the navigation and a way back;
+/// only `/api/*` and downloads answer JSON.
 fn page(answer: Result<Response, PageError>) -> Result<Response, ApiError> {
+    answer.or_else(|e| match e {
+        PageError::Api(e) => {
+            if let ApiError::Internal(cause) = &e {
+                worker::console_error!("page failed: {cause}");
+            }
+            let (status, body, _) = e.parts();
+            let message = match status {
+                500.. => "Tally could not finish this request.",
+                _ => body["message"]
+                    .as_str()
+                    .unwrap_or("The request could not be completed."),
+            };
+            Ok(dashboard::layout::failure_page(status, message)?)
+        }
+        e => Ok(e.into_response()?),
+    })
+}
+
+/// A download: its failures stay JSON for the scripts that fetch it.
+fn download(answer: Result<Response, PageError>) -> Result<Response, ApiError> {
     answer.or_else(|e| match e {
         PageError::Api(e) => Err(e),
         e => Ok(e.into_response()?),
@@ -101,7 +123,7 @@ async fn dispatch(
         Route::RemoveMember => page(members::remove(req, env).await),
         Route::Audit => page(audit::page(req, env).await),
         Route::SessionTimeline => page(timeline::page(req, env, params.get("id")).await),
-        Route::SessionExport => page(timeline::export(req, env, params.get("id")).await),
+        Route::SessionExport => download(timeline::export(req, env, params.get("id")).await),
         Route::DeleteTeam => page(settings::delete_team(req, env).await),
         Route::CancelDeletion => page(settings::cancel_deletion(req, env).await),
         Route::RemoveDeveloper => page(people::remove(req, env).await),

@@ -27,6 +27,36 @@ impl Zone {
         }
     }
 
+    /// The zones a team picks from: the bundled IANA database's names for
+    /// places (Region/City) and UTC, sorted; legacy aliases (EST5EDT,
+    /// Etc/GMT+3, US/Pacific) are accepted when typed but not offered.
+    pub fn names() -> Vec<String> {
+        let mut names: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|n| n.as_str().to_string())
+            .filter(|n| {
+                n == "UTC"
+                    || [
+                        "Africa/",
+                        "America/",
+                        "Antarctica/",
+                        "Arctic/",
+                        "Asia/",
+                        "Atlantic/",
+                        "Australia/",
+                        "Europe/",
+                        "Indian/",
+                        "Pacific/",
+                    ]
+                    .iter()
+                    .any(|p| n.starts_with(p))
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     pub fn valid(name: &str) -> bool {
         !name.is_empty() && name.len() <= 64 && TimeZone::get(name).is_ok()
     }
@@ -65,5 +95,24 @@ impl Zone {
 
     pub fn date(&self, day: i64) -> String {
         tally_core::time::utc_date(day * DAY_MS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_picker_offers_places_and_utc_only() {
+        let names = Zone::names();
+        for n in ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"] {
+            assert!(names.iter().any(|x| x == n), "{n}");
+        }
+        for n in ["EST5EDT", "US/Pacific", "Etc/GMT+3"] {
+            assert!(!names.iter().any(|x| x == n), "{n}");
+            assert!(Zone::valid(n), "{n} still accepted");
+        }
+        assert!(names.windows(2).all(|w| w[0] < w[1]));
+        assert!(names.iter().all(|n| Zone::valid(n)));
     }
 }

@@ -1,5 +1,6 @@
 // Draws the overview's cost-per-model chart from the data-chart attribute of
-// #chart. A static file, so the Content-Security-Policy needs no 'unsafe-inline'.
+// #chart: daily bars stacked per model. A static file, so the
+// Content-Security-Policy needs no 'unsafe-inline'.
 (function () {
   var el = document.getElementById('chart');
   if (!el) return;
@@ -8,20 +9,47 @@
     el.textContent = 'No spend in this range.';
     return;
   }
-  var colors = ['#3b82f6', '#ef4444', '#10b981', '#f59e0b', '#8b5cf6', '#14b8a6'];
-  var dollars = function (x) { return '$' + x.toFixed(2); };
+  // A model keeps its colour whatever the range: the colour comes from its
+  // name, not from its position in this range's list.
+  var palette = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#0891b2',
+    '#db2777', '#65a30d', '#4b5563', '#9333ea', '#ea580c', '#0d9488'];
+  var colour = function (name) {
+    var h = 0;
+    for (var i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) >>> 0;
+    return palette[h % palette.length];
+  };
+  var dollars = function (x) {
+    if (x == null) return '';
+    if (x === 0 || x >= 0.01) return '$' + x.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    return '$' + x.toPrecision(2);
+  };
+  // Stacked: series i is drawn at the sum of models 0..i, tallest first so
+  // each model's band shows; the legend shows the model's own amount.
+  var sums = [];
+  d.series.forEach(function (s, i) {
+    sums.push(s.map(function (v, j) { return v + (i ? sums[i - 1][j] : 0); }));
+  });
+  var order = d.models.map(function (m, i) { return i; }).reverse();
+  var bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.7, 48] }) : undefined;
+  var day = function (s) { return s == null ? '' : new Date(s * 1000).toISOString().slice(0, 10); };
   var opts = {
-    width: Math.min(el.clientWidth || 900, 1160),
+    width: Math.max(Math.min(el.clientWidth || 900, 1160), 200),
     height: 260,
-    series: [{}].concat(d.models.map(function (m, i) {
+    scales: { x: { time: true } },
+    legend: { live: true },
+    series: [{ label: 'Day', value: function (u, v) { return day(v); } }].concat(order.map(function (i) {
+      var m = d.models[i];
       return {
         label: m,
-        stroke: colors[i % colors.length],
-        width: 2,
-        value: function (u, v) { return v == null ? '' : dollars(v); }
+        stroke: colour(m),
+        fill: colour(m),
+        width: 1,
+        paths: bars,
+        points: { show: false },
+        value: function (u, v, si, idx) { return idx == null ? '' : dollars(d.series[i][idx]); }
       };
     })),
-    axes: [{}, { values: function (u, vs) { return vs.map(dollars); } }]
+    axes: [{}, { values: function (u, vs) { return vs.map(dollars); }, size: 70 }]
   };
-  new uPlot(opts, [d.x].concat(d.series), el);
+  new uPlot(opts, [d.x].concat(order.map(function (i) { return sums[i]; })), el);
 })();

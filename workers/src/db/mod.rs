@@ -111,6 +111,9 @@ pub struct WebPrincipal {
     /// When the team is erased for good, while it is scheduled for deletion.
     #[serde(default)]
     pub team_delete_after: Option<i64>,
+    /// The team's name, for the dashboard's header.
+    #[serde(default)]
+    pub team_name: String,
 }
 
 impl Principal for WebPrincipal {

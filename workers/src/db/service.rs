@@ -80,7 +80,7 @@ impl ServiceDb {
     ) -> Result<Option<WebPrincipal>> {
         first(prepare(
             &self.db,
-            "SELECT s.team_id, s.id_hash, s.member_id, m.email, m.role, s.csrf_token, s.last_seen_at, t.delete_after AS team_delete_after FROM web_sessions s JOIN members m ON m.team_id = s.team_id AND m.id = s.member_id JOIN teams t ON t.id = s.team_id WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND s.last_seen_at > ?3",
+            "SELECT s.team_id, s.id_hash, s.member_id, m.email, m.role, s.csrf_token, s.last_seen_at, t.delete_after AS team_delete_after, t.name AS team_name FROM web_sessions s JOIN members m ON m.team_id = s.team_id AND m.id = s.member_id JOIN teams t ON t.id = s.team_id WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND s.last_seen_at > ?3",
             &[t(id_hash), i(now), i(idle_cutoff)],
         )?)
         .await

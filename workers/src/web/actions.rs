@@ -157,6 +157,8 @@ pub async fn issue_install_token(env: &Env, user: &SignedIn, name: &str) -> Resu
 
 pub enum Invited {
     Sent,
+    /// Added as a member, but the e-mail with their link was not accepted.
+    NotDelivered,
     AlreadyMember,
 }
 
@@ -175,13 +177,25 @@ pub async fn invite_member(
     user.db
         .add_member(&member_id, email, role, now_ms())
         .await?;
-    signin::send_link(env, &user.db, origin, &member_id, email, true).await?;
+    // The member exists either way; a delivery failure is recorded and
+    // shown, and they can still ask for a link on the sign-in page.
+    let delivered = match signin::send_link(env, &user.db, origin, &member_id, email, true).await {
+        Ok(()) => true,
+        Err(e) => {
+            worker::console_error!("invitation e-mail failed: {e}");
+            false
+        }
+    };
     user.audit(
         AuditAction::MemberInvite,
-        json!({"email": email, "role": role.as_str()}),
+        json!({"email": email, "role": role.as_str(), "delivered": delivered}),
     )
     .await?;
-    Ok(Invited::Sent)
+    Ok(if delivered {
+        Invited::Sent
+    } else {
+        Invited::NotDelivered
+    })
 }
 
 /// Nobody changes their own role, so a team cannot lose its last owner by accident.

@@ -2,13 +2,20 @@
 
 use serde_json::Value;
 
-/// Cells are already formatted for people, so every format shows the same
-/// figures (the JSON API serves raw numbers).
+use super::format::Cell;
+
+/// `rows` are the download's cells (CSV, JSON), stable for spreadsheets
+/// and scripts; `shown` are the same cells as the page shows them (compact
+/// figures, exact value on hover, drill-down links), `web::format`'s.
 pub struct Table {
     pub name: &'static str,
     pub columns: Vec<&'static str>,
     pub rows: Vec<Vec<String>>,
+    pub shown: Vec<Vec<Cell>>,
 }
+
+/// A column's cell as the page shows it.
+pub type Shown<R, C> = (&'static str, fn(&R, &C) -> Cell);
 
 /// A column: its header, and how a row's cell is written given a context
 /// (the team's zone for times, `()` when no cell needs one).
@@ -16,14 +23,44 @@ pub type Column<R, C> = (&'static str, fn(&R, &C) -> String);
 
 impl Table {
     pub fn of<R, C>(name: &'static str, columns: &[Column<R, C>], rows: &[R], ctx: &C) -> Table {
+        let rows: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| columns.iter().map(|c| (c.1)(r, ctx)).collect())
+            .collect();
         Table {
             name,
             columns: columns.iter().map(|c| c.0).collect(),
-            rows: rows
+            shown: rows
                 .iter()
-                .map(|r| columns.iter().map(|c| (c.1)(r, ctx)).collect())
+                .map(|r| r.iter().map(Cell::text).collect())
                 .collect(),
+            rows,
         }
+    }
+
+    /// The named column's cells link where `href` says (drill-downs); a row
+    /// without one stays plain text.
+    pub fn link<R>(mut self, name: &str, rows: &[R], href: impl Fn(&R) -> Option<String>) -> Table {
+        if let Some(i) = self.columns.iter().position(|c| *c == name) {
+            for (cells, r) in self.shown.iter_mut().zip(rows) {
+                cells[i].href = href(r);
+            }
+        }
+        self
+    }
+
+    /// The page shows the named columns' cells this way instead; the
+    /// download keeps its cells. `rows` are the ones the table was made of.
+    pub fn show<R, C>(mut self, rows: &[R], ctx: &C, shown: &[Shown<R, C>]) -> Table {
+        for (name, f) in shown {
+            let Some(i) = self.columns.iter().position(|c| c == name) else {
+                continue;
+            };
+            for (cells, r) in self.shown.iter_mut().zip(rows) {
+                cells[i] = f(r, ctx);
+            }
+        }
+        self
     }
 }
 
@@ -117,6 +154,7 @@ mod tests {
                 .iter()
                 .map(|r| r.iter().map(|c| c.to_string()).collect())
                 .collect(),
+            shown: vec![],
         }
     }
 
@@ -169,8 +207,16 @@ mod tests {
             ("n", |r, k| (r.0 * k).to_string()),
             ("s", |r, _| r.1.to_string()),
         ];
-        let t = Table::of("t", &cols, &[(2, "a"), (3, "b")], &10);
+        let rows = [(2, "a"), (3, "b")];
+        let t = Table::of("t", &cols, &rows, &10).show(
+            &rows,
+            &10,
+            &[("s", |r, _| Cell::titled(r.1.to_uppercase(), r.1))],
+        );
         assert_eq!(t.csv(), "n,s\r\n20,a\r\n30,b\r\n");
+        // The page shows its own cells; the download keeps its own.
+        assert_eq!(t.shown[1][0], Cell::text("30"));
+        assert_eq!(t.shown[1][1], Cell::titled("B", "b"));
     }
 
     #[test]

@@ -76,6 +76,11 @@ impl Range {
         )
     }
 
+    /// `from=…&to=…`, for links that keep the range (sort, drill-down).
+    pub fn query(&self) -> String {
+        format!("from={}&to={}", self.first_date(), self.last_date())
+    }
+
     pub fn first_date(&self) -> String {
         utc_date(self.from_day * DAY_MS)
     }

@@ -236,12 +236,19 @@ pub async fn follow_link(mut req: Request, env: Env) -> Result<Response, ApiErro
         now + SESSION_TTL_MS,
     )
     .await?;
-    // No session existed yet, so the member id is the actor.
+    // The actor is a person's e-mail as in every other entry, so filtering
+    // the log by actor finds their sign-ins; the id stays in the details.
+    let actor = db
+        .members()
+        .await?
+        .into_iter()
+        .find(|m| m.id == grant.member_id)
+        .map_or_else(|| grant.member_id.clone(), |m| m.email);
     db.audit(
-        &grant.member_id,
+        &actor,
         AuditAction::SignIn,
         client_ip(&req).as_deref(),
-        &serde_json::json!({"method": "link"}),
+        &serde_json::json!({"method": "link", "member_id": grant.member_id}),
         now,
     )
     .await?;

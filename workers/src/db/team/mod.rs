@@ -383,15 +383,19 @@ impl TeamDb {
         Ok(())
     }
 
+    /// Newest first. `actor_id` also matches: sign-ins before actors were
+    /// e-mails recorded the member's id. `[from_ms, to_ms)` bounds the time.
     pub async fn audit_filtered(
         &self,
         action: &str,
         actor: &str,
+        actor_id: &str,
+        (from_ms, to_ms): (i64, i64),
         limit: i64,
     ) -> Result<Vec<AuditEntry>> {
         all(self.stmt(
-            "SELECT id, at, actor, action, ip, details FROM audit_log WHERE team_id = ?1 AND (?2 = '' OR action = ?2) AND (?3 = '' OR actor = ?3) ORDER BY id DESC LIMIT ?4",
-            vec![t(action), t(actor), i(limit)],
+            "SELECT id, at, actor, action, ip, details FROM audit_log WHERE team_id = ?1 AND (?2 = '' OR action = ?2) AND (?3 = '' OR actor = ?3 OR (?4 <> '' AND actor = ?4)) AND at >= ?5 AND at < ?6 ORDER BY id DESC LIMIT ?7",
+            vec![t(action), t(actor), t(actor_id), i(from_ms), i(to_ms), i(limit)],
         )?)
         .await
     }

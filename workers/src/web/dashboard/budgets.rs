@@ -8,7 +8,7 @@ use tally_core::budget::{self, Month};
 use tally_core::money::Usd;
 use worker::{Env, Request};
 
-use super::layout::{csrf_field, show_as, usd};
+use super::layout::{csrf_field, show, usd};
 use super::{download, Page, View};
 use crate::db::{project_name, AlertRow, BudgetLine, BudgetScope};
 use crate::util::{now_ms, query, redirect};
@@ -175,13 +175,7 @@ pub async fn page(req: Request, env: Env) -> Page {
         h2 { "Alerts" }
         (alerts_table(&alerts, &zone))
     };
-    Ok(show_as(
-        user.can(Role::Admin),
-        "Budgets",
-        "/budgets",
-        body,
-        200,
-    )?)
+    Ok(show(&user, "Budgets", "/budgets", body, 200)?)
 }
 
 fn alerts_table(alerts: &[AlertRow], zone: &crate::zone::Zone) -> Markup {

@@ -8,7 +8,7 @@ use maud::{html, Markup};
 use serde_json::json;
 use worker::{Env, Request};
 
-use super::layout::{csrf_field, show_as};
+use super::layout::{csrf_field, show};
 use super::Page;
 use crate::bindings;
 use crate::db::{DigestSettings, IntegrationRow, TeamDb, TrustedTeam};
@@ -149,7 +149,7 @@ pub async fn page(req: Request, env: Env) -> Page {
             }
         }
     };
-    Ok(show_as(true, "Integrations", "/integrations", body, 200)?)
+    Ok(show(&user, "Integrations", "/integrations", body, 200)?)
 }
 
 fn back(saved_or_error: &str, msg: &str) -> Page {

@@ -7,14 +7,18 @@ use tally_core::event::PrivacyMode;
 use tally_core::money::Usd;
 use worker::Response;
 
+use crate::web::auth::SignedIn;
 use crate::web::export::Table;
+use crate::web::format::Cell;
 use crate::web::range::Range;
 
 /// No inline script or style anywhere: the chart code and the CSS are
 /// static files, and chart data travels in a data- attribute.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
 
-const NAV: [(&str, &str); 12] = [
+/// The header's entries, in order. Adding a page to the navigation is one
+/// line here; the wide bar and the phone menu both render from this list.
+pub const NAV: &[(&str, &str)] = &[
     ("/", "Overview"),
     ("/developers", "Developers"),
     ("/projects", "Projects"),
@@ -23,7 +27,7 @@ const NAV: [(&str, &str); 12] = [
     ("/categories", "Categories"),
     ("/budgets", "Budgets"),
     ("/settings", "Settings"),
-    ("/tokens", "Developers & tokens"),
+    ("/tokens", "Install tokens"),
     ("/members", "Members"),
     ("/integrations", "Integrations"),
     ("/audit", "Audit log"),
@@ -37,17 +41,40 @@ const ME_NAV: [(&str, &str); 2] = [("/me", "My usage"), ("/me/audit", "Who saw m
 /// A whole document; `active` names the current navigation entry, and
 /// `None` leaves the navigation out (the sign-in page).
 pub fn page(title: &str, active: Option<&str>, body: Markup) -> Markup {
-    page_as(false, title, active, body)
+    team_page(title, active, None, false, body)
 }
 
-/// As `page`, with the admin-only navigation entries when `admin`.
-pub fn page_as(admin: bool, title: &str, active: Option<&str>, body: Markup) -> Markup {
+/// The navigation links, marking the current one for people and for
+/// assistive technology.
+fn nav_links(active: &str, admin: bool) -> Markup {
+    html! {
+        @for (href, name) in NAV.iter().filter(|(h, _)| admin || !ADMIN_NAV.contains(h)) {
+            a href=(href) class=[(*href == active).then_some("on")] aria-current=[(*href == active).then_some("page")] { (name) }
+        }
+    }
+}
+
+/// As `page`, with the team's name in the header. Wide screens show the
+/// links in a bar; phones get a Menu button (a `<details>`, so no script).
+/// `admin` adds the entries only admins and owners may open.
+pub fn team_page(
+    title: &str,
+    active: Option<&str>,
+    team: Option<&str>,
+    admin: bool,
+    body: Markup,
+) -> Markup {
     let header = active.map(|active| {
         html! {
             header {
-                b { "Tally" }
-                @for (href, name) in NAV.iter().filter(|(h, _)| admin || !ADMIN_NAV.contains(h)) {
-                    a href=(href) class=[(*href == active).then_some("on")] { (name) }
+                a.brand href="/" { "Tally" }
+                @if let Some(team) = team.filter(|t| !t.is_empty()) {
+                    span.team data-testid="team-name" { (team) }
+                }
+                nav.wide aria-label="Main" { (nav_links(active, admin)) }
+                details.menu data-testid="menu" {
+                    summary { "Menu" }
+                    nav aria-label="Main (menu)" { (nav_links(active, admin)) }
                 }
                 form method="post" action="/logout" { button { "Sign out" } }
             }
@@ -127,30 +154,69 @@ pub fn respond(doc: Markup, status: u16) -> worker::Result<Response> {
     Ok(r)
 }
 
-/// A page with navigation, answered with `status`.
-pub fn show(title: &str, active: &str, body: Markup, status: u16) -> worker::Result<Response> {
-    show_as(false, title, active, body, status)
-}
-
-/// As `show`, for a member: admins also see the admin-only entries.
-pub fn show_as(
-    admin: bool,
+/// A page with navigation and the signed-in member's team, answered with `status`.
+pub fn show(
+    user: &SignedIn,
     title: &str,
     active: &str,
     body: Markup,
     status: u16,
 ) -> worker::Result<Response> {
-    respond(page_as(admin, title, Some(active), body), status)
+    respond(
+        team_page(
+            title,
+            Some(active),
+            Some(&user.principal.team_name),
+            user.can(crate::vocab::Role::Admin),
+            body,
+        ),
+        status,
+    )
 }
 
-/// A refusal in a page's own frame (400 or 409 after a form).
+/// A refusal in a page's own frame (400 or 409 after a form), with the way
+/// back to the page the form was on.
 pub fn error_page(
+    user: &SignedIn,
     title: &str,
     active: &str,
     message: &str,
     status: u16,
 ) -> worker::Result<Response> {
-    show(title, active, html! { p.error { (message) } }, status)
+    show(user, title, active, problem(title, message, active), status)
+}
+
+/// What went wrong, and the way back.
+fn problem(title: &str, message: &str, back: &str) -> Markup {
+    html! {
+        h1 { (title) }
+        div.box.problem role="alert" data-testid="error-page" {
+            p.error data-testid="error-message" { (message) }
+            p { a href=(back) data-testid="error-back" { "Back to " (title) } }
+        }
+    }
+}
+
+/// A failure no handler answered itself, as a page with the navigation:
+/// what happened in words, and links back (JSON stays for `/api/*`).
+pub fn failure_page(status: u16, message: &str) -> worker::Result<Response> {
+    let (title, advice) = match status {
+        404 => ("Not found", "The page or item does not exist (or no longer does)."),
+        400 | 405 | 413 => ("That did not work", "Check the form and try again."),
+        401 | 403 => ("Not allowed", "Your role does not allow this; an owner can change roles on Members."),
+        410 => ("Gone", "This link was already used or has expired."),
+        429 => ("Too many requests", "Wait a minute and try again."),
+        _ => ("Something went wrong", "Nothing was lost on your side. Try again; if it keeps failing, the Worker's logs say why."),
+    };
+    let body = html! {
+        h1 { (title) }
+        div.box.problem role="alert" data-testid="error-page" {
+            p.error data-testid="error-message" { (message) }
+            p { (advice) }
+            p { a href="/" data-testid="error-back" { "Back to the Overview" } }
+        }
+    };
+    respond(page(title, Some(""), body), status)
 }
 
 pub fn signin_page(message: Option<&str>, status: u16) -> worker::Result<Response> {
@@ -160,15 +226,14 @@ pub fn signin_page(message: Option<&str>, status: u16) -> worker::Result<Respons
             p.error data-testid="signin-message" { (m) }
         }
         form method="post" action="/login" class="box" {
-            label { "Work email " input type="email" name="email" required autocomplete="email"; }
+            label { "Work e-mail " input type="email" name="email" required autocomplete="email"; }
             " "
             button type="submit" { "Email me a sign-in link" }
         }
         p {
-            "Links are single-use and expire after 15 minutes. Operators: "
-            code { "cargo xtask dev" }
-            " prints the owner's first link."
+            "Enter the address your team invited. We e-mail you a link that signs you in; it works once, for 15 minutes."
         }
+        p.note { "Developers looking for their own usage: run " code { "tally dashboard" } " on your machine." }
     };
     respond(page("Sign in", None, body), status)
 }
@@ -177,18 +242,20 @@ pub fn forbidden_page(message: &str) -> worker::Result<Response> {
     let body = html! {
         h1 { "Forbidden" }
         p.error { (message) }
+        p { a href="/" { "Back to the Overview" } }
     };
-    show("Forbidden", "/", body, 403)
+    respond(page("Forbidden", Some("/"), body), 403)
 }
 
 pub fn table(t: &Table) -> Markup {
     html! {
-        div.scroll {
+        // Focusable, so keyboard users can scroll a wide table sideways.
+        div.scroll tabindex="0" role="region" aria-label=(format!("{} table", t.name)) {
             table data-testid=(format!("table-{}", t.name)) {
                 thead { tr { @for c in &t.columns { th { (c) } } } }
                 tbody {
-                    @for row in &t.rows {
-                        tr { @for cell in row { td { (cell) } } }
+                    @for row in &t.shown {
+                        tr { @for (cell, c) in row.iter().zip(&t.columns) { (td(cell, c)) } }
                     }
                     @if t.rows.is_empty() {
                         tr { td colspan=(t.columns.len()) { "No data in this range." } }
@@ -199,12 +266,38 @@ pub fn table(t: &Table) -> Markup {
     }
 }
 
+/// One cell: its text (a link when it drills down), the exact value on
+/// hover, and its column's name for the phone layout's labels.
+pub fn td(cell: &Cell, column: &str) -> Markup {
+    html! {
+        td title=[cell.title.as_deref()] data-label=(column) {
+            @if let Some(href) = &cell.href { a href=(href) { (cell.text) } } @else { (cell.text) }
+        }
+    }
+}
+
 /// The date-range picker, with download links for the same range.
 pub fn range_form(range: &Range, path: &str) -> Markup {
+    range_form_keeping(range, path, &[])
+}
+
+/// As `range_form`, carrying the page's other filters through a change of
+/// range (and into the downloads).
+pub fn range_form_keeping(range: &Range, path: &str, keep: &[(&str, &str)]) -> Markup {
     let (from, to) = (range.first_date(), range.last_date());
-    let download = |format: &str| format!("{path}?from={from}&to={to}&format={format}");
+    let extra: String = keep
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "&{k}={}",
+                url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+            )
+        })
+        .collect();
+    let download = |format: &str| format!("{path}?from={from}&to={to}{extra}&format={format}");
     html! {
         form method="get" action=(path) class="box" data-testid="range" {
+            @for (k, v) in keep { input type="hidden" name=(k) value=(v); }
             label { "From " input type="date" name="from" value=(from); }
             label { "To " input type="date" name="to" value=(to); }
             button { "Apply" }
@@ -226,22 +319,14 @@ pub fn csrf_field(token: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(token); }
 }
 
-/// A privacy mode's name as people read it.
-pub fn mode_name(mode: PrivacyMode) -> &'static str {
-    match mode {
-        PrivacyMode::Off => "Off",
-        PrivacyMode::CategorizeLocal => "Local",
-        PrivacyMode::CategorizeCloud => "Cloud",
-        PrivacyMode::Full => "Full",
-    }
-}
+pub use crate::web::format::{mode_name, percent};
 
 /// The chip naming the privacy mode data was captured under; the Sessions
 /// page and the session timeline both show it. `data-mode` carries the
 /// wire name for tests and scripts.
 pub fn mode_chip(mode: PrivacyMode) -> Markup {
     html! {
-        span class=(format!("chip mode-{}", mode.as_str())) data-testid="mode" data-mode=(mode.as_str()) title=(format!("captured in {} mode", mode.as_str())) {
+        span class=(format!("chip mode-{}", mode.as_str())) data-testid="mode" data-mode=(mode.as_str()) title=(format!("captured in {} mode", crate::web::format::mode_long_name(mode))) {
             (mode_name(mode))
         }
     }
@@ -262,15 +347,6 @@ pub fn usd(cost: Usd) -> String {
     cost.cents()
 }
 
-/// `part / whole` as a percentage with one decimal, rounded half up.
-pub fn percent(part: i64, whole: i64) -> String {
-    if whole <= 0 {
-        return "–".into();
-    }
-    let p = (part as i128 * 1000 + whole as i128 / 2) / whole as i128;
-    format!("{}.{}%", p / 10, p % 10)
-}
-
 pub fn duration(ms: i64) -> String {
     let s = (ms / 1000).max(0);
     format!("{}h {:02}m {:02}s", s / 3600, s / 60 % 60, s % 60)
@@ -285,10 +361,12 @@ mod tests {
         let t = Table {
             name: "x",
             columns: vec!["a"],
-            rows: vec![vec!["<script>alert(1)</script>".into()]],
+            rows: vec![],
+            shown: vec![vec![Cell::titled("<script>alert(1)</script>", "\"><b>")]],
         };
         let s = table(&t).into_string();
         assert!(s.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{s}");
+        assert!(s.contains("title=\"&quot;&gt;&lt;b&gt;\""), "{s}");
         assert!(s.contains("data-testid=\"table-x\""));
     }
 
@@ -296,7 +374,10 @@ mod tests {
     fn the_frame_has_no_inline_script_or_style() {
         let s = page("T<", Some("/models"), html! { p { "x" } }).into_string();
         assert!(s.contains("<title>T&lt; · Tally</title>"), "{s}");
-        assert!(s.contains("<a href=\"/models\" class=\"on\">Models</a>"));
+        assert!(
+            s.contains("<a href=\"/models\" class=\"on\" aria-current=\"page\">Models</a>"),
+            "{s}"
+        );
         for bad in [
             "<style",
             "style=",
@@ -311,7 +392,7 @@ mod tests {
             !s.contains("/integrations"),
             "viewers do not see admin pages"
         );
-        let admin = page_as(true, "T", Some("/"), html! {}).into_string();
+        let admin = team_page("T", Some("/"), None, true, html! {}).into_string();
         assert!(
             admin.contains("<a href=\"/integrations\">Integrations</a>"),
             "{admin}"
@@ -327,7 +408,7 @@ mod tests {
         );
         assert!(d.contains("action=\"/me/logout\""), "{d}");
         assert!(d.contains("Ada &lt;x&gt;"), "{d}");
-        for (href, _) in NAV {
+        for (href, _) in NAV.iter() {
             assert!(!d.contains(&format!("href=\"{href}\"")), "{href} in {d}");
         }
     }

@@ -3,12 +3,13 @@
 use maud::html;
 use worker::{Env, Request};
 
-use super::layout::{csrf_field, error_page, show_as};
+use super::layout::{csrf_field, error_page, show};
 use super::Page;
 use crate::util::{redirect, valid_email};
 use crate::vocab::Role;
 use crate::web::actions::{self, Invited};
 use crate::web::auth::{AdminForm, SignedIn};
+use crate::web::format::role_name;
 use crate::zone::Zone;
 
 pub async fn page(req: Request, env: Env) -> Page {
@@ -22,21 +23,21 @@ pub async fn page(req: Request, env: Env) -> Page {
         h1 { "Members" }
         div.scroll {
             table data-testid="table-members" {
-                thead { tr { th { "Email" } th { "Role" } th { "Since" } th {} } }
+                thead { tr { th { "Email" } th { "Role" } th { "Since" } th { span.sr-only { "Actions" } } } }
                 tbody {
                     @for m in &members {
                         tr {
-                            td { (m.email) }
-                            td { (m.role.as_str()) }
-                            td { (zone.time(m.created_at)) }
+                            td data-label="Email" { (m.email) }
+                            td data-label="Role" data-role=(m.role.as_str()) { (role_name(m.role)) }
+                            td data-label="Since" { (zone.time(m.created_at)) }
                             td {
                                 @if owner && actions::may_change_member(&user, &m.id) {
                                     form.inline method="post" action="/members/role" {
                                         (csrf)
                                         input type="hidden" name="member_id" value=(m.id);
-                                        select name="role" {
+                                        select name="role" aria-label=(format!("Role of {}", m.email)) {
                                             @for r in Role::ALL {
-                                                option selected[r == m.role] { (r.as_str()) }
+                                                option value=(r.as_str()) selected[r == m.role] { (role_name(r)) }
                                             }
                                         }
                                         button { "Change role" }
@@ -58,27 +59,21 @@ pub async fn page(req: Request, env: Env) -> Page {
             h2 { "Invite" }
             form method="post" action="/members/invite" class="box" {
                 (csrf)
-                label { "Email " input type="email" name="email" required; }
+                label { "E-mail " input type="email" name="email" required data-testid="invite-email"; }
                 label {
                     "Role "
                     select name="role" {
                         // Least power first: the safe default.
-                        @for r in Role::ALL.iter().rev() { option { (r.as_str()) } }
+                        @for r in Role::ALL.iter().rev() { option value=(r.as_str()) { (role_name(*r)) } }
                     }
                 }
-                button { "Send invitation" }
+                button data-testid="invite-send" { "Send invitation" }
             }
         } @else {
             p { "Owners invite members and change roles." }
         }
     };
-    Ok(show_as(
-        user.can(Role::Admin),
-        "Members",
-        "/members",
-        body,
-        200,
-    )?)
+    Ok(show(&user, "Members", "/members", body, 200)?)
 }
 
 pub async fn invite(req: Request, env: Env) -> Page {
@@ -87,6 +82,7 @@ pub async fn invite(req: Request, env: Env) -> Page {
     let email = form.trimmed("email").to_ascii_lowercase();
     let (true, Some(role)) = (valid_email(&email), Role::parse(form.raw("role"))) else {
         return Ok(error_page(
+            &form.user,
             "Members",
             "/members",
             "A valid email and a role are required.",
@@ -95,7 +91,15 @@ pub async fn invite(req: Request, env: Env) -> Page {
     };
     match actions::invite_member(&env, &form.user, &origin, &email, role).await? {
         Invited::Sent => Ok(redirect("/members")?),
+        Invited::NotDelivered => Ok(error_page(
+            &form.user,
+            "Members",
+            "/members",
+            &format!("{email} was added as {}, but the invitation e-mail could not be sent. They can ask for a sign-in link themselves on the sign-in page with this address; the audit log records the failed delivery.", crate::web::format::role_name(role).to_lowercase()),
+            502,
+        )?),
         Invited::AlreadyMember => Ok(error_page(
+            &form.user,
             "Members",
             "/members",
             "That address is already a member.",
@@ -112,6 +116,7 @@ pub async fn change_role(req: Request, env: Env) -> Page {
         Role::parse(form.raw("role")),
     ) else {
         return Ok(error_page(
+            &form.user,
             "Members",
             "/members",
             "Pick another member and a valid role (you cannot change your own role).",
@@ -127,6 +132,7 @@ pub async fn remove(req: Request, env: Env) -> Page {
     let id = form.raw("member_id");
     if !actions::may_change_member(&form.user, id) {
         return Ok(error_page(
+            &form.user,
             "Members",
             "/members",
             "You cannot remove yourself.",

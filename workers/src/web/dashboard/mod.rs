@@ -9,7 +9,9 @@
 //! a `Route` variant and a row in `routes::TABLE`; an arm in `web::dispatch`
 //! wrapped in `page(…)`; and, to appear in the header, an entry in
 //! `layout::NAV`. A table is a `Table::of` with its columns, offered through
-//! `download` before rendering. A form handler takes
+//! `download` before rendering; `Table::show` swaps in `web::format` cells
+//! for the page (the download keeps its own) and `Table::link` adds
+//! drill-downs. A form handler takes
 //! `AdminForm::read(req, &env, role)`, calls one of `actions` and redirects.
 //!
 //! `me` is the developer self-view: its pages take `DeveloperSignedIn`

@@ -1,15 +1,16 @@
 //! `GET /`: spend, tokens and caching at a glance, and cost per model per day.
 
-use maud::html;
+use maud::{html, Markup};
 use serde::Serialize;
 use tally_core::money::Usd;
 use worker::{Env, Request};
 
-use super::layout::{percent, range_form, show_as, table, usd};
+use super::layout::{percent, range_form, show, table};
 use super::usage::models_table;
 use super::{download, Page, View};
 use crate::vocab::Role;
 use crate::web::auth::SignedIn;
+use crate::web::format::{count_cell, mode_long_name, money_cell, role_name, tokens_cell, Cell};
 
 use crate::web::range::Range;
 use crate::web::stats::{self, prompt_tokens, DayCost};
@@ -51,20 +52,77 @@ pub fn chart(daily: &[DayCost], range: &Range) -> Chart {
     }
 }
 
+/// Where a team without data stands on the way to its first events.
+pub struct FirstRun {
+    pub token_created: bool,
+    pub agent_enrolled: bool,
+    pub events_arrived: bool,
+}
+
+/// The three steps from an empty team to its first numbers; done steps are
+/// ticked, so the list says what to do next. Viewers cannot create tokens:
+/// they are told who can.
+pub fn checklist(steps: &FirstRun, admin: bool) -> Markup {
+    let step = |done: bool, testid: &str, body: Markup| {
+        html! {
+            li class=(if done { "done" } else { "todo" }) data-testid=(testid) data-done=(done) {
+                span.tick aria-hidden="true" { (if done { "✓" } else { "○" }) }
+                " " (body)
+                @if done { span.sr-only { " (done)" } }
+            }
+        }
+    };
+    html! {
+        section.box.firstrun data-testid="first-run" aria-labelledby="first-run-title" {
+            h2 #first-run-title { "Get your first numbers in three steps" }
+            ol {
+                (step(steps.token_created, "step-token", html! {
+                    @if admin { a href="/tokens" { "Create an install token" } } @else { "An admin creates an install token" }
+                    " for a developer on the Install tokens page."
+                }))
+                (step(steps.agent_enrolled, "step-command", html! {
+                    "The developer runs the one-line install command it shows (it downloads "
+                    code { "tally" } ", checks it and enrols it)."
+                }))
+                (step(steps.events_arrived, "step-events", html! {
+                    "Their first agent session arrives here within a minute or so of use; reload this page to see it."
+                }))
+            }
+        }
+    }
+}
+
 pub async fn page(req: Request, env: Env) -> Page {
     let user = SignedIn::for_page(&req, &env).await?;
     let View { team, zone, range } = View::of(&req, &user).await?;
     let (o, daily) = stats::overview(&user.db, &team, &range, &zone).await?;
     let month = tally_core::budget::Month::of_day(zone.local_day(crate::util::now_ms()));
     let alerts = user.db.open_alerts(&month.label()).await?;
-    let models = models_table(&o.models_30d, false);
+    // The table follows the selected range, as the cards above it do.
+    let (fh, th) = range.hours();
+    let models = models_table(&user.db.totals_by_model(fh, th).await?, false);
     if let Some(r) = download(&req, &user, &models).await? {
         return Ok(r);
     }
     let broken = user.db.integrations().await?;
     let t = &o.totals_range;
-    let card = |label: &str, testid: &str, value: String| {
-        html! { div.card { (label) b data-testid=(testid) { (value) } } }
+    let card = |label: &str, testid: &str, value: Cell| {
+        html! { div.card { (label) b data-testid=(testid) title=[value.title] { (value.text) } } }
+    };
+    let agents = user.db.agents().await?;
+    let first_run = if agents.iter().any(|a| a.last_seen_at.is_some()) {
+        None
+    } else {
+        let developers = if agents.is_empty() {
+            user.db.developer_list().await?.len()
+        } else {
+            1
+        };
+        Some(FirstRun {
+            token_created: developers > 0,
+            agent_enrolled: !agents.is_empty(),
+            events_arrived: false,
+        })
     };
     let chart_data = serde_json::to_string(&chart(&daily, &range))
         .map_err(|e| worker::Error::RustError(format!("chart data: {e}")))?;
@@ -74,36 +132,37 @@ pub async fn page(req: Request, env: Env) -> Page {
         (super::settings::deletion_banner(&user, &team, &zone))
         (super::integrations::broken_banner(&broken))
         p {
-            "Signed in as " (user.principal.email) " (" (user.principal.role.as_str()) "). Privacy mode: "
-            b data-testid="mode" { (o.privacy_mode.as_str()) }
+            "Signed in as " (user.principal.email) " (" (role_name(user.principal.role)) "). Privacy mode: "
+            b data-testid="mode" data-mode=(o.privacy_mode.as_str()) { (mode_long_name(o.privacy_mode)) }
         }
+        @if let Some(steps) = &first_run { (checklist(steps, user.can(Role::Admin))) }
         (range_form(&range, "/"))
         div.cards {
-            (card("Today", "spend-today", usd(o.spend_today)))
-            (card("7 days", "spend-7d", usd(o.spend_7d)))
-            (card("30 days", "spend-30d", usd(o.spend_30d)))
-            (card("Selected range, API-equivalent", "spend-range", usd(o.spend_range)))
-            (card("Selected range, actual", "spend-actual", usd(o.actual_range)))
-            (card("Active developers", "active-developers", o.active_developers.to_string()))
+            (card("Today", "spend-today", money_cell(o.spend_today)))
+            (card("7 days", "spend-7d", money_cell(o.spend_7d)))
+            (card("30 days", "spend-30d", money_cell(o.spend_30d)))
+            (card("Selected range, API-equivalent", "spend-range", money_cell(o.spend_range)))
+            (card("Selected range, actual", "spend-actual", money_cell(o.actual_range)))
+            (card("Active developers", "active-developers", count_cell(o.active_developers as i64)))
         }
         p.note { "API-equivalent prices every token at list price; actual counts API developers' tokens plus subscription seats prorated to the range (set seats on the Developers page)." }
         h2 { "Tokens (selected range)" }
         div.cards {
-            (card("Input", "tokens-input", t.input_tokens.to_string()))
-            (card("Output", "tokens-output", t.output_tokens.to_string()))
-            (card("Cache write", "tokens-cache-write", (t.cache_write_5m_tokens + t.cache_write_1h_tokens).to_string()))
-            (card("Cache read", "tokens-cache-read", t.cache_read_tokens.to_string()))
-            (card("Cache hit rate", "cache-hit-rate", percent(t.cache_read_tokens, prompt_tokens(t))))
-            (card("Saved by caching", "cache-saved", usd(o.cache_saved)))
+            (card("Input", "tokens-input", tokens_cell(t.input_tokens)))
+            (card("Output", "tokens-output", tokens_cell(t.output_tokens)))
+            (card("Cache write", "tokens-cache-write", tokens_cell(t.cache_write_5m_tokens + t.cache_write_1h_tokens)))
+            (card("Cache read", "tokens-cache-read", tokens_cell(t.cache_read_tokens)))
+            (card("Cache hit rate", "cache-hit-rate", Cell::text(percent(t.cache_read_tokens, prompt_tokens(t)))))
+            (card("Saved by caching", "cache-saved", money_cell(o.cache_saved)))
         }
         h2 { "Cost over time by model" }
         div #chart .box data-chart=(chart_data) {}
         script src="/static/uplot.js" {}
         script src="/static/chart.js" {}
-        h2 { "By model (last 30 days)" }
+        h2 { "By model (selected range)" }
         (table(&models))
     };
-    Ok(show_as(user.can(Role::Admin), "Overview", "/", body, 200)?)
+    Ok(show(&user, "Overview", "/", body, 200)?)
 }
 
 #[cfg(test)]

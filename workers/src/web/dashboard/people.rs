@@ -86,7 +86,8 @@ pub async fn remove(req: Request, env: Env) -> Page {
     let id = form.trimmed("developer_id");
     if !actions::remove_developer(&form.user, id).await? {
         return Ok(error_page(
-            "Developers & tokens",
+            &form.user,
+            "Install tokens",
             "/tokens",
             "No such developer in this team.",
             404,
@@ -101,7 +102,8 @@ pub async fn erase(req: Request, env: Env) -> Page {
     let devs = form.user.db.developer_list().await?;
     let Some(dev) = devs.iter().find(|d| d.id == id && d.erased_at.is_none()) else {
         return Ok(error_page(
-            "Developers & tokens",
+            &form.user,
+            "Install tokens",
             "/tokens",
             "No such developer in this team.",
             404,
@@ -109,7 +111,8 @@ pub async fn erase(req: Request, env: Env) -> Page {
     };
     if form.trimmed("confirm_name") != dev.name {
         return Ok(error_page(
-            "Developers & tokens",
+            &form.user,
+            "Install tokens",
             "/tokens",
             "Type the developer's exact name to confirm the erasure.",
             400,

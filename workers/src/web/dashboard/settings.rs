@@ -7,7 +7,7 @@ use tally_core::event::PrivacyMode;
 use tally_core::privacy::describe;
 use worker::{Env, Request};
 
-use super::layout::{csrf_field, show_as};
+use super::layout::{csrf_field, show};
 use super::Page;
 use crate::lifecycle::DELETION_GRACE_DAYS;
 use crate::util::{query, redirect};
@@ -57,7 +57,7 @@ pub async fn page(req: Request, env: Env) -> Page {
                         input type="radio" name="mode" value=(m.as_str())
                             data-testid=(format!("mode-{}", m.as_str()))
                             checked[m == team.mode()] disabled[read_only];
-                        " " b { (m.as_str()) }
+                        " " b { (crate::web::format::mode_long_name(m)) }
                     }
                     p { (describe(m)) }
                 }
@@ -86,9 +86,12 @@ pub async fn page(req: Request, env: Env) -> Page {
         h2 { "Retention" }
         form method="post" action="/settings/retention" class="box" {
             (csrf)
-            select name="days" disabled[read_only] {
-                @for d in RETENTION_DAYS {
-                    option value=(d) selected[team.retention_days == d] { (retention_label(d)) }
+            label {
+                "Keep content and categories for "
+                select name="days" disabled[read_only] {
+                    @for d in RETENTION_DAYS {
+                        option value=(d) selected[team.retention_days == d] { (retention_label(d)) }
+                    }
                 }
             }
             " "
@@ -97,7 +100,13 @@ pub async fn page(req: Request, env: Env) -> Page {
         h2 { "Time zone" }
         form method="post" action="/settings/timezone" class="box" {
             (csrf)
-            label { "IANA name " input name="timezone" value=(team.timezone) data-testid="timezone-input" disabled[read_only]; }
+            label {
+                "Time zone (type a city to search) "
+                input name="timezone" value=(team.timezone) list="tz-names" autocomplete="off" data-testid="timezone-input" disabled[read_only];
+            }
+            datalist #tz-names {
+                @for n in crate::zone::Zone::names() { option value=(n); }
+            }
             " "
             button data-testid="save-timezone" disabled[read_only] { "Save time zone" }
             " "
@@ -137,13 +146,7 @@ pub async fn page(req: Request, env: Env) -> Page {
             }
         }
     };
-    Ok(show_as(
-        user.can(Role::Admin),
-        "Settings",
-        "/settings",
-        body,
-        200,
-    )?)
+    Ok(show(&user, "Settings", "/settings", body, 200)?)
 }
 
 pub async fn save_privacy(req: Request, env: Env) -> Page {

@@ -15,7 +15,7 @@ use serde_json::json;
 use tally_core::money::Usd;
 use worker::{Env, Request, Response};
 
-use super::layout::{mode_chip, show_as, usd};
+use super::layout::{mode_chip, show, usd};
 use super::Page;
 use crate::content::store::{self, StoredEvent};
 use crate::db::ContentObject;
@@ -136,13 +136,7 @@ pub async fn page(req: Request, env: Env, session: &str) -> Page {
     let (user, loaded) = open(&req, &env, session, AuditAction::ContentView, json!({})).await?;
     let zone = Zone::new(&user.db.settings().await?.timezone);
     let body = render(session, &zone, &loaded.events, true);
-    Ok(no_store(show_as(
-        user.can(Role::Admin),
-        "Session",
-        "/sessions",
-        body,
-        200,
-    )?)?)
+    Ok(no_store(show(&user, "Session", "/sessions", body, 200)?)?)
 }
 
 /// The timeline of `events`; `exports` adds the download links (members).

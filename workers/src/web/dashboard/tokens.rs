@@ -5,7 +5,7 @@ use maud::html;
 use worker::{Env, Request};
 
 use super::download;
-use super::layout::{csrf_field, error_page, show_as, table};
+use super::layout::{csrf_field, error_page, show, table};
 use super::Page;
 use crate::db::AgentRow;
 use crate::util::redirect;
@@ -75,7 +75,7 @@ pub async fn page(req: Request, env: Env) -> Page {
     let csrf = csrf_field(&user.principal.csrf_token);
     let devs = user.db.developer_list().await?;
     let body = html! {
-        h1 { "Developers & tokens" }
+        h1 { "Install tokens" }
         (super::settings::deletion_banner(&user, &team, &zone))
         @if let Some(s) = crate::util::query(&req).get("saved") {
             p.ok data-testid="saved" { "Saved: " (s) }
@@ -101,13 +101,7 @@ pub async fn page(req: Request, env: Env) -> Page {
         }
         (super::people::forms(&user, &devs))
     };
-    Ok(show_as(
-        user.can(Role::Admin),
-        "Developers & tokens",
-        "/tokens",
-        body,
-        200,
-    )?)
+    Ok(show(&user, "Install tokens", "/tokens", body, 200)?)
 }
 
 /// `POST /tokens`: shows the new install command once; only its hash is stored.
@@ -117,7 +111,8 @@ pub async fn create(req: Request, env: Env) -> Page {
     let name = form.trimmed("developer_name");
     if !actions::valid_developer_name(name) {
         return Ok(error_page(
-            "Developers & tokens",
+            &form.user,
+            "Install tokens",
             "/tokens",
             "A developer name (1–200 bytes) is required.",
             400,
@@ -147,7 +142,7 @@ pub async fn create(req: Request, env: Env) -> Page {
         p { a href="/tokens" { "Back" } }
         script src="/static/copy.js" {}
     };
-    let mut r = show_as(true, "Install token", "/tokens", body, 200)?;
+    let mut r = show(&form.user, "Install token", "/tokens", body, 200)?;
     r.headers_mut().set("Cache-Control", "no-store")?;
     Ok(r)
 }

@@ -7,7 +7,8 @@ use worker::{Env, Request};
 
 use super::download;
 use super::layout::{
-    csrf_field, duration, error_page, mode_chips, percent, range_form, show_as, table, usd,
+    csrf_field, duration, error_page, mode_chips, percent, range_form, range_form_keeping, show,
+    table, td, usd,
 };
 use super::{Page, View};
 use crate::db::{
@@ -18,7 +19,8 @@ use crate::util::{query, redirect};
 use crate::vocab::Role;
 use crate::web::actions;
 use crate::web::auth::{AdminForm, SignedIn};
-use crate::web::export::{Column, Table};
+use crate::web::export::{Column, Shown, Table};
+use crate::web::format::{category_of, count_cell, money_cell, tokens_cell, Cell};
 use crate::web::stats::prompt_tokens;
 use crate::zone::Zone;
 use tally_core::budget::SeatPlan;
@@ -34,7 +36,7 @@ async fn table_page(
         return Ok(r);
     }
     let (title, path, body) = render(&table);
-    Ok(show_as(user.can(Role::Admin), title, path, body, 200)?)
+    Ok(show(user, title, path, body, 200)?)
 }
 
 type GroupColumn = Column<GroupTotals, Zone>;
@@ -46,6 +48,10 @@ const COST: GroupColumn = ("cost", |r, _| usd(r.cost()));
 const LAST_ACTIVE: GroupColumn = ("last active", |r, z| {
     z.date(z.local_day(r.last_hour * HOUR_MS))
 });
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
 
 /// Totals per model; the models page adds each model's cache hit rate.
 pub fn models_table(rows: &[ModelTotals], hit_rate: bool) -> Table {
@@ -65,8 +71,34 @@ pub fn models_table(rows: &[ModelTotals], hit_rate: bool) -> Table {
     }
     columns.push(("cost", |m, _| usd(m.cost())));
     columns.push(("unpriced requests", |m, _| m.unpriced_requests.to_string()));
-    Table::of("models", &columns, rows, &())
+    Table::of("models", &columns, rows, &()).show(
+        rows,
+        &(),
+        &[
+            ("requests", |m, _| count_cell(m.requests)),
+            ("input", |m, _| tokens_cell(m.input_tokens)),
+            ("output", |m, _| tokens_cell(m.output_tokens)),
+            ("cache write 5m", |m, _| {
+                tokens_cell(m.cache_write_5m_tokens)
+            }),
+            ("cache write 1h", |m, _| {
+                tokens_cell(m.cache_write_1h_tokens)
+            }),
+            ("cache read", |m, _| tokens_cell(m.cache_read_tokens)),
+            ("cost", |m, _| money_cell(m.cost())),
+            ("unpriced requests", |m, _| count_cell(m.unpriced_requests)),
+        ],
+    )
 }
+
+/// The page shows a group's figures compactly, exact on hover.
+const GROUP_SHOWN: [Shown<GroupTotals, Zone>; 5] = [
+    ("requests", |r, _| count_cell(r.requests)),
+    ("input", |r, _| tokens_cell(r.input_tokens)),
+    ("output", |r, _| tokens_cell(r.output_tokens)),
+    ("cache read", |r, _| tokens_cell(r.cache_read_tokens)),
+    ("cost", |r, _| money_cell(r.cost())),
+];
 
 fn categorizing(mode: PrivacyMode) -> bool {
     matches!(
@@ -152,7 +184,33 @@ pub async fn developers(req: Request, env: Env) -> Page {
         ],
         &rows,
         &ctx,
-    );
+    )
+    .show(
+        &rows,
+        &ctx,
+        &[
+            ("requests", |r, _| count_cell(r.requests)),
+            ("input", |r, _| tokens_cell(r.input_tokens)),
+            ("output", |r, _| tokens_cell(r.output_tokens)),
+            ("cache write", |r, _| tokens_cell(r.cache_write_tokens)),
+            ("cache read", |r, _| tokens_cell(r.cache_read_tokens)),
+            ("cost", |r, _| money_cell(r.cost())),
+            ("seat per month", |r, c| match c.of(r) {
+                Some(s) if s.plan != SeatPlan::Api => money_cell(s.seat_monthly),
+                _ => Cell::text("—"),
+            }),
+            ("actual", |r, c| {
+                money_cell(c.of(r).map(|s| s.actual).unwrap_or(r.cost()))
+            }),
+        ],
+    )
+    .link("developer", &rows, |r| {
+        Some(format!(
+            "/sessions?{}&developer={}",
+            range.query(),
+            enc(&r.key)
+        ))
+    });
     let zone = ctx.zone;
     let admin = user.can(Role::Admin);
     let devs = if admin {
@@ -262,7 +320,15 @@ pub async fn projects(req: Request, env: Env) -> Page {
         ],
         &rows,
         &zone,
-    );
+    )
+    .show(&rows, &zone, &GROUP_SHOWN)
+    .link("project (keyed hash)", &rows, |r| {
+        Some(format!(
+            "/sessions?{}&project={}",
+            range.query(),
+            enc(&r.key)
+        ))
+    });
     let mut project_hints: Vec<&str> = hints
         .iter()
         .map(|h| h.project_hint.as_str())
@@ -302,6 +368,7 @@ pub async fn label_project(req: Request, env: Env) -> Page {
     let (project, label) = (form.trimmed("project"), form.trimmed("label"));
     if !actions::valid_project_label(project, label) {
         return Ok(error_page(
+            &form.user,
             "Projects",
             "/projects",
             "A project hash is 64 hex characters and a label 1–80 characters.",
@@ -315,9 +382,35 @@ pub async fn label_project(req: Request, env: Env) -> Page {
 pub async fn sessions(req: Request, env: Env) -> Page {
     let user = SignedIn::for_page(&req, &env).await?;
     let View { zone, range, .. } = View::of(&req, &user).await?;
-    let by_duration = query(&req).get("sort").is_some_and(|s| s == "duration");
+    let q = query(&req);
+    let by_duration = q.get("sort").is_some_and(|s| s == "duration");
+    let filter = |k: &str| q.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let (developer, project) = (filter("developer"), filter("project"));
     let (f, t) = range.ms();
-    let rows = user.db.sessions_in(f, t, by_duration).await?;
+    let rows = user
+        .db
+        .sessions_in(f, t, by_duration, &developer, &project)
+        .await?;
+    // Sort links and drill-downs keep the range and the other filters.
+    let mut kept = range.query();
+    if !developer.is_empty() {
+        kept.push_str(&format!("&developer={}", enc(&developer)));
+    }
+    if !project.is_empty() {
+        kept.push_str(&format!("&project={}", enc(&project)));
+    }
+    let filtered_by = match (developer.is_empty(), project.is_empty()) {
+        (false, _) => Some(format!(
+            "developer {}",
+            rows.first()
+                .map_or(developer.as_str(), |r| r.developer.as_str())
+        )),
+        (true, false) => Some(format!(
+            "project {}",
+            project.chars().take(16).collect::<String>()
+        )),
+        _ => None,
+    };
     // Owners and admins may read stored content; viewers see numbers only.
     let with_content = if user.can(Role::Admin) {
         let ids: Vec<String> = rows.iter().map(|r| r.session.clone()).collect();
@@ -342,16 +435,45 @@ pub async fn sessions(req: Request, env: Env) -> Page {
         ],
         &rows,
         &zone,
-    );
+    )
+    .show(
+        &rows,
+        &zone,
+        &[
+            ("agent", |r, _| {
+                Cell::text(crate::web::format::agent_of(&r.agent))
+            }),
+            ("requests", |r, _| count_cell(r.requests)),
+            ("cost", |r, _| money_cell(r.cost())),
+        ],
+    )
+    .link("developer", &rows, |r| {
+        Some(format!(
+            "/sessions?{}&developer={}",
+            range.query(),
+            enc(&r.developer_id)
+        ))
+    })
+    .link("session (keyed hash)", &rows, |r| {
+        with_content
+            .contains(&r.session)
+            .then(|| format!("/sessions/{}", r.session))
+    });
     table_page(&req, &user, t, |t| {
         let body = html! {
             h1 { "Sessions" }
-            (range_form(&range, "/sessions"))
+            (range_form_keeping(&range, "/sessions", &[("developer", developer.as_str()), ("project", project.as_str())].into_iter().filter(|(_, v)| !v.is_empty()).collect::<Vec<_>>()))
+            @if let Some(f) = &filtered_by {
+                p data-testid="sessions-filter" {
+                    "Only sessions of " (f) ". "
+                    a href=(format!("/sessions?{}", range.query())) { "Show all sessions" }
+                }
+            }
             p {
                 "Sorted by " (if by_duration { "duration" } else { "cost" }) ". "
-                a href="/sessions?sort=cost" { "Most expensive" }
+                a href=(format!("/sessions?{kept}&sort=cost")) data-testid="sort-cost" { "Most expensive" }
                 " · "
-                a href="/sessions?sort=duration" { "Longest" }
+                a href=(format!("/sessions?{kept}&sort=duration")) data-testid="sort-duration" { "Longest" }
             }
             (sessions_table(t, &rows))
             @if !with_content.is_empty() {
@@ -382,14 +504,15 @@ pub fn mode_names(bits: i64) -> String {
 pub fn sessions_table(t: &Table, rows: &[SessionRowOut]) -> Markup {
     let last = t.columns.len().saturating_sub(1);
     html! {
-        div.scroll {
+        // Focusable, so keyboard users can scroll a wide table sideways.
+        div.scroll tabindex="0" role="region" aria-label=(format!("{} table", t.name)) {
             table data-testid=(format!("table-{}", t.name)) {
                 thead { tr { @for c in &t.columns { th { (c) } } } }
                 tbody {
-                    @for (cells, row) in t.rows.iter().zip(rows) {
+                    @for (cells, row) in t.shown.iter().zip(rows) {
                         tr data-testid="session-row" data-session=(row.session) {
-                            @for cell in &cells[..last] { td { (cell) } }
-                            td { (mode_chips(row.modes)) }
+                            @for (cell, c) in cells[..last].iter().zip(&t.columns) { (td(cell, c)) }
+                            td data-label="modes" { (mode_chips(row.modes)) }
                         }
                     }
                     @if t.rows.is_empty() {
@@ -491,6 +614,14 @@ pub async fn categories(req: Request, env: Env) -> Page {
         ],
         &rows,
         &(),
+    )
+    .show(
+        &rows,
+        &(),
+        &[
+            ("category", |r, _| Cell::text(category_of(&r.category))),
+            ("requests", |r, _| count_cell(r.requests)),
+        ],
     );
     let collecting = categorizing(team.mode());
     table_page(&req, &user, t, |t| {
@@ -502,12 +633,12 @@ pub async fn categories(req: Request, env: Env) -> Page {
             (range_form(&range, "/categories"))
             @if capped > 0 {
                 p.error data-testid="categorize-capped" {
-                    (capped) " events in this range were left uncategorized because the categorize-cloud spend cap (daily budget or calls per minute, see Settings) was reached."
+                    (crate::web::format::count(capped)) " events in this range were left uncategorized because the categorize-cloud spend cap (daily budget or calls per minute, see Settings) was reached."
                 }
             }
             div.cards {
                 @for (category, n) in &dist {
-                    div.card { (category) b { (n) } (percent(*n, total)) }
+                    div.card { (category_of(category)) b { (crate::web::format::count(*n)) } (percent(*n, total)) }
                 }
             }
             (table(t))
