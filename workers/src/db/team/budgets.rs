@@ -397,8 +397,11 @@ impl TeamDb {
 }
 
 /// Statements the developer removal and erasure batches add: a developer
-/// who is gone keeps no budget and no seat.
-pub(super) const FORGET_DEVELOPER: [&str; 2] = [
+/// who is gone keeps no budget and no seat, and their self-view ends (its
+/// sessions and pending links).
+pub(super) const FORGET_DEVELOPER: [&str; 4] = [
     "DELETE FROM budgets WHERE team_id = ?1 AND scope = 'developer' AND scope_key = ?2",
     "DELETE FROM seat_plans WHERE team_id = ?1 AND developer_id = ?2",
+    "DELETE FROM developer_sessions WHERE team_id = ?1 AND developer_id = ?2",
+    "DELETE FROM developer_links WHERE team_id = ?1 AND developer_id = ?2",
 ];

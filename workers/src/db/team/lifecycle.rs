@@ -1,7 +1,7 @@
 //! Content index, retention and deletion: what `crate::lifecycle` and the
 //! lifecycle pages need.
 
-use worker::Result;
+use worker::{D1PreparedStatement, Result};
 
 use super::super::rows::*;
 use super::super::{all, i, t};
@@ -166,19 +166,20 @@ impl TeamDb {
                     "UPDATE developers SET name = ?3, removed_at = COALESCE(removed_at, ?4), erased_at = ?4 WHERE team_id = ?1 AND id = ?2",
                     vec![t(developer_id), t(anon_name), i(now)],
                 )?,
-                self.stmt(FORGET_DEVELOPER[0], vec![t(developer_id)])?,
-                self.stmt(FORGET_DEVELOPER[1], vec![t(developer_id)])?,
-                self.stmt(
-                    "DELETE FROM developer_sessions WHERE team_id = ?1 AND developer_id = ?2",
-                    vec![t(developer_id)],
-                )?,
-                self.stmt(
-                    "DELETE FROM developer_links WHERE team_id = ?1 AND developer_id = ?2",
-                    vec![t(developer_id)],
-                )?,
-            ])
+            ]
+            .into_iter()
+            .chain(self.forget_developer(developer_id)?)
+            .collect())
             .await?,
         )
+    }
+
+    /// What removal and erasure both drop: `FORGET_DEVELOPER`, bound.
+    fn forget_developer(&self, developer_id: &str) -> Result<Vec<D1PreparedStatement>> {
+        FORGET_DEVELOPER
+            .iter()
+            .map(|sql| self.stmt(sql, vec![t(developer_id)]))
+            .collect()
     }
 
     pub async fn remove_developer(&self, developer_id: &str, now: i64) -> Result<bool> {
@@ -192,18 +193,10 @@ impl TeamDb {
                     "UPDATE developers SET removed_at = COALESCE(removed_at, ?3) WHERE team_id = ?1 AND id = ?2",
                     vec![t(developer_id), i(now)],
                 )?,
-                self.stmt(FORGET_DEVELOPER[0], vec![t(developer_id)])?,
-                self.stmt(FORGET_DEVELOPER[1], vec![t(developer_id)])?,
-                // Their agents are revoked, so their self-view ends too.
-                self.stmt(
-                    "DELETE FROM developer_sessions WHERE team_id = ?1 AND developer_id = ?2",
-                    vec![t(developer_id)],
-                )?,
-                self.stmt(
-                    "DELETE FROM developer_links WHERE team_id = ?1 AND developer_id = ?2",
-                    vec![t(developer_id)],
-                )?,
-            ])
+            ]
+            .into_iter()
+            .chain(self.forget_developer(developer_id)?)
+            .collect())
             .await?;
         Ok(r.get(1).map(changed).unwrap_or(0) > 0)
     }
