@@ -12,14 +12,46 @@ use crate::time::DAY_MS;
 use crate::usage::TokenUsage;
 
 // Callers name it here; the constant lives in `time`.
-pub use crate::time::HOUR_MS;
+pub use crate::time::QUARTER_MS;
 
+/// One aggregate row's key: a quarter hour (unix ms / `QUARTER_MS`), so a
+/// day in any time zone is a whole number of buckets.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct HourKey {
-    pub hour: i64,
+#[serde(from = "QuarterKeyWire")]
+pub struct QuarterKey {
+    pub quarter: i64,
     pub project: String,
     pub model: String,
     pub agent: String,
+}
+
+/// Queue messages sent by a Worker of before quarter buckets (still in flight
+/// during a deploy) carry `hour`; an hour is its first quarter's bucket, as
+/// migration 0012 moved the stored rows.
+#[derive(Deserialize)]
+struct QuarterKeyWire {
+    #[serde(default)]
+    quarter: Option<i64>,
+    #[serde(default)]
+    hour: Option<i64>,
+    project: String,
+    model: String,
+    agent: String,
+}
+
+impl From<QuarterKeyWire> for QuarterKey {
+    fn from(w: QuarterKeyWire) -> QuarterKey {
+        let quarters_per_hour = crate::time::HOUR_MS / QUARTER_MS;
+        QuarterKey {
+            quarter: w
+                .quarter
+                .or(w.hour.map(|h| h * quarters_per_hour))
+                .unwrap_or(0),
+            project: w.project,
+            model: w.model,
+            agent: w.agent,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,24 +117,25 @@ pub struct CategoryKey {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rollup {
-    pub hourly: Vec<(HourKey, Totals)>,
+    #[serde(alias = "hourly")]
+    pub quarters: Vec<(QuarterKey, Totals)>,
     pub sessions: Vec<SessionRow>,
     pub categories: Vec<(CategoryKey, u64)>,
     pub events: u64,
 }
 
 pub fn aggregate(events: &[WireEvent]) -> Rollup {
-    let mut hourly: BTreeMap<HourKey, Totals> = BTreeMap::new();
+    let mut quarters: BTreeMap<QuarterKey, Totals> = BTreeMap::new();
     let mut sessions: BTreeMap<&str, SessionRow> = BTreeMap::new();
     let mut categories: BTreeMap<CategoryKey, u64> = BTreeMap::new();
     for e in events {
-        let key = HourKey {
-            hour: e.ts.div_euclid(HOUR_MS),
+        let key = QuarterKey {
+            quarter: e.ts.div_euclid(QUARTER_MS),
             project: e.project.clone(),
             model: e.model.clone(),
             agent: e.agent.as_str().to_string(),
         };
-        hourly.entry(key).or_default().add(e);
+        quarters.entry(key).or_default().add(e);
         let s = sessions.entry(&e.session).or_insert_with(|| SessionRow {
             session: e.session.clone(),
             project: e.project.clone(),
@@ -131,7 +164,7 @@ pub fn aggregate(events: &[WireEvent]) -> Rollup {
         }
     }
     Rollup {
-        hourly: hourly.into_iter().collect(),
+        quarters: quarters.into_iter().collect(),
         sessions: sessions.into_values().collect(),
         categories: categories.into_iter().collect(),
         events: events.len() as u64,
@@ -149,7 +182,7 @@ pub fn split_id(parts: &[Rollup]) -> String {
 
 impl Rollup {
     pub fn rows(&self) -> usize {
-        self.hourly.len() + self.sessions.len() + self.categories.len()
+        self.quarters.len() + self.sessions.len() + self.categories.len()
     }
 
     /// Splits into parts of at most `max_rows` rows so each queue message stays
@@ -167,11 +200,11 @@ impl Rollup {
                 parts.push(std::mem::take(cur));
             }
         };
-        for h in self.hourly {
+        for h in self.quarters {
             if cur.rows() == max_rows {
                 flush(&mut cur, &mut parts);
             }
-            cur.hourly.push(h);
+            cur.quarters.push(h);
         }
         for s in self.sessions {
             if cur.rows() == max_rows {
@@ -225,8 +258,8 @@ mod tests {
     }
 
     #[test]
-    fn collapses_by_hour_model_and_session() {
-        let h = HOUR_MS;
+    fn collapses_by_quarter_model_and_session() {
+        let h = QUARTER_MS;
         let events = vec![
             ev(10 * h + 1, "s1", "m1", Some(100)),
             ev(10 * h + 2, "s1", "m1", Some(50)),
@@ -235,14 +268,14 @@ mod tests {
         ];
         let r = aggregate(&events);
         assert_eq!(r.events, 4);
-        assert_eq!(r.hourly.len(), 3);
-        let (k, t) = &r.hourly[0];
-        assert_eq!((k.hour, k.model.as_str()), (10, "m1"));
+        assert_eq!(r.quarters.len(), 3);
+        let (k, t) = &r.quarters[0];
+        assert_eq!((k.quarter, k.model.as_str()), (10, "m1"));
         assert_eq!(
             (t.requests, t.cost, t.tokens.cache_read),
             (2, Usd::from_pico(150), 2000)
         );
-        let (_, t2) = &r.hourly[1];
+        let (_, t2) = &r.quarters[1];
         assert_eq!(
             (t2.requests, t2.unpriced_requests, t2.cost),
             (1, 1, Usd::ZERO)
@@ -250,10 +283,27 @@ mod tests {
         assert_eq!(r.sessions.len(), 2);
         assert_eq!(r.sessions[0].start_ms, 10 * h + 1);
         assert_eq!(r.sessions[0].end_ms, 10 * h + 3);
+        assert_eq!(r.quarters[2].0.quarter, 11);
         assert_eq!(
             (r.sessions[0].requests, r.sessions[0].cost),
             (3, Usd::from_pico(150))
         );
+    }
+
+    #[test]
+    fn messages_of_hourly_workers_still_in_flight_land_in_their_first_quarter() {
+        let old = r#"{"hourly":[[{"hour":10,"project":"p","model":"m","agent":"claude-code"},{"requests":2,"unpriced_requests":0,"tokens":{"input":1,"output":2,"cache_write_5m":3,"cache_write_1h":4,"cache_read":5},"cost":"7"}]],"sessions":[],"categories":[],"events":2}"#;
+        let r: Rollup = serde_json::from_str(old).unwrap();
+        assert_eq!(r.quarters.len(), 1);
+        assert_eq!(r.quarters[0].0.quarter, 40);
+        assert_eq!(r.quarters[0].1.requests, 2);
+        assert_eq!(r.events, 2);
+        // And today's messages round-trip exactly.
+        let events = [ev(5 * QUARTER_MS + 9, "s", "m", Some(3))];
+        let now = aggregate(&events);
+        let back: Rollup = serde_json::from_str(&serde_json::to_string(&now).unwrap()).unwrap();
+        assert_eq!(back, now);
+        assert_eq!(back.quarters[0].0.quarter, 5);
     }
 
     #[test]
@@ -276,7 +326,7 @@ mod tests {
     #[test]
     fn split_id_changes_with_any_part() {
         let events: Vec<WireEvent> = (0..10)
-            .map(|i| ev(i * HOUR_MS, &format!("s{i}"), "m", Some(1)))
+            .map(|i| ev(i * QUARTER_MS, &format!("s{i}"), "m", Some(1)))
             .collect();
         let r = aggregate(&events);
         let a = split_id(&r.clone().split(5));
@@ -295,7 +345,7 @@ mod tests {
     #[test]
     fn split_keeps_every_row_once() {
         let events: Vec<WireEvent> = (0..250)
-            .map(|i| ev(i * HOUR_MS, &format!("s{i}"), "m", Some(1)))
+            .map(|i| ev(i * QUARTER_MS, &format!("s{i}"), "m", Some(1)))
             .collect();
         let r = aggregate(&events);
         assert_eq!(r.rows(), 500);
@@ -306,7 +356,7 @@ mod tests {
         assert_eq!(parts.iter().map(|p| p.events).sum::<u64>(), 250);
         let cost: Usd = parts
             .iter()
-            .flat_map(|p| p.hourly.iter())
+            .flat_map(|p| p.quarters.iter())
             .map(|(_, t)| t.cost)
             .sum();
         assert_eq!(cost, Usd::from_pico(250));

@@ -4,6 +4,10 @@
 pub const SECOND_MS: i64 = 1000;
 pub const MINUTE_MS: i64 = 60 * SECOND_MS;
 pub const HOUR_MS: i64 = 60 * MINUTE_MS;
+/// The aggregates' bucket: every UTC offset in use (+05:30, +05:45, −03:30,
+/// +08:45, …) and every DST step is a whole number of quarter hours, so a local
+/// day in any zone is a whole number of quarters.
+pub const QUARTER_MS: i64 = 15 * MINUTE_MS;
 pub const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar

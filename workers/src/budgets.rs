@@ -15,7 +15,7 @@
 use serde_json::json;
 use tally_core::budget::{self, Month, Spike};
 use tally_core::money::Usd;
-use tally_core::time::{utc_date, DAY_MS, HOUR_MS};
+use tally_core::time::{utc_date, DAY_MS, QUARTER_MS};
 use worker::{Env, Result};
 
 use crate::db::{BudgetLine, BudgetScope, ServiceDb, TeamDb};
@@ -130,19 +130,19 @@ pub fn spike_title(day: i64, spent: Usd, median: Usd) -> String {
 }
 
 /// Today so far (a spike shows before the day ends) and yesterday (whose
-/// last hour may have arrived after midnight).
+/// last quarter hour may have arrived after midnight).
 async fn evaluate_spikes(db: &TeamDb, zone: &Zone, today: i64, now: i64) -> Result<u32> {
-    let Some(first_hour) = db.first_usage_hour().await? else {
+    let Some(first_quarter) = db.first_usage_quarter().await? else {
         return Ok(0);
     };
-    let first_day = zone.local_day(first_hour * HOUR_MS);
+    let first_day = zone.local_day(first_quarter * QUARTER_MS);
     let window = budget::SPIKE_WINDOW_DAYS as i64;
     let from = today - 1 - window;
     if first_day > today - window {
         return Ok(0); // not even today has a full history
     }
-    let (fh, th) = Range::days(from, today, zone).hours();
-    let daily = by_local_day(&db.hourly_cost_by_model(fh, th).await?, zone);
+    let runs = Range::days(from, today, zone).offset_runs(zone);
+    let daily = by_local_day(&db.daily_cost_by_model(&runs).await?);
     let spend = |d: i64| -> Usd { daily.iter().filter(|c| c.day == d).map(|c| c.cost).sum() };
     let mut raised = 0;
     for day in [today - 1, today] {

@@ -1,10 +1,11 @@
 //! The team's time zone: dashboards count days as the team lives them.
-//! Aggregates are hourly in UTC, so a day boundary in a zone with a
-//! half-hour offset falls inside an hour; that hour counts for the day it starts in.
+//! Aggregates are kept per UTC quarter hour, which every offset in use and
+//! every DST step divides, so a local day is a whole number of quarters and
+//! changing the team's zone re-buckets without rewriting anything.
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
-use tally_core::time::{civil_from_days, DAY_MS};
+use tally_core::time::{civil_from_days, DAY_MS, QUARTER_MS};
 
 pub struct Zone {
     pub name: String,
@@ -79,6 +80,52 @@ impl Zone {
             .and_then(|date| date.to_zoned(self.tz.clone()))
             .map(|z| z.timestamp().as_millisecond())
             .unwrap_or(day * DAY_MS)
+    }
+
+    /// The zone's UTC offset at the start of quarter `q`, in whole quarters
+    /// (offsets before standard time, such as local mean time, round down).
+    fn offset_quarters(&self, q: i64) -> i64 {
+        self.offset_ms(q * QUARTER_MS).div_euclid(QUARTER_MS)
+    }
+
+    /// Quarters `[from, to)` cut where the UTC offset changes, as
+    /// `(from, to, offset)` with the offset in quarters: within one run a
+    /// quarter's local day is `(quarter + offset) / quarters per day`, which
+    /// D1 computes itself, so a year reads back one row per day and model.
+    pub fn offset_runs(&self, from: i64, to: i64) -> Vec<(i64, i64, i64)> {
+        const DAY_Q: i64 = DAY_MS / QUARTER_MS;
+        let mut runs = Vec::new();
+        let mut start = from;
+        while start < to {
+            let off = self.offset_quarters(start);
+            // Offsets change at most a few times a year and never twice a
+            // day: walk a day at a time, then bisect the day that changed.
+            let mut lo = start;
+            let mut hi = start;
+            loop {
+                hi = (hi + DAY_Q).min(to);
+                if hi == to || self.offset_quarters(hi) != off {
+                    break;
+                }
+                lo = hi;
+            }
+            if hi == to && self.offset_quarters(to - 1) == off {
+                runs.push((start, to, off));
+                break;
+            }
+            // The first quarter of (lo, hi] whose offset differs.
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if self.offset_quarters(mid) == off {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            runs.push((start, hi, off));
+            start = hi;
+        }
+        runs
     }
 
     /// `YYYY-MM-DD HH:MM` in the zone.

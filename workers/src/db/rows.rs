@@ -88,8 +88,9 @@ pub struct ModelTotals {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HourModelCost {
-    pub hour: i64,
+pub struct DayModelCost {
+    /// The team's local day (days since 1970-01-01).
+    pub day: i64,
     pub model: String,
     #[serde(deserialize_with = "exact")]
     pub cost_micro_usd: i64,
@@ -117,7 +118,7 @@ pub struct GroupTotals {
     /// Pico-USD beyond `cost_micro_usd` (a sum of per-row remainders).
     #[serde(default, deserialize_with = "exact")]
     pub cost_pico_usd: i64,
-    pub last_hour: i64,
+    pub last_quarter: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -218,7 +219,7 @@ macro_rules! exact_cost {
         }
     )*};
 }
-exact_cost!(ModelTotals, HourModelCost, GroupTotals, SessionRowOut);
+exact_cost!(ModelTotals, DayModelCost, GroupTotals, SessionRowOut);
 
 impl ModelTotals {
     /// Stores an exact amount as the row's pair of columns.

@@ -22,6 +22,7 @@ use crate::db::{
 };
 use crate::util::{config, required, send_email_with};
 use crate::vocab::{AuditAction, Role};
+use crate::web::range::Range;
 use crate::web::stats;
 use crate::zone::Zone;
 use digest::{DigestData, DigestKind};
@@ -165,14 +166,10 @@ pub async fn digest_data(
     zone: &Zone,
     p: &Period,
 ) -> Result<DigestData> {
-    let hours = |p: &Period| {
-        (
-            zone.day_start(p.from_day).div_euclid(HOUR_MS),
-            zone.day_start(p.to_day).div_euclid(HOUR_MS),
-        )
-    };
-    let (fh, th) = hours(p);
-    let (pfh, pth) = hours(&p.previous());
+    // A period's `to_day` is its first day after.
+    let quarters = |p: &Period| Range::days(p.from_day, p.to_day - 1, zone).quarters();
+    let (fh, th) = quarters(p);
+    let (pfh, pth) = quarters(&p.previous());
     let models = db.totals_by_model(fh, th).await?;
     let before = stats::sum(&db.totals_by_model(pfh, pth).await?);
     let totals = stats::sum(&models);

@@ -149,7 +149,7 @@ proptest! {
             let zone = Zone::new("Europe/Paris");
             let r = Range::parse(&pairs, 1_780_000_000_000, &zone);
             prop_assert!(r.to_day - r.from_day < MAX_DAYS);
-            let (a, b) = r.hours();
+            let (a, b) = r.quarters();
             prop_assert!(a <= b);
             let _ = (r.first_date(), r.last_date(), r.utc_days(), r.ms());
             let _ = pairs.get("format").and_then(|f| Format::parse(f));

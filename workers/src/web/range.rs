@@ -1,10 +1,10 @@
 //! The date range a page or export covers: whole days in the team's time
-//! zone, translated into the hour, millisecond and UTC-day bounds the
-//! stored rows are keyed by.
+//! zone, translated into the quarter-hour, millisecond and UTC-day bounds
+//! the stored rows are keyed by.
 
 use std::collections::HashMap;
 
-use tally_core::time::{parse_date, utc_date, DAY_MS, HOUR_MS};
+use tally_core::time::{parse_date, utc_date, DAY_MS, QUARTER_MS};
 
 use crate::zone::Zone;
 
@@ -14,6 +14,10 @@ const DEFAULT_DAYS: i64 = 30;
 /// The longest range a page or export covers (about three years): a
 /// range of millennia would build a chart of millions of days.
 pub const MAX_DAYS: i64 = 3 * 366;
+
+fn ceil_quarter(ms: i64) -> i64 {
+    (ms + QUARTER_MS - 1).div_euclid(QUARTER_MS)
+}
 
 /// An inclusive range of local days, from `?from=YYYY-MM-DD&to=YYYY-MM-DD`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,12 +59,18 @@ impl Range {
         }
     }
 
-    /// Hourly buckets `[from, to)` whose start lies in the range: an hour
-    /// cut by a half-hour offset counts for the local day it starts in, the
-    /// same rule the overview's daily chart applies.
-    pub fn hours(&self) -> (i64, i64) {
-        let ceil_hour = |ms: i64| (ms + HOUR_MS - 1).div_euclid(HOUR_MS);
-        (ceil_hour(self.from_ms), ceil_hour(self.to_ms))
+    /// Quarter-hour buckets `[from, to)`: exactly the range's instants, since
+    /// local midnights fall on quarter hours in every zone in use (a bucket
+    /// cut by an older, odd offset counts for the day it starts in).
+    pub fn quarters(&self) -> (i64, i64) {
+        (ceil_quarter(self.from_ms), ceil_quarter(self.to_ms))
+    }
+
+    /// `quarters()` cut where the zone's offset changes (`Zone::offset_runs`),
+    /// for sums per local day.
+    pub fn offset_runs(&self, zone: &Zone) -> Vec<(i64, i64, i64)> {
+        let (a, b) = self.quarters();
+        zone.offset_runs(a, b)
     }
 
     /// Instants `[from, to)`.
@@ -93,7 +103,7 @@ impl Range {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tally_core::time::parse_date;
+    use tally_core::time::{parse_date, HOUR_MS};
 
     fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
@@ -164,49 +174,100 @@ mod tests {
         assert_eq!(r.first_date(), "2024-01-01");
     }
 
-    #[test]
-    fn a_spring_forward_day_has_23_hours_and_a_fall_back_day_25() {
-        let paris = Zone::new("Europe/Paris");
-        let day = |d: &str| {
-            let n = parse_date(d).unwrap();
-            Range::days(n, n, &paris)
-        };
-        let spring = day("2026-03-29");
-        assert_eq!(
-            spring.ms(),
-            (ms("2026-03-28", 23, 0), ms("2026-03-29", 22, 0))
-        );
-        let (a, b) = spring.hours();
-        assert_eq!(b - a, 23);
-        let (a, b) = day("2026-10-25").hours();
-        assert_eq!(b - a, 25);
-        // Consecutive days share no hour and miss none.
-        assert_eq!(day("2026-03-29").hours().1, day("2026-03-30").hours().0);
+    /// The quarters of local day `date` in `zone`.
+    fn day_q(zone: &Zone, date: &str) -> (i64, i64) {
+        let n = parse_date(date).unwrap();
+        Range::days(n, n, zone).quarters()
+    }
+
+    /// Every quarter of `[a, b)` lies on local day `n` and the ones either
+    /// side do not.
+    fn only_day(zone: &Zone, (a, b): (i64, i64), n: i64) {
+        for q in a..b {
+            assert_eq!(zone.local_day(q * QUARTER_MS), n, "{} q{q}", zone.name);
+            assert_eq!(zone.local_day(q * QUARTER_MS + QUARTER_MS - 1), n);
+        }
+        assert_eq!(zone.local_day(a * QUARTER_MS - 1), n - 1, "{}", zone.name);
+        assert_eq!(zone.local_day(b * QUARTER_MS), n + 1, "{}", zone.name);
     }
 
     #[test]
-    fn half_hour_zones_count_a_cut_hour_once_for_the_day_it_starts_in() {
-        let kolkata = Zone::new("Asia/Kolkata"); // UTC+05:30
-        let n = parse_date("2026-06-10").unwrap();
-        let (d1, d2) = (
-            Range::days(n, n, &kolkata),
-            Range::days(n + 1, n + 1, &kolkata),
-        );
-        assert_eq!(d1.ms().0, ms("2026-06-09", 18, 30));
-        // 18:00 UTC starts at 23:30 local on the 9th: not part of the 10th.
-        assert_eq!(d1.hours().0 * HOUR_MS, ms("2026-06-09", 19, 0));
-        // 18:00 UTC on the 10th starts at 23:30 local on the 10th: the last hour of d1.
-        assert_eq!(d1.hours().1 * HOUR_MS, ms("2026-06-10", 19, 0));
-        assert_eq!(d1.hours().1, d2.hours().0);
-        assert_eq!(d1.hours().1 - d1.hours().0, 24);
-        for h in d1.hours().0..d1.hours().1 {
-            assert_eq!(kolkata.local_day(h * HOUR_MS), n);
+    fn days_in_kolkata_kathmandu_and_st_johns_are_whole_quarters() {
+        let q = |date: &str, h: i64, m: i64| ms(date, h, m) / QUARTER_MS;
+        let cases = [
+            // +05:30: the 10th starts at 18:30 UTC on the 9th.
+            ("Asia/Kolkata", "2026-06-10", q("2026-06-09", 18, 30), 96),
+            // +05:45
+            ("Asia/Kathmandu", "2026-06-10", q("2026-06-09", 18, 15), 96),
+            // −02:30 in summer (NDT), −03:30 in winter (NST).
+            ("America/St_Johns", "2026-06-10", q("2026-06-10", 2, 30), 96),
+            ("America/St_Johns", "2026-01-15", q("2026-01-15", 3, 30), 96),
+        ];
+        for (name, date, first, len) in cases {
+            let zone = Zone::new(name);
+            let n = parse_date(date).unwrap();
+            let (a, b) = day_q(&zone, date);
+            assert_eq!((a, b - a), (first, len), "{name} {date}");
+            assert_eq!(Range::days(n, n, &zone).ms(), (a * QUARTER_MS, b * QUARTER_MS));
+            only_day(&zone, (a, b), n);
+            // Consecutive days share no quarter and miss none.
+            assert_eq!(day_q(&zone, &utc_date((n + 1) * DAY_MS)).0, b, "{name}");
+            assert_eq!(day_q(&zone, &utc_date((n - 1) * DAY_MS)).1, a, "{name}");
         }
-        // Asia/Kathmandu (+05:45) follows the same rule.
-        let ktm = Zone::new("Asia/Kathmandu");
-        let r = Range::days(n, n, &ktm);
-        assert_eq!(ktm.local_day(r.hours().0 * HOUR_MS), n);
-        assert_eq!(ktm.local_day((r.hours().0 - 1) * HOUR_MS), n - 1);
+    }
+
+    #[test]
+    fn dst_days_have_92_or_100_quarters_and_touch_their_neighbours() {
+        let q = |date: &str, h: i64, m: i64| ms(date, h, m) / QUARTER_MS;
+        let cases = [
+            // St. John's springs forward at 02:00 NST (05:30 UTC) on 8 March 2026
+            // and falls back at 02:00 NDT (04:30 UTC) on 1 November.
+            ("America/St_Johns", "2026-03-08", q("2026-03-08", 3, 30), 92),
+            ("America/St_Johns", "2026-11-01", q("2026-11-01", 2, 30), 100),
+            ("Europe/Paris", "2026-03-29", q("2026-03-28", 23, 0), 92),
+            ("Europe/Paris", "2026-10-25", q("2026-10-24", 22, 0), 100),
+            // Lord Howe Island moves by half an hour: 94 and 98 quarters.
+            ("Australia/Lord_Howe", "2026-04-05", q("2026-04-04", 13, 0), 98),
+            ("Australia/Lord_Howe", "2026-10-04", q("2026-10-03", 13, 30), 94),
+        ];
+        for (name, date, first, len) in cases {
+            let zone = Zone::new(name);
+            let n = parse_date(date).unwrap();
+            let (a, b) = day_q(&zone, date);
+            assert_eq!((a, b - a), (first, len), "{name} {date}");
+            only_day(&zone, (a, b), n);
+            assert_eq!(day_q(&zone, &utc_date((n - 1) * DAY_MS)), (a - 96, a), "{name}");
+            assert_eq!(day_q(&zone, &utc_date((n + 1) * DAY_MS)).0, b, "{name}");
+        }
+    }
+
+    #[test]
+    fn offset_runs_give_every_quarter_its_local_day_for_a_whole_year() {
+        let day_q = DAY_MS / QUARTER_MS;
+        for name in [
+            "Asia/Kolkata",
+            "Asia/Kathmandu",
+            "America/St_Johns",
+            "Australia/Lord_Howe",
+            "Europe/Paris",
+            "UTC",
+        ] {
+            let zone = Zone::new(name);
+            let n = parse_date("2026-01-01").unwrap();
+            let r = Range::days(n, n + 364, &zone);
+            let runs = r.offset_runs(&zone);
+            let (a, b) = r.quarters();
+            assert_eq!(runs.first().map(|r| r.0), Some(a), "{name}");
+            assert_eq!(runs.last().map(|r| r.1), Some(b), "{name}");
+            assert!(runs.windows(2).all(|w| w[0].1 == w[1].0 && w[0].2 != w[1].2));
+            let dst = !matches!(name, "Asia/Kolkata" | "Asia/Kathmandu" | "UTC");
+            assert_eq!(runs.len(), if dst { 3 } else { 1 }, "{name}");
+            for (from, to, off) in runs {
+                for q in from..to {
+                    assert_eq!((q + off).div_euclid(day_q), zone.local_day(q * QUARTER_MS));
+                }
+            }
+        }
     }
 
     #[test]

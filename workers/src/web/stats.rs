@@ -5,12 +5,11 @@ use serde::Serialize;
 use tally_core::event::PrivacyMode;
 use tally_core::money::Usd;
 use tally_core::pricing::{default_table, price_request, Priced};
-use tally_core::time::HOUR_MS;
 use tally_core::usage::TokenUsage;
 use worker::Result;
 
 use super::range::Range;
-use crate::db::{HourModelCost, ModelTotals, TeamDb, TeamSettings};
+use crate::db::{DayModelCost, ModelTotals, TeamDb, TeamSettings};
 use crate::util::now_ms;
 use crate::zone::Zone;
 
@@ -78,14 +77,15 @@ pub async fn overview(
     zone: &Zone,
 ) -> Result<(Overview, Vec<DayCost>)> {
     let today = zone.local_day(now_ms());
-    let hour = |ms: i64| ms.div_euclid(HOUR_MS);
-    let end = hour(zone.day_start(today + 1));
-    let last = |days: i64| db.totals_by_model(hour(zone.day_start(today - (days - 1))), end);
+    let last = |days: i64| {
+        let (a, b) = Range::days(today - (days - 1), today, zone).quarters();
+        db.totals_by_model(a, b)
+    };
     let (m30, m7, m1) = (last(30).await?, last(7).await?, last(1).await?);
-    let (fh, th) = range.hours();
+    let (fh, th) = range.quarters();
     let mr = db.totals_by_model(fh, th).await?;
     let devs = db.by_developer(fh, th).await?;
-    let daily = by_local_day(&db.hourly_cost_by_model(fh, th).await?, zone);
+    let daily = by_local_day(&db.daily_cost_by_model(&range.offset_runs(zone)).await?);
     let actual_range = db
         .developer_spend(range)
         .await?
@@ -114,11 +114,11 @@ pub async fn overview(
     ))
 }
 
-/// Hourly rows bucketed into the team's days, in first-seen order.
-pub fn by_local_day(rows: &[HourModelCost], zone: &Zone) -> Vec<DayCost> {
+/// Per-day rows with a day cut by a DST change merged, in first-seen order.
+pub fn by_local_day(rows: &[DayModelCost]) -> Vec<DayCost> {
     let mut daily: Vec<DayCost> = Vec::new();
     for r in rows {
-        let day = zone.local_day(r.hour * HOUR_MS);
+        let day = r.day;
         match daily
             .iter_mut()
             .find(|d| d.day == day && d.model == r.model)
@@ -213,19 +213,15 @@ mod tests {
     }
 
     #[test]
-    fn hours_land_on_the_local_day_they_start_in() {
-        let tokyo = Zone::new("Asia/Tokyo");
-        let h = |hour: i64, model: &str, cost: i64| HourModelCost {
-            hour,
+    fn a_day_cut_by_a_dst_change_is_merged_per_model() {
+        let h = |day: i64, model: &str, cost: i64| DayModelCost {
+            day,
             model: model.into(),
             cost_micro_usd: cost,
             cost_pico_usd: 0,
         };
-        // Hour 14 UTC of day 0 is 23:00 in Tokyo (day 0); hour 15 is 00:00 on day 1.
-        let d = by_local_day(
-            &[h(14, "a", 1), h(15, "a", 2), h(16, "a", 4), h(16, "b", 8)],
-            &tokyo,
-        );
+        // Day 1 comes back from both offset runs around the change.
+        let d = by_local_day(&[h(0, "a", 1), h(1, "a", 2), h(1, "b", 8), h(1, "a", 4)]);
         let got: Vec<(i64, &str, i64)> = d
             .iter()
             .map(|d| (d.day, d.model.as_str(), d.cost.parts().0 as i64))

@@ -220,18 +220,18 @@ impl TeamDb {
         Ok(changed(&r) > 0)
     }
 
-    /// The first hour with any usage, if there is one.
-    pub async fn first_usage_hour(&self) -> Result<Option<i64>> {
+    /// The first quarter hour with any usage, if there is one.
+    pub async fn first_usage_quarter(&self) -> Result<Option<i64>> {
         #[derive(serde::Deserialize)]
-        struct H {
-            hour: Option<i64>,
+        struct Q {
+            quarter: Option<i64>,
         }
-        Ok(super::super::first::<H>(self.stmt(
-            "SELECT MIN(hour) AS hour FROM usage_hourly WHERE team_id = ?1",
+        Ok(super::super::first::<Q>(self.stmt(
+            "SELECT MIN(quarter) AS quarter FROM usage_q WHERE team_id = ?1",
             vec![],
         )?)
         .await?
-        .and_then(|h| h.hour))
+        .and_then(|q| q.quarter))
     }
 
     pub async fn seats(&self) -> Result<Vec<SeatRow>> {
@@ -271,7 +271,7 @@ impl TeamDb {
         if budgets.is_empty() {
             return Ok(Vec::new());
         }
-        let (fh, th) = Range::days(month.first_day(), month.last_day(), zone).hours();
+        let (fh, th) = Range::days(month.first_day(), month.last_day(), zone).quarters();
         let has = |s: &str| budgets.iter().any(|b| b.scope == s);
         let team: Usd = if has("team") {
             self.totals_by_model(fh, th)
@@ -339,7 +339,7 @@ impl TeamDb {
     /// first. A seat counts for every day of the range (seats carry no
     /// start date).
     pub async fn developer_spend(&self, range: &Range) -> Result<Vec<DeveloperSpend>> {
-        let (fh, th) = range.hours();
+        let (fh, th) = range.quarters();
         let usage = self.by_developer(fh, th).await?;
         let seats = self.seats().await?;
         let devs = self.developer_list().await?;

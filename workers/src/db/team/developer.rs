@@ -83,12 +83,12 @@ impl TeamDb {
     pub async fn developer_totals_by_model(
         &self,
         developer_id: &str,
-        from_hour: i64,
-        to_hour: i64,
+        from_q: i64,
+        to_q: i64,
     ) -> Result<Vec<ModelTotals>> {
         let mut rows: Vec<ModelTotals> = all(self.stmt(
-            "SELECT model, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(unpriced_requests) AS TEXT) AS unpriced_requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens) AS TEXT) AS cache_write_5m_tokens, CAST(SUM(cache_write_1h_tokens) AS TEXT) AS cache_write_1h_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd FROM usage_hourly WHERE team_id = ?1 AND developer_id = ?2 AND hour >= ?3 AND hour < ?4 GROUP BY model ORDER BY SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 DESC, model",
-            vec![t(developer_id), i(from_hour), i(to_hour)],
+            "SELECT model, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(unpriced_requests) AS TEXT) AS unpriced_requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens) AS TEXT) AS cache_write_5m_tokens, CAST(SUM(cache_write_1h_tokens) AS TEXT) AS cache_write_1h_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd FROM usage_q WHERE team_id = ?1 AND developer_id = ?2 AND quarter >= ?3 AND quarter < ?4 GROUP BY model ORDER BY SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 DESC, model",
+            vec![t(developer_id), i(from_q), i(to_q)],
         )?)
         .await?;
         for r in &mut rows {
@@ -102,12 +102,12 @@ impl TeamDb {
     pub async fn developer_by_project(
         &self,
         developer_id: &str,
-        from_hour: i64,
-        to_hour: i64,
+        from_q: i64,
+        to_q: i64,
     ) -> Result<Vec<GroupTotals>> {
         all(self.stmt(
-            "SELECT u.project AS key, COALESCE(l.label, '') AS label, CAST(SUM(u.requests) AS TEXT) AS requests, CAST(SUM(u.input_tokens) AS TEXT) AS input_tokens, CAST(SUM(u.output_tokens) AS TEXT) AS output_tokens, CAST(SUM(u.cache_write_5m_tokens + u.cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(u.cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(u.cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(u.cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(u.hour) AS last_hour FROM usage_hourly u LEFT JOIN project_labels l ON l.team_id = u.team_id AND l.project = u.project WHERE u.team_id = ?1 AND u.developer_id = ?2 AND u.hour >= ?3 AND u.hour < ?4 GROUP BY u.project ORDER BY SUM(u.cost_micro_usd) + SUM(u.cost_pico_usd) / 1000000 DESC",
-            vec![t(developer_id), i(from_hour), i(to_hour)],
+            "SELECT u.project AS key, COALESCE(l.label, '') AS label, CAST(SUM(u.requests) AS TEXT) AS requests, CAST(SUM(u.input_tokens) AS TEXT) AS input_tokens, CAST(SUM(u.output_tokens) AS TEXT) AS output_tokens, CAST(SUM(u.cache_write_5m_tokens + u.cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(u.cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(u.cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(u.cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(u.quarter) AS last_quarter FROM usage_q u LEFT JOIN project_labels l ON l.team_id = u.team_id AND l.project = u.project WHERE u.team_id = ?1 AND u.developer_id = ?2 AND u.quarter >= ?3 AND u.quarter < ?4 GROUP BY u.project ORDER BY SUM(u.cost_micro_usd) + SUM(u.cost_pico_usd) / 1000000 DESC",
+            vec![t(developer_id), i(from_q), i(to_q)],
         )?)
         .await
     }

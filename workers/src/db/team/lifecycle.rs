@@ -147,7 +147,7 @@ impl TeamDb {
                     vec![t(developer_id), i(now)],
                 )?,
                 self.stmt(
-                    "UPDATE usage_hourly SET developer_id = ?3 WHERE team_id = ?1 AND developer_id = ?2",
+                    "UPDATE usage_q SET developer_id = ?3 WHERE team_id = ?1 AND developer_id = ?2",
                     vec![t(developer_id), t(anon_id)],
                 )?,
                 self.stmt(
@@ -247,7 +247,7 @@ pub const HARD_DELETE: &[&str] = &[
     "DELETE FROM install_tokens WHERE team_id = ?1",
     "DELETE FROM agent_tokens WHERE team_id = ?1",
     "DELETE FROM batches WHERE team_id = ?1",
-    "DELETE FROM usage_hourly WHERE team_id = ?1",
+    "DELETE FROM usage_q WHERE team_id = ?1",
     "DELETE FROM sessions WHERE team_id = ?1",
     "DELETE FROM categories WHERE team_id = ?1",
     "DELETE FROM categorization_usage WHERE team_id = ?1",

@@ -1,5 +1,5 @@
 //! Several queue parts of one team, applied in one D1 transaction with their
-//! rows merged: a delivery of parts that share an hour, model and project
+//! rows merged: a delivery of parts that share a quarter hour, model and project
 //! (one developer's parts, say) writes each aggregate row once.
 //!
 //! Exactly-once as in `apply_part`: every statement is guarded by "no marker
@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use tally_core::rollup::{CategoryKey, HourKey, SessionRow, Totals};
+use tally_core::rollup::{CategoryKey, QuarterKey, SessionRow, Totals};
 use tally_core::time::DAY_MS;
 use worker::Result;
 
@@ -20,7 +20,7 @@ use super::TeamDb;
 /// What the parts add up to, each row keyed as its upsert's conflict target.
 #[derive(Default)]
 struct Merged<'a> {
-    hourly: BTreeMap<(&'a str, &'a HourKey), Totals>,
+    quarters: BTreeMap<(&'a str, &'a QuarterKey), Totals>,
     sessions: BTreeMap<&'a str, (&'a str, SessionRow)>,
     categories: BTreeMap<(&'a str, &'a CategoryKey), u64>,
     categorized: Option<CategorizeStats>,
@@ -30,8 +30,8 @@ struct Merged<'a> {
 fn merge<'a>(parts: &[PartToApply<'a>]) -> Merged<'a> {
     let mut m = Merged::default();
     for p in parts {
-        for (k, v) in &p.rollup.hourly {
-            let e = m.hourly.entry((p.developer_id, k)).or_default();
+        for (k, v) in &p.rollup.quarters {
+            let e = m.quarters.entry((p.developer_id, k)).or_default();
             e.requests += v.requests;
             e.unpriced_requests += v.unpriced_requests;
             e.tokens.add(&v.tokens);
@@ -88,14 +88,14 @@ impl TeamDb {
             all
         };
         let m = merge(parts);
-        let mut stmts = Vec::with_capacity(m.hourly.len() + m.sessions.len() + 4);
-        for ((developer, k), v) in &m.hourly {
+        let mut stmts = Vec::with_capacity(m.quarters.len() + m.sessions.len() + 4);
+        for ((developer, k), v) in &m.quarters {
             let (micro, pico) = v.cost.parts();
             stmts.push(self.stmt(
-                "INSERT INTO usage_hourly (team_id, hour, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd) \
+                "INSERT INTO usage_q (team_id, quarter, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd) \
                  SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16 \
                  WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]'))) \
-                 ON CONFLICT (team_id, hour, developer_id, project, model, agent) DO UPDATE SET \
+                 ON CONFLICT (team_id, quarter, developer_id, project, branch, model, agent) DO UPDATE SET \
                  requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests, \
                  input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, \
                  cache_write_5m_tokens = cache_write_5m_tokens + excluded.cache_write_5m_tokens, \
@@ -104,7 +104,7 @@ impl TeamDb {
                  cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
                  cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000",
                 guard(vec![
-                    i(k.hour),
+                    i(k.quarter),
                     t(*developer),
                     t(k.project.clone()),
                     t(k.model.clone()),

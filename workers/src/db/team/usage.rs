@@ -1,7 +1,7 @@
 //! The aggregates: a queue part written at most once, and the sums the
 //! dashboard reads (as text, so JavaScript never rounds them).
 
-use tally_core::time::DAY_MS;
+use tally_core::time::{DAY_MS, QUARTER_MS};
 use worker::Result;
 
 use super::super::rows::*;
@@ -22,13 +22,13 @@ impl TeamDb {
             all
         };
         let mut stmts = Vec::with_capacity(rollup.rows() + 3);
-        for (k, v) in &rollup.hourly {
+        for (k, v) in &rollup.quarters {
             let (micro, pico) = v.cost.parts();
             stmts.push(self.stmt(
-                "INSERT INTO usage_hourly (team_id, hour, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd) \
+                "INSERT INTO usage_q (team_id, quarter, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd) \
                  SELECT ?1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18 \
                  WHERE NOT EXISTS (SELECT 1 FROM batches WHERE team_id = ?1 AND batch_id = ?2 AND (part = ?3 OR split <> ?4)) \
-                 ON CONFLICT (team_id, hour, developer_id, project, model, agent) DO UPDATE SET \
+                 ON CONFLICT (team_id, quarter, developer_id, project, branch, model, agent) DO UPDATE SET \
                  requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests, \
                  input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, \
                  cache_write_5m_tokens = cache_write_5m_tokens + excluded.cache_write_5m_tokens, \
@@ -37,7 +37,7 @@ impl TeamDb {
                  cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
                  cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000",
                 guard(vec![
-                    i(k.hour),
+                    i(k.quarter),
                     t(p.developer_id),
                     t(k.project.clone()),
                     t(k.model.clone()),
@@ -129,10 +129,10 @@ impl TeamDb {
         Ok(Applied::Written { rows_written: rows })
     }
 
-    pub async fn totals_by_model(&self, from_hour: i64, to_hour: i64) -> Result<Vec<ModelTotals>> {
+    pub async fn totals_by_model(&self, from_q: i64, to_q: i64) -> Result<Vec<ModelTotals>> {
         let mut rows: Vec<ModelTotals> = all(self.stmt(
-            "SELECT model, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(unpriced_requests) AS TEXT) AS unpriced_requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens) AS TEXT) AS cache_write_5m_tokens, CAST(SUM(cache_write_1h_tokens) AS TEXT) AS cache_write_1h_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd FROM usage_hourly WHERE team_id = ?1 AND hour >= ?2 AND hour < ?3 GROUP BY model ORDER BY SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 DESC, model",
-            vec![i(from_hour), i(to_hour)],
+            "SELECT model, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(unpriced_requests) AS TEXT) AS unpriced_requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens) AS TEXT) AS cache_write_5m_tokens, CAST(SUM(cache_write_1h_tokens) AS TEXT) AS cache_write_1h_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd FROM usage_q WHERE team_id = ?1 AND quarter >= ?2 AND quarter < ?3 GROUP BY model ORDER BY SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 DESC, model",
+            vec![i(from_q), i(to_q)],
         )?)
         .await?;
         // Normalise the remainder sums and fill the exact total.
@@ -143,30 +143,32 @@ impl TeamDb {
         Ok(rows)
     }
 
-    pub async fn hourly_cost_by_model(
-        &self,
-        from_hour: i64,
-        to_hour: i64,
-    ) -> Result<Vec<HourModelCost>> {
+    /// Cost per local day and model over `runs` (`Range::offset_runs`):
+    /// D1 buckets each quarter by its run's offset, so a year comes back as
+    /// one row per day and model (two for a day cut by a DST change).
+    pub async fn daily_cost_by_model(&self, runs: &[(i64, i64, i64)]) -> Result<Vec<DayModelCost>> {
         all(self.stmt(
-            "SELECT hour, model, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd FROM usage_hourly WHERE team_id = ?1 AND hour >= ?2 AND hour < ?3 GROUP BY hour, model ORDER BY hour, model",
-            vec![i(from_hour), i(to_hour)],
+            "SELECT (u.quarter + json_extract(r.value, '$[2]')) / ?3 AS day, u.model, CAST(SUM(u.cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(u.cost_pico_usd) AS TEXT) AS cost_pico_usd \
+             FROM json_each(?2) r CROSS JOIN usage_q u \
+             WHERE u.team_id = ?1 AND u.quarter >= json_extract(r.value, '$[0]') AND u.quarter < json_extract(r.value, '$[1]') \
+             GROUP BY day, u.model ORDER BY day, u.model",
+            vec![t(serde_json::to_string(runs)?), i(DAY_MS / QUARTER_MS)],
         )?)
         .await
     }
 
-    pub async fn by_developer(&self, from_hour: i64, to_hour: i64) -> Result<Vec<GroupTotals>> {
+    pub async fn by_developer(&self, from_q: i64, to_q: i64) -> Result<Vec<GroupTotals>> {
         all(self.stmt(
-            "SELECT u.developer_id AS key, COALESCE(d.name, u.developer_id) AS label, CAST(SUM(u.requests) AS TEXT) AS requests, CAST(SUM(u.input_tokens) AS TEXT) AS input_tokens, CAST(SUM(u.output_tokens) AS TEXT) AS output_tokens, CAST(SUM(u.cache_write_5m_tokens + u.cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(u.cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(u.cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(u.cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(u.hour) AS last_hour FROM usage_hourly u LEFT JOIN developers d ON d.team_id = u.team_id AND d.id = u.developer_id WHERE u.team_id = ?1 AND u.hour >= ?2 AND u.hour < ?3 GROUP BY u.developer_id ORDER BY SUM(u.cost_micro_usd) + SUM(u.cost_pico_usd) / 1000000 DESC",
-            vec![i(from_hour), i(to_hour)],
+            "SELECT u.developer_id AS key, COALESCE(d.name, u.developer_id) AS label, CAST(SUM(u.requests) AS TEXT) AS requests, CAST(SUM(u.input_tokens) AS TEXT) AS input_tokens, CAST(SUM(u.output_tokens) AS TEXT) AS output_tokens, CAST(SUM(u.cache_write_5m_tokens + u.cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(u.cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(u.cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(u.cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(u.quarter) AS last_quarter FROM usage_q u LEFT JOIN developers d ON d.team_id = u.team_id AND d.id = u.developer_id WHERE u.team_id = ?1 AND u.quarter >= ?2 AND u.quarter < ?3 GROUP BY u.developer_id ORDER BY SUM(u.cost_micro_usd) + SUM(u.cost_pico_usd) / 1000000 DESC",
+            vec![i(from_q), i(to_q)],
         )?)
         .await
     }
 
-    pub async fn by_project(&self, from_hour: i64, to_hour: i64) -> Result<Vec<GroupTotals>> {
+    pub async fn by_project(&self, from_q: i64, to_q: i64) -> Result<Vec<GroupTotals>> {
         all(self.stmt(
-            "SELECT u.project AS key, COALESCE(l.label, '') AS label, CAST(SUM(u.requests) AS TEXT) AS requests, CAST(SUM(u.input_tokens) AS TEXT) AS input_tokens, CAST(SUM(u.output_tokens) AS TEXT) AS output_tokens, CAST(SUM(u.cache_write_5m_tokens + u.cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(u.cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(u.cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(u.cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(u.hour) AS last_hour FROM usage_hourly u LEFT JOIN project_labels l ON l.team_id = u.team_id AND l.project = u.project WHERE u.team_id = ?1 AND u.hour >= ?2 AND u.hour < ?3 GROUP BY u.project ORDER BY SUM(u.cost_micro_usd) + SUM(u.cost_pico_usd) / 1000000 DESC",
-            vec![i(from_hour), i(to_hour)],
+            "SELECT u.project AS key, COALESCE(l.label, '') AS label, CAST(SUM(u.requests) AS TEXT) AS requests, CAST(SUM(u.input_tokens) AS TEXT) AS input_tokens, CAST(SUM(u.output_tokens) AS TEXT) AS output_tokens, CAST(SUM(u.cache_write_5m_tokens + u.cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(u.cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(u.cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(u.cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(u.quarter) AS last_quarter FROM usage_q u LEFT JOIN project_labels l ON l.team_id = u.team_id AND l.project = u.project WHERE u.team_id = ?1 AND u.quarter >= ?2 AND u.quarter < ?3 GROUP BY u.project ORDER BY SUM(u.cost_micro_usd) + SUM(u.cost_pico_usd) / 1000000 DESC",
+            vec![i(from_q), i(to_q)],
         )?)
         .await
     }

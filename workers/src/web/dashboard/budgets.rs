@@ -77,7 +77,7 @@ pub async fn page(req: Request, env: Env) -> Page {
     }
     let admin = user.can(Role::Admin);
     let (projects, devs) = if admin {
-        let (fh, th) = Range::days(today - (PROJECT_CHOICE_DAYS - 1), today, &zone).hours();
+        let (fh, th) = Range::days(today - (PROJECT_CHOICE_DAYS - 1), today, &zone).quarters();
         (
             user.db.by_project(fh, th).await?,
             user.db.developer_list().await?,

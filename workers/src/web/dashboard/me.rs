@@ -9,7 +9,6 @@
 use maud::{html, Markup};
 use serde_json::{json, Value};
 use tally_core::event::PrivacyMode;
-use tally_core::time::HOUR_MS;
 use worker::{Env, Request};
 
 use super::layout::{duration, mode_chip, mode_chips, show_developer, table, usd};
@@ -53,18 +52,16 @@ pub async fn page(req: Request, env: Env) -> Page {
     let now = now_ms();
     let range = Range::parse(&query(&req), now, &zone);
     let today = zone.local_day(now);
-    let hour = |ms: i64| ms.div_euclid(HOUR_MS);
-    let end = hour(zone.day_start(today + 1));
     let last = |days: i64| {
-        dev.db
-            .developer_totals_by_model(&me, hour(zone.day_start(today - (days - 1))), end)
+        let (a, b) = Range::days(today - (days - 1), today, &zone).quarters();
+        dev.db.developer_totals_by_model(&me, a, b)
     };
     let (d1, d7, d30) = (
         sum(&last(1).await?),
         sum(&last(7).await?),
         sum(&last(30).await?),
     );
-    let (fh, th) = range.hours();
+    let (fh, th) = range.quarters();
     let models = dev.db.developer_totals_by_model(&me, fh, th).await?;
     let totals = sum(&models);
     let projects = dev.db.developer_by_project(&me, fh, th).await?;

@@ -99,7 +99,7 @@ pub async fn page(req: Request, env: Env) -> Page {
     let month = tally_core::budget::Month::of_day(zone.local_day(crate::util::now_ms()));
     let alerts = user.db.open_alerts(&month.label()).await?;
     // The table follows the selected range, as the cards above it do.
-    let (fh, th) = range.hours();
+    let (fh, th) = range.quarters();
     let models = models_table(&user.db.totals_by_model(fh, th).await?, false);
     if let Some(r) = download(&req, &user, &models).await? {
         return Ok(r);

@@ -2,7 +2,7 @@
 
 use maud::{html, Markup};
 use tally_core::event::PrivacyMode;
-use tally_core::time::HOUR_MS;
+use tally_core::time::QUARTER_MS;
 use worker::{Env, Request};
 
 use super::download;
@@ -46,7 +46,7 @@ const OUTPUT: GroupColumn = ("output", |r, _| r.output_tokens.to_string());
 const CACHE_READ: GroupColumn = ("cache read", |r, _| r.cache_read_tokens.to_string());
 const COST: GroupColumn = ("cost", |r, _| usd(r.cost()));
 const LAST_ACTIVE: GroupColumn = ("last active", |r, z| {
-    z.date(z.local_day(r.last_hour * HOUR_MS))
+    z.date(z.local_day(r.last_quarter * QUARTER_MS))
 });
 
 fn enc(s: &str) -> String {
@@ -123,7 +123,7 @@ impl DevCtx {
 pub async fn developers(req: Request, env: Env) -> Page {
     let user = SignedIn::for_page(&req, &env).await?;
     let View { zone, range, .. } = View::of(&req, &user).await?;
-    let (fh, th) = range.hours();
+    let (fh, th) = range.quarters();
     let mut rows = user.db.by_developer(fh, th).await?;
     let spend = user.db.developer_spend(&range).await?;
     // Seat holders cost their seat in a range without usage too.
@@ -139,7 +139,7 @@ pub async fn developers(req: Request, env: Env) -> Page {
                 cache_read_tokens: 0,
                 cost_micro_usd: 0,
                 cost_pico_usd: 0,
-                last_hour: 0,
+                last_quarter: 0,
             });
         }
     }
@@ -158,7 +158,7 @@ pub async fn developers(req: Request, env: Env) -> Page {
                 if r.requests == 0 {
                     "—".into()
                 } else {
-                    c.zone.date(c.zone.local_day(r.last_hour * HOUR_MS))
+                    c.zone.date(c.zone.local_day(r.last_quarter * QUARTER_MS))
                 }
             }),
             ("plan", |r, c| {
@@ -298,7 +298,7 @@ fn agent_health(agents: &[AgentRow], min_version: Option<&str>) -> Markup {
 pub async fn projects(req: Request, env: Env) -> Page {
     let user = SignedIn::for_page(&req, &env).await?;
     let View { team, zone, range } = View::of(&req, &user).await?;
-    let (fh, th) = range.hours();
+    let (fh, th) = range.quarters();
     let rows = user.db.by_project(fh, th).await?;
     let hints = if categorizing(team.mode()) {
         let (fd, td) = range.utc_days();
@@ -527,7 +527,7 @@ pub fn sessions_table(t: &Table, rows: &[SessionRowOut]) -> Markup {
 pub async fn models(req: Request, env: Env) -> Page {
     let user = SignedIn::for_page(&req, &env).await?;
     let View { range, .. } = View::of(&req, &user).await?;
-    let (fh, th) = range.hours();
+    let (fh, th) = range.quarters();
     let rows = user.db.totals_by_model(fh, th).await?;
     let t = models_table(&rows, true);
     table_page(&req, &user, t, |t| {
