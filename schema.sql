@@ -267,11 +267,12 @@ CREATE TABLE teams (
 , deleted_at INTEGER, delete_after INTEGER, deleted_by TEXT, categorize_budget_micro_usd INTEGER NOT NULL DEFAULT 5000000, categorize_per_minute INTEGER NOT NULL DEFAULT 60, digest_daily INTEGER NOT NULL DEFAULT 0, digest_weekly INTEGER NOT NULL DEFAULT 1, digest_hour INTEGER NOT NULL DEFAULT 9, digest_ai_summary INTEGER NOT NULL DEFAULT 0, ship_interval_s INTEGER NOT NULL DEFAULT 300
   CHECK (ship_interval_s BETWEEN 10 AND 86400));
 
-CREATE TABLE usage_hourly (
+CREATE TABLE usage_q (
   team_id TEXT NOT NULL,
-  hour INTEGER NOT NULL, -- unix hour (ms / 3600000)
+  quarter INTEGER NOT NULL, -- unix quarter hour (ms / 900000)
   developer_id TEXT NOT NULL,
   project TEXT NOT NULL,
+  branch TEXT NOT NULL DEFAULT '',
   model TEXT NOT NULL,
   agent TEXT NOT NULL,
   requests INTEGER NOT NULL DEFAULT 0,
@@ -281,9 +282,10 @@ CREATE TABLE usage_hourly (
   cache_write_5m_tokens INTEGER NOT NULL DEFAULT 0,
   cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
   cache_read_tokens INTEGER NOT NULL DEFAULT 0,
-  cost_micro_usd INTEGER NOT NULL DEFAULT 0, cost_pico_usd INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (team_id, hour, developer_id, project, model, agent)
-);
+  cost_micro_usd INTEGER NOT NULL DEFAULT 0,
+  cost_pico_usd INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (team_id, quarter, developer_id, project, branch, model, agent)
+) WITHOUT ROWID;
 
 CREATE TABLE web_sessions (
   id_hash TEXT PRIMARY KEY,

@@ -10,7 +10,7 @@ use tally_e2e::{batch, body_json, now_ms, off_event, status, Stack, StackConfig}
 
 fn totals(stack: &Stack, team: &str) -> Value {
     let r = stack.d1(&format!(
-        "SELECT COALESCE(SUM(requests),0) AS requests, COALESCE(SUM(cost_micro_usd),0) AS cost, COALESCE(SUM(input_tokens),0) AS input FROM usage_hourly WHERE team_id = '{team}'"
+        "SELECT COALESCE(SUM(requests),0) AS requests, COALESCE(SUM(cost_micro_usd),0) AS cost, COALESCE(SUM(input_tokens),0) AS input FROM usage_q WHERE team_id = '{team}'"
     ));
     r[0].clone()
 }
@@ -314,10 +314,10 @@ fn privacy_modes_land_exactly_what_they_allow() {
     });
 
     // Nothing but Full wrote to R2, and no prompt text reached D1.
-    let dump = stack.d1("SELECT * FROM usage_hourly");
+    let dump = stack.d1("SELECT * FROM usage_q");
     assert!(!serde_json::to_string(&dump).unwrap().contains("deploy"));
     let all = stack.eventually("all requests counted", Duration::from_secs(30), || {
-        let r = stack.d1("SELECT SUM(requests) AS n FROM usage_hourly");
+        let r = stack.d1("SELECT SUM(requests) AS n FROM usage_q");
         (r[0]["n"] == 4).then_some(r)
     });
     assert_eq!(all[0]["n"], 4);
@@ -474,7 +474,7 @@ fn rows_written_per_event_stays_below_a_tenth() {
     assert!(rows > 0);
     assert!(per_event <= 0.1, "{rows} rows written for 500 events");
     assert_eq!(
-        stack.d1("SELECT SUM(requests) AS n FROM usage_hourly")[0]["n"],
+        stack.d1("SELECT SUM(requests) AS n FROM usage_q")[0]["n"],
         500
     );
 }

@@ -166,7 +166,7 @@ fn the_one_line_installs_enrols_and_ships() {
     assert!(o.status.success(), "{}", text(&o));
     stack.eventually("the first request", Duration::from_secs(30), || {
         let r = stack.d1(&format!(
-            "SELECT COALESCE(SUM(requests),0) AS n, COALESCE(SUM(input_tokens),0) AS i FROM usage_hourly WHERE team_id = '{tid}'"
+            "SELECT COALESCE(SUM(requests),0) AS n, COALESCE(SUM(input_tokens),0) AS i FROM usage_q WHERE team_id = '{tid}'"
         ));
         (r[0]["n"] == 1 && r[0]["i"] == 1000).then_some(())
     });

@@ -32,7 +32,7 @@ fn set_full(stack: &Stack, team: &str) {
 
 fn aggregates(stack: &Stack, team: &str) -> Value {
     let u = stack.d1(&format!(
-        "SELECT COALESCE(SUM(requests),0) AS requests, COALESCE(SUM(cost_micro_usd),0) AS micro FROM usage_hourly WHERE team_id = '{team}'"
+        "SELECT COALESCE(SUM(requests),0) AS requests, COALESCE(SUM(cost_micro_usd),0) AS micro FROM usage_q WHERE team_id = '{team}'"
     ));
     let s = stack.d1(&format!(
         "SELECT COUNT(*) AS sessions FROM sessions WHERE team_id = '{team}'"
@@ -326,7 +326,7 @@ fn a_deleted_team_is_erased_after_the_grace_period_and_nothing_of_it_remains() {
     assert_eq!(tomb[0]["hard_deleted_at"], grace_end + DAY);
     let counts: Value = serde_json::from_str(tomb[0]["counts"].as_str().unwrap()).unwrap();
     assert_eq!(counts["r2"]["objects"], 1);
-    assert_eq!(counts["rows"]["usage_hourly"], 1);
+    assert_eq!(counts["rows"]["usage_q"], 1);
     assert_eq!(counts["rows"]["teams"], 1);
     // The other team is untouched.
     assert_eq!(aggregates(&stack, &kept.team_id)["requests"], 1);

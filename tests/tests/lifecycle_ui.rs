@@ -74,7 +74,7 @@ fn audit(stack: &Stack, team: &str, action: &str) -> Vec<Value> {
 
 fn totals(stack: &Stack, team: &str) -> Value {
     let u = stack.d1(&format!(
-        "SELECT COALESCE(SUM(requests),0) AS requests, COALESCE(SUM(cost_micro_usd),0) AS micro, COALESCE(SUM(cost_pico_usd),0) AS pico FROM usage_hourly WHERE team_id = '{team}'"
+        "SELECT COALESCE(SUM(requests),0) AS requests, COALESCE(SUM(cost_micro_usd),0) AS micro, COALESCE(SUM(cost_pico_usd),0) AS pico FROM usage_q WHERE team_id = '{team}'"
     ));
     let s = stack.d1(&format!(
         "SELECT COUNT(*) AS sessions, COALESCE(SUM(requests),0) AS requests FROM sessions WHERE team_id = '{team}'"
@@ -293,7 +293,7 @@ fn timelines_exports_purge_and_developer_erasure() {
         )),
         1
     );
-    assert_eq!(n(format!("SELECT COUNT(*) AS n FROM usage_hourly WHERE team_id = '{tid}' AND developer_id = '{}'", bea.developer_id)), 0);
+    assert_eq!(n(format!("SELECT COUNT(*) AS n FROM usage_q WHERE team_id = '{tid}' AND developer_id = '{}'", bea.developer_id)), 0);
     assert_eq!(n(format!("SELECT COUNT(*) AS n FROM developers WHERE team_id = '{tid}' AND name = 'Former developer 1' AND id <> '{}'", bea.developer_id)), 1);
     assert_eq!(n(format!("SELECT COUNT(*) AS n FROM agent_tokens WHERE team_id = '{tid}' AND developer_id = '{}' AND revoked_at IS NULL", bea.developer_id)), 0);
     let erased = audit(&stack, &tid, "developer.remove");

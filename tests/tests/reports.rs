@@ -101,7 +101,7 @@ fn wait_requests(stack: &Stack, team: &str, n: u64) {
         std::time::Duration::from_secs(30),
         || {
             let r = stack.d1(&format!(
-                "SELECT COALESCE(SUM(requests), 0) AS n FROM usage_hourly WHERE team_id = '{team}'"
+                "SELECT COALESCE(SUM(requests), 0) AS n FROM usage_q WHERE team_id = '{team}'"
             ));
             (r[0]["n"] == n).then_some(())
         },

@@ -23,6 +23,11 @@ fn dump(conn: &Connection) -> String {
 }
 
 fn migrated() -> Connection {
+    migrated_before("9999")
+}
+
+/// The database as migrations numbered below `stop` leave it.
+fn migrated_before(stop: &str) -> Connection {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -34,6 +39,9 @@ fn migrated() -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     for f in files {
         let name = f.file_name().unwrap().to_string_lossy().to_string();
+        if name[..4] >= *stop {
+            break;
+        }
         assert!(
             name[..4].chars().all(|c| c.is_ascii_digit()),
             "migration {name} must start with a 4-digit number"
@@ -60,4 +68,74 @@ fn schema_sql_equals_migrations() {
     let fresh = Connection::open_in_memory().unwrap();
     fresh.execute_batch(&committed).unwrap();
     assert_eq!(dump(&fresh), from_migrations);
+}
+
+fn apply(conn: &Connection, migration: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let f = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(migration))
+        .unwrap();
+    conn.execute_batch(&std::fs::read_to_string(f).unwrap()).unwrap();
+}
+
+/// Migration 0012 moves every hourly row to the first quarter of its hour
+/// with every counter and both money columns unchanged, and drops the old
+/// table.
+#[test]
+fn quarter_buckets_keep_every_hourly_row_exactly() {
+    let conn = migrated_before("0012");
+    let rows: [(&str, i64, &str, &str, &str, &str, [i64; 9]); 3] = [
+        ("t1", 493_000, "d1", "p1", "claude-opus-4-5", "claude-code", [3, 1, 120, 4_500, 100, 200, 9_000_000, 123_456_789, 999_999]),
+        ("t1", 493_001, "d1", "p1", "claude-opus-4-5", "claude-code", [1, 0, 7, 8, 9, 10, 11, 9_007_199_254, 1]),
+        ("t2", 493_000, "d9", "", "gpt-5", "codex", [2, 2, 1, 2, 3, 4, 5, 0, 0]),
+    ];
+    for (team, hour, dev, project, model, agent, n) in &rows {
+        conn.execute(
+            "INSERT INTO usage_hourly (team_id, hour, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            rusqlite::params![team, hour, dev, project, model, agent, n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7], n[8]],
+        )
+        .unwrap();
+    }
+    apply(&conn, "0012");
+    let mut stmt = conn
+        .prepare("SELECT team_id, quarter, developer_id, project, branch, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd FROM usage_q ORDER BY team_id, quarter")
+        .unwrap();
+    let got: Vec<(String, i64, String, String, String, String, String, Vec<i64>)> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                (7..16).map(|i| r.get(i)).collect::<Result<Vec<i64>, _>>()?,
+            ))
+        })
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    let want: Vec<_> = rows
+        .iter()
+        .map(|(team, hour, dev, project, model, agent, n)| {
+            (team.to_string(), hour * 4, dev.to_string(), project.to_string(), String::new(), model.to_string(), agent.to_string(), n.to_vec())
+        })
+        .collect();
+    assert_eq!(got, want);
+    let old: i64 = conn
+        .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'usage_hourly'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(old, 0);
+    // The new table is its primary key (no rowid and no second index to write).
+    let sql: String = conn
+        .query_row("SELECT sql FROM sqlite_master WHERE name = 'usage_q'", [], |r| r.get(0))
+        .unwrap();
+    assert!(sql.ends_with("WITHOUT ROWID"), "{sql}");
+    let indexes: i64 = conn
+        .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_q'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(indexes, 0);
 }

@@ -93,7 +93,7 @@ fn skeleton_flow_shows_exact_numbers() {
 
     // Rows landed under this team only, with hashed project and session ids.
     let rows = stack.d1(
-        "SELECT team_id, project, model, requests, cost_micro_usd FROM usage_hourly ORDER BY model",
+        "SELECT team_id, project, model, requests, cost_micro_usd FROM usage_q ORDER BY model",
     );
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r["team_id"] == team.team_id.as_str()));

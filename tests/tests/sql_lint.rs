@@ -14,7 +14,7 @@ const TENANT_TABLES: &[&str] = &[
     "signin_links",
     "web_sessions",
     "batches",
-    "usage_hourly",
+    "usage_q",
     "sessions",
     "categories",
     "audit_log",
@@ -233,9 +233,9 @@ fn no_other_file_touches_d1() {
 
 #[test]
 fn the_lint_catches_a_missing_predicate() {
-    assert!(!team_bound("SELECT * FROM usage_hourly WHERE hour > ?2"));
+    assert!(!team_bound("SELECT * FROM usage_q WHERE quarter > ?2"));
     assert!(team_bound(
-        "SELECT * FROM usage_hourly WHERE team_id = ?1 AND hour > ?2"
+        "SELECT * FROM usage_q WHERE team_id = ?1 AND quarter > ?2"
     ));
     assert!(!team_bound(
         "INSERT INTO sessions (session, team_id) VALUES (?2, ?1)"

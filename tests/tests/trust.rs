@@ -13,7 +13,7 @@ fn usage(stack: &Stack, team: &str) -> Value {
     stack.d1(&format!(
         "SELECT COALESCE(SUM(requests),0) AS requests, COALESCE(SUM(unpriced_requests),0) AS unpriced, \
          COALESCE(SUM(cost_micro_usd),0) AS micro, COALESCE(SUM(cost_pico_usd),0) AS pico, \
-         COALESCE(SUM(input_tokens),0) AS input FROM usage_hourly WHERE team_id = '{team}'"
+         COALESCE(SUM(input_tokens),0) AS input FROM usage_q WHERE team_id = '{team}'"
     ))[0]
         .clone()
 }
@@ -87,7 +87,7 @@ fn the_edge_prices_every_event_itself() {
     // 4,500 + 4,500 + 4,500 + 0.7 × 3 µ$ = 13,502.1 µ$.
     assert_eq!(pico_total(&stack, &team.team_id), 13_502_100_000);
     let haiku = stack.d1(
-        "SELECT cost_micro_usd, cost_pico_usd FROM usage_hourly WHERE model = 'claude-haiku-4-5'",
+        "SELECT cost_micro_usd, cost_pico_usd FROM usage_q WHERE model = 'claude-haiku-4-5'",
     );
     assert_eq!(
         haiku,

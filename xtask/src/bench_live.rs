@@ -262,7 +262,7 @@ pub fn bench_live(args: &[String]) -> Result<()> {
     let seen: Arc<Mutex<Vec<Poll>>> = Arc::default();
     let polling = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let stopped_at: Mutex<Option<Instant>> = Mutex::new(None);
-    let count_sql = "SELECT developer_id, CAST(SUM(requests) AS TEXT) AS n FROM usage_hourly GROUP BY developer_id";
+    let count_sql = "SELECT developer_id, CAST(SUM(requests) AS TEXT) AS n FROM usage_q GROUP BY developer_id";
     let poll = |stack: &Stack| -> BTreeMap<String, u64> {
         stack
             .d1(count_sql)
@@ -393,7 +393,7 @@ pub fn bench_live(args: &[String]) -> Result<()> {
     let requests = b[0]["batches"].as_u64().unwrap_or(0);
     let events = b[0]["events"].as_u64().unwrap_or(0);
     // Exact totals: each agent's local report against the server, per model.
-    let server = stack.d1("SELECT developer_id, model, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input, CAST(SUM(output_tokens) AS TEXT) AS output, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read, CAST(SUM(cost_micro_usd) AS TEXT) AS micro, CAST(SUM(cost_pico_usd) AS TEXT) AS pico FROM usage_hourly GROUP BY developer_id, model");
+    let server = stack.d1("SELECT developer_id, model, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input, CAST(SUM(output_tokens) AS TEXT) AS output, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read, CAST(SUM(cost_micro_usd) AS TEXT) AS micro, CAST(SUM(cost_pico_usd) AS TEXT) AS pico FROM usage_q GROUP BY developer_id, model");
     let num = |v: &Value| -> u128 { v.as_str().and_then(|s| s.parse().ok()).unwrap_or(0) };
     let mut mismatches = Vec::new();
     let mut server_cost = Usd::ZERO;

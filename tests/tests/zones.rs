@@ -1,0 +1,126 @@
+//! Days exact in every time zone: usage is kept per quarter hour, which every
+//! UTC offset in use divides, so a local day holds exactly the requests whose
+//! timestamps fall on it, in +05:30, +05:45 and −03:30/−02:30 zones and on a
+//! 23-hour DST day; changing the team's zone re-buckets without rewriting.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tally_core::money::Usd;
+use tally_core::time::{parse_date, DAY_MS, HOUR_MS, MINUTE_MS};
+use tally_e2e::{batch, off_event, status, Stack, WebClient};
+
+fn at(date: &str, h: i64, m: i64) -> i64 {
+    parse_date(date).unwrap() * DAY_MS + h * HOUR_MS + m * MINUTE_MS
+}
+
+fn set_zone(c: &WebClient, zone: &str) {
+    let r = c
+        .agent
+        .post(&format!("{}/settings/timezone", c.base))
+        .set("Cookie", &c.cookie)
+        .send_form(&[("csrf", c.csrf.as_str()), ("timezone", zone)]);
+    assert_eq!(status(&r), 303, "{zone}");
+    assert_eq!(c.get_json("/api/overview")["timezone"], zone);
+}
+
+/// The edge prices each `off_event(n)` on Sonnet 4.5 itself:
+/// (100 + n) × $3 + 10 × $15 + 1,000 × $0.30 per million tokens.
+fn cost(ns: &[u64]) -> String {
+    let micro: u64 = ns.iter().map(|n| 750 + 3 * n).sum();
+    Usd::from_pico(micro * 1_000_000).to_string()
+}
+
+/// Local day `date` holds exactly the events `ns`: in the API's spend and in
+/// the Models CSV export's requests and input tokens.
+fn day_holds(c: &WebClient, zone: &str, date: &str, ns: &[u64]) {
+    let o = c.get_json(&format!("/api/overview?from={date}&to={date}"));
+    assert_eq!(o["spend_range_usd"], cost(ns), "{zone} {date} spend");
+    let csv = c
+        .get(&format!("/models?from={date}&to={date}&format=csv"))
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    if ns.is_empty() {
+        assert_eq!(rows.len(), 0, "{zone} {date}: {csv}");
+        return;
+    }
+    assert_eq!(rows.len(), 1, "{zone} {date}: {csv}");
+    let col = |name: &str| rows[0][header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(col("model"), "claude-sonnet-4-5");
+    assert_eq!(col("requests"), ns.len().to_string(), "{zone} {date}");
+    let input: u64 = ns.iter().map(|n| 100 + n).sum();
+    assert_eq!(col("input"), input.to_string(), "{zone} {date}");
+}
+
+#[test]
+fn local_days_hold_exactly_their_requests_in_quarter_hour_zones() {
+    let stack = Stack::start();
+    let team = stack.bootstrap("Acme", "owner@acme.test");
+    let agent = stack.enroll(&team.install_token);
+    let owner = stack.sign_in(&team.signin_path);
+
+    let m = "claude-sonnet-4-5";
+    let events = vec![
+        // Kolkata (+05:30): 10 June starts at 18:30 UTC on the 9th.
+        off_event(1, at("2026-06-09", 18, 23), m, 0),
+        off_event(2, at("2026-06-09", 18, 37), m, 0),
+        off_event(3, at("2026-06-10", 18, 23), m, 0),
+        off_event(4, at("2026-06-10", 18, 37), m, 0),
+        // Kathmandu (+05:45): 20 June starts at 18:15 UTC on the 19th.
+        off_event(11, at("2026-06-19", 18, 8), m, 0),
+        off_event(12, at("2026-06-19", 18, 22), m, 0),
+        // St. John's: 8 March 2026 starts at 03:30 UTC (−03:30), springs
+        // forward at 02:00 and ends at 02:30 UTC on the 9th (−02:30).
+        off_event(21, at("2026-03-08", 3, 23), m, 0),
+        off_event(22, at("2026-03-08", 3, 37), m, 0),
+        off_event(23, at("2026-03-09", 2, 23), m, 0),
+        off_event(24, at("2026-03-09", 2, 37), m, 0),
+    ];
+    assert_eq!(
+        status(&agent.post(&batch("batch-zones-00000001", events))),
+        202
+    );
+    let dump = || {
+        stack.d1("SELECT quarter, developer_id, project, branch, model, agent, requests, input_tokens, cost_micro_usd, cost_pico_usd FROM usage_q ORDER BY quarter")
+    };
+    let stored = stack.eventually("events applied", Duration::from_secs(30), || {
+        let rows = dump();
+        let n: i64 = rows.iter().map(|r| r["requests"].as_i64().unwrap()).sum();
+        (n == 10).then_some(rows)
+    });
+    // One row per distinct quarter: the minutes either side of a local
+    // midnight never share a bucket.
+    assert_eq!(stored.len(), 10);
+    assert!(stored.iter().all(|r| r["branch"] == ""));
+
+    set_zone(&owner, "Asia/Kolkata");
+    day_holds(&owner, "Asia/Kolkata", "2026-06-09", &[1]);
+    day_holds(&owner, "Asia/Kolkata", "2026-06-10", &[2, 3]);
+    day_holds(&owner, "Asia/Kolkata", "2026-06-11", &[4]);
+    // 18:08 and 18:22 UTC are 23:38 and 23:52 in Kolkata.
+    day_holds(&owner, "Asia/Kolkata", "2026-06-19", &[11, 12]);
+    day_holds(&owner, "Asia/Kolkata", "2026-06-20", &[]);
+
+    // The same rows, re-bucketed by the new zone.
+    set_zone(&owner, "Asia/Kathmandu");
+    day_holds(&owner, "Asia/Kathmandu", "2026-06-19", &[11]);
+    day_holds(&owner, "Asia/Kathmandu", "2026-06-20", &[12]);
+    // 18:23 UTC is 00:08 in Kathmandu: both of Kolkata's minutes are on the 10th.
+    day_holds(&owner, "Asia/Kathmandu", "2026-06-09", &[]);
+    day_holds(&owner, "Asia/Kathmandu", "2026-06-10", &[1, 2]);
+    day_holds(&owner, "Asia/Kathmandu", "2026-06-11", &[3, 4]);
+
+    set_zone(&owner, "America/St_Johns");
+    day_holds(&owner, "America/St_Johns", "2026-03-07", &[21]);
+    day_holds(&owner, "America/St_Johns", "2026-03-08", &[22, 23]);
+    day_holds(&owner, "America/St_Johns", "2026-03-09", &[24]);
+    let o = owner.get_json("/api/overview?from=2026-03-07&to=2026-03-09");
+    assert_eq!(o["spend_range_usd"], cost(&[21, 22, 23, 24]));
+
+    // Changing the zone rewrote nothing.
+    assert_eq!(dump(), stored);
+}
