@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
 use tally_core::money::Usd;
 use tally_core::time::{parse_date, DAY_MS, HOUR_MS, MINUTE_MS};
 use tally_e2e::{batch, off_event, status, Stack, WebClient};
@@ -28,7 +27,7 @@ fn set_zone(c: &WebClient, zone: &str) {
 /// (100 + n) × $3 + 10 × $15 + 1,000 × $0.30 per million tokens.
 fn cost(ns: &[u64]) -> String {
     let micro: u64 = ns.iter().map(|n| 750 + 3 * n).sum();
-    Usd::from_pico(micro * 1_000_000).to_string()
+    Usd::from_pico(u128::from(micro) * 1_000_000).to_string()
 }
 
 /// Local day `date` holds exactly the events `ns`: in the API's spend and in

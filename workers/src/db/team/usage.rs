@@ -145,10 +145,11 @@ impl TeamDb {
 
     /// Cost per local day and model over `runs` (`Range::offset_runs`):
     /// D1 buckets each quarter by its run's offset, so a year comes back as
-    /// one row per day and model (two for a day cut by a DST change).
+    /// one row per day and model (two for a day cut by a DST change). The
+    /// CAST: D1 binds the divisor as a JavaScript number, i.e. a REAL.
     pub async fn daily_cost_by_model(&self, runs: &[(i64, i64, i64)]) -> Result<Vec<DayModelCost>> {
         all(self.stmt(
-            "SELECT (u.quarter + json_extract(r.value, '$[2]')) / ?3 AS day, u.model, CAST(SUM(u.cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(u.cost_pico_usd) AS TEXT) AS cost_pico_usd \
+            "SELECT CAST((u.quarter + json_extract(r.value, '$[2]')) / ?3 AS INTEGER) AS day, u.model, CAST(SUM(u.cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(u.cost_pico_usd) AS TEXT) AS cost_pico_usd \
              FROM json_each(?2) r CROSS JOIN usage_q u \
              WHERE u.team_id = ?1 AND u.quarter >= json_extract(r.value, '$[0]') AND u.quarter < json_extract(r.value, '$[1]') \
              GROUP BY day, u.model ORDER BY day, u.model",
