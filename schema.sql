@@ -224,7 +224,7 @@ CREATE TABLE seat_plans (
   PRIMARY KEY (team_id, developer_id)
 );
 
-CREATE TABLE sessions (
+CREATE TABLE "sessions" (
   team_id TEXT NOT NULL,
   session TEXT NOT NULL,
   developer_id TEXT NOT NULL,
@@ -233,9 +233,11 @@ CREATE TABLE sessions (
   start_ms INTEGER NOT NULL,
   end_ms INTEGER NOT NULL,
   requests INTEGER NOT NULL DEFAULT 0,
-  cost_micro_usd INTEGER NOT NULL DEFAULT 0, cost_pico_usd INTEGER NOT NULL DEFAULT 0, modes INTEGER NOT NULL DEFAULT 0,
+  cost_micro_usd INTEGER NOT NULL DEFAULT 0,
+  cost_pico_usd INTEGER NOT NULL DEFAULT 0,
+  modes INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (team_id, session)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE signin_links (
   token_hash TEXT PRIMARY KEY,

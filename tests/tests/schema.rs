@@ -98,7 +98,18 @@ fn quarter_buckets_keep_every_hourly_row_exactly() {
         )
         .unwrap();
     }
+    conn.execute(
+        "INSERT INTO sessions (team_id, session, developer_id, project, agent, start_ms, end_ms, requests, cost_micro_usd, cost_pico_usd, modes) VALUES ('t1', 's1', 'd1', 'p1', 'claude-code', 10, 20, 4, 9007199254, 999999, 5)",
+        [],
+    )
+    .unwrap();
     apply(&conn, "0012");
+    let session: Vec<i64> = conn
+        .query_row("SELECT start_ms, end_ms, requests, cost_micro_usd, cost_pico_usd, modes FROM sessions WHERE team_id = 't1' AND session = 's1'", [], |r| {
+            (0..6).map(|i| r.get(i)).collect()
+        })
+        .unwrap();
+    assert_eq!(session, [10, 20, 4, 9_007_199_254, 999_999, 5]);
     let mut stmt = conn
         .prepare("SELECT team_id, quarter, developer_id, project, branch, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd FROM usage_q ORDER BY team_id, quarter")
         .unwrap();
@@ -129,13 +140,16 @@ fn quarter_buckets_keep_every_hourly_row_exactly() {
         .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'usage_hourly'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(old, 0);
-    // The new table is its primary key (no rowid and no second index to write).
-    let sql: String = conn
-        .query_row("SELECT sql FROM sqlite_master WHERE name = 'usage_q'", [], |r| r.get(0))
-        .unwrap();
-    assert!(sql.ends_with("WITHOUT ROWID"), "{sql}");
-    let indexes: i64 = conn
-        .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_q'", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(indexes, 0);
+    // Both tables every batch upserts are their primary key (no rowid and no
+    // second index to write).
+    for table in ["usage_q", "sessions"] {
+        let sql: String = conn
+            .query_row("SELECT sql FROM sqlite_master WHERE name = ?1", [table], |r| r.get(0))
+            .unwrap();
+        assert!(sql.ends_with("WITHOUT ROWID"), "{sql}");
+        let indexes: i64 = conn
+            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1", [table], |r| r.get(0))
+            .unwrap();
+        assert_eq!(indexes, 0, "{table}");
+    }
 }
