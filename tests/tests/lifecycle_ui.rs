@@ -293,7 +293,13 @@ fn timelines_exports_purge_and_developer_erasure() {
         )),
         1
     );
-    assert_eq!(n(format!("SELECT COUNT(*) AS n FROM usage_q WHERE team_id = '{tid}' AND developer_id = '{}'", bea.developer_id)), 0);
+    assert_eq!(
+        n(format!(
+            "SELECT COUNT(*) AS n FROM usage_q WHERE team_id = '{tid}' AND developer_id = '{}'",
+            bea.developer_id
+        )),
+        0
+    );
     assert_eq!(n(format!("SELECT COUNT(*) AS n FROM developers WHERE team_id = '{tid}' AND name = 'Former developer 1' AND id <> '{}'", bea.developer_id)), 1);
     assert_eq!(n(format!("SELECT COUNT(*) AS n FROM agent_tokens WHERE team_id = '{tid}' AND developer_id = '{}' AND revoked_at IS NULL", bea.developer_id)), 0);
     let erased = audit(&stack, &tid, "developer.remove");

@@ -75,10 +75,30 @@ fn apply(conn: &Connection, migration: &str) {
     let f = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(migration))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(migration)
+        })
         .unwrap();
-    conn.execute_batch(&std::fs::read_to_string(f).unwrap()).unwrap();
+    conn.execute_batch(&std::fs::read_to_string(f).unwrap())
+        .unwrap();
 }
+
+/// (team, hour or quarter, developer, project, model, agent, the nine counters).
+type Hourly<'a> = (&'a str, i64, &'a str, &'a str, &'a str, &'a str, [i64; 9]);
+/// A `usage_q` row as read back, branch included.
+type QuarterRow = (
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Vec<i64>,
+);
 
 /// Migration 0012 moves every hourly row to the first quarter of its hour
 /// with every counter and both money columns unchanged, and drops the old
@@ -86,10 +106,34 @@ fn apply(conn: &Connection, migration: &str) {
 #[test]
 fn quarter_buckets_keep_every_hourly_row_exactly() {
     let conn = migrated_before("0012");
-    let rows: [(&str, i64, &str, &str, &str, &str, [i64; 9]); 3] = [
-        ("t1", 493_000, "d1", "p1", "claude-opus-4-5", "claude-code", [3, 1, 120, 4_500, 100, 200, 9_000_000, 123_456_789, 999_999]),
-        ("t1", 493_001, "d1", "p1", "claude-opus-4-5", "claude-code", [1, 0, 7, 8, 9, 10, 11, 9_007_199_254, 1]),
-        ("t2", 493_000, "d9", "", "gpt-5", "codex", [2, 2, 1, 2, 3, 4, 5, 0, 0]),
+    let rows: [Hourly; 3] = [
+        (
+            "t1",
+            493_000,
+            "d1",
+            "p1",
+            "claude-opus-4-5",
+            "claude-code",
+            [3, 1, 120, 4_500, 100, 200, 9_000_000, 123_456_789, 999_999],
+        ),
+        (
+            "t1",
+            493_001,
+            "d1",
+            "p1",
+            "claude-opus-4-5",
+            "claude-code",
+            [1, 0, 7, 8, 9, 10, 11, 9_007_199_254, 1],
+        ),
+        (
+            "t2",
+            493_000,
+            "d9",
+            "",
+            "gpt-5",
+            "codex",
+            [2, 2, 1, 2, 3, 4, 5, 0, 0],
+        ),
     ];
     for (team, hour, dev, project, model, agent, n) in &rows {
         conn.execute(
@@ -113,7 +157,7 @@ fn quarter_buckets_keep_every_hourly_row_exactly() {
     let mut stmt = conn
         .prepare("SELECT team_id, quarter, developer_id, project, branch, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd FROM usage_q ORDER BY team_id, quarter")
         .unwrap();
-    let got: Vec<(String, i64, String, String, String, String, String, Vec<i64>)> = stmt
+    let got: Vec<QuarterRow> = stmt
         .query_map([], |r| {
             Ok((
                 r.get(0)?,
@@ -132,23 +176,44 @@ fn quarter_buckets_keep_every_hourly_row_exactly() {
     let want: Vec<_> = rows
         .iter()
         .map(|(team, hour, dev, project, model, agent, n)| {
-            (team.to_string(), hour * 4, dev.to_string(), project.to_string(), String::new(), model.to_string(), agent.to_string(), n.to_vec())
+            (
+                team.to_string(),
+                hour * 4,
+                dev.to_string(),
+                project.to_string(),
+                String::new(),
+                model.to_string(),
+                agent.to_string(),
+                n.to_vec(),
+            )
         })
         .collect();
     assert_eq!(got, want);
     let old: i64 = conn
-        .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'usage_hourly'", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'usage_hourly'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(old, 0);
     // Both tables every batch upserts are their primary key (no rowid and no
     // second index to write).
     for table in ["usage_q", "sessions"] {
         let sql: String = conn
-            .query_row("SELECT sql FROM sqlite_master WHERE name = ?1", [table], |r| r.get(0))
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = ?1",
+                [table],
+                |r| r.get(0),
+            )
             .unwrap();
         assert!(sql.ends_with("WITHOUT ROWID"), "{sql}");
         let indexes: i64 = conn
-            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1", [table], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1",
+                [table],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(indexes, 0, "{table}");
     }

@@ -92,9 +92,8 @@ fn skeleton_flow_shows_exact_numbers() {
     assert!(html.contains("data-testid=\"tokens-cache-read\" title=\"80,000\">80.0k<"));
 
     // Rows landed under this team only, with hashed project and session ids.
-    let rows = stack.d1(
-        "SELECT team_id, project, model, requests, cost_micro_usd FROM usage_q ORDER BY model",
-    );
+    let rows = stack
+        .d1("SELECT team_id, project, model, requests, cost_micro_usd FROM usage_q ORDER BY model");
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r["team_id"] == team.team_id.as_str()));
     assert!(rows

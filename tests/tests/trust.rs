@@ -86,9 +86,8 @@ fn the_edge_prices_every_event_itself() {
     assert_eq!(u["unpriced"], 1);
     // 4,500 + 4,500 + 4,500 + 0.7 × 3 µ$ = 13,502.1 µ$.
     assert_eq!(pico_total(&stack, &team.team_id), 13_502_100_000);
-    let haiku = stack.d1(
-        "SELECT cost_micro_usd, cost_pico_usd FROM usage_q WHERE model = 'claude-haiku-4-5'",
-    );
+    let haiku = stack
+        .d1("SELECT cost_micro_usd, cost_pico_usd FROM usage_q WHERE model = 'claude-haiku-4-5'");
     assert_eq!(
         haiku,
         vec![json!({"cost_micro_usd": 2, "cost_pico_usd": 100_000})]

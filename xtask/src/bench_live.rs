@@ -262,7 +262,8 @@ pub fn bench_live(args: &[String]) -> Result<()> {
     let seen: Arc<Mutex<Vec<Poll>>> = Arc::default();
     let polling = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let stopped_at: Mutex<Option<Instant>> = Mutex::new(None);
-    let count_sql = "SELECT developer_id, CAST(SUM(requests) AS TEXT) AS n FROM usage_q GROUP BY developer_id";
+    let count_sql =
+        "SELECT developer_id, CAST(SUM(requests) AS TEXT) AS n FROM usage_q GROUP BY developer_id";
     let poll = |stack: &Stack| -> BTreeMap<String, u64> {
         stack
             .d1(count_sql)

@@ -5,6 +5,7 @@
 //! Worker toolchain is pointed at local binaries so nothing is downloaded
 //! from GitHub, which these machines cannot reach.
 
+mod bench_dashboard;
 mod bench_live;
 mod deploy;
 mod deps;
@@ -26,6 +27,7 @@ fn usage() -> ExitCode {
          deps                  every direct dependency of every crate and why it is there\n  \
          bench                 criterion benchmarks\n  \
          bench-live [--devs N] [--minutes M] [--ship-interval S]\n                        N real agents and real-time writers on the local stack: cost per event, freshness, exact totals\n  \
+         bench-dashboard [--devs N] [--days D] [--runs R]\n                        a year of a 200-developer team in local D1: p50/p95 of every page and export\n  \
          prices --from FILE    regenerate core/prices/prices.json from LiteLLM's price table\n  \
          release-agent [--target T]... [--upload local|remote]\n                        build the agent (release) + SHA-256 manifest for /install.sh\n  \
          deploy [--apply] [--owner EMAIL] [--team NAME] [--url URL] [--allow-breaking]\n                        create what is missing on Cloudflare, migrate, deploy, bootstrap (dry run by default)"
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         "deps" => deps::deps(),
         "bench" => bench(rest),
         "bench-live" => bench_live::bench_live(rest),
+        "bench-dashboard" => bench_dashboard::bench_dashboard(rest),
         "prices" => prices(rest),
         "deploy" => setup::setup().and_then(|tools| deploy::main(&tools, rest)),
         "release-agent" => setup::setup().and_then(|tools| release::release_agent(&tools, rest)),

@@ -208,7 +208,10 @@ mod tests {
             let n = parse_date(date).unwrap();
             let (a, b) = day_q(&zone, date);
             assert_eq!((a, b - a), (first, len), "{name} {date}");
-            assert_eq!(Range::days(n, n, &zone).ms(), (a * QUARTER_MS, b * QUARTER_MS));
+            assert_eq!(
+                Range::days(n, n, &zone).ms(),
+                (a * QUARTER_MS, b * QUARTER_MS)
+            );
             only_day(&zone, (a, b), n);
             // Consecutive days share no quarter and miss none.
             assert_eq!(day_q(&zone, &utc_date((n + 1) * DAY_MS)).0, b, "{name}");
@@ -223,12 +226,27 @@ mod tests {
             // St. John's springs forward at 02:00 NST (05:30 UTC) on 8 March 2026
             // and falls back at 02:00 NDT (04:30 UTC) on 1 November.
             ("America/St_Johns", "2026-03-08", q("2026-03-08", 3, 30), 92),
-            ("America/St_Johns", "2026-11-01", q("2026-11-01", 2, 30), 100),
+            (
+                "America/St_Johns",
+                "2026-11-01",
+                q("2026-11-01", 2, 30),
+                100,
+            ),
             ("Europe/Paris", "2026-03-29", q("2026-03-28", 23, 0), 92),
             ("Europe/Paris", "2026-10-25", q("2026-10-24", 22, 0), 100),
             // Lord Howe Island moves by half an hour: 94 and 98 quarters.
-            ("Australia/Lord_Howe", "2026-04-05", q("2026-04-04", 13, 0), 98),
-            ("Australia/Lord_Howe", "2026-10-04", q("2026-10-03", 13, 30), 94),
+            (
+                "Australia/Lord_Howe",
+                "2026-04-05",
+                q("2026-04-04", 13, 0),
+                98,
+            ),
+            (
+                "Australia/Lord_Howe",
+                "2026-10-04",
+                q("2026-10-03", 13, 30),
+                94,
+            ),
         ];
         for (name, date, first, len) in cases {
             let zone = Zone::new(name);
@@ -236,7 +254,11 @@ mod tests {
             let (a, b) = day_q(&zone, date);
             assert_eq!((a, b - a), (first, len), "{name} {date}");
             only_day(&zone, (a, b), n);
-            assert_eq!(day_q(&zone, &utc_date((n - 1) * DAY_MS)), (a - 96, a), "{name}");
+            assert_eq!(
+                day_q(&zone, &utc_date((n - 1) * DAY_MS)),
+                (a - 96, a),
+                "{name}"
+            );
             assert_eq!(day_q(&zone, &utc_date((n + 1) * DAY_MS)).0, b, "{name}");
         }
     }
@@ -259,7 +281,9 @@ mod tests {
             let (a, b) = r.quarters();
             assert_eq!(runs.first().map(|r| r.0), Some(a), "{name}");
             assert_eq!(runs.last().map(|r| r.1), Some(b), "{name}");
-            assert!(runs.windows(2).all(|w| w[0].1 == w[1].0 && w[0].2 != w[1].2));
+            assert!(runs
+                .windows(2)
+                .all(|w| w[0].1 == w[1].0 && w[0].2 != w[1].2));
             let dst = !matches!(name, "Asia/Kolkata" | "Asia/Kathmandu" | "UTC");
             assert_eq!(runs.len(), if dst { 3 } else { 1 }, "{name}");
             for (from, to, off) in runs {

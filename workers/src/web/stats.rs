@@ -60,6 +60,9 @@ pub struct Overview {
     pub totals_30d: ModelTotals,
     pub models_30d: Vec<ModelTotals>,
     pub totals_range: ModelTotals,
+    /// Per model over the range, for the page's table (read once).
+    #[serde(skip)]
+    pub models_range: Vec<ModelTotals>,
 }
 
 /// Cost of one model on one local day.
@@ -77,17 +80,27 @@ pub async fn overview(
     zone: &Zone,
 ) -> Result<(Overview, Vec<DayCost>)> {
     let today = zone.local_day(now_ms());
-    let last = |days: i64| {
-        let (a, b) = Range::days(today - (days - 1), today, zone).quarters();
-        db.totals_by_model(a, b)
-    };
-    let (m30, m7, m1) = (last(30).await?, last(7).await?, last(1).await?);
     let (fh, th) = range.quarters();
     let mr = db.totals_by_model(fh, th).await?;
+    let mut last = Vec::with_capacity(3);
+    for days in [30, 7, 1] {
+        let (a, b) = Range::days(today - (days - 1), today, zone).quarters();
+        // The default range is the last 30 days: read it once.
+        last.push(if (a, b) == (fh, th) {
+            mr.clone()
+        } else {
+            db.totals_by_model(a, b).await?
+        });
+    }
+    let (m1, m7, m30) = (
+        last.pop().unwrap_or_default(),
+        last.pop().unwrap_or_default(),
+        last.pop().unwrap_or_default(),
+    );
     let devs = db.by_developer(fh, th).await?;
     let daily = by_local_day(&db.daily_cost_by_model(&range.offset_runs(zone)).await?);
     let actual_range = db
-        .developer_spend(range)
+        .developer_spend_of(range, &devs)
         .await?
         .iter()
         .map(|d| d.actual)
@@ -109,6 +122,7 @@ pub async fn overview(
             totals_30d: sum(&m30),
             models_30d: m30,
             totals_range: sum(&mr),
+            models_range: mr,
         },
         daily,
     ))

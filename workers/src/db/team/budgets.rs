@@ -340,7 +340,17 @@ impl TeamDb {
     /// start date).
     pub async fn developer_spend(&self, range: &Range) -> Result<Vec<DeveloperSpend>> {
         let (fh, th) = range.quarters();
-        let usage = self.by_developer(fh, th).await?;
+        self.developer_spend_of(range, &self.by_developer(fh, th).await?)
+            .await
+    }
+
+    /// `developer_spend` from the range's `by_developer` rows a page has
+    /// read already (a year of them is the page's costliest read).
+    pub async fn developer_spend_of(
+        &self,
+        range: &Range,
+        usage: &[GroupTotals],
+    ) -> Result<Vec<DeveloperSpend>> {
         let seats = self.seats().await?;
         let devs = self.developer_list().await?;
         let mut out: Vec<DeveloperSpend> = Vec::new();

@@ -8,6 +8,7 @@ use worker::{Env, Request};
 use super::layout::{percent, range_form, show, table};
 use super::usage::models_table;
 use super::{download, Page, View};
+use crate::util::query;
 use crate::vocab::Role;
 use crate::web::auth::SignedIn;
 use crate::web::format::{count_cell, mode_long_name, money_cell, role_name, tokens_cell, Cell};
@@ -95,15 +96,19 @@ pub fn checklist(steps: &FirstRun, admin: bool) -> Markup {
 pub async fn page(req: Request, env: Env) -> Page {
     let user = SignedIn::for_page(&req, &env).await?;
     let View { team, zone, range } = View::of(&req, &user).await?;
+    // An export is the models table alone: skip the cards and the chart.
+    if query(&req).contains_key("format") {
+        let (fh, th) = range.quarters();
+        let models = models_table(&user.db.totals_by_model(fh, th).await?, false);
+        if let Some(r) = download(&req, &user, &models).await? {
+            return Ok(r);
+        }
+    }
     let (o, daily) = stats::overview(&user.db, &team, &range, &zone).await?;
     let month = tally_core::budget::Month::of_day(zone.local_day(crate::util::now_ms()));
     let alerts = user.db.open_alerts(&month.label()).await?;
     // The table follows the selected range, as the cards above it do.
-    let (fh, th) = range.quarters();
-    let models = models_table(&user.db.totals_by_model(fh, th).await?, false);
-    if let Some(r) = download(&req, &user, &models).await? {
-        return Ok(r);
-    }
+    let models = models_table(&o.models_range, false);
     let broken = user.db.integrations().await?;
     let t = &o.totals_range;
     let card = |label: &str, testid: &str, value: Cell| {

@@ -125,7 +125,7 @@ pub async fn developers(req: Request, env: Env) -> Page {
     let View { zone, range, .. } = View::of(&req, &user).await?;
     let (fh, th) = range.quarters();
     let mut rows = user.db.by_developer(fh, th).await?;
-    let spend = user.db.developer_spend(&range).await?;
+    let spend = user.db.developer_spend_of(&range, &rows).await?;
     // Seat holders cost their seat in a range without usage too.
     for s in &spend {
         if !rows.iter().any(|r| r.key == s.developer_id) {
