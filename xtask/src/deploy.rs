@@ -868,7 +868,10 @@ mod tests {
             ["ALTER TABLE a ADD COLUMN z TEXT NOT NULL", "DROP TABLE b", "ALTER TABLE c RENAME TO d"]
         );
         // The table rebuilds of 0002 and 0003 are what a running version 1
-        // could not survive; every later migration is additive.
+        // could not survive, and 0012's (quarter buckets, sessions without
+        // rowid) what the hourly version could not: deploy those with
+        // --allow-breaking. Queue messages of the hourly version still
+        // decode (`rollup::QuarterKey`). Every other migration is additive.
         let root = crate::setup::root();
         let breaking: Vec<String> = migrations(&root)
             .into_iter()
@@ -881,7 +884,11 @@ mod tests {
             .collect();
         assert_eq!(
             breaking,
-            ["0002_exact_money_and_batch_parts.sql", "0003_lifecycle.sql"]
+            [
+                "0002_exact_money_and_batch_parts.sql",
+                "0003_lifecycle.sql",
+                "0012_quarter_buckets.sql"
+            ]
         );
     }
 
