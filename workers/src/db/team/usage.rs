@@ -158,9 +158,11 @@ impl TeamDb {
         .await
     }
 
+    /// Sums per developer, named after grouping: the join runs once per
+    /// developer, not once per stored row.
     pub async fn by_developer(&self, from_q: i64, to_q: i64) -> Result<Vec<GroupTotals>> {
         all(self.stmt(
-            "SELECT u.developer_id AS key, COALESCE(d.name, u.developer_id) AS label, CAST(SUM(u.requests) AS TEXT) AS requests, CAST(SUM(u.input_tokens) AS TEXT) AS input_tokens, CAST(SUM(u.output_tokens) AS TEXT) AS output_tokens, CAST(SUM(u.cache_write_5m_tokens + u.cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(u.cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(u.cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(u.cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(u.quarter) AS last_quarter FROM usage_q u LEFT JOIN developers d ON d.team_id = u.team_id AND d.id = u.developer_id WHERE u.team_id = ?1 AND u.quarter >= ?2 AND u.quarter < ?3 GROUP BY u.developer_id ORDER BY SUM(u.cost_micro_usd) + SUM(u.cost_pico_usd) / 1000000 DESC",
+            "SELECT g.key, COALESCE(d.name, g.key) AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT developer_id AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(quarter) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM usage_q WHERE team_id = ?1 AND quarter >= ?2 AND quarter < ?3 GROUP BY developer_id) g LEFT JOIN developers d ON d.team_id = ?1 AND d.id = g.key ORDER BY g.spent DESC",
             vec![i(from_q), i(to_q)],
         )?)
         .await
@@ -168,7 +170,7 @@ impl TeamDb {
 
     pub async fn by_project(&self, from_q: i64, to_q: i64) -> Result<Vec<GroupTotals>> {
         all(self.stmt(
-            "SELECT u.project AS key, COALESCE(l.label, '') AS label, CAST(SUM(u.requests) AS TEXT) AS requests, CAST(SUM(u.input_tokens) AS TEXT) AS input_tokens, CAST(SUM(u.output_tokens) AS TEXT) AS output_tokens, CAST(SUM(u.cache_write_5m_tokens + u.cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(u.cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(u.cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(u.cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(u.quarter) AS last_quarter FROM usage_q u LEFT JOIN project_labels l ON l.team_id = u.team_id AND l.project = u.project WHERE u.team_id = ?1 AND u.quarter >= ?2 AND u.quarter < ?3 GROUP BY u.project ORDER BY SUM(u.cost_micro_usd) + SUM(u.cost_pico_usd) / 1000000 DESC",
+            "SELECT g.key, COALESCE(l.label, '') AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT project AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(quarter) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM usage_q WHERE team_id = ?1 AND quarter >= ?2 AND quarter < ?3 GROUP BY project) g LEFT JOIN project_labels l ON l.team_id = ?1 AND l.project = g.key ORDER BY g.spent DESC",
             vec![i(from_q), i(to_q)],
         )?)
         .await
