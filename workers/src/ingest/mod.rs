@@ -156,6 +156,7 @@ pub async fn events(mut req: Request, env: Env) -> Answer {
         queue
             .send(QueuePart {
                 team_id: db.team_id().to_string(),
+                shard: Some(db.shard().binding().to_string()),
                 developer_id: principal.developer_id.clone(),
                 agent_id: principal.agent_id.clone(),
                 marker: batch.batch_id.clone(),
