@@ -110,7 +110,14 @@ impl Stack {
             let mut migrate = Command::new(node());
             migrate
                 .arg(wrangler_js())
-                .args(["d1", "migrations", "apply", shard, "--local", "--persist-to"])
+                .args([
+                    "d1",
+                    "migrations",
+                    "apply",
+                    shard,
+                    "--local",
+                    "--persist-to",
+                ])
                 .arg(&persist)
                 .args(config_args(&config))
                 .current_dir(&root)
@@ -689,7 +696,10 @@ fn sharded_config(root: &Path, extra: &[&str]) -> String {
             &format!("migrations_dir = \"{}\"", abs("migrations")),
         )
         .replacen("[[r2_buckets]]", &format!("{dbs}[[r2_buckets]]"), 1);
-    assert!(out.contains(&dbs), "wrangler.toml has no [[r2_buckets]] to insert before");
+    assert!(
+        out.contains(&dbs),
+        "wrangler.toml has no [[r2_buckets]] to insert before"
+    );
     out
 }
 

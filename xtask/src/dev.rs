@@ -72,15 +72,25 @@ pub fn dev(tools: &Tools, args: &[String]) -> Result<()> {
     let template = std::fs::read_to_string(root.join("wrangler.toml"))
         .map_err(|e| format!("wrangler.toml: {e}"))?;
     for shard in crate::deploy::d1_shards(&template)? {
-        step(&format!("apply D1 migrations to {} (local)", shard.binding), || {
-            let mut c = Command::new(&tools.wrangler);
-            c.args(["d1", "migrations", "apply", &shard.binding, "--local", "--persist-to"])
+        step(
+            &format!("apply D1 migrations to {} (local)", shard.binding),
+            || {
+                let mut c = Command::new(&tools.wrangler);
+                c.args([
+                    "d1",
+                    "migrations",
+                    "apply",
+                    &shard.binding,
+                    "--local",
+                    "--persist-to",
+                ])
                 .arg(&persist)
                 .current_dir(&root)
                 .env("CI", "1");
-            tools.apply_env(&mut c);
-            run(&mut c)
-        })?;
+                tools.apply_env(&mut c);
+                run(&mut c)
+            },
+        )?;
     }
     let mut c = Command::new(&tools.wrangler);
     c.args([

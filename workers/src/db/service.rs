@@ -46,7 +46,16 @@ macro_rules! found {
         }
     )*};
 }
-found!(AgentPrincipal, EnrollPrincipal, SigninGrant, WebPrincipal, DeveloperGrant, DeveloperPrincipal, TeamRef, LifecycleJob);
+found!(
+    AgentPrincipal,
+    EnrollPrincipal,
+    SigninGrant,
+    WebPrincipal,
+    DeveloperGrant,
+    DeveloperPrincipal,
+    TeamRef,
+    LifecycleJob
+);
 
 impl<T: Found> Found for Option<T> {
     fn on(self, shard: &Shard) -> Self {

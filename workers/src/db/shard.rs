@@ -63,7 +63,10 @@ fn names(list: &str) -> impl Iterator<Item = &str> {
 impl Shards {
     /// `shards` is `D1_SHARDS`, `new_teams` is `D1_NEW_TEAMS`; None or blank
     /// means the default (`DB`, and every shard).
-    pub fn parse(shards: Option<&str>, new_teams: Option<&str>) -> Result<Shards, ShardConfigError> {
+    pub fn parse(
+        shards: Option<&str>,
+        new_teams: Option<&str>,
+    ) -> Result<Shards, ShardConfigError> {
         let mut all: Vec<Shard> = Vec::new();
         let listed = shards.filter(|s| !s.trim().is_empty());
         for name in names(listed.unwrap_or(crate::bindings::DB)) {
@@ -175,10 +178,7 @@ mod tests {
             Shards::parse(Some("DB,DB"), None),
             Err(ShardConfigError::Duplicate("DB".into()))
         );
-        assert_eq!(
-            Shards::parse(Some(","), None),
-            Err(ShardConfigError::Empty)
-        );
+        assert_eq!(Shards::parse(Some(","), None), Err(ShardConfigError::Empty));
         assert_eq!(
             Shards::parse(Some("DB"), Some("DB_3")),
             Err(ShardConfigError::UnknownNewTeamShard("DB_3".into()))
@@ -194,7 +194,10 @@ mod tests {
         assert_eq!(shards.of_credential(&agent), Some(&s("DB_2")));
         assert_eq!(shards.of_credential(&tag(&hex, &s("DB"))), Some(&s("DB")));
         // Deployed before sharding: no tag, first shard.
-        assert_eq!(shards.of_credential(&format!("tly_agent_{hex}")), Some(&s("DB")));
+        assert_eq!(
+            shards.of_credential(&format!("tly_agent_{hex}")),
+            Some(&s("DB"))
+        );
         assert_eq!(shards.of_credential(&hex), Some(&s("DB")));
         // A tag naming no shard routes nowhere (an unknown credential).
         assert_eq!(shards.of_credential(&format!("{hex}-DB_9")), None);
@@ -219,9 +222,18 @@ mod tests {
 
     #[test]
     fn new_teams_go_to_the_emptiest_shard_first_listed_on_a_tie() {
-        assert_eq!(least_loaded(&[(s("DB"), 0), (s("DB_2"), 0)]), Some(&s("DB")));
-        assert_eq!(least_loaded(&[(s("DB"), 1), (s("DB_2"), 0)]), Some(&s("DB_2")));
-        assert_eq!(least_loaded(&[(s("DB"), 4), (s("DB_2"), 7)]), Some(&s("DB")));
+        assert_eq!(
+            least_loaded(&[(s("DB"), 0), (s("DB_2"), 0)]),
+            Some(&s("DB"))
+        );
+        assert_eq!(
+            least_loaded(&[(s("DB"), 1), (s("DB_2"), 0)]),
+            Some(&s("DB_2"))
+        );
+        assert_eq!(
+            least_loaded(&[(s("DB"), 4), (s("DB_2"), 7)]),
+            Some(&s("DB"))
+        );
         assert_eq!(least_loaded(&[]), None);
     }
 }

@@ -203,7 +203,10 @@ pub async fn follow_link(mut req: Request, env: Env) -> Result<Response, ApiErro
     }
     let now = now_ms();
     let grant = match ServiceDb::for_credential(&env, token)? {
-        Some(s) => s.consume_signin_link(&token_hash(&pepper, token), now).await?,
+        Some(s) => {
+            s.consume_signin_link(&token_hash(&pepper, token), now)
+                .await?
+        }
         None => None,
     };
     let Some(grant) = grant else {
