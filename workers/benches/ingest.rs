@@ -28,9 +28,20 @@ use tally_worker::pipeline::{
 const NOW: i64 = 1_795_996_800_000;
 const HOUR: i64 = 3_600_000;
 
+/// `s` cut to at most `n` bytes on a character boundary.
+fn cut(mut s: String, n: usize) -> String {
+    let mut end = n.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s
+}
+
 /// 500 Full-mode requests of one developer over three hours: two models,
-/// three sessions, two projects (the edge test's mix), each with a prompt
-/// holding secrets at the corpus's typical density and a prose response.
+/// three sessions, two projects (the edge test's mix), each with a 600-byte
+/// prompt holding secrets at the corpus's typical density and a 900-byte
+/// prose response (the body stays under the 1 MiB limit).
 fn body() -> Vec<u8> {
     let start = NOW - 3 * HOUR;
     let events: Vec<Value> = (0..500u64)
@@ -45,8 +56,8 @@ fn body() -> Vec<u8> {
                 "project": project_hash("salt", if n < 250 { "/a" } else { "/b" }),
                 "session": session_hash("salt", &format!("s{}", n / 170)),
                 "mode": "full",
-                "prompt": corpus::document(n, 500),
-                "response": corpus::prose(n + 10_000, 900),
+                "prompt": cut(corpus::document(n, 600), 600),
+                "response": cut(corpus::prose(n + 10_000, 900), 900),
                 "tools": ["Read", "Edit"],
             })
         })
