@@ -66,7 +66,17 @@ fn events(agent: &ApiAgent, first: u64, n: u64, ts: i64) -> Vec<Value> {
 
 #[test]
 fn two_teams_live_wholly_on_their_own_shards() {
-    let stack = Stack::start_sharded(&["DB", "DB_2"], StackConfig { vars: vec![] });
+    let mail = tally_e2e::fakes::email();
+    let stack = Stack::start_sharded(
+        &["DB", "DB_2"],
+        StackConfig {
+            vars: vec![
+                ("EMAIL_API_URL".into(), format!("{}/emails", mail.base)),
+                ("EMAIL_API_KEY".into(), "re_test_key".into()),
+                ("EMAIL_FROM".into(), "Tally <tally@acme.test>".into()),
+            ],
+        },
+    );
     // New teams go to the emptiest shard, the first listed on a tie.
     let a = stack.bootstrap("Acme", "owner@acme.test");
     let b = stack.bootstrap("Beta", "owner@beta.test");
@@ -167,6 +177,40 @@ fn two_teams_live_wholly_on_their_own_shards() {
     };
     assert_eq!(totals(&web_a), (5, 100 + 101 + 102 + 120 + 121));
     assert_eq!(totals(&web_b), (5, 110 + 111 + 112 + 113 + 114));
+    // Sign-in by e-mail asks every shard: someone who is a member of both
+    // teams gets one link per team, each tagged with its team's shard.
+    for (shard, team) in [("DB", &a.team_id), ("DB_2", &b.team_id)] {
+        stack.d1_on(
+            shard,
+            &format!(
+                "INSERT INTO members (team_id, id, email, role, created_at) VALUES ('{team}', 'both', 'both@teams.test', 'viewer', 0)"
+            ),
+        );
+    }
+    let r = ureq::post(&stack.url("/login"))
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .send_string("email=both%40teams.test");
+    assert_eq!(status(&r), 200);
+    let links: Vec<String> = stack.eventually("two sign-in mails", Duration::from_secs(20), || {
+        let mut tags: Vec<String> = mail
+            .requests()
+            .iter()
+            .filter(|m| m.json()["to"][0] == "both@teams.test")
+            .map(|m| {
+                let text = m.json()["text"].as_str().unwrap_or_default().to_string();
+                let at = text.find("token=").expect("a sign-in link") + 6;
+                let token: String = text[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                    .collect();
+                token.rsplit('-').next().unwrap().to_string()
+            })
+            .collect();
+        tags.sort();
+        (tags.len() == 2).then_some(tags)
+    });
+    assert_eq!(links, ["DB", "DB_2"]);
+
     // A self-view link minted by B's agent is stored on B's shard too.
     let minted = body_json(
         ureq::post(&stack.url("/v1/agent/self-view"))
