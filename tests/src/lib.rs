@@ -65,6 +65,10 @@ pub struct Stack {
     pub bootstrap_secret: String,
     pub content_key: String,
     child: Child,
+    /// The D1 shard bindings, first = `DB`.
+    pub shards: Vec<String>,
+    /// A generated wrangler config declaring the extra shards (None: the repo's).
+    config: Option<PathBuf>,
 }
 
 pub const PEPPER: &str = "test-pepper-0123456789abcdef";
@@ -78,7 +82,16 @@ impl Stack {
     }
 
     pub fn start_with(cfg: StackConfig) -> Stack {
+        Stack::start_sharded(&["DB"], cfg)
+    }
+
+    /// A stack with several local D1 databases, one per binding in `shards`
+    /// (the first must be `DB`), each migrated, and `D1_SHARDS` listing them.
+    /// The extra bindings are declared in a copy of wrangler.toml in the
+    /// stack's directory.
+    pub fn start_sharded(shards: &[&str], cfg: StackConfig) -> Stack {
         let root = root();
+        assert_eq!(shards.first(), Some(&"DB"), "the first shard is DB");
         assert!(
             root.join("workers/build/index.js").exists(),
             "the Worker is not built: run `cargo xtask setup` (or `cargo xtask test`)"
@@ -88,30 +101,48 @@ impl Stack {
             .tempdir()
             .unwrap();
         let persist = dir.path().join("state");
-        let mut migrate = Command::new(node());
-        migrate
-            .arg(wrangler_js())
-            .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
-            .arg(&persist)
-            .current_dir(&root)
-            .env("CI", "1")
-            .env("WRANGLER_SEND_METRICS", "false")
-            .env("WRANGLER_LOG_PATH", dir.path().join("wrangler-logs"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let out = migrate.output().expect("run wrangler d1 migrations apply");
-        assert!(
-            out.status.success(),
-            "migrations failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let config = (shards.len() > 1).then(|| {
+            let path = dir.path().join("wrangler.toml");
+            std::fs::write(&path, sharded_config(&root, &shards[1..])).unwrap();
+            path
+        });
+        for shard in shards {
+            let mut migrate = Command::new(node());
+            migrate
+                .arg(wrangler_js())
+                .args([
+                    "d1",
+                    "migrations",
+                    "apply",
+                    shard,
+                    "--local",
+                    "--persist-to",
+                ])
+                .arg(&persist)
+                .args(config_args(&config))
+                .current_dir(&root)
+                .env("CI", "1")
+                .env("WRANGLER_SEND_METRICS", "false")
+                .env("WRANGLER_LOG_PATH", dir.path().join("wrangler-logs"))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let out = migrate.output().expect("run wrangler d1 migrations apply");
+            assert!(
+                out.status.success(),
+                "migrations of {shard} failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let mut vars = vec![
             ("PEPPER".to_string(), PEPPER.to_string()),
             ("BOOTSTRAP_SECRET".to_string(), BOOTSTRAP.to_string()),
             ("CONTENT_KEY".to_string(), CONTENT_KEY.to_string()),
             ("KMS_KEY".to_string(), KMS_KEY.to_string()),
         ];
+        if shards.len() > 1 {
+            vars.push(("D1_SHARDS".to_string(), shards.join(",")));
+        }
         vars.extend(cfg.vars);
         let log_path = dir.path().join("wrangler.log");
         let log_dir = dir.path().join("wrangler-logs");
@@ -127,6 +158,7 @@ impl Stack {
                     "--persist-to",
                 ])
                 .arg(&persist)
+                .args(config_args(&config))
                 // Only the vars given here: a developer's .dev.vars must not leak into tests.
                 .args(["--env-file", "/dev/null"]);
             for (k, v) in &vars {
@@ -151,6 +183,8 @@ impl Stack {
             bootstrap_secret: BOOTSTRAP.into(),
             content_key: CONTENT_KEY.into(),
             child,
+            shards: shards.iter().map(|s| s.to_string()).collect(),
+            config: config.clone(),
         };
         // A free port is only free until someone else binds it: tests run in
         // parallel and workerd opens ports of its own, so a lost race is retried
@@ -204,10 +238,16 @@ impl Stack {
     /// Runs SQL against the local D1 through wrangler (a separate process, as
     /// an operator would) and returns the result rows.
     pub fn d1(&self, sql: &str) -> Vec<Value> {
+        self.d1_on("DB", sql)
+    }
+
+    /// As `d1`, on the shard bound as `shard`.
+    pub fn d1_on(&self, shard: &str, sql: &str) -> Vec<Value> {
         let out = Command::new(node())
             .arg(wrangler_js())
-            .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
+            .args(["d1", "execute", shard, "--local", "--json", "--persist-to"])
             .arg(self.dir.path().join("state"))
+            .args(config_args(&self.config))
             .args(["--command", sql])
             .current_dir(root())
             .env("WRANGLER_SEND_METRICS", "false")
@@ -575,6 +615,25 @@ impl Stack {
         );
     }
 
+    /// The sqlite files of the local D1 databases, one per shard.
+    pub fn d1_files(&self) -> Vec<PathBuf> {
+        let dir = self
+            .dir
+            .path()
+            .join("state/v3/d1/miniflare-D1DatabaseObject");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "sqlite"))
+                    .filter(|p| !p.to_string_lossy().contains("metadata"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
     /// Every key of the local content bucket under `prefix`, read from the
     /// simulator's own object index (wrangler has no list command).
     pub fn r2_keys(&self, prefix: &str) -> Vec<String> {
@@ -610,6 +669,44 @@ impl Stack {
         }
         keys.sort();
         keys
+    }
+}
+
+/// The repo's wrangler.toml with absolute paths and one more D1 database per
+/// extra shard, each its own local sqlite file (its own database_id).
+fn sharded_config(root: &Path, extra: &[&str]) -> String {
+    let base = std::fs::read_to_string(root.join("wrangler.toml")).unwrap();
+    let abs = |p: &str| root.join(p).display().to_string();
+    let mut dbs = String::new();
+    for (k, shard) in extra.iter().enumerate() {
+        dbs.push_str(&format!(
+            "[[d1_databases]]\nbinding = \"{shard}\"\ndatabase_name = \"tally-{}\"\ndatabase_id = \"00000000-0000-0000-0000-{:012}\"\nmigrations_dir = \"{}\"\n\n",
+            shard.to_ascii_lowercase(),
+            k + 2,
+            abs("migrations")
+        ));
+    }
+    let out = base
+        .replace(
+            "main = \"workers/build/index.js\"",
+            &format!("main = \"{}\"", abs("workers/build/index.js")),
+        )
+        .replace(
+            "migrations_dir = \"migrations\"",
+            &format!("migrations_dir = \"{}\"", abs("migrations")),
+        )
+        .replacen("[[r2_buckets]]", &format!("{dbs}[[r2_buckets]]"), 1);
+    assert!(
+        out.contains(&dbs),
+        "wrangler.toml has no [[r2_buckets]] to insert before"
+    );
+    out
+}
+
+fn config_args(config: &Option<PathBuf>) -> Vec<std::ffi::OsString> {
+    match config {
+        Some(c) => vec!["--config".into(), c.clone().into_os_string()],
+        None => vec![],
     }
 }
 

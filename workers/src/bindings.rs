@@ -1,8 +1,14 @@
 //! Every binding and configuration name the Worker reads, defined once so
 //! `wrangler.toml`, `.dev.vars` and the code cannot drift apart silently.
 
-/// D1 database: reached only through `crate::db`.
+/// D1 database: reached only through `crate::db`. The first shard.
 pub const DB: &str = "DB";
+/// Var: the D1 shard bindings, comma-separated, first = `DB` (see `db::shard`).
+/// Append only: a listed binding holds teams and keeps its name.
+pub const D1_SHARDS: &str = "D1_SHARDS";
+/// Var: the shards new teams may be placed on (default: all of `D1_SHARDS`);
+/// the one holding the fewest teams gets the next.
+pub const D1_NEW_TEAMS: &str = "D1_NEW_TEAMS";
 /// R2 bucket holding sealed Full-mode content.
 pub const CONTENT_BUCKET: &str = "CONTENT";
 /// R2 bucket of agent releases (`cargo xtask release-agent --upload`).

@@ -27,7 +27,7 @@ use crate::zone::Zone;
 /// is logged and skipped so the others are still evaluated.
 pub async fn evaluate_all(env: &Env, now: i64) -> Result<serde_json::Value> {
     let (mut raised, mut failed) = (0u32, 0u32);
-    for team in ServiceDb::new(env)?.teams().await? {
+    for team in ServiceDb::all_teams(env).await? {
         // A team awaiting deletion hears nothing more.
         if team.delete_after.is_some() {
             continue;

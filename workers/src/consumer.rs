@@ -8,12 +8,16 @@ use serde::{Deserialize, Serialize};
 use tally_core::rollup::Rollup;
 use worker::{Env, MessageBatch, MessageExt, Result};
 
-use crate::db::{Applied, CategorizeStats, PartToApply, TeamDb, TrustedTeam};
+use crate::db::{Applied, CategorizeStats, PartToApply, Shards, TeamDb, TrustedTeam};
 use crate::util::now_ms;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct QueuePart {
     pub team_id: String,
+    /// The D1 shard of the team; absent in messages from before sharding
+    /// (the first shard).
+    #[serde(default)]
+    pub shard: Option<String>,
     pub developer_id: String,
     /// The agent that sent the batch, whose price disagreements are counted.
     pub agent_id: String,
@@ -43,6 +47,14 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: Env) {
             return;
         }
     };
+    let shards = match crate::db::shards(&env) {
+        Ok(s) => s,
+        Err(e) => {
+            worker::console_error!("shard configuration: {e}");
+            batch.retry_all();
+            return;
+        }
+    };
     // One team's parts of this delivery, in delivery order.
     let mut teams: Vec<(String, Vec<Delivered>)> = Vec::new();
     for msg in messages {
@@ -66,7 +78,7 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: Env) {
         if merged.len() > 1 {
             let todo: Vec<PartToApply> = merged.iter().map(|(_, p)| to_apply(p)).collect();
             let events: u64 = merged.iter().map(|(_, p)| p.rollup.events).sum();
-            match apply_merged(&env, &team, &todo).await {
+            match apply_merged(&env, &shards, &merged[0].1, &todo).await {
                 Ok(Some(rows_written)) => {
                     worker::console_log!(
                         "applied {} parts of team {team} in one transaction ({events} events, {rows_written} rows written)",
@@ -76,7 +88,7 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: Env) {
                         msg.ack();
                     }
                     for (msg, part) in alone {
-                        one(&env, msg, part).await;
+                        one(&env, &shards, msg, part).await;
                     }
                     continue;
                 }
@@ -88,7 +100,7 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: Env) {
             }
         }
         for (msg, part) in merged.into_iter().chain(alone) {
-            one(&env, msg, part).await;
+            one(&env, &shards, msg, part).await;
         }
     }
 }
@@ -116,8 +128,8 @@ fn mergeable(parts: Vec<Delivered>) -> (Vec<Delivered>, Vec<Delivered>) {
 }
 
 /// One part in its own transaction, acked or retried.
-async fn one(env: &Env, msg: worker::Message<serde_json::Value>, part: QueuePart) {
-    match apply(env, &part).await {
+async fn one(env: &Env, shards: &Shards, msg: worker::Message<serde_json::Value>, part: QueuePart) {
+    match apply(env, shards, &part).await {
         Ok(Applied::Written { rows_written }) => {
             worker::console_log!(
                 "applied {} part {} ({} events, {} rows written)",
@@ -152,12 +164,25 @@ fn to_apply(part: &QueuePart) -> PartToApply<'_> {
     }
 }
 
-async fn apply_merged(env: &Env, team: &str, parts: &[PartToApply<'_>]) -> Result<Option<u64>> {
-    let db = TeamDb::new(env, &TrustedTeam::from_queue(team.to_string()))?;
-    db.apply_parts(parts, now_ms()).await
+fn team_db(env: &Env, shards: &Shards, part: &QueuePart) -> Result<TeamDb> {
+    let team = TrustedTeam::from_queue(shards, part.team_id.clone(), part.shard.as_deref())?;
+    TeamDb::new(env, &team)
 }
 
-async fn apply(env: &Env, part: &QueuePart) -> Result<Applied> {
-    let db = TeamDb::new(env, &TrustedTeam::from_queue(part.team_id.clone()))?;
-    db.apply_part(&to_apply(part), now_ms()).await
+/// `first` is any of the parts: a team's parts all name its one shard.
+async fn apply_merged(
+    env: &Env,
+    shards: &Shards,
+    first: &QueuePart,
+    parts: &[PartToApply<'_>],
+) -> Result<Option<u64>> {
+    team_db(env, shards, first)?
+        .apply_parts(parts, now_ms())
+        .await
+}
+
+async fn apply(env: &Env, shards: &Shards, part: &QueuePart) -> Result<Applied> {
+    team_db(env, shards, part)?
+        .apply_part(&to_apply(part), now_ms())
+        .await
 }

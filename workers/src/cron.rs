@@ -32,7 +32,7 @@ pub async fn run_cron(cron: &str, scheduled_ms: i64, env: &Env) -> Result<()> {
             crate::lifecycle::work(env, scheduled_ms).await?
         }
     };
-    ServiceDb::new(env)?
+    ServiceDb::first(env)?
         .record_cron(cron, scheduled_ms, &summary.to_string())
         .await
 }

@@ -19,6 +19,16 @@ mod zone;
 
 pub use limiter::TeamLimiter;
 
+/// The ingest route's CPU-bound steps, exactly as the route runs them, for
+/// the native benchmark `benches/ingest.rs` (`cargo xtask bench`).
+#[doc(hidden)]
+pub mod pipeline {
+    pub use crate::consumer::QueuePart;
+    pub use crate::content::store::{object_key, redacted_groups, sealed_object, StoredContent};
+    pub use crate::ingest::body::read_body;
+    pub use crate::ingest::{queue_parts, restrict_all, Sender, ROWS_PER_MESSAGE};
+}
+
 use worker::{
     event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,
 };

@@ -36,10 +36,9 @@ pub const DEVELOPER_ERASE: &str = "developer_erase";
 /// The nightly run: starts today's jobs (idempotent under doubled cron
 /// invocations), does housekeeping, then works through pending jobs.
 pub async fn nightly(env: &Env, now: i64) -> Result<serde_json::Value> {
-    let service = ServiceDb::new(env)?;
     let today = now.div_euclid(DAY_MS);
     let mut started = 0;
-    for team in service.teams().await? {
+    for team in ServiceDb::all_teams(env).await? {
         let db = TeamDb::new(env, &team)?;
         match (team.delete_after, team.retention_days) {
             (Some(due), _) if due <= now => {
@@ -57,9 +56,12 @@ pub async fn nightly(env: &Env, now: i64) -> Result<serde_json::Value> {
             _ => {} // kept forever
         }
     }
-    let swept = service
-        .housekeeping(now - MARKER_TTL_DAYS * DAY_MS, now, now - 730 * DAY_MS)
-        .await?;
+    let mut swept = 0;
+    for service in ServiceDb::all(env)? {
+        swept += service
+            .housekeeping(now - MARKER_TTL_DAYS * DAY_MS, now, now - 730 * DAY_MS)
+            .await?;
+    }
     let mut summary = work(env, now).await?;
     summary["jobs_started"] = started.into();
     summary["housekeeping_rows"] = swept.into();
@@ -68,7 +70,10 @@ pub async fn nightly(env: &Env, now: i64) -> Result<serde_json::Value> {
 
 /// Works through pending jobs within one invocation's budget.
 pub async fn work(env: &Env, now: i64) -> Result<serde_json::Value> {
-    let jobs = ServiceDb::new(env)?.pending_jobs(100).await?;
+    let mut jobs = Vec::new();
+    for service in ServiceDb::all(env)? {
+        jobs.extend(service.pending_jobs(100).await?);
+    }
     run_jobs(env, jobs, now).await
 }
 
@@ -81,7 +86,6 @@ pub async fn work_team(env: &Env, db: &TeamDb, now: i64) -> Result<serde_json::V
 }
 
 async fn run_jobs(env: &Env, jobs: Vec<LifecycleJob>, now: i64) -> Result<serde_json::Value> {
-    let service = ServiceDb::new(env)?;
     let mut budget = config(env, bindings::LIFECYCLE_OPS_PER_RUN)
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_OPS_PER_RUN);
@@ -93,6 +97,7 @@ async fn run_jobs(env: &Env, jobs: Vec<LifecycleJob>, now: i64) -> Result<serde_
             continue;
         }
         let db = TeamDb::new(env, &job)?;
+        let service = ServiceDb::of(env, &job)?;
         let outcome = run(&bucket, &db, &mut job, &mut budget, now).await;
         match outcome {
             Ok(true) => {

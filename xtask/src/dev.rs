@@ -68,15 +68,30 @@ pub fn dev(tools: &Tools, args: &[String]) -> Result<()> {
     let persist = state.join("wrangler");
     std::fs::create_dir_all(&persist).map_err(|e| e.to_string())?;
     let bootstrap_secret = dev_vars(&root)?;
-    step("apply D1 migrations (local)", || {
-        let mut c = Command::new(&tools.wrangler);
-        c.args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
-            .arg(&persist)
-            .current_dir(&root)
-            .env("CI", "1");
-        tools.apply_env(&mut c);
-        run(&mut c)
-    })?;
+    // Every shard of wrangler.toml, as deploy migrates them remotely.
+    let template = std::fs::read_to_string(root.join("wrangler.toml"))
+        .map_err(|e| format!("wrangler.toml: {e}"))?;
+    for shard in crate::deploy::d1_shards(&template)? {
+        step(
+            &format!("apply D1 migrations to {} (local)", shard.binding),
+            || {
+                let mut c = Command::new(&tools.wrangler);
+                c.args([
+                    "d1",
+                    "migrations",
+                    "apply",
+                    &shard.binding,
+                    "--local",
+                    "--persist-to",
+                ])
+                .arg(&persist)
+                .current_dir(&root)
+                .env("CI", "1");
+                tools.apply_env(&mut c);
+                run(&mut c)
+            },
+        )?;
+    }
     let mut c = Command::new(&tools.wrangler);
     c.args([
         "dev",

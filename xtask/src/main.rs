@@ -25,7 +25,7 @@ fn usage() -> ExitCode {
          dev [--with-agent] [--port N]\n                        run the whole stack locally (wrangler dev on 127.0.0.1:8787)\n  \
          test                  fmt, clippy (native + wasm32), cargo deny, unit and end-to-end tests\n  \
          deps                  every direct dependency of every crate and why it is there\n  \
-         bench                 criterion benchmarks\n  \
+         bench                 criterion benchmarks (core, agent, the Worker's ingest CPU)\n  \
          bench-live [--devs N] [--minutes M] [--ship-interval S]\n                        N real agents and real-time writers on the local stack: cost per event, freshness, exact totals\n  \
          bench-dashboard [--devs N] [--days D] [--runs R]\n                        a year of a 200-developer team in local D1: p50/p95 of every page and export\n  \
          prices --from FILE    regenerate core/prices/prices.json from LiteLLM's price table\n  \
@@ -147,6 +147,14 @@ fn bench(rest: &[String]) -> Result<()> {
     setup::run(
         setup::cargo()
             .args(["bench", "--workspace", "--exclude", "tally-worker"])
+            .args(rest)
+            .current_dir(&root),
+    )?;
+    // The Worker crate only for its bench target: its lib tests are not
+    // benchmarks.
+    setup::run(
+        setup::cargo()
+            .args(["bench", "-p", "tally-worker", "--bench", "ingest"])
             .args(rest)
             .current_dir(&root),
     )

@@ -74,17 +74,9 @@ fn team_key(env: &Env, team_id: &str) -> Result<[u8; 32]> {
     Ok(derive_team_key(secret.as_bytes(), team_id))
 }
 
-/// Seals the text fields the mode let through, one object per day and
-/// session; events without text write nothing. Idempotent: a resent batch
-/// writes the same keys again.
-pub async fn store(
-    env: &Env,
-    db: &TeamDb,
-    developer_id: &str,
-    batch_id: &str,
-    events: &[WireEvent],
-    now: i64,
-) -> Result<usize> {
+/// The events carrying text, redacted again and grouped per (day, session),
+/// each group in time order: what `store` seals, one object per group.
+pub fn redacted_groups(events: &[WireEvent]) -> BTreeMap<(i64, &str), Vec<StoredEvent>> {
     let mut groups: BTreeMap<(i64, &str), Vec<StoredEvent>> = BTreeMap::new();
     for e in events
         .iter()
@@ -109,6 +101,36 @@ pub async fn store(
                 tools: e.tools.clone().unwrap_or_default(),
             });
     }
+    for evs in groups.values_mut() {
+        evs.sort_by_key(|e| e.ts);
+    }
+    groups
+}
+
+/// One object's sealed bytes: the content as JSON under the team's key, the
+/// object key as associated data.
+pub fn sealed_object(
+    team_key: &[u8; 32],
+    nonce: [u8; 12],
+    key: &str,
+    content: &StoredContent,
+) -> Result<Vec<u8>> {
+    let plain = serde_json::to_vec(content)?;
+    Ok(seal(team_key, nonce, &plain, key.as_bytes()))
+}
+
+/// Seals the text fields the mode let through, one object per day and
+/// session; events without text write nothing. Idempotent: a resent batch
+/// writes the same keys again.
+pub async fn store(
+    env: &Env,
+    db: &TeamDb,
+    developer_id: &str,
+    batch_id: &str,
+    events: &[WireEvent],
+    now: i64,
+) -> Result<usize> {
+    let groups = redacted_groups(events);
     if groups.is_empty() {
         return Ok(0);
     }
@@ -116,22 +138,21 @@ pub async fn store(
     let key_bytes = team_key(env, team_id)?;
     let bucket = env.bucket(bindings::CONTENT_BUCKET)?;
     let mut index = Vec::with_capacity(groups.len());
-    for ((day, session), mut evs) in groups {
-        evs.sort_by_key(|e| e.ts);
+    for ((day, session), evs) in groups {
         let key = object_key(team_id, day * DAY_MS, session, batch_id);
         let (first_ts, last_ts) = (evs[0].ts, evs[evs.len() - 1].ts);
         let n = evs.len();
-        let plain = serde_json::to_vec(&StoredContent {
+        let rnd = random32()?;
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&rnd[..12]);
+        let content = StoredContent {
             batch_id: batch_id.to_string(),
             team_id: team_id.to_string(),
             session: session.to_string(),
             day: utc_date(day * DAY_MS),
             events: evs,
-        })?;
-        let rnd = random32()?;
-        let mut nonce = [0u8; 12];
-        nonce.copy_from_slice(&rnd[..12]);
-        let sealed = seal(&key_bytes, nonce, &plain, key.as_bytes());
+        };
+        let sealed = sealed_object(&key_bytes, nonce, &key, &content)?;
         let bytes = sealed.len();
         let meta: HashMap<String, String> = HashMap::from([
             ("team".to_string(), team_id.to_string()),

@@ -7,17 +7,23 @@
 //! `tests/tests/sql_lint.rs` reads both files and fails on a tenant statement
 //! without the team predicate, an unreviewed service statement, or SQL
 //! anywhere else. `rows.rs` holds the plain row types the statements return.
+//!
+//! Which D1 database: `shard.rs`. Every principal carries the shard its team
+//! lives on (learned from the credential, the queue message or the fan-out
+//! that found it), so a `TeamDb` can only open its own team's shard.
 
 mod rows;
 mod service;
+mod shard;
 mod team;
 
 pub use rows::*;
 pub use service::ServiceDb;
+pub use shard::{Shard, Shards};
 pub use team::{project_name, BudgetLine, BudgetScope, DeveloperSpend, TeamDb};
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env, Result};
 
@@ -52,8 +58,18 @@ pub(crate) fn opt_text(s: Option<&str>) -> Arg {
     s.map(t).unwrap_or(Arg::Null)
 }
 
-pub(crate) fn database(env: &Env) -> Result<D1Database> {
-    env.d1(bindings::DB)
+/// The configured shards (`D1_SHARDS`, `D1_NEW_TEAMS`); a bad list is an
+/// operator error every request reports.
+pub fn shards(env: &Env) -> Result<Shards> {
+    Shards::parse(
+        crate::util::config(env, bindings::D1_SHARDS).as_deref(),
+        crate::util::config(env, bindings::D1_NEW_TEAMS).as_deref(),
+    )
+    .map_err(|e| worker::Error::RustError(e.to_string()))
+}
+
+fn database(env: &Env, shard: &Shard) -> Result<D1Database> {
+    env.d1(shard.binding())
 }
 
 pub(crate) fn prepare(
@@ -77,11 +93,31 @@ pub(crate) async fn first<T: DeserializeOwned>(stmt: D1PreparedStatement) -> Res
 /// because only this Worker produces it) and therefore names one team.
 pub trait Principal {
     fn team_id(&self) -> &str;
+    /// The D1 shard holding the team.
+    fn shard(&self) -> &Shard;
 }
+
+/// Implements `Principal` for a type with `team_id` and `shard` fields.
+macro_rules! principal {
+    ($t:ty, $team:ident) => {
+        impl $crate::db::Principal for $t {
+            fn team_id(&self) -> &str {
+                &self.$team
+            }
+            fn shard(&self) -> &$crate::db::Shard {
+                &self.shard
+            }
+        }
+    };
+}
+pub(crate) use principal;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct AgentPrincipal {
     team_id: String,
+    /// Set by the `ServiceDb` that found the row.
+    #[serde(skip)]
+    shard: Shard,
     pub agent_id: String,
     pub developer_id: String,
     revoked_at: Option<i64>,
@@ -93,15 +129,14 @@ impl AgentPrincipal {
     }
 }
 
-impl Principal for AgentPrincipal {
-    fn team_id(&self) -> &str {
-        &self.team_id
-    }
-}
+principal!(AgentPrincipal, team_id);
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct WebPrincipal {
     team_id: String,
+    /// Set by the `ServiceDb` that found the row.
+    #[serde(skip)]
+    shard: Shard,
     pub id_hash: String,
     pub last_seen_at: i64,
     pub member_id: String,
@@ -116,11 +151,7 @@ pub struct WebPrincipal {
     pub team_name: String,
 }
 
-impl Principal for WebPrincipal {
-    fn team_id(&self) -> &str {
-        &self.team_id
-    }
-}
+principal!(WebPrincipal, team_id);
 
 /// A developer signed in to the read-only self-view (`/me`), through a link
 /// their agent minted. Never a member: the member guards read another
@@ -128,66 +159,67 @@ impl Principal for WebPrincipal {
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeveloperPrincipal {
     team_id: String,
+    /// Set by the `ServiceDb` that found the row.
+    #[serde(skip)]
+    shard: Shard,
     pub id_hash: String,
     pub developer_id: String,
     pub developer_name: String,
     pub last_seen_at: i64,
 }
 
-impl Principal for DeveloperPrincipal {
-    fn team_id(&self) -> &str {
-        &self.team_id
-    }
-}
+principal!(DeveloperPrincipal, team_id);
 
 /// The holder of a just-consumed developer self-view link.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeveloperGrant {
     team_id: String,
+    /// Set by the `ServiceDb` that found the row.
+    #[serde(skip)]
+    shard: Shard,
     pub developer_id: String,
     pub agent_id: String,
 }
 
-impl Principal for DeveloperGrant {
-    fn team_id(&self) -> &str {
-        &self.team_id
-    }
-}
+principal!(DeveloperGrant, team_id);
 
 /// The holder of a just-consumed install token.
 #[derive(Debug, Clone, Deserialize)]
 pub struct EnrollPrincipal {
     team_id: String,
+    /// Set by the `ServiceDb` that found the row.
+    #[serde(skip)]
+    shard: Shard,
     pub developer_id: String,
 }
 
-impl Principal for EnrollPrincipal {
-    fn team_id(&self) -> &str {
-        &self.team_id
-    }
-}
+principal!(EnrollPrincipal, team_id);
 
 /// A team named by a queue message (only the ingest route produces those,
 /// after authenticating the agent) or found by the cron's team discovery.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The shard name beside it must be a configured one; none means the first
+/// (messages and links from before sharding).
+#[derive(Debug, Clone)]
 pub struct TrustedTeam {
     team_id: String,
+    shard: Shard,
 }
 
 impl TrustedTeam {
-    pub fn from_queue(team_id: String) -> Self {
-        TrustedTeam { team_id }
+    pub fn from_queue(shards: &Shards, team_id: String, shard: Option<&str>) -> Result<Self> {
+        let shard = shards.named(shard).cloned().ok_or_else(|| {
+            worker::Error::RustError(format!("queue message names unknown shard {shard:?}"))
+        })?;
+        Ok(TrustedTeam { team_id, shard })
     }
 
     /// A team named by a link whose HMAC under PEPPER the caller verified
-    /// (the e-mailed unsubscribe link).
-    pub fn from_signed_link(team_id: String) -> Self {
-        TrustedTeam { team_id }
+    /// (the e-mailed unsubscribe link). The shard is only routing: team ids
+    /// are random and unique across shards, so a wrong one finds no team.
+    pub fn from_signed_link(shards: &Shards, team_id: String, shard: Option<&str>) -> Option<Self> {
+        let shard = shards.named(shard)?.clone();
+        Some(TrustedTeam { team_id, shard })
     }
 }
 
-impl Principal for TrustedTeam {
-    fn team_id(&self) -> &str {
-        &self.team_id
-    }
-}
+principal!(TrustedTeam, team_id);

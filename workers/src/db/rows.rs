@@ -275,13 +275,12 @@ pub struct LifecycleJob {
     pub bytes: i64,
     pub rows: i64,
     pub attempts: i64,
+    /// Set by the database door that read the job.
+    #[serde(skip)]
+    pub(in crate::db) shard: super::Shard,
 }
 
-impl super::Principal for LifecycleJob {
-    fn team_id(&self) -> &str {
-        &self.team_id
-    }
-}
+super::principal!(LifecycleJob, team_id);
 
 /// A developer as the lifecycle forms and the Developers page list them.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -3,9 +3,10 @@
 use serde::Deserialize;
 use worker::{D1Database, Env, Result};
 
+use super::shard::{least_loaded, Shard};
 use super::{
-    all, database, first, i, prepare, t, AgentPrincipal, DeveloperGrant, DeveloperPrincipal,
-    EnrollPrincipal, LifecycleJob, Principal, WebPrincipal,
+    all, database, first, i, prepare, principal, shards, t, AgentPrincipal, DeveloperGrant,
+    DeveloperPrincipal, EnrollPrincipal, LifecycleJob, Principal, WebPrincipal,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -15,24 +16,114 @@ pub struct TeamRef {
     /// When a team scheduled for deletion is erased.
     #[serde(default)]
     pub delete_after: Option<i64>,
+    #[serde(skip)]
+    shard: Shard,
 }
 
-impl Principal for TeamRef {
-    fn team_id(&self) -> &str {
-        &self.id
+principal!(TeamRef, id);
+
+/// Cross-team statements of one shard. Each one either looks a credential up
+/// by its keyed hash (the only way to learn which team a request belongs to)
+/// or is operator/cron work that by nature spans teams, run on every shard.
+/// Whatever it returns is stamped with its shard.
+pub struct ServiceDb {
+    db: D1Database,
+    shard: Shard,
+}
+
+/// Stamps rows found on a shard with it.
+trait Found {
+    fn on(self, shard: &Shard) -> Self;
+}
+
+macro_rules! found {
+    ($($t:ty),*) => {$(
+        impl Found for $t {
+            fn on(mut self, shard: &Shard) -> Self {
+                self.shard = shard.clone();
+                self
+            }
+        }
+    )*};
+}
+found!(
+    AgentPrincipal,
+    EnrollPrincipal,
+    SigninGrant,
+    WebPrincipal,
+    DeveloperGrant,
+    DeveloperPrincipal,
+    TeamRef,
+    LifecycleJob
+);
+
+impl<T: Found> Found for Option<T> {
+    fn on(self, shard: &Shard) -> Self {
+        self.map(|r| r.on(shard))
     }
 }
 
-/// Cross-team statements. Each one either looks a credential up by its keyed
-/// hash (the only way to learn which team a request belongs to) or is
-/// operator/cron work that by nature spans teams.
-pub struct ServiceDb {
-    db: D1Database,
+impl<T: Found> Found for Vec<T> {
+    fn on(self, shard: &Shard) -> Self {
+        self.into_iter().map(|r| r.on(shard)).collect()
+    }
 }
 
 impl ServiceDb {
-    pub fn new(env: &Env) -> Result<ServiceDb> {
-        Ok(ServiceDb { db: database(env)? })
+    fn open(env: &Env, shard: &Shard) -> Result<ServiceDb> {
+        Ok(ServiceDb {
+            db: database(env, shard)?,
+            shard: shard.clone(),
+        })
+    }
+
+    /// Every shard, for work that spans teams (crons, sign-in by e-mail).
+    pub fn all(env: &Env) -> Result<Vec<ServiceDb>> {
+        shards(env)?
+            .all()
+            .iter()
+            .map(|s| ServiceDb::open(env, s))
+            .collect()
+    }
+
+    /// The shard a presented credential was stored on; None when its tag
+    /// names no configured shard (then it is unknown, as a wrong secret is).
+    pub fn for_credential(env: &Env, credential: &str) -> Result<Option<ServiceDb>> {
+        shards(env)?
+            .of_credential(credential)
+            .map(|s| ServiceDb::open(env, s))
+            .transpose()
+    }
+
+    /// The shard of a team found earlier (a lifecycle job's progress).
+    pub fn of(env: &Env, team: &impl Principal) -> Result<ServiceDb> {
+        ServiceDb::open(env, team.shard())
+    }
+
+    /// The first shard: where the Worker's own records (cron runs) go.
+    pub fn first(env: &Env) -> Result<ServiceDb> {
+        ServiceDb::open(env, shards(env)?.first())
+    }
+
+    /// Where a new team goes: of the shards open to new teams, the one
+    /// holding the fewest (`db::shard`).
+    pub async fn for_new_team(env: &Env) -> Result<ServiceDb> {
+        let shards = shards(env)?;
+        let mut counts = Vec::new();
+        for s in shards.for_new_teams() {
+            counts.push((s.clone(), ServiceDb::open(env, s)?.team_count().await?));
+        }
+        let shard = least_loaded(&counts).unwrap_or(shards.first());
+        ServiceDb::open(env, shard)
+    }
+
+    /// Every team on every shard.
+    pub async fn all_teams(env: &Env) -> Result<Vec<TeamRef>> {
+        let mut teams = Vec::new();
+        for s in ServiceDb::all(env)? {
+            teams.extend(s.teams().await?);
+        }
+        Ok(teams)
     }
 
     pub async fn agent_by_token(&self, token_hash: &str) -> Result<Option<AgentPrincipal>> {
@@ -42,6 +133,7 @@ impl ServiceDb {
             &[t(token_hash)],
         )?)
         .await
+        .map(|r| r.on(&self.shard))
     }
 
     /// Single use is enforced by the database: the UPDATE matches only an
@@ -57,6 +149,7 @@ impl ServiceDb {
             &[t(token_hash), i(now)],
         )?)
         .await
+        .map(|r| r.on(&self.shard))
     }
 
     pub async fn consume_signin_link(
@@ -70,6 +163,7 @@ impl ServiceDb {
             &[t(token_hash), i(now)],
         )?)
         .await
+        .map(|r| r.on(&self.shard))
     }
 
     pub async fn web_session(
@@ -84,6 +178,7 @@ impl ServiceDb {
             &[t(id_hash), i(now), i(idle_cutoff)],
         )?)
         .await
+        .map(|r| r.on(&self.shard))
     }
 
     /// Single use as for members' links: only an unused, unexpired row matches.
@@ -98,6 +193,7 @@ impl ServiceDb {
             &[t(token_hash), i(now)],
         )?)
         .await
+        .map(|r| r.on(&self.shard))
     }
 
     /// A developer's self-view session, alive only while the agent that
@@ -115,6 +211,7 @@ impl ServiceDb {
             &[t(id_hash), i(now), i(idle_cutoff)],
         )?)
         .await
+        .map(|r| r.on(&self.shard))
     }
 
     /// Sign-in by email: the address may belong to members of several teams.
@@ -125,6 +222,7 @@ impl ServiceDb {
             &[t(email)],
         )?)
         .await
+        .map(|r| r.on(&self.shard))
     }
 
     pub async fn team_count(&self) -> Result<i64> {
@@ -152,6 +250,7 @@ impl ServiceDb {
             id: id.to_string(),
             retention_days: 90,
             delete_after: None,
+            shard: self.shard.clone(),
         })
     }
 
@@ -162,6 +261,7 @@ impl ServiceDb {
             &[],
         )?)
         .await
+        .map(|r| r.on(&self.shard))
     }
 
     /// Lifecycle jobs of every team, oldest first.
@@ -172,6 +272,7 @@ impl ServiceDb {
             &[i(limit)],
         )?)
         .await
+        .map(|r| r.on(&self.shard))
     }
 
     /// Saves a job's progress; `state` is pending (resume later), done or failed.
@@ -268,10 +369,8 @@ impl ServiceDb {
 pub struct SigninGrant {
     team_id: String,
     pub member_id: String,
+    #[serde(skip)]
+    shard: Shard,
 }
 
-impl Principal for SigninGrant {
-    fn team_id(&self) -> &str {
-        &self.team_id
-    }
-}
+principal!(SigninGrant, team_id);

@@ -21,10 +21,10 @@ pub async fn authenticate_agent(req: &Request, env: &Env) -> Result<AgentPrincip
         return Err(ApiError::unauthorized("not an agent token"));
     }
     let pepper = required(env, bindings::PEPPER)?;
-    match ServiceDb::new(env)?
-        .agent_by_token(&token_hash(&pepper, &token))
-        .await?
-    {
+    let Some(service) = ServiceDb::for_credential(env, &token)? else {
+        return Err(ApiError::unauthorized("unknown agent token"));
+    };
+    match service.agent_by_token(&token_hash(&pepper, &token)).await? {
         None => Err(ApiError::unauthorized("unknown agent token")),
         Some(p) if p.revoked() => Err(ApiError::Forbidden {
             code: "revoked",
@@ -64,10 +64,15 @@ pub async fn enroll(mut req: Request, env: Env) -> Answer {
     }
     let pepper = required(&env, bindings::PEPPER)?;
     let now = now_ms();
-    let Some(grant) = ServiceDb::new(&env)?
-        .consume_install_token(&token_hash(&pepper, &body.token), now)
-        .await?
-    else {
+    let service = ServiceDb::for_credential(&env, &body.token)?;
+    let grant = match service {
+        Some(s) => {
+            s.consume_install_token(&token_hash(&pepper, &body.token), now)
+                .await?
+        }
+        None => None,
+    };
+    let Some(grant) = grant else {
         return Err(ApiError::Unauthorized {
             code: "invalid_token",
             message: "install token is unknown, expired or already used".into(),
@@ -76,7 +81,7 @@ pub async fn enroll(mut req: Request, env: Env) -> Answer {
     let db = TeamDb::new(&env, &grant)?;
     let team = db.settings().await?;
     team_gone(&team)?;
-    let agent_token = format_token("tly_agent_", &random32()?);
+    let agent_token = db.credential(&format_token("tly_agent_", &random32()?));
     let agent_id = random_id()?;
     let hostname = body
         .hostname

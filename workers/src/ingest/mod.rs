@@ -2,7 +2,7 @@
 //! team's mode, handle permitted text, aggregate, and queue the rollup.
 
 mod agent;
-mod body;
+pub mod body;
 
 pub use agent::{agent_config, authenticate_agent, enroll, team_gone, Answer};
 
@@ -17,14 +17,74 @@ use worker::{Env, Request};
 
 use crate::bindings;
 use crate::consumer::QueuePart;
+use crate::db::CategorizeStats;
 use crate::db::TeamDb;
 use crate::error::ApiError;
 use crate::util::{json_status, now_ms};
 use body::{read_body, BodyError};
+use tally_core::event::WireEvent;
 
 /// Rows per queue message: a few hundred bytes each keeps every message far
 /// below the 128 KB queue limit.
-const ROWS_PER_MESSAGE: usize = 150;
+pub const ROWS_PER_MESSAGE: usize = 150;
+
+/// Each event restricted to the team's current mode, and how many changed.
+pub fn restrict_all(events: &[WireEvent], mode: PrivacyMode) -> (Vec<WireEvent>, usize) {
+    let mut restricted = 0;
+    let events = events
+        .iter()
+        .map(|e| {
+            let r = restrict(e, mode);
+            if r != *e {
+                restricted += 1;
+            }
+            r
+        })
+        .collect();
+    (events, restricted)
+}
+
+/// Who sent a batch and where its team lives: what every queue part names.
+pub struct Sender<'a> {
+    pub team_id: &'a str,
+    pub shard: &'a str,
+    pub developer_id: &'a str,
+    pub agent_id: &'a str,
+}
+
+/// The batch's rollup split into queue messages; the first carries the
+/// batch's categorization figures and price disagreements.
+pub fn queue_parts(
+    from: &Sender<'_>,
+    batch_id: &str,
+    events: &[WireEvent],
+    categorized: CategorizeStats,
+    disagreements: u64,
+    now: i64,
+) -> Vec<QueuePart> {
+    let parts = aggregate(events).split(ROWS_PER_MESSAGE);
+    let split = split_id(&parts);
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(k, rollup)| {
+            let first = k == 0;
+            QueuePart {
+                team_id: from.team_id.to_string(),
+                shard: Some(from.shard.to_string()),
+                developer_id: from.developer_id.to_string(),
+                agent_id: from.agent_id.to_string(),
+                marker: batch_id.to_string(),
+                part: k as u32,
+                split: split.clone(),
+                received_at: now,
+                rollup,
+                categorize: (first && categorized != Default::default()).then_some(categorized),
+                disagreements: if first { disagreements } else { 0 },
+            }
+        })
+        .collect()
+}
 
 /// What an agent says about itself on each upload: events it set aside
 /// (quarantined or given up) and its version, shown to admins.
@@ -120,18 +180,7 @@ pub async fn events(mut req: Request, env: Env) -> Answer {
         }
     }
     let mode = team.mode();
-    let mut restricted = 0;
-    let mut events: Vec<_> = batch
-        .events
-        .iter()
-        .map(|e| {
-            let r = restrict(e, mode);
-            if r != *e {
-                restricted += 1;
-            }
-            r
-        })
-        .collect();
+    let (mut events, restricted) = restrict_all(&batch.events, mode);
     // The stored numbers are the edge's: the agent's prices only count
     // disagreements, shown per agent on the Developers page.
     let repriced = reprice(default_table(), &mut events);
@@ -148,25 +197,23 @@ pub async fn events(mut req: Request, env: Env) -> Answer {
     )
     .await?;
 
-    let parts = aggregate(&events).split(ROWS_PER_MESSAGE);
-    let split = split_id(&parts);
+    let from = Sender {
+        team_id: db.team_id(),
+        shard: db.shard().binding(),
+        developer_id: &principal.developer_id,
+        agent_id: &principal.agent_id,
+    };
+    let parts = queue_parts(
+        &from,
+        &batch.batch_id,
+        &events,
+        categorized,
+        repriced.disagreements,
+        now,
+    );
     let queue = env.queue(bindings::EVENTS_QUEUE)?;
-    for (k, rollup) in parts.into_iter().enumerate() {
-        let first = k == 0;
-        queue
-            .send(QueuePart {
-                team_id: db.team_id().to_string(),
-                developer_id: principal.developer_id.clone(),
-                agent_id: principal.agent_id.clone(),
-                marker: batch.batch_id.clone(),
-                part: k as u32,
-                split: split.clone(),
-                received_at: now,
-                rollup,
-                categorize: (first && categorized != Default::default()).then_some(categorized),
-                disagreements: if first { repriced.disagreements } else { 0 },
-            })
-            .await?;
+    for part in parts {
+        queue.send(part).await?;
     }
     let reported = AgentReport::from_headers(&req);
     db.touch_agent(

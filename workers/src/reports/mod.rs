@@ -151,9 +151,16 @@ pub fn unsubscribe_sig(pepper: &str, team_id: &str, member_id: &str) -> String {
     )
 }
 
-pub fn unsubscribe_url(base: &str, pepper: &str, team_id: &str, member_id: &str) -> String {
+/// The shard rides along unsigned: it only routes (`TrustedTeam::from_signed_link`).
+pub fn unsubscribe_url(
+    base: &str,
+    pepper: &str,
+    team_id: &str,
+    member_id: &str,
+    shard: &str,
+) -> String {
     format!(
-        "{base}/unsubscribe?team={team_id}&member={member_id}&sig={}",
+        "{base}/unsubscribe?team={team_id}&member={member_id}&sig={}&shard={shard}",
         unsubscribe_sig(pepper, team_id, member_id)
     )
 }
@@ -339,7 +346,7 @@ struct Team<'a> {
 
 /// The hourly work over every team; one team's failure does not stop the others.
 pub async fn tick(env: &Env, now: i64) -> Result<Value> {
-    let teams = ServiceDb::new(env)?.teams().await?;
+    let teams = ServiceDb::all_teams(env).await?;
     let (mut sent, mut retry, mut failed, mut errors) = (0, 0, 0, 0);
     for t in teams.iter().filter(|t| t.delete_after.is_none()) {
         match team_tick(env, TeamDb::new(env, t)?, now).await {
@@ -571,7 +578,7 @@ impl Team<'_> {
                     What::Digest(p) => {
                         let d = self.digest(p).await?;
                         let pepper = required(self.env, bindings::PEPPER)?;
-                        let unsub = unsubscribe_url(&public_url(self.env), &pepper, &self.team.id, &m.id);
+                        let unsub = unsubscribe_url(&public_url(self.env), &pepper, &self.team.id, &m.id, self.db.shard().binding());
                         let text = format!("{}\nTo stop these e-mails: {unsub}\n", digest::email_text(&d));
                         let headers = vec![
                             ("List-Unsubscribe", format!("<{unsub}>")),
@@ -732,8 +739,8 @@ mod tests {
         assert_ne!(a, unsubscribe_sig("pepper", "t1", "m2"));
         assert_ne!(a, unsubscribe_sig("pepper", "t2", "m1"));
         assert_eq!(
-            unsubscribe_url("https://x", "pepper", "t1", "m1"),
-            format!("https://x/unsubscribe?team=t1&member=m1&sig={a}")
+            unsubscribe_url("https://x", "pepper", "t1", "m1", "DB_2"),
+            format!("https://x/unsubscribe?team=t1&member=m1&sig={a}&shard=DB_2")
         );
     }
 }

@@ -123,7 +123,7 @@ pub async fn store_install_token(
     now: i64,
 ) -> Result<IssuedToken> {
     let pepper = required(env, bindings::PEPPER)?;
-    let token = format_token("tly_inst_", &random32()?);
+    let token = db.credential(&format_token("tly_inst_", &random32()?));
     let expires_at = now + INSTALL_TOKEN_TTL_MS;
     db.add_install_token(
         &token_hash(&pepper, &token),

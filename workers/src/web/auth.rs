@@ -68,7 +68,10 @@ async fn web_principal(req: &Request, env: &Env) -> worker::Result<Option<WebPri
     };
     let pepper = required(env, bindings::PEPPER)?;
     let now = now_ms();
-    let p = ServiceDb::new(env)?
+    let Some(service) = ServiceDb::for_credential(env, id)? else {
+        return Ok(None);
+    };
+    let p = service
         .web_session(&token_hash(&pepper, id), now, now - SESSION_IDLE_MS)
         .await?;
     if let Some(p) = &p {
@@ -232,7 +235,10 @@ impl DeveloperSignedIn {
         };
         let pepper = required(env, bindings::PEPPER)?;
         let now = now_ms();
-        let Some(principal) = ServiceDb::new(env)?
+        let Some(service) = ServiceDb::for_credential(env, id)? else {
+            return Ok(None);
+        };
+        let Some(principal) = service
             .developer_session(&token_hash(&pepper, id), now, now - SESSION_IDLE_MS)
             .await?
         else {

@@ -58,14 +58,18 @@ pub async fn bootstrap(mut req: Request, env: Env) -> Result<Response, ApiError>
             "team_name and a valid owner_email are required",
         ));
     }
-    let service = ServiceDb::new(&env)?;
-    if body.only_if_empty && service.team_count().await? > 0 {
-        return Ok(json_status(200, &BootstrapResponse::default())?);
+    if body.only_if_empty {
+        for service in ServiceDb::all(&env)? {
+            if service.team_count().await? > 0 {
+                return Ok(json_status(200, &BootstrapResponse::default())?);
+            }
+        }
     }
     // Fail before writing anything when the deployment lacks its pepper.
     required(&env, bindings::PEPPER)?;
     let now = now_ms();
-    let team = service
+    let team = ServiceDb::for_new_team(&env)
+        .await?
         .create_team(&random_id()?, team_name, &hex::encode(random32()?), now)
         .await?;
     let db = TeamDb::new(&env, &team)?;

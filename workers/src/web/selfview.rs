@@ -87,7 +87,7 @@ pub async fn mint(req: Request, env: Env) -> Result<Response, ApiError> {
     }
     let pepper = required(&env, bindings::PEPPER)?;
     let now = now_ms();
-    let link = format_token("tly_self_", &random32()?);
+    let link = db.credential(&format_token("tly_self_", &random32()?));
     db.add_developer_link(
         &token_hash(&pepper, &link),
         &agent.developer_id,
@@ -173,10 +173,14 @@ pub async fn follow_link(mut req: Request, env: Env) -> Result<Response, ApiErro
         )?);
     }
     let now = now_ms();
-    let Some(grant) = ServiceDb::new(&env)?
-        .consume_developer_link(&token_hash(&pepper, token), now)
-        .await?
-    else {
+    let grant = match ServiceDb::for_credential(&env, token)? {
+        Some(s) => {
+            s.consume_developer_link(&token_hash(&pepper, token), now)
+                .await?
+        }
+        None => None,
+    };
+    let Some(grant) = grant else {
         return Ok(developer_signin_page(
             Some(
                 "That self-view link has expired or was already used. Run `tally dashboard` again.",
@@ -196,7 +200,7 @@ pub async fn follow_link(mut req: Request, env: Env) -> Result<Response, ApiErro
             403,
         )?);
     }
-    let session_id = hex::encode(random32()?);
+    let session_id = db.credential(&hex::encode(random32()?));
     db.add_developer_session(
         &token_hash(&pepper, &session_id),
         &grant.developer_id,

@@ -101,7 +101,7 @@ pub async fn new_link(
 ) -> worker::Result<String> {
     let pepper = required(env, bindings::PEPPER)?;
     let now = now_ms();
-    let link = format_token("tly_signin_", &random32()?);
+    let link = db.credential(&format_token("tly_signin_", &random32()?));
     db.add_signin_link(&token_hash(&pepper, &link), member_id, now, now + ttl_ms)
         .await?;
     Ok(link)
@@ -202,10 +202,14 @@ pub async fn follow_link(mut req: Request, env: Env) -> Result<Response, ApiErro
         )?);
     }
     let now = now_ms();
-    let Some(grant) = ServiceDb::new(&env)?
-        .consume_signin_link(&token_hash(&pepper, token), now)
-        .await?
-    else {
+    let grant = match ServiceDb::for_credential(&env, token)? {
+        Some(s) => {
+            s.consume_signin_link(&token_hash(&pepper, token), now)
+                .await?
+        }
+        None => None,
+    };
+    let Some(grant) = grant else {
         return Ok(signin_page(
             Some("That sign-in link has expired or was already used."),
             401,
@@ -226,7 +230,7 @@ pub async fn follow_link(mut req: Request, env: Env) -> Result<Response, ApiErro
             )?);
         }
     }
-    let session_id = hex::encode(random32()?);
+    let session_id = db.credential(&hex::encode(random32()?));
     let csrf = hex::encode(random32()?);
     db.add_web_session(
         &token_hash(&pepper, &session_id),
@@ -283,7 +287,11 @@ pub async fn login(mut req: Request, env: Env) -> Result<Response, ApiError> {
     if within(&env, &per_client, PER_CLIENT).await?
         && within(&env, &per_pair, PER_ADDRESS_AND_CLIENT).await?
     {
-        let grants = ServiceDb::new(&env)?.members_by_email(&email).await?;
+        // An address may be a member on several shards: ask each.
+        let mut grants = Vec::new();
+        for service in ServiceDb::all(&env)? {
+            grants.extend(service.members_by_email(&email).await?);
+        }
         if !grants.is_empty() && within(&env, &sent, SENT_PER_ADDRESS).await? {
             for grant in grants {
                 let db = TeamDb::new(&env, &grant)?;

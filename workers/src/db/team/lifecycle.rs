@@ -312,5 +312,13 @@ impl TeamDb {
             vec![i(limit)],
         )?)
         .await
+        .map(|jobs: Vec<LifecycleJob>| {
+            jobs.into_iter()
+                .map(|j| LifecycleJob {
+                    shard: self.shard.clone(),
+                    ..j
+                })
+                .collect()
+        })
     }
 }

@@ -18,24 +18,38 @@ use tally_core::event::PrivacyMode;
 use worker::{D1Database, D1PreparedStatement, Env, Result};
 
 use super::rows::*;
-use super::{all, database, first, i, opt_text, prepare, t, Arg, Principal};
+use super::{all, database, first, i, opt_text, prepare, t, Arg, Principal, Shard};
 use crate::vocab::{AuditAction, Role};
 
 pub struct TeamDb {
     db: D1Database,
     team_id: String,
+    shard: Shard,
 }
 
 impl TeamDb {
+    /// The team's own shard, as its principal carries it.
     pub fn new(env: &Env, principal: &impl Principal) -> Result<TeamDb> {
         Ok(TeamDb {
-            db: database(env)?,
+            db: database(env, principal.shard())?,
             team_id: principal.team_id().to_string(),
+            shard: principal.shard().clone(),
         })
     }
 
     pub fn team_id(&self) -> &str {
         &self.team_id
+    }
+
+    pub fn shard(&self) -> &Shard {
+        &self.shard
+    }
+
+    /// A new credential of this team (token, link or session id): `secret`
+    /// tagged with the team's shard, so that presenting it later routes to
+    /// this shard without a directory. Store the keyed hash of the result.
+    pub fn credential(&self, secret: &str) -> String {
+        super::shard::tag(secret, &self.shard)
     }
 
     pub(super) fn stmt(&self, sql: &'static str, args: Vec<Arg>) -> Result<D1PreparedStatement> {

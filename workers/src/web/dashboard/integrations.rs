@@ -405,7 +405,16 @@ pub async fn unsubscribe(req: Request, env: Env) -> Page {
             400,
         );
     };
-    let db = TeamDb::new(&env, &TrustedTeam::from_signed_link(team))?;
+    let shards = crate::db::shards(&env)?;
+    let Some(trusted) =
+        TrustedTeam::from_signed_link(&shards, team, q.get("shard").map(String::as_str))
+    else {
+        return unsubscribe_page(
+            html! { h1 { "Unsubscribe" } p.error { "This unsubscribe link is not valid." } },
+            400,
+        );
+    };
+    let db = TeamDb::new(&env, &trusted)?;
     if db.set_weekly_email(&member, false).await? {
         db.audit(
             &format!("member:{member}"),
