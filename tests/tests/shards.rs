@@ -299,9 +299,9 @@ fn two_teams_live_wholly_on_their_own_shards() {
         .collect();
     assert_eq!(left, vec![("team_tombstones".to_string(), 1)]);
     // (The run is dated 31 days on: housekeeping ended every web session
-    // and dropped the markers; A keeps its team, member and two agents.)
+    // and dropped the markers; A keeps its team, two members and two agents.)
     assert_eq!(in_teams("DB", &a.team_id), 1);
-    for (table, n) in [("members", 1), ("agent_tokens", 2)] {
+    for (table, n) in [("members", 2), ("agent_tokens", 2)] {
         assert_eq!(
             count(
                 &stack,
