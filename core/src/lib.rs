@@ -41,6 +41,7 @@ pub mod bucket;
 pub mod budget;
 pub mod categorize;
 pub mod claude;
+pub mod source_path;
 pub mod codex;
 pub mod event;
 pub mod gemini;

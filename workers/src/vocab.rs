@@ -70,6 +70,8 @@ tally_core::named_enum! {
         AlertDismiss => "alert.dismiss",
         SeatPlanChange => "seat_plan.change",
         DeveloperSignIn => "developer.sign_in",
+        OtlpTokenCreate => "otlp_token.create",
+        SourcePathChange => "source_path.change",
     }
 }
 
