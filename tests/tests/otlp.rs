@@ -225,7 +225,7 @@ fn protobuf_json_gzip_retries_and_bad_inputs() {
     tool.body = Some(AnyValue {
         value: Some(any_value::Value::StringValue("claude_code.tool_result".into())),
     });
-    let first = logs(vec![api_request("req_a", now - 1000, 100), tool]);
+    let first = logs(vec![api_request("req_a", now, 100), tool]);
     assert_eq!(rejected(&post_logs(&stack, &token, &first)), 0);
     wait_usage(&stack, &team.team_id, (1, 100));
     // The exporter retries the same export: counted once.
