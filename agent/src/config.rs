@@ -135,7 +135,10 @@ impl Config {
     /// request of `agent` made at `ts` (`core::source_path`).
     pub fn counted_by_otlp(&self, agent: tally_core::event::AgentKind, ts: i64) -> bool {
         use tally_core::source_path::{covers, Path};
-        covers(agent) && self.source_path.is_some_and(|s| s.path_at(ts) == Path::Otlp)
+        covers(agent)
+            && self
+                .source_path
+                .is_some_and(|s| s.path_at(ts) == Path::Otlp)
     }
 
     /// What the agent sends under: the stricter of the team's mode and this

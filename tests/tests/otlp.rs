@@ -89,6 +89,7 @@ fn gzip(b: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+#[allow(clippy::result_large_err)] // ureq's own error type, as the other e2e helpers return it
 fn post(
     stack: &Stack,
     path: &str,
@@ -106,7 +107,11 @@ fn post(
     r.send_bytes(body)
 }
 
-fn post_logs(stack: &Stack, token: &str, req: &ExportLogsServiceRequest) -> ExportLogsServiceResponse {
+fn post_logs(
+    stack: &Stack,
+    token: &str,
+    req: &ExportLogsServiceRequest,
+) -> ExportLogsServiceResponse {
     let r = post(
         stack,
         "/v1/otlp/v1/logs",
@@ -142,16 +147,18 @@ fn usage(stack: &Stack, team: &str) -> (u64, u64) {
 }
 
 fn wait_usage(stack: &Stack, team: &str, want: (u64, u64)) {
-    stack.eventually(
-        &format!("usage {want:?}"),
-        Duration::from_secs(30),
-        || (usage(stack, team) == want).then_some(()),
-    );
+    stack.eventually(&format!("usage {want:?}"), Duration::from_secs(30), || {
+        (usage(stack, team) == want).then_some(())
+    });
 }
 
 fn post_form(stack: &Stack, c: &WebClient, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
     let mut body: Vec<String> = vec![format!("csrf={}", form_escape(&c.csrf))];
-    body.extend(fields.iter().map(|(k, v)| format!("{k}={}", form_escape(v))));
+    body.extend(
+        fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", form_escape(v))),
+    );
     let r = c
         .agent
         .post(&stack.url(path))
@@ -168,7 +175,12 @@ fn post_form(stack: &Stack, c: &WebClient, path: &str, fields: &[(&str, &str)]) 
 /// Issues an OTLP token for the enrolled developer on the Tokens page and
 /// reads it back from the page's ready-to-paste environment.
 fn issue_token(stack: &Stack, admin: &WebClient, developer_id: &str) -> (String, String) {
-    let (code, html) = post_form(stack, admin, "/tokens/otlp", &[("developer_id", developer_id)]);
+    let (code, html) = post_form(
+        stack,
+        admin,
+        "/tokens/otlp",
+        &[("developer_id", developer_id)],
+    );
     assert_eq!(code, 200, "{html}");
     let at = html.find("tly_otlp_").expect("token on the page");
     let token = html[at..at + 9 + 64].to_string();
@@ -223,7 +235,9 @@ fn protobuf_json_gzip_retries_and_bad_inputs() {
     // Protobuf: one request counted, the other event types ignored.
     let mut tool = api_request("x", now, 1);
     tool.body = Some(AnyValue {
-        value: Some(any_value::Value::StringValue("claude_code.tool_result".into())),
+        value: Some(any_value::Value::StringValue(
+            "claude_code.tool_result".into(),
+        )),
     });
     let first = logs(vec![api_request("req_a", now, 100), tool]);
     assert_eq!(rejected(&post_logs(&stack, &token, &first)), 0);
@@ -235,7 +249,14 @@ fn protobuf_json_gzip_retries_and_bad_inputs() {
     let mut bad = api_request("req_c", now, 5);
     bad.attributes.retain(|kv| kv.key != "model");
     let body = serde_json::to_vec(&logs(vec![api_request("req_b", now, 20), bad])).unwrap();
-    let r = post(&stack, "/v1/otlp/v1/logs", &token, "application/json", true, &gzip(&body));
+    let r = post(
+        &stack,
+        "/v1/otlp/v1/logs",
+        &token,
+        "application/json",
+        true,
+        &gzip(&body),
+    );
     assert_eq!(status(&r), 200);
     let v = body_json(r);
     assert_eq!(v["partialSuccess"]["rejectedLogRecords"], 1, "{v}");
@@ -284,13 +305,83 @@ fn protobuf_json_gzip_retries_and_bad_inputs() {
     // Bad inputs: each a clear 4xx, nothing stored.
     let pb = first.encode_to_vec();
     let cases: Vec<(Result<ureq::Response, ureq::Error>, u16, &str)> = vec![
-        (post(&stack, "/v1/otlp/v1/logs", &token, "text/plain", false, &pb), 400, "unsupported_content_type"),
-        (post(&stack, "/v1/otlp/v1/logs", &token, "application/x-protobuf", false, b"\xff\xff\xff\xff"), 400, "invalid_otlp"),
-        (post(&stack, "/v1/otlp/v1/logs", &token, "application/json", false, b"{\"resourceLogs\": 3}"), 400, "invalid_otlp"),
-        (post(&stack, "/v1/otlp/v1/logs", &token, "application/x-protobuf", true, b"not gzip"), 400, "bad_gzip"),
-        (post(&stack, "/v1/otlp/v1/logs", &agent.token, "application/x-protobuf", false, &pb), 401, "unauthorized"),
-        (post(&stack, "/v1/otlp/v1/logs", "tly_otlp_nope", "application/x-protobuf", false, &pb), 401, "unauthorized"),
-        (post(&stack, "/v1/otlp/v1/logs", &token, "application/x-protobuf", false, &vec![0u8; 1024 * 1024 + 1]), 413, "too_large"),
+        (
+            post(&stack, "/v1/otlp/v1/logs", &token, "text/plain", false, &pb),
+            400,
+            "unsupported_content_type",
+        ),
+        (
+            post(
+                &stack,
+                "/v1/otlp/v1/logs",
+                &token,
+                "application/x-protobuf",
+                false,
+                b"\xff\xff\xff\xff",
+            ),
+            400,
+            "invalid_otlp",
+        ),
+        (
+            post(
+                &stack,
+                "/v1/otlp/v1/logs",
+                &token,
+                "application/json",
+                false,
+                b"{\"resourceLogs\": 3}",
+            ),
+            400,
+            "invalid_otlp",
+        ),
+        (
+            post(
+                &stack,
+                "/v1/otlp/v1/logs",
+                &token,
+                "application/x-protobuf",
+                true,
+                b"not gzip",
+            ),
+            400,
+            "bad_gzip",
+        ),
+        (
+            post(
+                &stack,
+                "/v1/otlp/v1/logs",
+                &agent.token,
+                "application/x-protobuf",
+                false,
+                &pb,
+            ),
+            401,
+            "unauthorized",
+        ),
+        (
+            post(
+                &stack,
+                "/v1/otlp/v1/logs",
+                "tly_otlp_nope",
+                "application/x-protobuf",
+                false,
+                &pb,
+            ),
+            401,
+            "unauthorized",
+        ),
+        (
+            post(
+                &stack,
+                "/v1/otlp/v1/logs",
+                &token,
+                "application/x-protobuf",
+                false,
+                &vec![0u8; 1024 * 1024 + 1],
+            ),
+            413,
+            "too_large",
+        ),
     ];
     for (r, code, error) in cases {
         assert_eq!(status(&r), code, "{error}");
@@ -325,12 +416,22 @@ fn the_source_switch_loses_and_doubles_nothing_in_either_direction() {
     let t0 = now_ms() - 60_000;
 
     // 1. Agent path (the default): the agent counts, OTLP is turned away.
-    assert_eq!(config(&agent)["source_path"], json!({"path": "agent", "since_ms": null}));
+    assert_eq!(
+        config(&agent)["source_path"],
+        json!({"path": "agent", "since_ms": null})
+    );
     let r = body_json(agent.post(&batch("batch-switch-0000001", vec![claude(1, t0)])));
-    assert_eq!((r["accepted"].as_u64(), r["skipped_otlp"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(
+        (r["accepted"].as_u64(), r["skipped_otlp"].as_u64()),
+        (Some(1), Some(0))
+    );
     let resp = post_logs(&stack, &token, &logs(vec![api_request("r1", t0, 1000)]));
     assert_eq!(rejected(&resp), 1);
-    assert!(resp.partial_success.unwrap().error_message.contains("counted from the Tally agent"));
+    assert!(resp
+        .partial_success
+        .unwrap()
+        .error_message
+        .contains("counted from the Tally agent"));
     wait_usage(&stack, &team.team_id, (1, 1000));
 
     // 2. Switch to OTLP at s1.
@@ -344,11 +445,17 @@ fn the_source_switch_loses_and_doubles_nothing_in_either_direction() {
         "batch-switch-0000002",
         vec![claude(2, s1 - 1), claude(3, s1 + 1)],
     )));
-    assert_eq!((r["accepted"].as_u64(), r["skipped_otlp"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (r["accepted"].as_u64(), r["skipped_otlp"].as_u64()),
+        (Some(1), Some(1))
+    );
     let resp = post_logs(
         &stack,
         &token,
-        &logs(vec![api_request("r2", s1 - 1, 20_000), api_request("r3", s1 + 1, 30_000)]),
+        &logs(vec![
+            api_request("r2", s1 - 1, 20_000),
+            api_request("r3", s1 + 1, 30_000),
+        ]),
     );
     assert_eq!(rejected(&resp), 1);
     wait_usage(&stack, &team.team_id, (3, 1000 + 2000 + 30_000));
@@ -365,14 +472,20 @@ fn the_source_switch_loses_and_doubles_nothing_in_either_direction() {
     let resp = post_logs(
         &stack,
         &token,
-        &logs(vec![api_request("r4", s2 - 1, 400_000), api_request("r5", s2 + 1, 500_000)]),
+        &logs(vec![
+            api_request("r4", s2 - 1, 400_000),
+            api_request("r5", s2 + 1, 500_000),
+        ]),
     );
     assert_eq!(rejected(&resp), 1);
     let r = body_json(agent.post(&batch(
         "batch-switch-0000003",
         vec![claude(4, s2 - 1), claude(5, s2 + 1)],
     )));
-    assert_eq!((r["accepted"].as_u64(), r["skipped_otlp"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (r["accepted"].as_u64(), r["skipped_otlp"].as_u64()),
+        (Some(1), Some(1))
+    );
     wait_usage(
         &stack,
         &team.team_id,

@@ -26,10 +26,14 @@ pub async fn authenticate_token(
     what: &str,
 ) -> Result<AgentPrincipal, ApiError> {
     let Some(token) = bearer(req) else {
-        return Err(ApiError::unauthorized(format!("missing bearer {what} token")));
+        return Err(ApiError::unauthorized(format!(
+            "missing bearer {what} token"
+        )));
     };
     if !token.starts_with(prefix) {
-        return Err(ApiError::unauthorized(format!("not an {what} token ({prefix}...)")));
+        return Err(ApiError::unauthorized(format!(
+            "not an {what} token ({prefix}...)"
+        )));
     }
     let pepper = required(env, bindings::PEPPER)?;
     match ServiceDb::new(env)?
@@ -39,10 +43,8 @@ pub async fn authenticate_token(
         None => Err(ApiError::unauthorized(format!("unknown {what} token"))),
         Some(p) if p.revoked() => Err(ApiError::Forbidden {
             code: "revoked",
-            message: format!(
-                "this {what} token was revoked by a team admin; ask for a new one"
-            )
-            .into(),
+            message: format!("this {what} token was revoked by a team admin; ask for a new one")
+                .into(),
         }),
         Some(p) => Ok(p),
     }

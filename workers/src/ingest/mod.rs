@@ -12,10 +12,10 @@ pub use otlp::{otlp_logs, otlp_metrics};
 use serde::Serialize;
 use tally_core::bucket::{BucketConfig, Take};
 use tally_core::event::{PrivacyMode, WireEvent};
-use tally_core::source_path::Path;
 use tally_core::pricing::{default_table, reprice};
 use tally_core::privacy::restrict;
 use tally_core::rollup::{aggregate, split_id};
+use tally_core::source_path::Path;
 use tally_core::wire::{decode_batch, MAX_BATCH_BYTES};
 use worker::{Env, Request};
 

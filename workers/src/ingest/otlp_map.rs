@@ -96,9 +96,7 @@ fn undecodable(signal: &'static str, enc: Encoding, detail: impl ToString) -> Ot
 
 pub fn decode_logs(body: &[u8], enc: Encoding) -> Result<ExportLogsServiceRequest, OtlpError> {
     let req: ExportLogsServiceRequest = match enc {
-        Encoding::Protobuf => {
-            Message::decode(body).map_err(|e| undecodable("logs", enc, e))?
-        }
+        Encoding::Protobuf => Message::decode(body).map_err(|e| undecodable("logs", enc, e))?,
         Encoding::Json => serde_json::from_slice(body).map_err(|e| undecodable("logs", enc, e))?,
     };
     let n: usize = req
@@ -108,7 +106,9 @@ pub fn decode_logs(body: &[u8], enc: Encoding) -> Result<ExportLogsServiceReques
         .map(|s| s.log_records.len())
         .sum();
     if n > MAX_RECORDS {
-        return Err(OtlpError::TooManyRecords { what: "log records" });
+        return Err(OtlpError::TooManyRecords {
+            what: "log records",
+        });
     }
     Ok(req)
 }
@@ -118,9 +118,7 @@ pub fn decode_metrics(
     enc: Encoding,
 ) -> Result<ExportMetricsServiceRequest, OtlpError> {
     let req: ExportMetricsServiceRequest = match enc {
-        Encoding::Protobuf => {
-            Message::decode(body).map_err(|e| undecodable("metrics", enc, e))?
-        }
+        Encoding::Protobuf => Message::decode(body).map_err(|e| undecodable("metrics", enc, e))?,
         Encoding::Json => {
             serde_json::from_slice(body).map_err(|e| undecodable("metrics", enc, e))?
         }
@@ -557,15 +555,14 @@ fn attach_prompts(pending: &mut [Pending], prompts: Vec<Prompt>) {
     }
 }
 
+/// (session id, model, interval start, interval end), in nanoseconds.
+type SeriesKey = (String, String, u64, u64);
+
 /// Delta metric data points → one event per (session, model, interval).
-pub fn map_metrics(
-    req: &ExportMetricsServiceRequest,
-    ctx: &Ctx<'_>,
-) -> Result<Mapped, OtlpError> {
+pub fn map_metrics(req: &ExportMetricsServiceRequest, ctx: &Ctx<'_>) -> Result<Mapped, OtlpError> {
     let mut out = Mapped::default();
     // (session, model, start, end) → tokens and the claimed cost.
-    let mut series: BTreeMap<(String, String, u64, u64), (TokenUsage, Option<f64>)> =
-        BTreeMap::new();
+    let mut series: BTreeMap<SeriesKey, (TokenUsage, Option<f64>)> = BTreeMap::new();
     for rm in &req.resource_metrics {
         let resource: &[KeyValue] = rm
             .resource
@@ -593,7 +590,10 @@ pub fn map_metrics(
                 if ctx.logs_seen {
                     out.reject(
                         n,
-                        format!("{}: this developer's log events are counted instead (never both)", m.name),
+                        format!(
+                            "{}: this developer's log events are counted instead (never both)",
+                            m.name
+                        ),
                     );
                     continue;
                 }
@@ -603,9 +603,16 @@ pub fn map_metrics(
                     };
                     let value = match dp.value {
                         Some(number_data_point::Value::AsInt(i)) if i >= 0 => i as f64,
-                        Some(number_data_point::Value::AsDouble(d)) if d.is_finite() && d >= 0.0 => d,
+                        Some(number_data_point::Value::AsDouble(d))
+                            if d.is_finite() && d >= 0.0 =>
+                        {
+                            d
+                        }
                         _ => {
-                            out.reject(1, format!("{}: value must be a non-negative number", m.name));
+                            out.reject(
+                                1,
+                                format!("{}: value must be a non-negative number", m.name),
+                            );
                             continue;
                         }
                     };
@@ -657,7 +664,10 @@ pub fn map_metrics(
             continue;
         }
         if fields.iter().any(|&n| n > MAX_TOKENS_PER_FIELD) {
-            out.reject(1, format!("claude_code.token.usage: exceeds {MAX_TOKENS_PER_FIELD}"));
+            out.reject(
+                1,
+                format!("claude_code.token.usage: exceeds {MAX_TOKENS_PER_FIELD}"),
+            );
             continue;
         }
         if ctx.source.path_at(ts) != Path::Otlp {
@@ -685,8 +695,12 @@ pub fn map_metrics(
             tools: Vec::new(),
             category: None,
         };
-        out.events
-            .push(outbound(&rec, ctx.mode, ctx.salt, &tally_core::redact::redact));
+        out.events.push(outbound(
+            &rec,
+            ctx.mode,
+            ctx.salt,
+            &tally_core::redact::redact,
+        ));
         if out.events.len() > MAX_EVENTS {
             return Err(OtlpError::TooManyEvents);
         }

@@ -155,7 +155,9 @@ fn other_events_are_ignored_and_bad_requests_rejected_with_reasons() {
     no_model.attributes.retain(|kv| kv.key != "model");
     let mut negative = api_request("req_3", NOW, 1, 1);
     negative.attributes.push(n("output_tokens", -4));
-    negative.attributes.retain(|kv| !(kv.key == "output_tokens" && kv.value == n("output_tokens", 1).value));
+    negative
+        .attributes
+        .retain(|kv| !(kv.key == "output_tokens" && kv.value == n("output_tokens", 1).value));
     let old = api_request("req_4", NOW - MAX_PAST_MS - 1, 1, 1);
     let req = logs(vec![
         record("claude_code.tool_result", NOW, vec![s("tool_name", "Bash")]),
@@ -174,8 +176,7 @@ fn other_events_are_ignored_and_bad_requests_rejected_with_reasons() {
     );
     let resp = ExportLogsServiceResponse::decode(&m.logs_response(Encoding::Protobuf)[..]).unwrap();
     assert_eq!(resp.partial_success.unwrap().rejected_log_records, 4);
-    let json: serde_json::Value =
-        serde_json::from_slice(&m.logs_response(Encoding::Json)).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&m.logs_response(Encoding::Json)).unwrap();
     assert_eq!(json["partialSuccess"]["rejectedLogRecords"], 4);
 }
 
@@ -288,7 +289,11 @@ fn point(ty: Option<&str>, value: f64, start: i64, end: i64) -> NumberDataPoint 
     }
 }
 
-fn metrics(temporality: AggregationTemporality, start: i64, end: i64) -> ExportMetricsServiceRequest {
+fn metrics(
+    temporality: AggregationTemporality,
+    start: i64,
+    end: i64,
+) -> ExportMetricsServiceRequest {
     let sum = |name: &str, points: Vec<NumberDataPoint>| Metric {
         name: name.into(),
         data: Some(metric::Data::Sum(Sum {
@@ -311,8 +316,14 @@ fn metrics(temporality: AggregationTemporality, start: i64, end: i64) -> ExportM
                             point(Some("cacheCreation"), 200.0, start, end),
                         ],
                     ),
-                    sum("claude_code.cost.usage", vec![point(None, 0.0123, start, end)]),
-                    sum("claude_code.session.count", vec![point(None, 1.0, start, end)]),
+                    sum(
+                        "claude_code.cost.usage",
+                        vec![point(None, 0.0123, start, end)],
+                    ),
+                    sum(
+                        "claude_code.session.count",
+                        vec![point(None, 1.0, start, end)],
+                    ),
                 ],
                 ..Default::default()
             }],
@@ -356,7 +367,11 @@ fn delta_metrics_become_one_event_per_series_and_interval() {
 fn metrics_are_not_read_where_logs_count_or_temporality_is_cumulative() {
     let mut c = ctx(PrivacyMode::Off, Path::Otlp);
     c.logs_seen = true;
-    let m = map_metrics(&metrics(AggregationTemporality::Delta, NOW - 60_000, NOW), &c).unwrap();
+    let m = map_metrics(
+        &metrics(AggregationTemporality::Delta, NOW - 60_000, NOW),
+        &c,
+    )
+    .unwrap();
     assert_eq!((m.events.len(), m.rejected), (0, 5));
     assert!(m.message().contains("never both"), "{}", m.message());
     let cumulative = map_metrics(

@@ -9,14 +9,14 @@ use super::layout::{csrf_field, error_page, show, table};
 use super::Page;
 use crate::db::{AgentRow, SourceRow};
 use crate::util::now_ms;
-use crate::vocab::AuditAction;
-use tally_core::source_path::Path;
 use crate::util::redirect;
+use crate::vocab::AuditAction;
 use crate::vocab::Role;
 use crate::web::actions;
 use crate::web::auth::{AdminForm, SignedIn};
 use crate::web::export::Table;
 use crate::zone::Zone;
+use tally_core::source_path::Path;
 
 struct Ctx<'z> {
     zone: &'z Zone,
@@ -345,12 +345,7 @@ pub async fn set_source_path(req: Request, env: Env) -> Page {
         )?);
     }
     let now = now_ms();
-    if let Some(next) = form
-        .user
-        .db
-        .set_source_path(developer_id, to, now)
-        .await?
-    {
+    if let Some(next) = form.user.db.set_source_path(developer_id, to, now).await? {
         form.user
             .audit(
                 AuditAction::SourcePathChange,
