@@ -136,7 +136,9 @@ mod tests {
                 "budget.delete",
                 "alert.dismiss",
                 "seat_plan.change",
-                "developer.sign_in"
+                "developer.sign_in",
+                "otlp_token.create",
+                "source_path.change"
             ]
         );
     }
