@@ -50,14 +50,6 @@ pub async fn page(req: Request, env: Env) -> Page {
         &[
             ("agent", |a, _| a.id.clone()),
             ("developer", |a, _| a.developer_name.clone()),
-            ("kind", |a, _| {
-                if a.kind == "otlp" {
-                    "OpenTelemetry"
-                } else {
-                    "agent"
-                }
-                .into()
-            }),
             ("host", |a, _| a.hostname.clone().unwrap_or_default()),
             ("version", |a, c| {
                 version_cell(a.agent_version.as_deref(), c.min_version.as_deref())
@@ -73,6 +65,14 @@ pub async fn page(req: Request, env: Env) -> Page {
                     "revoked"
                 } else {
                     "active"
+                }
+                .into()
+            }),
+            ("kind", |a, _| {
+                if a.kind == "otlp" {
+                    "OpenTelemetry"
+                } else {
+                    "agent"
                 }
                 .into()
             }),
