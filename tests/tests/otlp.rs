@@ -266,6 +266,35 @@ fn protobuf_json_gzip_retries_and_bad_inputs() {
     );
     wait_usage(&stack, &team.team_id, (2, 120));
 
+    // Codex's export: a completed response carries the token counts (input
+    // includes the cached tokens), formatted as strings by its tracing layer.
+    let codex = LogRecord {
+        time_unix_nano: now as u64 * 1_000_000,
+        attributes: vec![
+            s("event.name", "codex.sse_event"),
+            s("event.kind", "response.completed"),
+            s("conversation.id", "0199-conv"),
+            s("model", "gpt-5-codex"),
+            s("user.email", "dev@example.com"),
+            s("input_token_count", "1000"),
+            s("output_token_count", "50"),
+            n("cached_token_count", 400),
+            n("reasoning_token_count", 20),
+            s("tool_token_count", "0"),
+        ],
+        ..Default::default()
+    };
+    assert_eq!(rejected(&post_logs(&stack, &token, &logs(vec![codex]))), 0);
+    wait_usage(&stack, &team.team_id, (3, 720));
+    let codex_rows = stack.d1(&format!(
+        "SELECT agent, model, cache_read_tokens, output_tokens FROM usage_hourly WHERE team_id = '{}' AND agent = 'codex'",
+        team.team_id
+    ));
+    assert_eq!(
+        codex_rows,
+        vec![json!({"agent": "codex", "model": "gpt-5-codex", "cache_read_tokens": 400, "output_tokens": 50})]
+    );
+
     // Delta metrics are not read once log events carried requests.
     let point = NumberDataPoint {
         attributes: vec![s("type", "input"), s("model", MODEL), s("session.id", "x")],
@@ -392,7 +421,7 @@ fn protobuf_json_gzip_retries_and_bad_inputs() {
         .set("Authorization", &format!("Bearer {token}"))
         .send_string("{}");
     assert_eq!(status(&r), 401);
-    assert_eq!(usage(&stack, &team.team_id), (2, 120));
+    assert_eq!(usage(&stack, &team.team_id), (3, 720));
     // No e-mail or account id reached D1.
     let dump = stack.d1(&format!(
         "SELECT * FROM usage_hourly WHERE team_id = '{}'",
