@@ -292,7 +292,9 @@ fn protobuf_json_gzip_retries_and_bad_inputs() {
     ));
     assert_eq!(
         codex_rows,
-        vec![json!({"agent": "codex", "model": "gpt-5-codex", "cache_read_tokens": 400, "output_tokens": 50})]
+        vec![
+            json!({"agent": "codex", "model": "gpt-5-codex", "cache_read_tokens": 400, "output_tokens": 50})
+        ]
     );
 
     // Delta metrics are not read once log events carried requests.
