@@ -138,6 +138,7 @@ impl Config {
         covers(agent)
             && self
                 .source_path
+                .as_ref()
                 .is_some_and(|s| s.path_at(ts) == Path::Otlp)
     }
 

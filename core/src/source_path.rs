@@ -41,18 +41,26 @@ impl Path {
 }
 
 /// A developer's choice, as `/v1/agent/config` serves it (`source_path`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourcePath {
     pub path: Path,
     /// When `path` took over; `None` when it never changed (then it covers all time).
     pub since_ms: Option<i64>,
+    /// The switches before `since_ms`, oldest first (at most [`MAX_EARLIER`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<i64>,
 }
+
+/// Switches remembered besides the latest; older ones are forgotten (a
+/// request older than all of them then counts as the oldest kept period's).
+pub const MAX_EARLIER: usize = 32;
 
 impl Default for SourcePath {
     fn default() -> Self {
         SourcePath {
             path: Path::Agent,
             since_ms: None,
+            earlier: Vec::new(),
         }
     }
 }
@@ -60,9 +68,16 @@ impl Default for SourcePath {
 impl SourcePath {
     /// The path that counts a covered request made at `ts`.
     pub fn path_at(&self, ts: i64) -> Path {
-        match self.since_ms {
-            Some(since) if ts < since => self.path.other(),
-            _ => self.path,
+        let after = self
+            .earlier
+            .iter()
+            .chain(self.since_ms.iter())
+            .filter(|&&b| b > ts)
+            .count();
+        if after % 2 == 0 {
+            self.path
+        } else {
+            self.path.other()
         }
     }
 
@@ -70,12 +85,18 @@ impl SourcePath {
     /// path changes nothing (its boundary stays where it was).
     pub fn switched(&self, to: Path, now_ms: i64) -> SourcePath {
         if to == self.path {
-            *self
-        } else {
-            SourcePath {
-                path: to,
-                since_ms: Some(now_ms),
-            }
+            return self.clone();
+        }
+        let mut earlier = self.earlier.clone();
+        earlier.extend(self.since_ms);
+        if earlier.len() > MAX_EARLIER {
+            // Dropping two keeps the parity of every remaining period.
+            earlier.drain(..2);
+        }
+        SourcePath {
+            path: to,
+            since_ms: Some(now_ms),
+            earlier,
         }
     }
 }
@@ -98,6 +119,36 @@ mod tests {
         assert_eq!(back.path_at(5_000), Path::Agent);
         // Re-choosing the current path keeps the boundary.
         assert_eq!(back.switched(Path::Agent, 9_000), back);
+        // Earlier periods keep their path after later switches.
+        assert_eq!(back.path_at(999), Path::Agent);
+        let again = back.switched(Path::Otlp, 7_000);
+        assert_eq!(again.earlier, vec![1_000, 5_000]);
+        for (ts, want) in [
+            (0, Path::Agent),
+            (1_000, Path::Otlp),
+            (4_999, Path::Otlp),
+            (5_000, Path::Agent),
+            (6_999, Path::Agent),
+            (7_000, Path::Otlp),
+        ] {
+            assert_eq!(again.path_at(ts), want, "{ts}");
+        }
+    }
+
+    #[test]
+    fn the_remembered_switches_are_bounded_and_keep_their_parity() {
+        let mut s = SourcePath::default();
+        for k in 1..=100i64 {
+            s = s.switched(s.path.other(), k * 10);
+        }
+        assert!(s.earlier.len() <= MAX_EARLIER);
+        assert_eq!(s.since_ms, Some(1_000));
+        // After 100 switches the path is the starting one.
+        assert_eq!(s.path, Path::Agent);
+        for k in (100 - MAX_EARLIER as i64)..100 {
+            let want = if k % 2 == 0 { Path::Agent } else { Path::Otlp };
+            assert_eq!(s.path_at(k * 10 + 5), want, "{k}");
+        }
     }
 
     #[test]

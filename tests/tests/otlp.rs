@@ -517,10 +517,23 @@ fn the_source_switch_loses_and_doubles_nothing_in_either_direction() {
         (r["accepted"].as_u64(), r["skipped_otlp"].as_u64()),
         (Some(1), Some(1))
     );
+    // After two switches a request from before the first, shipped very
+    // late, is still the agent's; the export's copy of it is not counted.
+    let r = body_json(agent.post(&batch("batch-switch-0000004", vec![claude(6, s1 - 2)])));
+    assert_eq!(
+        (r["accepted"].as_u64(), r["skipped_otlp"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let resp = post_logs(
+        &stack,
+        &token,
+        &logs(vec![api_request("r6", s1 - 2, 600_000)]),
+    );
+    assert_eq!(rejected(&resp), 1);
     wait_usage(
         &stack,
         &team.team_id,
-        (5, 1000 + 2000 + 30_000 + 400_000 + 5000),
+        (6, 1000 + 2000 + 30_000 + 400_000 + 5000 + 6000),
     );
     let audit = stack.audit_details(&team.team_id, "source_path.change");
     assert_eq!(audit.len(), 2);

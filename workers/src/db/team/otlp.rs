@@ -12,6 +12,7 @@ use serde::Deserialize;
 pub struct OtlpDeveloper {
     pub source_path: String,
     pub source_since: Option<i64>,
+    pub source_earlier: String,
     pub otlp_logs_at: Option<i64>,
 }
 
@@ -20,6 +21,8 @@ impl OtlpDeveloper {
         SourcePath {
             path: Path::parse(&self.source_path).unwrap_or(Path::Agent),
             since_ms: self.source_since,
+            // Written only by `set_source_path`; unreadable means never switched before.
+            earlier: serde_json::from_str(&self.source_earlier).unwrap_or_default(),
         }
     }
 }
@@ -44,13 +47,14 @@ impl TeamDb {
     /// A developer unknown to the team (erased, say) has the default path.
     pub async fn otlp_state(&self, developer_id: &str) -> Result<OtlpDeveloper> {
         Ok(first(self.stmt(
-            "SELECT source_path, source_since, otlp_logs_at FROM developers WHERE team_id = ?1 AND id = ?2",
+            "SELECT source_path, source_since, source_earlier, otlp_logs_at FROM developers WHERE team_id = ?1 AND id = ?2",
             vec![t(developer_id)],
         )?)
         .await?
         .unwrap_or(OtlpDeveloper {
             source_path: Path::Agent.as_str().into(),
             source_since: None,
+            source_earlier: "[]".into(),
             otlp_logs_at: None,
         }))
     }
@@ -72,8 +76,13 @@ impl TeamDb {
             return Ok(None);
         }
         self.stmt(
-            "UPDATE developers SET source_path = ?3, source_since = ?4 WHERE team_id = ?1 AND id = ?2",
-            vec![t(developer_id), t(next.path.as_str()), opt_int(next.since_ms)],
+            "UPDATE developers SET source_path = ?3, source_since = ?4, source_earlier = ?5 WHERE team_id = ?1 AND id = ?2",
+            vec![
+                t(developer_id),
+                t(next.path.as_str()),
+                opt_int(next.since_ms),
+                t(serde_json::to_string(&next.earlier).unwrap_or_else(|_| "[]".into())),
+            ],
         )?
         .run()
         .await?;

@@ -99,6 +99,7 @@ fn ctx(mode: PrivacyMode, path: Path) -> Ctx<'static> {
         source: SourcePath {
             path,
             since_ms: None,
+            earlier: Vec::new(),
         },
         logs_seen: false,
     }
@@ -190,6 +191,7 @@ fn the_agent_path_keeps_what_it_counts() {
     c.source = SourcePath {
         path: Path::Otlp,
         since_ms: Some(NOW - 1_000),
+        earlier: Vec::new(),
     };
     let m = map_logs(&req, &c).unwrap();
     assert_eq!(m.events.len(), 1);
