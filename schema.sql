@@ -151,7 +151,7 @@ CREATE TABLE developers (
   id TEXT NOT NULL,
   name TEXT NOT NULL,
   created_at INTEGER NOT NULL, removed_at INTEGER, erased_at INTEGER, content_viewed_at INTEGER, source_path TEXT NOT NULL DEFAULT 'agent'
-  CHECK (source_path IN ('agent', 'otlp')), source_since INTEGER, otlp_logs_at INTEGER,
+  CHECK (source_path IN ('agent', 'otlp')), source_since INTEGER, source_earlier TEXT NOT NULL DEFAULT '[]', otlp_logs_at INTEGER,
   PRIMARY KEY (team_id, id)
 );
 
