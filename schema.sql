@@ -10,7 +10,8 @@ CREATE TABLE agent_tokens (
   created_at INTEGER NOT NULL,
   last_seen_at INTEGER,
   revoked_at INTEGER
-, priced_differently INTEGER NOT NULL DEFAULT 0, quarantined INTEGER NOT NULL DEFAULT 0, agent_version TEXT);
+, priced_differently INTEGER NOT NULL DEFAULT 0, quarantined INTEGER NOT NULL DEFAULT 0, agent_version TEXT, kind TEXT NOT NULL DEFAULT 'agent'
+  CHECK (kind IN ('agent', 'otlp')));
 
 CREATE TABLE alerts (
   team_id TEXT NOT NULL,
@@ -149,7 +150,8 @@ CREATE TABLE developers (
   team_id TEXT NOT NULL REFERENCES teams(id),
   id TEXT NOT NULL,
   name TEXT NOT NULL,
-  created_at INTEGER NOT NULL, removed_at INTEGER, erased_at INTEGER, content_viewed_at INTEGER,
+  created_at INTEGER NOT NULL, removed_at INTEGER, erased_at INTEGER, content_viewed_at INTEGER, source_path TEXT NOT NULL DEFAULT 'agent'
+  CHECK (source_path IN ('agent', 'otlp')), source_since INTEGER, source_earlier TEXT NOT NULL DEFAULT '[]', otlp_logs_at INTEGER,
   PRIMARY KEY (team_id, id)
 );
 

@@ -34,6 +34,11 @@ pub struct Config {
     /// before the interval existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ship_interval_s: Option<u64>,
+    /// Which path counts this developer's Claude Code and Codex usage
+    /// (`/v1/agent/config`): requests the OTLP export counts are skipped.
+    /// `None` from servers that do not say: everything ships.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_path: Option<tally_core::source_path::SourcePath>,
     /// What was sent as the hostname at enrolment (a hash unless
     /// `--send-hostname`), for `tally preview` and `tally status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,6 +131,17 @@ pub fn check_server_url(server: &str) -> Result<(), AgentError> {
 }
 
 impl Config {
+    /// True when the developer's OTLP export, not this agent, counts a
+    /// request of `agent` made at `ts` (`core::source_path`).
+    pub fn counted_by_otlp(&self, agent: tally_core::event::AgentKind, ts: i64) -> bool {
+        use tally_core::source_path::{covers, Path};
+        covers(agent)
+            && self
+                .source_path
+                .as_ref()
+                .is_some_and(|s| s.path_at(ts) == Path::Otlp)
+    }
+
     /// What the agent sends under: the stricter of the team's mode and this
     /// machine's ceiling.
     pub fn effective_mode(&self) -> PrivacyMode {

@@ -53,6 +53,7 @@ pub mod redact;
 pub mod release;
 pub mod rollup;
 pub mod seal;
+pub mod source_path;
 pub mod time;
 pub mod usage;
 pub mod wire;

@@ -1840,3 +1840,51 @@ fn gemini_and_opencode_sessions_ship_once_with_exact_tokens_and_report_by_agent(
     let st = env.json(&["status", "--json"]);
     assert_eq!(st["index"]["malformed_lines"], 2);
 }
+
+/// A fake edge whose config names `source_path`, otherwise as `edge_reply`.
+fn edge_with_path(source_path: Value) -> impl Fn(&Recorded) -> Reply + Send + Sync + 'static {
+    move |req: &Recorded| match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/v1/agent/config") => Reply::json(
+            200,
+            json!({"team_id": "t1", "privacy_mode": "off", "salt": SALT, "source_path": source_path}),
+        ),
+        _ => edge_reply(req, "off"),
+    }
+}
+
+#[test]
+fn the_agent_skips_what_the_otlp_export_counts_in_both_directions() {
+    let env = Env::new();
+    let ts = now_ms() - 600_000;
+    // req_1 at ts+1000, req_2 at ts+5000.
+    write_session(&env.claude(), ts);
+    let s1 = ts + 3000;
+    let server = FakeServer::start(edge_with_path(json!({"path": "otlp", "since_ms": s1})));
+    install(&env, &server, &[]);
+    env.ok(&["run", "--once"]);
+    let shipped = |server: &FakeServer| -> Vec<i64> {
+        let mut ts: Vec<i64> = accepted_batches(server)
+            .values()
+            .flatten()
+            .map(|e| e["ts"].as_i64().unwrap())
+            .collect();
+        ts.sort();
+        ts
+    };
+    // Before the switch the agent counts; after it the export does.
+    assert_eq!(shipped(&server), vec![ts + 1000]);
+    // Back to the agent at s2: req_2 (between the switches) stays the
+    // export's, and a request after s2 ships.
+    let s2 = ts + 8000;
+    server.set_responder(edge_with_path(json!({"path": "agent", "since_ms": s2})));
+    let p = env.claude().join("projects/-home-alice-payments");
+    let line = json!({"type": "assistant", "uuid": "n1", "sessionId": "s-new", "timestamp": rfc3339(ts + 10_000),
+        "cwd": "/home/alice/payments", "requestId": "req_n", "message": {"id": "msg_n", "model": "claude-haiku-4-5-20251001",
+        "usage": {"input_tokens": 7, "output_tokens": 3}}});
+    std::fs::write(p.join("s-new.jsonl"), line.to_string() + "\n").unwrap();
+    env.ok(&["run", "--once"]);
+    assert_eq!(shipped(&server), vec![ts + 1000, ts + 10_000]);
+    // Each shipped once: no batch carried an event twice.
+    let total: usize = accepted_batches(&server).values().map(|v| v.len()).sum();
+    assert_eq!(total, 2);
+}

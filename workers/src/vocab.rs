@@ -70,6 +70,8 @@ tally_core::named_enum! {
         AlertDismiss => "alert.dismiss",
         SeatPlanChange => "seat_plan.change",
         DeveloperSignIn => "developer.sign_in",
+        OtlpTokenCreate => "otlp_token.create",
+        SourcePathChange => "source_path.change",
     }
 }
 
@@ -134,7 +136,9 @@ mod tests {
                 "budget.delete",
                 "alert.dismiss",
                 "seat_plan.change",
-                "developer.sign_in"
+                "developer.sign_in",
+                "otlp_token.create",
+                "source_path.change"
             ]
         );
     }

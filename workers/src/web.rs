@@ -86,6 +86,8 @@ async fn dispatch(
     match route {
         Route::Healthz => Ok(Response::ok("ok")?),
         Route::IngestEvents => Ok(ingest::events(req, env).await?),
+        Route::OtlpLogs => Ok(ingest::otlp_logs(req, env).await?),
+        Route::OtlpMetrics => Ok(ingest::otlp_metrics(req, env).await?),
         Route::AgentEnroll => Ok(ingest::enroll(req, env).await?),
         Route::AgentConfig => Ok(ingest::agent_config(req, env).await?),
         Route::AgentSelfView => selfview::mint(req, env).await,
@@ -117,6 +119,8 @@ async fn dispatch(
         Route::Tokens => page(tokens::page(req, env).await),
         Route::CreateToken => page(tokens::create(req, env).await),
         Route::RevokeToken => page(tokens::revoke(req, env).await),
+        Route::CreateOtlpToken => page(tokens::create_otlp(req, env).await),
+        Route::SetSourcePath => page(tokens::set_source_path(req, env).await),
         Route::Members => page(members::page(req, env).await),
         Route::InviteMember => page(members::invite(req, env).await),
         Route::ChangeRole => page(members::change_role(req, env).await),

@@ -156,6 +156,16 @@ pub const REASONS: &[(&str, &str, &str)] = &[
         "matchit",
         "the routing table as plain data, tested natively",
     ),
+    (
+        "*",
+        "opentelemetry-proto",
+        "OTLP/HTTP ingest: the generated OTLP messages and their JSON mapping (tests build real payloads with them)",
+    ),
+    (
+        "*",
+        "prost",
+        "decoding (and, in tests, encoding) OTLP protobuf bodies",
+    ),
     // tests
     (
         "tests",

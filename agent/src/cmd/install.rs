@@ -110,6 +110,7 @@ pub fn install(a: InstallArgs) -> Result<(), AgentError> {
         rate_capacity: None,
         min_agent_version: None,
         ship_interval_s: None,
+        source_path: None,
         hostname_sent,
         ship_since_ms: now - backfill.map(|d| d as i64 * DAY_MS).unwrap_or(0),
         ollama_url,

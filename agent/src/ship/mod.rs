@@ -259,7 +259,10 @@ pub fn peek(
         .iter()
         .enumerate()
         .filter(|(i, r)| {
-            !r.queued && r.ts >= cfg.ship_since_ms && !scan.unsettled.contains(&(*i as u32))
+            !r.queued
+                && r.ts >= cfg.ship_since_ms
+                && !cfg.counted_by_otlp(r.agent, r.ts)
+                && !scan.unsettled.contains(&(*i as u32))
         })
         .count();
     lock.release();
@@ -288,8 +291,16 @@ pub fn enqueue(
     }
     let mut held = 0;
     let mut ready: Vec<u32> = Vec::new();
-    for (i, r) in ix.records.iter().enumerate() {
+    let mut skipped = false;
+    for (i, r) in ix.records.iter_mut().enumerate() {
         if r.queued || r.ts < cfg.ship_since_ms {
+            continue;
+        }
+        if cfg.counted_by_otlp(r.agent, r.ts) {
+            // The developer's own OTLP export counts this request: marking it
+            // handled keeps it from shipping later, after a switch back.
+            r.queued = true;
+            skipped = true;
             continue;
         }
         if scan.unsettled.contains(&(i as u32)) {
@@ -297,6 +308,9 @@ pub fn enqueue(
             continue;
         }
         ready.push(i as u32);
+    }
+    if skipped {
+        ix.mark_dirty();
     }
     ready.sort_by_key(|&i| (ix.records[i as usize].ts, ix.records[i as usize].id));
     let mut events = Vec::with_capacity(ready.len());
@@ -400,13 +414,16 @@ pub fn refresh_mode(home: &Home, cfg: &mut Config) -> Result<(), AgentError> {
     let capacity = v["rate_capacity"].as_u64().filter(|&c| c > 0);
     let min_version = v["min_agent_version"].as_str().map(str::to_string);
     let interval = v["ship_interval_s"].as_u64().filter(|&s| s > 0);
+    let source_path = serde_json::from_value(v["source_path"].clone()).ok();
     if capacity != cfg.rate_capacity
         || min_version != cfg.min_agent_version
         || interval != cfg.ship_interval_s
+        || source_path != cfg.source_path
     {
         cfg.rate_capacity = capacity;
         cfg.min_agent_version = min_version;
         cfg.ship_interval_s = interval;
+        cfg.source_path = source_path;
         cfg.save(home).map_err(AgentError::retry_later)?;
     }
     Ok(())

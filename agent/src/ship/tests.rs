@@ -124,6 +124,7 @@ fn config() -> Config {
         rate_capacity: None,
         min_agent_version: None,
         ship_interval_s: None,
+        source_path: None,
         hostname_sent: None,
         ship_since_ms: 0,
         ollama_url: String::new(),

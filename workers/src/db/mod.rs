@@ -20,7 +20,7 @@ mod team;
 pub use rows::*;
 pub use service::ServiceDb;
 pub use shard::{Shard, Shards};
-pub use team::{project_name, BudgetLine, BudgetScope, DeveloperSpend, TeamDb};
+pub use team::{project_name, BudgetLine, BudgetScope, DeveloperSpend, SourceRow, TeamDb};
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;

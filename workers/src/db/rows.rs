@@ -177,6 +177,13 @@ pub struct AgentRow {
     pub quarantined: i64,
     #[serde(default)]
     pub agent_version: Option<String>,
+    /// `agent` (the Tally agent) or `otlp` (an OpenTelemetry token).
+    #[serde(default = "agent_kind")]
+    pub kind: String,
+}
+
+fn agent_kind() -> String {
+    "agent".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -14,21 +14,36 @@ use crate::util::{bearer, json_status, now_ms, random32, random_id, required};
 pub type Answer = Result<Response, ApiError>;
 
 pub async fn authenticate_agent(req: &Request, env: &Env) -> Result<AgentPrincipal, ApiError> {
+    authenticate_token(req, env, "tly_agent_", "agent").await
+}
+
+/// Agent tokens and OTLP tokens live in one table; the prefix keeps each to
+/// its own routes.
+pub async fn authenticate_token(
+    req: &Request,
+    env: &Env,
+    prefix: &str,
+    what: &str,
+) -> Result<AgentPrincipal, ApiError> {
     let Some(token) = bearer(req) else {
-        return Err(ApiError::unauthorized("missing bearer agent token"));
+        return Err(ApiError::unauthorized(format!(
+            "missing bearer {what} token"
+        )));
     };
-    if !token.starts_with("tly_agent_") {
-        return Err(ApiError::unauthorized("not an agent token"));
+    if !token.starts_with(prefix) {
+        return Err(ApiError::unauthorized(format!(
+            "not an {what} token ({prefix}...)"
+        )));
     }
     let pepper = required(env, bindings::PEPPER)?;
     let Some(service) = ServiceDb::for_credential(env, &token)? else {
-        return Err(ApiError::unauthorized("unknown agent token"));
+        return Err(ApiError::unauthorized(format!("unknown {what} token")));
     };
     match service.agent_by_token(&token_hash(&pepper, &token)).await? {
-        None => Err(ApiError::unauthorized("unknown agent token")),
+        None => Err(ApiError::unauthorized(format!("unknown {what} token"))),
         Some(p) if p.revoked() => Err(ApiError::Forbidden {
             code: "revoked",
-            message: "this agent token was revoked by a team admin; ask for a new install token"
+            message: format!("this {what} token was revoked by a team admin; ask for a new one")
                 .into(),
         }),
         Some(p) => Ok(p),
@@ -118,6 +133,9 @@ struct AgentConfig {
     /// Seconds between uploads; agents still ship at once when a batch is
     /// full, on shutdown and on `tally run --once`.
     ship_interval_s: i64,
+    /// Which path counts this developer's Claude Code and Codex usage; the
+    /// agent skips what the OTLP export counts.
+    source_path: tally_core::source_path::SourcePath,
     /// Agents older than this say so in `tally status` and `tally doctor`.
     #[serde(skip_serializing_if = "Option::is_none")]
     min_agent_version: Option<String>,
@@ -125,8 +143,10 @@ struct AgentConfig {
 
 pub async fn agent_config(req: Request, env: Env) -> Answer {
     let p = authenticate_agent(&req, &env).await?;
-    let team = TeamDb::new(&env, &p)?.settings().await?;
+    let db = TeamDb::new(&env, &p)?;
+    let team = db.settings().await?;
     team_gone(&team)?;
+    let source_path = db.source_path(&p.developer_id).await?;
     Ok(json_status(
         200,
         &AgentConfig {
@@ -135,6 +155,7 @@ pub async fn agent_config(req: Request, env: Env) -> Answer {
             salt: team.salt,
             rate_capacity: team.rate_capacity,
             ship_interval_s: team.ship_interval_s,
+            source_path,
             min_agent_version: crate::util::config(&env, crate::bindings::MIN_AGENT_VERSION),
         },
     )?)

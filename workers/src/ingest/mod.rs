@@ -3,26 +3,29 @@
 
 mod agent;
 pub mod body;
+mod otlp;
+pub mod otlp_map;
 
 pub use agent::{agent_config, authenticate_agent, enroll, team_gone, Answer};
+pub use otlp::{otlp_logs, otlp_metrics};
 
 use serde::Serialize;
 use tally_core::bucket::{BucketConfig, Take};
-use tally_core::event::PrivacyMode;
+use tally_core::event::{PrivacyMode, WireEvent};
 use tally_core::pricing::{default_table, reprice};
 use tally_core::privacy::restrict;
 use tally_core::rollup::{aggregate, split_id};
+use tally_core::source_path::Path;
 use tally_core::wire::{decode_batch, MAX_BATCH_BYTES};
 use worker::{Env, Request};
 
 use crate::bindings;
 use crate::consumer::QueuePart;
 use crate::db::CategorizeStats;
-use crate::db::TeamDb;
+use crate::db::{AgentPrincipal, TeamDb, TeamSettings};
 use crate::error::ApiError;
 use crate::util::{json_status, now_ms};
-use body::{read_body, BodyError};
-use tally_core::event::WireEvent;
+pub(crate) use body::{read_body, BodyError};
 
 /// Rows per queue message: a few hundred bytes each keeps every message far
 /// below the 128 KB queue limit.
@@ -123,6 +126,8 @@ struct Accepted {
     accepted: usize,
     privacy_mode: PrivacyMode,
     restricted: usize,
+    /// Claude Code / Codex requests this developer's OTLP export counts.
+    skipped_otlp: usize,
 }
 
 fn too_large() -> ApiError {
@@ -156,12 +161,54 @@ pub async fn events(mut req: Request, env: Env) -> Answer {
     let db = TeamDb::new(&env, &principal)?;
     let team = db.settings().await?;
     team_gone(&team)?;
+    // Usage the developer's OTLP export counts is not counted twice.
+    let path = db.source_path(&principal.developer_id).await?;
+    let (events, skipped): (Vec<_>, Vec<_>) = batch.events.into_iter().partition(|e| {
+        !tally_core::source_path::covers(e.agent) || path.path_at(e.ts) == Path::Agent
+    });
+    let (accepted, restricted) =
+        accept(&env, &db, &team, &principal, &batch.batch_id, events, now).await?;
+    let mode = team.mode();
+    let reported = AgentReport::from_headers(&req);
+    db.touch_agent(
+        &principal.agent_id,
+        now,
+        reported.quarantined,
+        reported.version.as_deref(),
+    )
+    .await?;
+    Ok(json_status(
+        202,
+        &Accepted {
+            batch_id: batch.batch_id,
+            accepted,
+            privacy_mode: mode,
+            restricted,
+            skipped_otlp: skipped.len(),
+        },
+    )?)
+}
+
+/// The one path from decoded events to the queue, shared by `/v1/events` and
+/// OTLP: rate limit, restrict to the team's mode, re-price, content, rollup.
+/// Returns how many events were queued and how many were restricted.
+pub(crate) async fn accept(
+    env: &Env,
+    db: &TeamDb,
+    team: &TeamSettings,
+    principal: &AgentPrincipal,
+    batch_id: &str,
+    events: Vec<WireEvent>,
+    now: i64,
+) -> Result<(usize, usize), ApiError> {
+    if events.is_empty() {
+        return Ok((0, 0));
+    }
     let config = BucketConfig {
         capacity: team.rate_capacity.max(0) as u64,
         per_minute: team.rate_per_minute.max(0) as u64,
     };
-    match crate::limiter::take_tokens(&env, db.team_id(), batch.events.len() as u64, config).await?
-    {
+    match crate::limiter::take_tokens(env, db.team_id(), events.len() as u64, config).await? {
         Take::Granted { .. } => {}
         Take::Limited { retry_after_secs } => {
             return Err(ApiError::TooManyRequests {
@@ -180,18 +227,18 @@ pub async fn events(mut req: Request, env: Env) -> Answer {
         }
     }
     let mode = team.mode();
-    let (mut events, restricted) = restrict_all(&batch.events, mode);
+    let (mut events, restricted) = restrict_all(&events, mode);
     // The stored numbers are the edge's: the agent's prices only count
     // disagreements, shown per agent on the Developers page.
     let repriced = reprice(default_table(), &mut events);
     // Content handling (categorization, R2) happens here, before the queue, so
     // that text never rests anywhere the team did not choose.
     let (events, categorized) = crate::content::process(
-        &env,
-        &db,
-        &team,
+        env,
+        db,
+        team,
         &principal.developer_id,
-        &batch.batch_id,
+        batch_id,
         events,
         now,
     )
@@ -205,7 +252,7 @@ pub async fn events(mut req: Request, env: Env) -> Answer {
     };
     let parts = queue_parts(
         &from,
-        &batch.batch_id,
+        batch_id,
         &events,
         categorized,
         repriced.disagreements,
@@ -215,21 +262,5 @@ pub async fn events(mut req: Request, env: Env) -> Answer {
     for part in parts {
         queue.send(part).await?;
     }
-    let reported = AgentReport::from_headers(&req);
-    db.touch_agent(
-        &principal.agent_id,
-        now,
-        reported.quarantined,
-        reported.version.as_deref(),
-    )
-    .await?;
-    Ok(json_status(
-        202,
-        &Accepted {
-            batch_id: batch.batch_id,
-            accepted: events.len(),
-            privacy_mode: mode,
-            restricted,
-        },
-    )?)
+    Ok((events.len(), restricted))
 }

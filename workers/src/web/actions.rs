@@ -155,6 +155,24 @@ pub async fn issue_install_token(env: &Env, user: &SignedIn, name: &str) -> Resu
     Ok(issued)
 }
 
+/// A new OTLP token for a developer: returned once, stored as its hash.
+pub async fn issue_otlp_token(env: &Env, user: &SignedIn, developer_id: &str) -> Result<String> {
+    let pepper = required(env, bindings::PEPPER)?;
+    // Tagged with the team's shard like every credential: ingest finds the
+    // shard from the token itself.
+    let token = user.db.credential(&format_token("tly_otlp_", &random32()?));
+    let id = random_id()?;
+    user.db
+        .add_otlp_token(&id, developer_id, &token_hash(&pepper, &token), now_ms())
+        .await?;
+    user.audit(
+        AuditAction::OtlpTokenCreate,
+        json!({"developer_id": developer_id, "token_id": id}),
+    )
+    .await?;
+    Ok(token)
+}
+
 pub enum Invited {
     Sent,
     /// Added as a member, but the e-mail with their link was not accepted.

@@ -208,6 +208,8 @@ pub fn action_name(a: AuditAction) -> &'static str {
         AuditAction::IntegrationBroken => "Integration broken",
         AuditAction::DigestScheduleChange => "Digest schedule changed",
         AuditAction::DigestEmailChange => "Weekly e-mail changed",
+        AuditAction::OtlpTokenCreate => "OpenTelemetry token created",
+        AuditAction::SourcePathChange => "Usage source changed",
     }
 }
 

@@ -9,10 +9,12 @@ mod budgets;
 mod developer;
 mod lifecycle;
 mod merged;
+mod otlp;
 mod reports;
 mod usage;
 
 pub use budgets::{project_name, BudgetLine, BudgetScope, DeveloperSpend};
+pub use otlp::SourceRow;
 
 use tally_core::event::PrivacyMode;
 use worker::{D1Database, D1PreparedStatement, Env, Result};
@@ -153,7 +155,7 @@ impl TeamDb {
 
     pub async fn agents(&self) -> Result<Vec<AgentRow>> {
         all(self.stmt(
-            "SELECT a.id, a.developer_id, d.name AS developer_name, a.hostname, a.created_at, a.last_seen_at, a.revoked_at, a.priced_differently, a.quarantined, a.agent_version FROM agent_tokens a JOIN developers d ON d.team_id = a.team_id AND d.id = a.developer_id WHERE a.team_id = ?1 ORDER BY a.created_at",
+            "SELECT a.id, a.developer_id, d.name AS developer_name, a.hostname, a.created_at, a.last_seen_at, a.revoked_at, a.priced_differently, a.quarantined, a.agent_version, a.kind FROM agent_tokens a JOIN developers d ON d.team_id = a.team_id AND d.id = a.developer_id WHERE a.team_id = ?1 ORDER BY a.created_at",
             vec![],
         )?)
         .await

@@ -265,6 +265,14 @@ pub fn what(action: &str, details: &Value) -> String {
         ),
         AuditAction::InstallTokenCreate => "created your install token".into(),
         AuditAction::DeveloperSignIn => "opened this self-view".into(),
+        AuditAction::OtlpTokenCreate => "created your OpenTelemetry token".into(),
+        AuditAction::SourcePathChange => format!(
+            "counted your Claude Code and Codex usage from {}",
+            match d["to"].as_str() {
+                Some("otlp") => "their OpenTelemetry export",
+                _ => "the Tally agent",
+            }
+        ),
         other => other.as_str().to_string(),
     }
 }

@@ -7,13 +7,16 @@ use worker::{Env, Request};
 use super::download;
 use super::layout::{csrf_field, error_page, show, table};
 use super::Page;
-use crate::db::AgentRow;
+use crate::db::{AgentRow, SourceRow};
+use crate::util::now_ms;
 use crate::util::redirect;
+use crate::vocab::AuditAction;
 use crate::vocab::Role;
 use crate::web::actions;
 use crate::web::auth::{AdminForm, SignedIn};
 use crate::web::export::Table;
 use crate::zone::Zone;
+use tally_core::source_path::Path;
 
 struct Ctx<'z> {
     zone: &'z Zone,
@@ -65,6 +68,14 @@ pub async fn page(req: Request, env: Env) -> Page {
                 }
                 .into()
             }),
+            ("kind", |a, _| {
+                if a.kind == "otlp" {
+                    "OpenTelemetry"
+                } else {
+                    "agent"
+                }
+                .into()
+            }),
         ],
         &agents,
         &ctx,
@@ -99,6 +110,7 @@ pub async fn page(req: Request, env: Env) -> Page {
                 " "
             }
         }
+        (otlp_forms(&csrf, &devs, &user.db.source_paths().await?, &zone))
         (super::people::forms(&user, &devs))
     };
     Ok(show(&user, "Install tokens", "/tokens", body, 200)?)
@@ -153,6 +165,195 @@ pub async fn revoke(req: Request, env: Env) -> Page {
     let form = AdminForm::read(req, &env, Role::Admin).await?;
     actions::revoke_agent(&form.user, form.raw("agent_id")).await?;
     Ok(redirect("/tokens")?)
+}
+
+/// The OpenTelemetry token form and each developer's usage source.
+fn otlp_forms(
+    csrf: &maud::Markup,
+    devs: &[crate::db::DeveloperRow],
+    paths: &[SourceRow],
+    zone: &Zone,
+) -> maud::Markup {
+    let active: Vec<_> = devs
+        .iter()
+        .filter(|d| d.removed_at.is_none() && d.erased_at.is_none())
+        .collect();
+    html! {
+        h2 { "OpenTelemetry (no agent needed)" }
+        p { "Claude Code and Codex can send their own OpenTelemetry export to Tally. A token is per developer; "
+            "their usage then counts from the export once their source below says OpenTelemetry." }
+        form method="post" action="/tokens/otlp" class="box" data-testid="otlp-token-form" {
+            (csrf)
+            label { "Developer " select name="developer_id" data-testid="otlp-developer" {
+                option value="" { "New developer (name below)" }
+                @for d in &active { option value=(d.id) { (d.name) } }
+            } }
+            " "
+            label { "New developer's name " input name="developer_name" maxlength="200" data-testid="otlp-developer-name"; }
+            " "
+            button data-testid="create-otlp-token" { "Create OpenTelemetry token" }
+        }
+        h3 { "Where each developer's Claude Code and Codex usage is counted" }
+        p { small { "One path at a time, so nothing counts twice: requests made after a switch count from the new path, earlier ones from the old. "
+            "While OpenTelemetry is chosen the agent skips Claude Code and Codex." } }
+        div.scroll {
+            table data-testid="table-sources" {
+                thead { tr { th { "developer" } th { "counted from" } th { "since" } th { "change" } } }
+                tbody {
+                    @for d in &active {
+                        @let row = paths.iter().find(|p| p.id == d.id);
+                        @let otlp = row.is_some_and(|r| r.source_path == "otlp");
+                        tr data-testid=(format!("source-{}", d.id)) {
+                            td { (d.name) }
+                            td { @if otlp { "OpenTelemetry" } @else { "Tally agent" } }
+                            td { (row.and_then(|r| r.source_since).map(|t| zone.time(t)).unwrap_or_else(|| "always".into())) }
+                            td {
+                                form.inline method="post" action="/developers/source" {
+                                    (csrf)
+                                    input type="hidden" name="developer_id" value=(d.id);
+                                    input type="hidden" name="source" value=(if otlp { "agent" } else { "otlp" });
+                                    button data-testid=(format!("switch-source-{}", d.id)) {
+                                        @if otlp { "Count from the agent" } @else { "Count from OpenTelemetry" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The environment Claude Code (and, with `[otel]`, Codex) needs, ready to paste.
+pub fn otlp_env(origin: &str, token: &str) -> String {
+    format!(
+        "export CLAUDE_CODE_ENABLE_TELEMETRY=1\n\
+         export OTEL_LOGS_EXPORTER=otlp\n\
+         export OTEL_METRICS_EXPORTER=none\n\
+         export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf\n\
+         export OTEL_EXPORTER_OTLP_ENDPOINT={origin}/v1/otlp\n\
+         export OTEL_EXPORTER_OTLP_HEADERS=\"Authorization=Bearer {token}\""
+    )
+}
+
+/// The same as Claude Code managed settings (`managed-settings.json`, `env`).
+pub fn otlp_managed_settings(origin: &str, token: &str) -> String {
+    let v = serde_json::json!({
+        "env": {
+            "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
+            "OTEL_LOGS_EXPORTER": "otlp",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": format!("{origin}/v1/otlp"),
+            "OTEL_EXPORTER_OTLP_HEADERS": format!("Authorization=Bearer {token}"),
+        }
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_default()
+}
+
+/// `POST /tokens/otlp`: a new OTLP token for an existing or a new developer,
+/// shown once with what to paste; only its hash is stored.
+pub async fn create_otlp(req: Request, env: Env) -> Page {
+    let origin = crate::web::install::server_origin(&req, &env)?;
+    let form = AdminForm::read(req, &env, Role::Admin).await?;
+    let devs = form.user.db.developer_list().await?;
+    let chosen = form.trimmed("developer_id");
+    let (developer_id, name) = if chosen.is_empty() {
+        let name = form.trimmed("developer_name");
+        if !actions::valid_developer_name(name) {
+            return Ok(error_page(
+                &form.user,
+                "Install tokens",
+                "/tokens",
+                "Choose a developer or give a new developer's name (1–200 bytes).",
+                400,
+            )?);
+        }
+        let id = crate::util::random_id()?;
+        form.user.db.add_developer(&id, name, now_ms()).await?;
+        (id, name.to_string())
+    } else {
+        match devs
+            .iter()
+            .find(|d| d.id == chosen && d.removed_at.is_none() && d.erased_at.is_none())
+        {
+            Some(d) => (d.id.clone(), d.name.clone()),
+            None => {
+                return Ok(error_page(
+                    &form.user,
+                    "Install tokens",
+                    "/tokens",
+                    "That developer is not (or no longer) in this team.",
+                    400,
+                )?)
+            }
+        }
+    };
+    let token = actions::issue_otlp_token(&env, &form.user, &developer_id).await?;
+    let env_block = otlp_env(&origin, &token);
+    let settings = otlp_managed_settings(&origin, &token);
+    let body = html! {
+        h1 { "OpenTelemetry token for " (name) }
+        p { "Shown once. Paste into " (name) "'s shell profile, or roll it out as Claude Code managed settings. "
+            "Their usage counts from this export once their source on the Tokens page says OpenTelemetry." }
+        h2 { "Environment" }
+        div.copyline {
+            pre.once #otlp-env data-testid="otlp-env" { (env_block) }
+            button type="button" data-copy="#otlp-env" { "Copy" }
+        }
+        h2 { "Managed settings (managed-settings.json)" }
+        div.copyline {
+            pre.once #otlp-settings data-testid="otlp-settings" { (settings) }
+            button type="button" data-copy="#otlp-settings" { "Copy" }
+        }
+        p { small { "Codex: in ~/.codex/config.toml, [otel] exporter = { otlp-http = { endpoint = \""
+            (origin) "/v1/otlp/v1/logs\", protocol = \"binary\", headers = { Authorization = \"Bearer " (token) "\" } } }." } }
+        p { a href="/tokens" { "Back" } }
+        script src="/static/copy.js" {}
+    };
+    let mut r = show(&form.user, "OpenTelemetry token", "/tokens", body, 200)?;
+    r.headers_mut().set("Cache-Control", "no-store")?;
+    Ok(r)
+}
+
+/// `POST /developers/source`: which path counts a developer's Claude Code
+/// and Codex usage from now on.
+pub async fn set_source_path(req: Request, env: Env) -> Page {
+    let form = AdminForm::read(req, &env, Role::Admin).await?;
+    let Some(to) = Path::parse(form.trimmed("source")) else {
+        return Ok(error_page(
+            &form.user,
+            "Install tokens",
+            "/tokens",
+            "The source must be agent or otlp.",
+            400,
+        )?);
+    };
+    let developer_id = form.trimmed("developer_id");
+    let devs = form.user.db.developer_list().await?;
+    if !devs
+        .iter()
+        .any(|d| d.id == developer_id && d.removed_at.is_none() && d.erased_at.is_none())
+    {
+        return Ok(error_page(
+            &form.user,
+            "Install tokens",
+            "/tokens",
+            "That developer is not (or no longer) in this team.",
+            400,
+        )?);
+    }
+    let now = now_ms();
+    if let Some(next) = form.user.db.set_source_path(developer_id, to, now).await? {
+        form.user
+            .audit(
+                AuditAction::SourcePathChange,
+                serde_json::json!({"developer_id": developer_id, "to": to.as_str(), "since": next.since_ms}),
+            )
+            .await?;
+    }
+    Ok(redirect("/tokens?saved=source")?)
 }
 
 #[cfg(test)]
