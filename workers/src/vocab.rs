@@ -70,6 +70,7 @@ tally_core::named_enum! {
         AlertDismiss => "alert.dismiss",
         SeatPlanChange => "seat_plan.change",
         DeveloperSignIn => "developer.sign_in",
+        InstallTokenRevoke => "install_token.revoke",
     }
 }
 
@@ -134,7 +135,8 @@ mod tests {
                 "budget.delete",
                 "alert.dismiss",
                 "seat_plan.change",
-                "developer.sign_in"
+                "developer.sign_in",
+                "install_token.revoke"
             ]
         );
     }

@@ -32,7 +32,8 @@ use worker::{Env, Request, Response};
 
 use crate::ingest;
 use dashboard::{
-    audit, budgets, integrations, me, members, overview, people, settings, timeline, tokens, usage,
+    audit, budgets, drill, integrations, me, members, overview, people, settings, timeline, tokens,
+    usage,
 };
 use error::{ApiError, PageError};
 use routes::{Params, Resolved, Route};
@@ -142,6 +143,12 @@ async fn dispatch(
         Route::DismissAlert => page(budgets::dismiss(req, env).await),
         Route::SetSeat => page(people::set_seat(req, env).await),
         Route::Static => assets::serve(params.get("file")),
+        Route::DeveloperDetail => page(drill::developer(req, env, params.get("id")).await),
+        Route::ProjectDetail => page(drill::project(req, env, params.get("id")).await),
+        Route::ModelDetail => page(drill::model(req, env, params.get("id")).await),
+        Route::SessionSummary => page(drill::session(req, env, params.get("id")).await),
+        Route::RevokeInstallToken => page(tokens::revoke_install(req, env).await),
+        Route::ApiFirstRun => api::first_run(req, env).await,
         Route::InstallScript => install::script(req, env).await,
         Route::ReleaseManifest => install::manifest(env).await,
         Route::ReleaseBinary => {

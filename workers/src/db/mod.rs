@@ -14,7 +14,7 @@ mod team;
 
 pub use rows::*;
 pub use service::ServiceDb;
-pub use team::{project_name, BudgetLine, BudgetScope, DeveloperSpend, TeamDb};
+pub use team::{project_name, BudgetLine, BudgetScope, DeveloperSpend, Filter, Group, TeamDb};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

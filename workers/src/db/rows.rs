@@ -381,3 +381,13 @@ pub struct SeatRow {
     pub plan: String,
     pub monthly_micro_usd: i64,
 }
+
+/// An install token not used yet (`TeamDb::pending_install_tokens`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingInstallToken {
+    pub token_hash: String,
+    pub developer_id: String,
+    pub developer: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}

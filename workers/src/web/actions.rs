@@ -103,6 +103,19 @@ pub async fn revoke_agent(user: &SignedIn, agent_id: &str) -> Result<bool> {
     Ok(true)
 }
 
+/// Ends an unused install token; a used, expired or unknown one changes nothing.
+pub async fn revoke_install_token(user: &SignedIn, token_hash: &str, developer: &str) -> Result<bool> {
+    if !user.db.revoke_install_token(token_hash, now_ms()).await? {
+        return Ok(false);
+    }
+    user.audit(
+        AuditAction::InstallTokenRevoke,
+        json!({"developer": developer, "token": token_hash.chars().take(12).collect::<String>()}),
+    )
+    .await?;
+    Ok(true)
+}
+
 pub fn valid_developer_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 200
 }

@@ -69,6 +69,12 @@ pub enum Route {
     DismissAlert,
     SetSeat,
     Static,
+    // Drill-downs.
+    DeveloperDetail,
+    ProjectDetail,
+    ModelDetail,
+    SessionSummary,
+    RevokeInstallToken,
     // Agent distribution (public).
     InstallScript,
     ReleaseManifest,
@@ -83,6 +89,7 @@ pub enum Route {
     ApiSetCategorizeBudget,
     ApiAudit,
     ApiRevokeAgent,
+    ApiFirstRun,
 }
 
 /// Method, path pattern (`:name` is one segment, `*name` the rest), route.
@@ -149,6 +156,12 @@ pub const TABLE: &[(&str, &str, Route)] = &[
     ("POST", "/alerts/dismiss", Route::DismissAlert),
     ("POST", "/developers/seat", Route::SetSeat),
     ("GET", "/static/*file", Route::Static),
+    ("GET", "/developers/:id", Route::DeveloperDetail),
+    ("GET", "/projects/:id", Route::ProjectDetail),
+    ("GET", "/models/:id", Route::ModelDetail),
+    ("GET", "/sessions/:id/summary", Route::SessionSummary),
+    ("POST", "/tokens/revoke-install", Route::RevokeInstallToken),
+    ("GET", "/api/first-run", Route::ApiFirstRun),
     ("GET", "/install.sh", Route::InstallScript),
     ("GET", "/releases/manifest.json", Route::ReleaseManifest),
     (

@@ -7,12 +7,14 @@
 
 mod budgets;
 mod developer;
+mod drill;
 mod lifecycle;
 mod merged;
 mod reports;
 mod usage;
 
 pub use budgets::{project_name, BudgetLine, BudgetScope, DeveloperSpend};
+pub use drill::{Filter, Group};
 
 use tally_core::event::PrivacyMode;
 use worker::{D1Database, D1PreparedStatement, Env, Result};

@@ -32,7 +32,7 @@ pub async fn page(req: Request, env: Env) -> Page {
                             td data-label="Since" { (zone.time(m.created_at)) }
                             td {
                                 @if owner && actions::may_change_member(&user, &m.id) {
-                                    form.inline method="post" action="/members/role" {
+                                    form.inline method="post" action="/members/role" data-confirm=(format!("Make {} {{role}}? Their access changes at their next page.", m.email)) {
                                         (csrf)
                                         input type="hidden" name="member_id" value=(m.id);
                                         select name="role" aria-label=(format!("Role of {}", m.email)) {
@@ -40,13 +40,13 @@ pub async fn page(req: Request, env: Env) -> Page {
                                                 option value=(r.as_str()) selected[r == m.role] { (role_name(r)) }
                                             }
                                         }
-                                        button { "Change role" }
+                                        button data-testid="change-role" { "Change role" }
                                     }
                                     " "
-                                    form.inline method="post" action="/members/remove" {
+                                    form.inline method="post" action="/members/remove" data-confirm=(format!("Remove {} from the team? They are signed out at once.", m.email)) {
                                         (csrf)
                                         input type="hidden" name="member_id" value=(m.id);
-                                        button { "Remove" }
+                                        button.danger { "Remove" }
                                     }
                                 }
                             }
