@@ -104,7 +104,11 @@ pub async fn revoke_agent(user: &SignedIn, agent_id: &str) -> Result<bool> {
 }
 
 /// Ends an unused install token; a used, expired or unknown one changes nothing.
-pub async fn revoke_install_token(user: &SignedIn, token_hash: &str, developer: &str) -> Result<bool> {
+pub async fn revoke_install_token(
+    user: &SignedIn,
+    token_hash: &str,
+    developer: &str,
+) -> Result<bool> {
     if !user.db.revoke_install_token(token_hash, now_ms()).await? {
         return Ok(false);
     }

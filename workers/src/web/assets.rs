@@ -49,7 +49,15 @@ mod tests {
 
     #[test]
     fn pages_reference_only_served_assets() {
-        for f in ["uplot.js", "uplot.css", "chart.js", "tally.css", "copy.js", "confirm.js", "firstrun.js"] {
+        for f in [
+            "uplot.js",
+            "uplot.css",
+            "chart.js",
+            "tally.css",
+            "copy.js",
+            "confirm.js",
+            "firstrun.js",
+        ] {
             assert!(asset(f).is_some_and(|(body, _)| !body.is_empty()), "{f}");
         }
         assert!(asset("../Cargo.toml").is_none());

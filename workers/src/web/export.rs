@@ -58,17 +58,18 @@ impl Listing {
 /// Sort keys are the download's cells: amounts, counts and percentages
 /// compare as numbers ("$1,234.00" > "$99.50"), other text in natural order
 /// ("1h 02m" < "10h 00m"), case-insensitively. Text sorts before numbers.
+fn number(s: &str) -> Option<f64> {
+    s.trim()
+        .trim_start_matches('$')
+        .trim_end_matches(['%', '×'])
+        .replace(',', "")
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+}
+
 pub fn compare_cells(a: &str, b: &str) -> Ordering {
-    let num = |s: &str| -> Option<f64> {
-        s.trim()
-            .trim_start_matches('$')
-            .trim_end_matches(['%', '×'])
-            .replace(',', "")
-            .parse::<f64>()
-            .ok()
-            .filter(|f| f.is_finite())
-    };
-    match (num(a), num(b)) {
+    match (number(a), number(b)) {
         (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
         (Some(_), None) => Ordering::Greater,
         (None, Some(_)) => Ordering::Less,
@@ -146,15 +147,29 @@ impl Table {
             .and_then(|s| self.columns.iter().position(|c| c == s))
             .map(|c| (c, q.get("dir").map(String::as_str) != Some("asc")));
         if let Some((c, desc)) = sort {
-            let rows = &self.rows;
-            self.order.sort_by(|&a, &b| {
-                let o = compare_cells(&rows[a][c], &rows[b][c]);
+            // The exact value on hover when it is a number (a download's
+            // money is rounded to cents, which would tie $0.006 and $0.009).
+            let key = |i: usize| -> &str {
+                match self
+                    .shown
+                    .get(i)
+                    .and_then(|r| r.get(c))
+                    .and_then(|c| c.title.as_deref())
+                {
+                    Some(t) if number(t).is_some() => t,
+                    _ => &self.rows[i][c],
+                }
+            };
+            let mut order = self.order.clone();
+            order.sort_by(|&a, &b| {
+                let o = compare_cells(key(a), key(b));
                 if desc {
                     o.reverse()
                 } else {
                     o
                 }
             });
+            self.order = order;
         }
         let pages = self.pages_of(per_page);
         let page = q
@@ -236,7 +251,6 @@ pub struct Pager {
 }
 
 impl Table {
-
     /// The named column's cells link where `href` says (drill-downs); a row
     /// without one stays plain text.
     pub fn link<R>(mut self, name: &str, rows: &[R], href: impl Fn(&R) -> Option<String>) -> Table {
@@ -360,7 +374,10 @@ mod tests {
     }
 
     fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -374,23 +391,56 @@ mod tests {
     }
 
     #[test]
+    fn sorting_uses_the_exact_value_on_hover() {
+        let mut t = table(&[&["a", "$0.01"], &["b", "$0.01"], &["c", "$0.00"]]);
+        t.shown = [("$0.006", "a"), ("$0.009", "b"), ("$0.003", "c")]
+            .iter()
+            .map(|(exact, name)| vec![Cell::text(*name), Cell::titled("", *exact)])
+            .collect();
+        let t = t.listed("/x".into(), &q(&[("sort", "cost"), ("dir", "asc")]), 0);
+        assert_eq!(t.visible(), [2, 0, 1]);
+    }
+
+    #[test]
     fn listed_tables_sort_page_and_keep_the_query() {
-        let rows: Vec<Vec<String>> = (1..=7).map(|n| vec![format!("n{n}"), format!("${n}.00")]).collect();
-        let refs: Vec<Vec<&str>> = rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
+        let rows: Vec<Vec<String>> = (1..=7)
+            .map(|n| vec![format!("n{n}"), format!("${n}.00")])
+            .collect();
+        let refs: Vec<Vec<&str>> = rows
+            .iter()
+            .map(|r| r.iter().map(String::as_str).collect())
+            .collect();
         let slices: Vec<&[&str]> = refs.iter().map(Vec::as_slice).collect();
-        let t = table(&slices).listed("/x?from=2026-01-01".into(), &q(&[("sort", "cost"), ("page", "2")]), 3);
+        let t = table(&slices).listed(
+            "/x?from=2026-01-01".into(),
+            &q(&[("sort", "cost"), ("page", "2")]),
+            3,
+        );
         // Descending by cost: 7 6 5 | 4 3 2 | 1.
         assert_eq!(t.visible(), [3, 2, 1]);
         let p = t.pager().unwrap();
         assert_eq!((p.first, p.last, p.total, p.page), (4, 6, 7, 2));
-        assert_eq!(p.links[2], (3, "/x?from=2026-01-01&sort=cost&dir=desc&page=3".into()));
+        assert_eq!(
+            p.links[2],
+            (3, "/x?from=2026-01-01&sort=cost&dir=desc&page=3".into())
+        );
         assert_eq!(p.links[0].1, "/x?from=2026-01-01&sort=cost&dir=desc");
         assert_eq!(
             t.sort_link(1),
-            Some(("/x?from=2026-01-01&sort=cost&dir=asc".into(), Some("descending")))
+            Some((
+                "/x?from=2026-01-01&sort=cost&dir=asc".into(),
+                Some("descending")
+            ))
         );
-        assert_eq!(t.sort_link(0), Some(("/x?from=2026-01-01&sort=name&dir=desc".into(), None)));
-        let last = table(&slices).listed("/x".into(), &q(&[("sort", "cost"), ("dir", "asc"), ("page", "99")]), 3);
+        assert_eq!(
+            t.sort_link(0),
+            Some(("/x?from=2026-01-01&sort=name&dir=desc".into(), None))
+        );
+        let last = table(&slices).listed(
+            "/x".into(),
+            &q(&[("sort", "cost"), ("dir", "asc"), ("page", "99")]),
+            3,
+        );
         assert_eq!(last.visible(), [6]);
         assert_eq!(last.pager().unwrap().first, 7);
         // One page: no pager; unknown columns leave the stored order.

@@ -310,15 +310,27 @@ mod tests {
     #[test]
     fn change_is_exact_to_a_tenth_of_a_percent() {
         let d = |x: u128| Usd::from_pico(x * 1_000_000);
-        assert_eq!(change(d(5_000_000), d(4_000_000)), (Direction::Up, "▲ 25.0%".into()));
-        assert_eq!(change(d(3_600_000), d(4_000_000)), (Direction::Down, "▼ 10.0%".into()));
+        assert_eq!(
+            change(d(5_000_000), d(4_000_000)),
+            (Direction::Up, "▲ 25.0%".into())
+        );
+        assert_eq!(
+            change(d(3_600_000), d(4_000_000)),
+            (Direction::Down, "▼ 10.0%".into())
+        );
         // 1/3 up: 33.33…% → 33.3%; 2/3: 66.66…% → 66.7%.
         assert_eq!(change(d(4), d(3)).1, "▲ 33.3%");
         assert_eq!(change(d(5), d(3)).1, "▲ 66.7%");
         assert_eq!(change(d(300), d(1)).1, "▲ 29,900.0%");
         assert_eq!(change(d(0), d(7)), (Direction::Down, "▼ 100.0%".into()));
-        assert_eq!(change(d(7), Usd::ZERO), (Direction::New, "new spend".into()));
-        assert_eq!(change(Usd::ZERO, Usd::ZERO), (Direction::Same, "no change".into()));
+        assert_eq!(
+            change(d(7), Usd::ZERO),
+            (Direction::New, "new spend".into())
+        );
+        assert_eq!(
+            change(Usd::ZERO, Usd::ZERO),
+            (Direction::Same, "no change".into())
+        );
         assert_eq!(change(d(100_000), d(100_001)).0, Direction::Same);
     }
 

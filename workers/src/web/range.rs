@@ -226,7 +226,10 @@ mod tests {
         let utc = Zone::new("UTC");
         let n = parse_date("2026-06-10").unwrap();
         let p = Range::days(n, n + 6, &utc).previous(&utc);
-        assert_eq!((p.first_date(), p.last_date()), ("2026-06-03".into(), "2026-06-09".into()));
+        assert_eq!(
+            (p.first_date(), p.last_date()),
+            ("2026-06-03".into(), "2026-06-09".into())
+        );
         assert_eq!(p.days_len(), 7);
         assert_eq!(p.ms().1, Range::days(n, n, &utc).ms().0);
     }

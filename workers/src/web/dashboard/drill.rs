@@ -122,8 +122,7 @@ fn cards(rows: &[GroupTotals]) -> Markup {
 /// The daily cost chart of the rows `f` matches, per model.
 async fn trend(user: &SignedIn, range: &Range, zone: &Zone, f: &Filter) -> worker::Result<Markup> {
     let (fh, th) = range.hours();
-    let daily =
-        crate::web::stats::by_local_day(&user.db.hourly_cost_where(fh, th, f).await?, zone);
+    let daily = crate::web::stats::by_local_day(&user.db.hourly_cost_where(fh, th, f).await?, zone);
     let data = serde_json::to_string(&super::overview::chart(&daily, range))
         .map_err(|e| worker::Error::RustError(format!("chart data: {e}")))?;
     Ok(html! {
@@ -148,7 +147,8 @@ async fn sessions(
         .db
         .sessions_in(a, b, false, &f.developer, &f.project)
         .await?;
-    let t = session_table(&rows, zone, range).listed(base.to_string(), &query(req), SESSIONS_PER_PAGE);
+    let t =
+        session_table(&rows, zone, range).listed(base.to_string(), &query(req), SESSIONS_PER_PAGE);
     Ok((t, rows))
 }
 
@@ -158,7 +158,13 @@ pub async fn developer(req: Request, env: Env, id: &str) -> Page {
         return Err(not_found("developer"));
     }
     let View { zone, range, .. } = View::of(&req, &user).await?;
-    let Some(dev) = user.db.developer_list().await?.into_iter().find(|d| d.id == id) else {
+    let Some(dev) = user
+        .db
+        .developer_list()
+        .await?
+        .into_iter()
+        .find(|d| d.id == id)
+    else {
         return Err(not_found("developer"));
     };
     let f = Filter {
@@ -168,7 +174,10 @@ pub async fn developer(req: Request, env: Env, id: &str) -> Page {
     let (fh, th) = range.hours();
     let path = format!("/developers/{}", enc(id));
     let base = format!("{path}?{}", range.query());
-    let ctx = Ctx { zone: &zone, range: &range };
+    let ctx = Ctx {
+        zone: &zone,
+        range: &range,
+    };
     let projects = user.db.usage_by(fh, th, Group::Project, &f).await?;
     let models = user.db.usage_by(fh, th, Group::Model, &f).await?;
     let (st, srows) = sessions(&req, &user, &range, &zone, &f, &base).await?;
@@ -205,7 +214,10 @@ pub async fn project(req: Request, env: Env, id: &str) -> Page {
     let (fh, th) = range.hours();
     let path = format!("/projects/{}", enc(id));
     let base = format!("{path}?{}", range.query());
-    let ctx = Ctx { zone: &zone, range: &range };
+    let ctx = Ctx {
+        zone: &zone,
+        range: &range,
+    };
     let developers = user.db.usage_by(fh, th, Group::Developer, &f).await?;
     let models = user.db.usage_by(fh, th, Group::Model, &f).await?;
     let (st, srows) = sessions(&req, &user, &range, &zone, &f, &base).await?;
@@ -248,10 +260,19 @@ pub async fn model(req: Request, env: Env, id: &str) -> Page {
     let (fh, th) = range.hours();
     let path = format!("/models/{}", enc(id));
     let base = format!("{path}?{}", range.query());
-    let ctx = Ctx { zone: &zone, range: &range };
+    let ctx = Ctx {
+        zone: &zone,
+        range: &range,
+    };
     let developers = user.db.usage_by(fh, th, Group::Developer, &f).await?;
     let projects = user.db.usage_by(fh, th, Group::Project, &f).await?;
-    let dt = group_table("model-developers", Group::Developer, &developers, &ctx, &base);
+    let dt = group_table(
+        "model-developers",
+        Group::Developer,
+        &developers,
+        &ctx,
+        &base,
+    );
     if let Some(r) = download(&req, &user, &dt).await? {
         return Ok(r);
     }

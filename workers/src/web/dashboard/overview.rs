@@ -10,7 +10,9 @@ use super::usage::models_table;
 use super::{download, Page, View};
 use crate::vocab::Role;
 use crate::web::auth::SignedIn;
-use crate::web::format::{change, count_cell, mode_long_name, money_cell, role_name, tokens_cell, Cell};
+use crate::web::format::{
+    change, count_cell, mode_long_name, money_cell, role_name, tokens_cell, Cell,
+};
 
 use crate::web::range::Range;
 use crate::web::stats::{self, prompt_tokens, DayCost};

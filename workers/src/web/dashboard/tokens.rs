@@ -74,7 +74,10 @@ pub async fn page(req: Request, env: Env) -> Page {
     }
     let csrf = csrf_field(&user.principal.csrf_token);
     let devs = user.db.developer_list().await?;
-    let pending = user.db.pending_install_tokens(crate::util::now_ms()).await?;
+    let pending = user
+        .db
+        .pending_install_tokens(crate::util::now_ms())
+        .await?;
     let t = t.listed("/tokens".into(), &crate::util::query(&req), 0);
     let revoke_agent = |i: usize| {
         let a = &agents[i];

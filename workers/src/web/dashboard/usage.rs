@@ -481,7 +481,11 @@ pub const SESSIONS_PER_PAGE: usize = 50;
 
 /// Sessions with drill-downs: the developer to their page, the session to
 /// its page (its requests; the timeline where Full content exists).
-pub fn session_table(rows: &[SessionRowOut], zone: &Zone, range: &crate::web::range::Range) -> Table {
+pub fn session_table(
+    rows: &[SessionRowOut],
+    zone: &Zone,
+    range: &crate::web::range::Range,
+) -> Table {
     Table::of::<SessionRowOut, Zone>(
         "sessions",
         &[
