@@ -97,7 +97,7 @@ fn mint_self_view(stack: &Stack, agent: &ApiAgent) -> String {
 
 #[test]
 fn drill_downs_sorting_paging_confirmations_and_every_page_at_both_widths() {
-    let (stack, _mail) = Stack::with_email();
+    let (stack, mail) = Stack::with_email();
     let team = stack.bootstrap("Acme Robotics", "owner@acme.test");
     let tid = team.team_id.clone();
     let b = Browser::start();
@@ -529,6 +529,85 @@ fn drill_downs_sorting_paging_confirmations_and_every_page_at_both_widths() {
         "SELECT role FROM members WHERE team_id = '{tid}' AND email = 'vic@acme.test'"
     ));
     assert_eq!(role[0]["role"], "admin");
+
+    // 5. Invitations: pending until the first sign-in.
+    let status_of = |email: &str| {
+        b.text(&format!(
+            "[data-testid=member-row][data-email='{email}'] [data-testid=member-status]"
+        ))
+    };
+    assert_eq!(status_of("vic@acme.test"), "Invitation pending");
+    assert_eq!(status_of("owner@acme.test"), "Active");
+    let link_to = |email: &str| {
+        mail.requests()
+            .iter()
+            .rev()
+            .find(|r| r.json()["to"][0] == email)
+            .and_then(|r| {
+                let text = r.json()["text"].as_str()?.to_string();
+                let start = text.find("/auth/link")?;
+                Some(text[start..].split_whitespace().next()?.to_string())
+            })
+            .unwrap_or_else(|| panic!("no mail to {email}"))
+    };
+    stack.sign_in(&link_to("vic@acme.test"));
+    b.goto(&stack.url("/members"));
+    assert_eq!(status_of("vic@acme.test"), "Active");
+    // A failed delivery shows on the page and in the audit log; a resend
+    // that gets through clears it; a pending invitation can be withdrawn.
+    mail.set_responder(|_| tally_e2e::fakes::Reply::json(500, json!({"message": "mail is down"})));
+    b.type_into("[data-testid=invite-email]", "zoe@acme.test");
+    b.click_and_load("[data-testid=invite-send]");
+    b.wait_for("[data-testid=error-page]");
+    b.goto(&stack.url("/members"));
+    assert_eq!(status_of("zoe@acme.test"), "Invitation not delivered");
+    let zoe = "[data-testid=member-row][data-email='zoe@acme.test']";
+    b.click_and_load(&format!("{zoe} [data-testid=resend-invite]"));
+    assert_eq!(
+        b.text("[data-testid=members-error]"),
+        "The invitation e-mail could not be sent again; the audit log records the failed delivery."
+    );
+    assert_eq!(status_of("zoe@acme.test"), "Invitation not delivered");
+    mail.set_responder(tally_e2e::fakes::email_reply);
+    b.click_and_load(&format!("{zoe} [data-testid=resend-invite]"));
+    assert_eq!(b.text("[data-testid=saved]"), "Invitation sent again.");
+    assert_eq!(status_of("zoe@acme.test"), "Invitation pending");
+    let resent = stack.audit_details(&tid, "member.invite_resend");
+    assert_eq!(
+        resent,
+        [
+            json!({"email": "zoe@acme.test", "delivered": false}),
+            json!({"email": "zoe@acme.test", "delivered": true})
+        ]
+    );
+    assert_eq!(
+        stack.audit_details(&tid, "member.invite").last().unwrap()["delivered"],
+        false
+    );
+    b.click(&format!("{zoe} [data-testid=revoke-invite]"));
+    b.wait_until(
+        "return document.getElementById('confirm-dialog').open",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        b.text("[data-testid=confirm-text]"),
+        "Withdraw the invitation to zoe@acme.test? Their sign-in link stops working."
+    );
+    b.click_and_load("[data-testid=confirm-ok]");
+    assert!(b.try_find(zoe).is_none());
+    assert_eq!(
+        stack.audit_details(&tid, "member.invite_revoke")[0]["email"],
+        "zoe@acme.test"
+    );
+    // Its link no longer signs anyone in.
+    let links = stack.d1(&format!(
+        "SELECT COUNT(*) AS n FROM signin_links s JOIN members m ON m.id = s.member_id WHERE s.team_id = '{tid}' AND m.email = 'zoe@acme.test'"
+    ));
+    assert_eq!(links[0]["n"], 0);
+    let gone = stack.d1(&format!(
+        "SELECT COUNT(*) AS n FROM signin_links WHERE team_id = '{tid}' AND used_at IS NULL AND member_id NOT IN (SELECT id FROM members WHERE team_id = '{tid}')"
+    ));
+    assert_eq!(gone[0]["n"], 0);
 
     // Inline rename: in the project's own row, back on the same range.
     b.goto(&stack.url(&format!("/projects?{range}")));

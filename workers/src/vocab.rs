@@ -71,6 +71,8 @@ tally_core::named_enum! {
         SeatPlanChange => "seat_plan.change",
         DeveloperSignIn => "developer.sign_in",
         InstallTokenRevoke => "install_token.revoke",
+        MemberInviteResend => "member.invite_resend",
+        MemberInviteRevoke => "member.invite_revoke",
     }
 }
 
@@ -136,7 +138,9 @@ mod tests {
                 "alert.dismiss",
                 "seat_plan.change",
                 "developer.sign_in",
-                "install_token.revoke"
+                "install_token.revoke",
+                "member.invite_resend",
+                "member.invite_revoke"
             ]
         );
     }

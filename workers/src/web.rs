@@ -148,6 +148,8 @@ async fn dispatch(
         Route::ModelDetail => page(drill::model(req, env, params.get("id")).await),
         Route::SessionSummary => page(drill::session(req, env, params.get("id")).await),
         Route::RevokeInstallToken => page(tokens::revoke_install(req, env).await),
+        Route::ResendInvite => page(members::resend(req, env).await),
+        Route::RevokeInvite => page(members::revoke_invite(req, env).await),
         Route::ApiFirstRun => api::first_run(req, env).await,
         Route::InstallScript => install::script(req, env).await,
         Route::ReleaseManifest => install::manifest(env).await,

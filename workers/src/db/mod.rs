@@ -48,6 +48,10 @@ pub(crate) fn i(n: impl TryInto<i64>) -> Arg {
     Arg::Int(n.try_into().unwrap_or(i64::MAX))
 }
 
+pub(crate) fn opt_int(n: Option<i64>) -> Arg {
+    n.map(Arg::Int).unwrap_or(Arg::Null)
+}
+
 pub(crate) fn opt_text(s: Option<&str>) -> Arg {
     s.map(t).unwrap_or(Arg::Null)
 }

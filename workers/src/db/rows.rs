@@ -157,6 +157,12 @@ pub struct MemberRow {
     pub email: String,
     pub role: crate::vocab::Role,
     pub created_at: i64,
+    /// Their first sign-in; `None` while the invitation is pending.
+    #[serde(default)]
+    pub accepted_at: Option<i64>,
+    /// When the last invitation e-mail failed; `None` once one got through.
+    #[serde(default)]
+    pub invite_failed_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -230,6 +230,8 @@ pub fn action_name(a: AuditAction) -> &'static str {
         AuditAction::AgentRevoke => "Agent revoked",
         AuditAction::InstallTokenCreate => "Install token created",
         AuditAction::InstallTokenRevoke => "Install token revoked",
+        AuditAction::MemberInviteResend => "Invitation resent",
+        AuditAction::MemberInviteRevoke => "Invitation revoked",
         AuditAction::ProjectLabel => "Project labelled",
         AuditAction::MemberInvite => "Member invited",
         AuditAction::MemberRoleChange => "Member role changed",

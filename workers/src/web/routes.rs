@@ -75,6 +75,8 @@ pub enum Route {
     ModelDetail,
     SessionSummary,
     RevokeInstallToken,
+    ResendInvite,
+    RevokeInvite,
     // Agent distribution (public).
     InstallScript,
     ReleaseManifest,
@@ -161,6 +163,8 @@ pub const TABLE: &[(&str, &str, Route)] = &[
     ("GET", "/models/:id", Route::ModelDetail),
     ("GET", "/sessions/:id/summary", Route::SessionSummary),
     ("POST", "/tokens/revoke-install", Route::RevokeInstallToken),
+    ("POST", "/members/resend", Route::ResendInvite),
+    ("POST", "/members/revoke-invite", Route::RevokeInvite),
     ("GET", "/api/first-run", Route::ApiFirstRun),
     ("GET", "/install.sh", Route::InstallScript),
     ("GET", "/releases/manifest.json", Route::ReleaseManifest),

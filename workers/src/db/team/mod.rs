@@ -8,6 +8,7 @@
 mod budgets;
 mod developer;
 mod drill;
+mod invites;
 mod lifecycle;
 mod merged;
 mod reports;
@@ -292,7 +293,7 @@ impl TeamDb {
 
     pub async fn members(&self) -> Result<Vec<MemberRow>> {
         all(self.stmt(
-            "SELECT id, email, role, created_at FROM members WHERE team_id = ?1 ORDER BY created_at",
+            "SELECT id, email, role, created_at, accepted_at, invite_failed_at FROM members WHERE team_id = ?1 ORDER BY created_at",
             vec![],
         )?)
         .await
@@ -300,7 +301,7 @@ impl TeamDb {
 
     pub async fn member_by_email(&self, email: &str) -> Result<Option<MemberRow>> {
         first(self.stmt(
-            "SELECT id, email, role, created_at FROM members WHERE team_id = ?1 AND email = ?2",
+            "SELECT id, email, role, created_at, accepted_at, invite_failed_at FROM members WHERE team_id = ?1 AND email = ?2",
             vec![t(email)],
         )?)
         .await
