@@ -299,7 +299,7 @@ fn drill_downs_sorting_paging_confirmations_and_every_page_at_both_widths() {
     );
     assert_eq!(
         cell(&b, "developer-models", "claude-sonnet-4-5", "input"),
-        ("100.0k".into(), "100,000".into())
+        ("100k".into(), "100,000".into())
     );
     assert_eq!(session_rows(&b), [s("a1"), s("a2")]);
     // The trend: one point per day of the range, one series per model.

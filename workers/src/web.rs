@@ -44,9 +44,29 @@ pub async fn handle(req: Request, env: Env) -> worker::Result<Response> {
     let answer = match routes::resolve(method.as_ref(), &path) {
         Resolved::Found(route, params) => dispatch(route, params, req, env).await,
         Resolved::WrongMethod(allow) => Err(ApiError::MethodNotAllowed { allow }),
+        // A person who mistyped an address gets a page with the way back;
+        // scripts and agents keep the JSON answer.
+        Resolved::NotFound if wants_page(&req, &path) => {
+            return dashboard::layout::failure_page(404, "There is no page at this address.");
+        }
         Resolved::NotFound => Err(ApiError::not_found("no such route")),
     };
     answer.or_else(ApiError::into_response)
+}
+
+/// A browser asking for a dashboard address (not the API, the agents'
+/// endpoints or a file).
+fn wants_page(req: &Request, path: &str) -> bool {
+    let html = req
+        .headers()
+        .get("Accept")
+        .ok()
+        .flatten()
+        .is_some_and(|a| a.contains("text/html"));
+    html && req.method() == worker::Method::Get
+        && !["/api/", "/v1/", "/static/", "/releases/"]
+            .iter()
+            .any(|p| path.starts_with(p))
 }
 
 /// Pages answer every failure as HTML with the navigation and a way back;
