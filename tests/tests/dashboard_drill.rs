@@ -642,6 +642,17 @@ fn drill_downs_sorting_paging_confirmations_and_every_page_at_both_widths() {
         ));
         (r[0]["n"] == 1).then_some(())
     });
+    // A Full session's page leads to its requests one by one.
+    b.goto(&stack.url(&format!("/sessions/{}/summary?{range}", s("f1"))));
+    assert_eq!(
+        attr(&b, "[data-testid=session-timeline]", "href"),
+        format!("/sessions/{}", s("f1"))
+    );
+    b.click_and_load("[data-testid=session-timeline]");
+    assert_eq!(
+        b.eval("return document.querySelectorAll('[data-testid=request]').length"),
+        json!(1)
+    );
     // The developer's self-view, in the same browser (its cookie is /me's).
     b.goto(&stack.url(&mint_self_view(&stack, &ada)));
     b.click("[data-testid=confirm-self-view]");
