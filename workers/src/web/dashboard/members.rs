@@ -56,7 +56,7 @@ pub async fn page(req: Request, env: Env) -> Page {
                                         form.inline method="post" action="/members/revoke-invite" data-confirm=(format!("Withdraw the invitation to {}? Their sign-in link stops working.", m.email)) {
                                             (csrf)
                                             input type="hidden" name="member_id" value=(m.id);
-                                            button.danger data-testid="revoke-invite" aria-label=(format!("Revoke the invitation to {}", m.email)) { "Revoke invitation" }
+                                            button.danger data-testid="revoke-invite" aria-label=(format!("Revoke invitation for {}", m.email)) { "Revoke invitation" }
                                         }
                                         " "
                                     }
