@@ -206,7 +206,7 @@ CREATE TABLE members (
   id TEXT NOT NULL,
   email TEXT NOT NULL,
   role TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'viewer')),
-  created_at INTEGER NOT NULL, weekly_email INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL, weekly_email INTEGER NOT NULL DEFAULT 0, accepted_at INTEGER, invite_failed_at INTEGER,
   PRIMARY KEY (team_id, id)
 );
 

@@ -286,7 +286,12 @@ pub fn slack() -> FakeServer {
 
 /// Resend-compatible email API: `POST /emails` with bearer key → `{"id": …}`.
 pub fn email() -> FakeServer {
-    FakeServer::start(|req| {
+    FakeServer::start(email_reply)
+}
+
+/// The e-mail fake's normal answer, to put back after scripting a failure.
+pub fn email_reply(req: &Recorded) -> Reply {
+    {
         let b = req.json();
         if req.method != "POST" || req.path != "/emails" {
             return Reply::json(
@@ -310,7 +315,7 @@ pub fn email() -> FakeServer {
             );
         }
         Reply::json(200, json!({"id": "4ef9a417-02e9-4d39-ad75-9611e0fcc33c"}))
-    })
+    }
 }
 
 /// Ollama `POST /api/chat` (non-streaming): the assistant message content is

@@ -200,6 +200,54 @@ impl Browser {
         p
     }
 
+    /// Clicks something that loads a new page (a link, a form's button) and
+    /// waits for that page: the old document's marker is gone and the new
+    /// one has loaded.
+    pub fn click_and_load(&self, css: &str) {
+        self.eval("window.__tally_old_page = true; return true;");
+        self.click(css);
+        self.wait_until(
+            "return window.__tally_old_page === undefined && document.readyState === 'complete'",
+            Duration::from_secs(30),
+        );
+    }
+
+    /// Evaluates `script` until it returns `true`.
+    pub fn wait_until(&self, script: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.eval(script) != json!(true) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for `{script}`; page:\n{}",
+                self.source()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// No sideways scrolling: the document is no wider than the window.
+    pub fn fits_the_screen(&self) -> bool {
+        self.eval("return document.documentElement.scrollWidth <= window.innerWidth") == json!(true)
+    }
+
+    /// axe-core's serious and critical violations on the current page, as
+    /// "rule: target" lines. axe-core 4.14.1 (MPL-2.0) is vendored under
+    /// tests/vendor/axe-core and injected through WebDriver.
+    pub fn axe_violations(&self) -> Vec<String> {
+        const AXE: &str = include_str!("../vendor/axe-core/axe.min.js");
+        self.eval(&format!("{AXE}\n;return true;"));
+        let v = self.eval(
+            "return axe.run(document, {resultTypes: ['violations']}).then(r => r.violations
+                .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', ')))",
+        );
+        v.as_array()
+            .unwrap_or_else(|| panic!("axe did not run: {v}"))
+            .iter()
+            .map(|s| s.as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     /// Reloads `url` until the text of `css` satisfies `ok`.
     pub fn wait_for_text(
         &self,

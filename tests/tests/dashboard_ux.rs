@@ -3,7 +3,7 @@
 //! drill-downs that keep the range, the readable and filterable audit log,
 //! a failed form ending on a page (not JSON), no sideways scrolling at 390 px
 //! on any page, and zero serious or critical axe-core violations on every
-//! page. axe-core 4.14.1 (MPL-2.0) is vendored under tests/vendor/axe-core.
+//! page at both widths (`Browser::axe_violations`).
 
 use std::time::Duration;
 
@@ -11,8 +11,6 @@ use serde_json::{json, Value};
 use tally_e2e::fakes::Reply;
 use tally_e2e::webdriver::Browser;
 use tally_e2e::{batch, now_ms, off_event, status, Stack};
-
-const AXE: &str = include_str!("../vendor/axe-core/axe.min.js");
 
 const PAGES: [(&str, &str); 11] = [
     ("/", "overview"),
@@ -62,25 +60,6 @@ fn title_of(b: &Browser, css: &str) -> String {
     .to_string()
 }
 
-fn fits_the_screen(b: &Browser) -> bool {
-    b.eval("return document.documentElement.scrollWidth <= window.innerWidth") == json!(true)
-}
-
-/// Serious and critical violations, as "rule: target" lines.
-fn axe_violations(b: &Browser) -> Vec<String> {
-    b.eval(&format!("{AXE}\n;return true;"));
-    let v = b.eval(
-        "return axe.run(document, {resultTypes: ['violations']}).then(r => r.violations
-            .filter(v => v.impact === 'serious' || v.impact === 'critical')
-            .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', ')))",
-    );
-    v.as_array()
-        .unwrap_or_else(|| panic!("axe did not run: {v}"))
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn a_dashboard_people_are_glad_to_open() {
     let (stack, mail) = Stack::with_email();
@@ -96,7 +75,7 @@ fn a_dashboard_people_are_glad_to_open() {
         "{signin}"
     );
     assert!(!signin.contains("cargo xtask"), "{signin}");
-    assert_eq!(axe_violations(&b), Vec::<String>::new(), "sign-in page");
+    assert_eq!(b.axe_violations(), Vec::<String>::new(), "sign-in page");
     b.confirm_sign_in(&stack.url(&team.signin_path));
 
     // First run: the team's name, and three steps with the next one open.
@@ -178,18 +157,18 @@ fn a_dashboard_people_are_glad_to_open() {
         "{csv}"
     );
 
-    // Drill-down: a developer leads to their sessions, keeping the range;
-    // the sort links keep range and filter.
+    // Drill-down: a developer leads to their own page, keeping the range;
+    // from there a session list whose sort links keep range and filter.
     b.goto(&stack.url("/developers"));
     let href = b
         .eval("return document.querySelector('[data-testid=table-developers] tbody td a').getAttribute('href')");
     let href = href.as_str().unwrap();
     assert!(
-        href.starts_with("/sessions?from=")
-            && href.contains(&format!("&developer={}", agent.developer_id)),
+        href.starts_with(&format!("/developers/{}?from=", agent.developer_id))
+            && href.contains("&to="),
         "{href}"
     );
-    b.click("[data-testid=table-developers] tbody td a");
+    b.goto(&stack.url(&format!("/sessions?developer={}", agent.developer_id)));
     b.wait_for("[data-testid=sessions-filter]");
     let sort =
         b.eval("return document.querySelector('[data-testid=sort-duration]').getAttribute('href')");
@@ -277,11 +256,13 @@ fn a_dashboard_people_are_glad_to_open() {
         for (path, name) in PAGES {
             b.goto(&stack.url(path));
             b.wait_for("main");
-            assert!(fits_the_screen(&b), "{path} is wider than {width} px");
+            assert!(b.fits_the_screen(), "{path} is wider than {width} px");
             b.screenshot(&format!("ux-{name}-{width}"));
-            if width == 1400 {
-                assert_eq!(axe_violations(&b), Vec::<String>::new(), "{path}");
-            }
+            assert_eq!(
+                b.axe_violations(),
+                Vec::<String>::new(),
+                "{path} at {width} px"
+            );
         }
     }
     // On a phone the navigation is a Menu button.
@@ -293,7 +274,7 @@ fn a_dashboard_people_are_glad_to_open() {
     b.click("details.menu summary");
     b.click("details.menu nav a[href='/models']");
     b.wait_for("[data-testid=table-models]");
-    assert!(fits_the_screen(&b));
+    assert!(b.fits_the_screen());
     b.screenshot("ux-models-menu-390");
 }
 

@@ -72,6 +72,9 @@ tally_core::named_enum! {
         DeveloperSignIn => "developer.sign_in",
         OtlpTokenCreate => "otlp_token.create",
         SourcePathChange => "source_path.change",
+        InstallTokenRevoke => "install_token.revoke",
+        MemberInviteResend => "member.invite_resend",
+        MemberInviteRevoke => "member.invite_revoke",
     }
 }
 
@@ -138,7 +141,10 @@ mod tests {
                 "seat_plan.change",
                 "developer.sign_in",
                 "otlp_token.create",
-                "source_path.change"
+                "source_path.change",
+                "install_token.revoke",
+                "member.invite_resend",
+                "member.invite_revoke"
             ]
         );
     }

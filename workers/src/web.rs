@@ -32,7 +32,8 @@ use worker::{Env, Request, Response};
 
 use crate::ingest;
 use dashboard::{
-    audit, budgets, integrations, me, members, overview, people, settings, timeline, tokens, usage,
+    audit, budgets, drill, integrations, me, members, overview, people, settings, timeline, tokens,
+    usage,
 };
 use error::{ApiError, PageError};
 use routes::{Params, Resolved, Route};
@@ -43,9 +44,29 @@ pub async fn handle(req: Request, env: Env) -> worker::Result<Response> {
     let answer = match routes::resolve(method.as_ref(), &path) {
         Resolved::Found(route, params) => dispatch(route, params, req, env).await,
         Resolved::WrongMethod(allow) => Err(ApiError::MethodNotAllowed { allow }),
+        // A person who mistyped an address gets a page with the way back;
+        // scripts and agents keep the JSON answer.
+        Resolved::NotFound if wants_page(&req, &path) => {
+            return dashboard::layout::failure_page(404, "There is no page at this address.");
+        }
         Resolved::NotFound => Err(ApiError::not_found("no such route")),
     };
     answer.or_else(ApiError::into_response)
+}
+
+/// A browser asking for a dashboard address (not the API, the agents'
+/// endpoints or a file).
+fn wants_page(req: &Request, path: &str) -> bool {
+    let html = req
+        .headers()
+        .get("Accept")
+        .ok()
+        .flatten()
+        .is_some_and(|a| a.contains("text/html"));
+    html && req.method() == worker::Method::Get
+        && !["/api/", "/v1/", "/static/", "/releases/"]
+            .iter()
+            .any(|p| path.starts_with(p))
 }
 
 /// Pages answer every failure as HTML with the navigation and a way back;
@@ -146,6 +167,14 @@ async fn dispatch(
         Route::DismissAlert => page(budgets::dismiss(req, env).await),
         Route::SetSeat => page(people::set_seat(req, env).await),
         Route::Static => assets::serve(params.get("file")),
+        Route::DeveloperDetail => page(drill::developer(req, env, params.get("id")).await),
+        Route::ProjectDetail => page(drill::project(req, env, params.get("id")).await),
+        Route::ModelDetail => page(drill::model(req, env, params.get("id")).await),
+        Route::SessionSummary => page(drill::session(req, env, params.get("id")).await),
+        Route::RevokeInstallToken => page(tokens::revoke_install(req, env).await),
+        Route::ResendInvite => page(members::resend(req, env).await),
+        Route::RevokeInvite => page(members::revoke_invite(req, env).await),
+        Route::ApiFirstRun => api::first_run(req, env).await,
         Route::InstallScript => install::script(req, env).await,
         Route::ReleaseManifest => install::manifest(env).await,
         Route::ReleaseBinary => {

@@ -20,7 +20,9 @@ mod team;
 pub use rows::*;
 pub use service::ServiceDb;
 pub use shard::{Shard, Shards};
-pub use team::{project_name, BudgetLine, BudgetScope, DeveloperSpend, SourceRow, TeamDb};
+pub use team::{
+    project_name, BudgetLine, BudgetScope, DeveloperSpend, Filter, Group, SourceRow, TeamDb,
+};
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -52,6 +54,10 @@ pub(crate) fn t(s: impl Into<String>) -> Arg {
 
 pub(crate) fn i(n: impl TryInto<i64>) -> Arg {
     Arg::Int(n.try_into().unwrap_or(i64::MAX))
+}
+
+pub(crate) fn opt_int(n: Option<i64>) -> Arg {
+    n.map(Arg::Int).unwrap_or(Arg::Null)
 }
 
 pub(crate) fn opt_text(s: Option<&str>) -> Arg {

@@ -158,6 +158,12 @@ pub struct MemberRow {
     pub email: String,
     pub role: crate::vocab::Role,
     pub created_at: i64,
+    /// Their first sign-in; `None` while the invitation is pending.
+    #[serde(default)]
+    pub accepted_at: Option<i64>,
+    /// When the last invitation e-mail failed; `None` once one got through.
+    #[serde(default)]
+    pub invite_failed_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -387,4 +393,14 @@ pub struct SeatRow {
     pub developer_id: String,
     pub plan: String,
     pub monthly_micro_usd: i64,
+}
+
+/// An install token not used yet (`TeamDb::pending_install_tokens`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingInstallToken {
+    pub token_hash: String,
+    pub developer_id: String,
+    pub developer: String,
+    pub created_at: i64,
+    pub expires_at: i64,
 }

@@ -103,6 +103,23 @@ pub async fn revoke_agent(user: &SignedIn, agent_id: &str) -> Result<bool> {
     Ok(true)
 }
 
+/// Ends an unused install token; a used, expired or unknown one changes nothing.
+pub async fn revoke_install_token(
+    user: &SignedIn,
+    token_hash: &str,
+    developer: &str,
+) -> Result<bool> {
+    if !user.db.revoke_install_token(token_hash, now_ms()).await? {
+        return Ok(false);
+    }
+    user.audit(
+        AuditAction::InstallTokenRevoke,
+        json!({"developer": developer, "token": token_hash.chars().take(12).collect::<String>()}),
+    )
+    .await?;
+    Ok(true)
+}
+
 pub fn valid_developer_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 200
 }
@@ -204,6 +221,11 @@ pub async fn invite_member(
             false
         }
     };
+    if !delivered {
+        user.db
+            .set_invite_failed(&member_id, Some(now_ms()))
+            .await?;
+    }
     user.audit(
         AuditAction::MemberInvite,
         json!({"email": email, "role": role.as_str(), "delivered": delivered}),
@@ -214,6 +236,61 @@ pub async fn invite_member(
     } else {
         Invited::NotDelivered
     })
+}
+
+/// A pending invitation of this team, by member id.
+async fn pending_member(user: &SignedIn, member_id: &str) -> Result<Option<crate::db::MemberRow>> {
+    Ok(user
+        .db
+        .members()
+        .await?
+        .into_iter()
+        .find(|m| m.id == member_id && m.accepted_at.is_none()))
+}
+
+/// Sends a pending member a fresh invitation; `None` when there is no such
+/// pending invitation, else whether the e-mail got through (audited either way).
+pub async fn resend_invitation(
+    env: &Env,
+    user: &SignedIn,
+    origin: &str,
+    member_id: &str,
+) -> Result<Option<bool>> {
+    let Some(m) = pending_member(user, member_id).await? else {
+        return Ok(None);
+    };
+    let delivered = match signin::send_link(env, &user.db, origin, &m.id, &m.email, true).await {
+        Ok(()) => true,
+        Err(e) => {
+            worker::console_error!("invitation e-mail failed: {e}");
+            false
+        }
+    };
+    user.db
+        .set_invite_failed(&m.id, (!delivered).then(now_ms))
+        .await?;
+    user.audit(
+        AuditAction::MemberInviteResend,
+        json!({"email": m.email, "delivered": delivered}),
+    )
+    .await?;
+    Ok(Some(delivered))
+}
+
+/// Withdraws a pending invitation (the member row goes; an accepted member
+/// is removed with `remove_member` instead). False when none was pending.
+pub async fn revoke_invitation(user: &SignedIn, member_id: &str) -> Result<bool> {
+    let Some(m) = pending_member(user, member_id).await? else {
+        return Ok(false);
+    };
+    user.db.drop_signin_links(&m.id).await?;
+    user.db.remove_member(&m.id).await?;
+    user.audit(
+        AuditAction::MemberInviteRevoke,
+        json!({"email": m.email, "member_id": m.id}),
+    )
+    .await?;
+    Ok(true)
 }
 
 /// Nobody changes their own role, so a team cannot lose its last owner by accident.

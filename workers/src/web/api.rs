@@ -210,6 +210,14 @@ pub async fn revoke_agent(req: Request, env: Env, agent_id: &str) -> Answer {
     }
 }
 
+/// `GET /api/first-run`: the Overview's checklist polls this until the
+/// team's first events arrive (static/firstrun.js).
+pub async fn first_run(req: Request, env: Env) -> Answer {
+    let user = SignedIn::from_request(&req, &env).await?;
+    let steps = super::dashboard::overview::first_run(&user.db).await?;
+    ok(200, &steps)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

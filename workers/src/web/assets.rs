@@ -22,6 +22,14 @@ pub fn asset(file: &str) -> Option<(&'static str, &'static str)> {
             include_str!("../../static/copy.js"),
             "application/javascript",
         ),
+        "confirm.js" => (
+            include_str!("../../static/confirm.js"),
+            "application/javascript",
+        ),
+        "firstrun.js" => (
+            include_str!("../../static/firstrun.js"),
+            "application/javascript",
+        ),
         _ => return None,
     })
 }
@@ -41,7 +49,15 @@ mod tests {
 
     #[test]
     fn pages_reference_only_served_assets() {
-        for f in ["uplot.js", "uplot.css", "chart.js", "tally.css", "copy.js"] {
+        for f in [
+            "uplot.js",
+            "uplot.css",
+            "chart.js",
+            "tally.css",
+            "copy.js",
+            "confirm.js",
+            "firstrun.js",
+        ] {
             assert!(asset(f).is_some_and(|(body, _)| !body.is_empty()), "{f}");
         }
         assert!(asset("../Cargo.toml").is_none());

@@ -117,6 +117,54 @@ pub fn percent(part: i64, whole: i64) -> String {
     format!("{}.{}%", p / 10, p % 10)
 }
 
+/// Which way spend moved between two periods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Up,
+    Down,
+    Same,
+    /// Nothing was spent before: no percentage exists.
+    New,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+            Direction::Same => "same",
+            Direction::New => "new",
+        }
+    }
+}
+
+/// Spend against the previous period, exact to a tenth of a percent
+/// (rounded half up on the pico-dollars): "▲ 25.0%", "▼ 10.0%".
+pub fn change(current: Usd, previous: Usd) -> (Direction, String) {
+    let (c, p) = (current.pico(), previous.pico());
+    if p == 0 {
+        return if c == 0 {
+            (Direction::Same, "no change".into())
+        } else {
+            (Direction::New, "new spend".into())
+        };
+    }
+    let (dir, diff) = if c >= p {
+        (Direction::Up, c - p)
+    } else {
+        (Direction::Down, p - c)
+    };
+    let tenths = (diff * 1000 + p / 2) / p;
+    if tenths == 0 {
+        return (Direction::Same, "no change".into());
+    }
+    let arrow = if dir == Direction::Up { "▲" } else { "▼" };
+    (
+        dir,
+        format!("{arrow} {}.{}%", group(tenths / 10), tenths % 10),
+    )
+}
+
 /// A privacy mode's short name (chips, tables).
 pub fn mode_name(mode: PrivacyMode) -> &'static str {
     match mode {
@@ -181,6 +229,9 @@ pub fn action_name(a: AuditAction) -> &'static str {
         AuditAction::TimezoneChange => "Time zone changed",
         AuditAction::AgentRevoke => "Agent revoked",
         AuditAction::InstallTokenCreate => "Install token created",
+        AuditAction::InstallTokenRevoke => "Install token revoked",
+        AuditAction::MemberInviteResend => "Invitation resent",
+        AuditAction::MemberInviteRevoke => "Invitation revoked",
         AuditAction::ProjectLabel => "Project labelled",
         AuditAction::MemberInvite => "Member invited",
         AuditAction::MemberRoleChange => "Member role changed",
@@ -259,6 +310,33 @@ pub fn details(json: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn change_is_exact_to_a_tenth_of_a_percent() {
+        let d = |x: u128| Usd::from_pico(x * 1_000_000);
+        assert_eq!(
+            change(d(5_000_000), d(4_000_000)),
+            (Direction::Up, "▲ 25.0%".into())
+        );
+        assert_eq!(
+            change(d(3_600_000), d(4_000_000)),
+            (Direction::Down, "▼ 10.0%".into())
+        );
+        // 1/3 up: 33.33…% → 33.3%; 2/3: 66.66…% → 66.7%.
+        assert_eq!(change(d(4), d(3)).1, "▲ 33.3%");
+        assert_eq!(change(d(5), d(3)).1, "▲ 66.7%");
+        assert_eq!(change(d(300), d(1)).1, "▲ 29,900.0%");
+        assert_eq!(change(d(0), d(7)), (Direction::Down, "▼ 100.0%".into()));
+        assert_eq!(
+            change(d(7), Usd::ZERO),
+            (Direction::New, "new spend".into())
+        );
+        assert_eq!(
+            change(Usd::ZERO, Usd::ZERO),
+            (Direction::Same, "no change".into())
+        );
+        assert_eq!(change(d(100_000), d(100_001)).0, Direction::Same);
+    }
 
     #[test]
     fn money_reads_by_magnitude_with_the_exact_value_on_hover() {

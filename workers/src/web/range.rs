@@ -73,6 +73,18 @@ impl Range {
         zone.offset_runs(a, b)
     }
 
+    /// The same number of days just before this range, for "compared with
+    /// the previous period".
+    pub fn previous(&self, zone: &Zone) -> Range {
+        let days = self.days_len();
+        Range::days(self.from_day - days, self.from_day - 1, zone)
+    }
+
+    /// How many local days the range covers.
+    pub fn days_len(&self) -> i64 {
+        self.to_day - self.from_day + 1
+    }
+
     /// Instants `[from, to)`.
     pub fn ms(&self) -> (i64, i64) {
         (self.from_ms, self.to_ms)
@@ -292,6 +304,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_previous_period_has_the_same_days_just_before() {
+        let utc = Zone::new("UTC");
+        let n = parse_date("2026-06-10").unwrap();
+        let p = Range::days(n, n + 6, &utc).previous(&utc);
+        assert_eq!(
+            (p.first_date(), p.last_date()),
+            ("2026-06-03".into(), "2026-06-09".into())
+        );
+        assert_eq!(p.days_len(), 7);
+        assert_eq!(p.ms().1, Range::days(n, n, &utc).ms().0);
     }
 
     #[test]

@@ -73,6 +73,14 @@ pub enum Route {
     DismissAlert,
     SetSeat,
     Static,
+    // Drill-downs.
+    DeveloperDetail,
+    ProjectDetail,
+    ModelDetail,
+    SessionSummary,
+    RevokeInstallToken,
+    ResendInvite,
+    RevokeInvite,
     // Agent distribution (public).
     InstallScript,
     ReleaseManifest,
@@ -87,6 +95,7 @@ pub enum Route {
     ApiSetCategorizeBudget,
     ApiAudit,
     ApiRevokeAgent,
+    ApiFirstRun,
 }
 
 /// Method, path pattern (`:name` is one segment, `*name` the rest), route.
@@ -157,6 +166,14 @@ pub const TABLE: &[(&str, &str, Route)] = &[
     ("POST", "/alerts/dismiss", Route::DismissAlert),
     ("POST", "/developers/seat", Route::SetSeat),
     ("GET", "/static/*file", Route::Static),
+    ("GET", "/developers/:id", Route::DeveloperDetail),
+    ("GET", "/projects/:id", Route::ProjectDetail),
+    ("GET", "/models/:id", Route::ModelDetail),
+    ("GET", "/sessions/:id/summary", Route::SessionSummary),
+    ("POST", "/tokens/revoke-install", Route::RevokeInstallToken),
+    ("POST", "/members/resend", Route::ResendInvite),
+    ("POST", "/members/revoke-invite", Route::RevokeInvite),
+    ("GET", "/api/first-run", Route::ApiFirstRun),
     ("GET", "/install.sh", Route::InstallScript),
     ("GET", "/releases/manifest.json", Route::ReleaseManifest),
     (

@@ -240,6 +240,8 @@ pub async fn follow_link(mut req: Request, env: Env) -> Result<Response, ApiErro
         now + SESSION_TTL_MS,
     )
     .await?;
+    // The first sign-in accepts the invitation (Members shows it active).
+    db.accept_member(&grant.member_id, now).await?;
     // The actor is a person's e-mail as in every other entry, so filtering
     // the log by actor finds their sign-ins; the id stays in the details.
     let actor = db

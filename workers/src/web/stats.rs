@@ -43,6 +43,15 @@ pub struct Overview {
         serialize_with = "tally_core::money::as_decimal"
     )]
     pub spend_range: Usd,
+    /// The API-equivalent spend of the same number of days just before the
+    /// range (`Range::previous`).
+    #[serde(
+        rename = "spend_previous_usd",
+        serialize_with = "tally_core::money::as_decimal"
+    )]
+    pub spend_previous: Usd,
+    pub previous_from: String,
+    pub previous_to: String,
     /// What the team pays over the range: API developers' token cost plus
     /// seat holders' prorated seat prices (`TeamDb::developer_spend`);
     /// `spend_range_usd` is the API-equivalent.
@@ -97,6 +106,9 @@ pub async fn overview(
         last.pop().unwrap_or_default(),
         last.pop().unwrap_or_default(),
     );
+    let previous = range.previous(zone);
+    let (pf, pt) = previous.quarters();
+    let spend_previous = sum(&db.totals_by_model(pf, pt).await?).cost();
     let devs = db.by_developer(fh, th).await?;
     let daily = by_local_day(&db.daily_cost_by_model(&range.offset_runs(zone)).await?);
     let actual_range = db
@@ -116,6 +128,9 @@ pub async fn overview(
             spend_7d: sum(&m7).cost(),
             spend_30d: sum(&m30).cost(),
             spend_range: sum(&mr).cost(),
+            spend_previous,
+            previous_from: previous.first_date(),
+            previous_to: previous.last_date(),
             actual_range,
             cache_saved: caching_saved(&mr),
             active_developers: devs.len(),

@@ -7,6 +7,8 @@
 
 mod budgets;
 mod developer;
+mod drill;
+mod invites;
 mod lifecycle;
 mod merged;
 mod otlp;
@@ -14,6 +16,7 @@ mod reports;
 mod usage;
 
 pub use budgets::{project_name, BudgetLine, BudgetScope, DeveloperSpend};
+pub use drill::{Filter, Group};
 pub use otlp::SourceRow;
 
 use tally_core::event::PrivacyMode;
@@ -306,7 +309,7 @@ impl TeamDb {
 
     pub async fn members(&self) -> Result<Vec<MemberRow>> {
         all(self.stmt(
-            "SELECT id, email, role, created_at FROM members WHERE team_id = ?1 ORDER BY created_at",
+            "SELECT id, email, role, created_at, accepted_at, invite_failed_at FROM members WHERE team_id = ?1 ORDER BY created_at",
             vec![],
         )?)
         .await
@@ -314,7 +317,7 @@ impl TeamDb {
 
     pub async fn member_by_email(&self, email: &str) -> Result<Option<MemberRow>> {
         first(self.stmt(
-            "SELECT id, email, role, created_at FROM members WHERE team_id = ?1 AND email = ?2",
+            "SELECT id, email, role, created_at, accepted_at, invite_failed_at FROM members WHERE team_id = ?1 AND email = ?2",
             vec![t(email)],
         )?)
         .await

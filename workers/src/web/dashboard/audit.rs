@@ -19,6 +19,8 @@ use crate::web::format::{action_of, details, Cell};
 use crate::zone::Zone;
 
 const SHOWN: i64 = 1000;
+/// Entries per page.
+pub const PER_PAGE: usize = 50;
 
 struct Ctx {
     zone: Zone,
@@ -96,13 +98,16 @@ pub async fn page(req: Request, env: Env) -> Page {
         return Ok(r);
     }
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let csv = format!(
-        "/audit?action={}&actor={}&from={}&to={}&format=csv",
+    let kept = format!(
+        "/audit?action={}&actor={}&from={}&to={}",
         enc(&action),
         enc(&actor),
         enc(&from),
         enc(&to)
     );
+    let csv = format!("{kept}&format=csv");
+    // Newest first, a page at a time; pages and sorting keep the filters.
+    let t = t.listed(kept, &q, PER_PAGE);
     let body = html! {
         h1 { "Audit log" }
         form method="get" action="/audit" class="box filters" data-testid="audit-filter" {

@@ -74,21 +74,22 @@ pub async fn page(req: Request, env: Env) -> Page {
         }
         (broken_banner(&rows))
         h2 { "Slack" }
+        div.scroll tabindex="0" role="region" aria-label="integrations table" {
         table data-testid="table-integrations" {
-            thead { tr { th { "Integration" } th { "State" } th { "Added" } th { "Last test" } th {} } }
+            thead { tr { th { "Integration" } th { "State" } th { "Added" } th { "Last test" } th { span.sr-only { "Actions" } } } }
             tbody {
                 @for r in &rows {
                     tr data-testid="integration" {
-                        td data-testid="integration-name" { (describe(r)) }
-                        td data-testid="integration-state" { (r.state) @if let Some(e) = &r.broken_reason { " (" (e) ")" } }
-                        td { (zone.time(r.created_ms)) " by " (r.created_by) }
-                        td { @if let Some(t) = r.tested_ms { (zone.time(t)) } @else { "–" } }
+                        td data-label="Integration" data-testid="integration-name" { (describe(r)) }
+                        td data-label="State" data-testid="integration-state" { (r.state) @if let Some(e) = &r.broken_reason { " (" (e) ")" } }
+                        td data-label="Added" { (zone.time(r.created_ms)) " by " (r.created_by) }
+                        td data-label="Last test" { @if let Some(t) = r.tested_ms { (zone.time(t)) } @else { "–" } }
                         td {
                             form method="post" action="/integrations/test" {
                                 (csrf) input type="hidden" name="id" value=(r.id);
                                 button data-testid="send-test" disabled[!enabled] { "Send test" }
                             }
-                            form method="post" action="/integrations/remove" {
+                            form method="post" action="/integrations/remove" data-confirm="Remove this Slack integration? Digests and alerts stop going to it." {
                                 (csrf) input type="hidden" name="id" value=(r.id);
                                 button data-testid="remove-integration" { "Remove" }
                             }
@@ -97,6 +98,7 @@ pub async fn page(req: Request, env: Env) -> Page {
                 }
                 @if rows.is_empty() { tr { td colspan="5" { "No integration yet." } } }
             }
+        }
         }
         h3 { "Add an incoming webhook" }
         form method="post" action="/integrations/slack" class="box" data-testid="add-webhook" {
@@ -129,24 +131,26 @@ pub async fn page(req: Request, env: Env) -> Page {
             button data-testid="save-schedule" { "Save schedule" }
         }
         h2 { "Deliveries" }
+        div.scroll tabindex="0" role="region" aria-label="deliveries table" {
         table data-testid="table-deliveries" {
             thead { tr { th { "Updated" } th { "What" } th { "Period / alert" } th { "Channel" } th { "State" } th { "Attempts" } th { "HTTP" } th { "Slack / provider answer" } th { "Next attempt" } } }
             tbody {
                 @for d in &history {
                     tr data-testid="delivery" {
-                        td { (zone.time(d.updated_ms)) }
-                        td { (d.kind) }
-                        td { (d.subject) }
-                        td { (d.channel) }
-                        td data-testid="delivery-state" { (d.state) }
-                        td { (d.attempts) }
-                        td { @if let Some(h) = d.http_status { (h) } @else { "–" } }
-                        td data-testid="delivery-error" { (d.error.as_deref().unwrap_or("")) }
-                        td { @if let Some(n) = d.next_attempt_ms { (zone.time(n)) } @else { "–" } }
+                        td data-label="Updated" { (zone.time(d.updated_ms)) }
+                        td data-label="What" { (d.kind) }
+                        td data-label="Period / alert" { (d.subject) }
+                        td data-label="Channel" { (d.channel) }
+                        td data-label="State" data-testid="delivery-state" { (d.state) }
+                        td data-label="Attempts" { (d.attempts) }
+                        td data-label="HTTP" { @if let Some(h) = d.http_status { (h) } @else { "–" } }
+                        td data-label="Answer" data-testid="delivery-error" { (d.error.as_deref().unwrap_or("")) }
+                        td data-label="Next attempt" { @if let Some(n) = d.next_attempt_ms { (zone.time(n)) } @else { "–" } }
                     }
                 }
                 @if history.is_empty() { tr { td colspan="9" { "Nothing sent yet." } } }
             }
+        }
         }
     };
     Ok(show(&user, "Integrations", "/integrations", body, 200)?)

@@ -141,6 +141,18 @@ fn frame(title: &str, header: Option<Markup>, body: Markup) -> Markup {
             body {
                 @if let Some(header) = header { (header) }
                 main { (body) }
+                // Asked before revoking, removing or changing a role
+                // (forms with data-confirm; static/confirm.js).
+                dialog #confirm-dialog data-testid="confirm-dialog" aria-labelledby="confirm-title" {
+                    form method="dialog" {
+                        h2 #confirm-title { "Are you sure?" }
+                        p data-testid="confirm-text" {}
+                        button value="cancel" data-testid="confirm-cancel" { "Cancel" }
+                        " "
+                        button.danger value="confirm" data-testid="confirm-ok" { "Confirm" }
+                    }
+                }
+                script src="/static/confirm.js" {}
             }
         }
     }
@@ -248,18 +260,76 @@ pub fn forbidden_page(message: &str) -> worker::Result<Response> {
 }
 
 pub fn table(t: &Table) -> Markup {
+    table_with(t, None)
+}
+
+/// A row's extra cell (forms acting on it: rename, revoke), by the row's
+/// index in the rows the table was made of.
+pub type RowActions<'a> = (&'a str, &'a dyn Fn(usize) -> Markup);
+
+/// As `table`, with an extra last column of per-row actions.
+pub fn table_with(t: &Table, actions: Option<RowActions>) -> Markup {
+    let span = t.columns.len() + usize::from(actions.is_some());
     html! {
         // Focusable, so keyboard users can scroll a wide table sideways.
         div.scroll tabindex="0" role="region" aria-label=(format!("{} table", t.name)) {
             table data-testid=(format!("table-{}", t.name)) {
-                thead { tr { @for c in &t.columns { th { (c) } } } }
+                (thead(t, actions.map(|a| a.0)))
                 tbody {
-                    @for row in &t.shown {
-                        tr { @for (cell, c) in row.iter().zip(&t.columns) { (td(cell, c)) } }
+                    @for &i in t.visible() {
+                        tr {
+                            @for (cell, c) in t.shown[i].iter().zip(&t.columns) { (td(cell, c)) }
+                            @if let Some((name, f)) = actions { td.actions data-label=(name) { (f(i)) } }
+                        }
                     }
                     @if t.rows.is_empty() {
-                        tr { td colspan=(t.columns.len()) { "No data in this range." } }
+                        tr { td colspan=(span) { "No data in this range." } }
                     }
+                }
+            }
+        }
+        (pager(t))
+    }
+}
+
+/// The header row: sort links (keeping range and filters) on listed tables.
+pub fn thead(t: &Table, extra: Option<&str>) -> Markup {
+    html! {
+        thead { tr {
+            @for (i, c) in t.columns.iter().enumerate() {
+                @match t.sort_link(i) {
+                    Some((href, state)) => th scope="col" aria-sort=[state] {
+                        a href=(href) data-testid=(format!("sort-{}-{}", t.name, c.replace(' ', "-"))) {
+                            (c)
+                            @match state {
+                                Some("descending") => span aria-hidden="true" { " ▼" },
+                                Some(_) => span aria-hidden="true" { " ▲" },
+                                None => {},
+                            }
+                        }
+                    },
+                    None => th scope="col" { (c) },
+                }
+            }
+            @if let Some(name) = extra { th scope="col" { (name) } }
+        } }
+    }
+}
+
+/// "Showing 51–55 of 55" and links to every page of a long table.
+pub fn pager(t: &Table) -> Markup {
+    html! {
+        @if let Some(p) = t.pager() {
+            nav.pager aria-label=(format!("{} pages", t.name)) data-testid=(format!("pager-{}", t.name)) {
+                span data-testid="pager-showing" { "Showing " (p.first) "–" (p.last) " of " (p.total) }
+                " "
+                @for (n, href) in &p.links {
+                    @if *n == p.page {
+                        span.current aria-current="page" { (n) }
+                    } @else {
+                        a href=(href) data-testid=(format!("page-{n}")) { (n) }
+                    }
+                    " "
                 }
             }
         }
@@ -363,6 +433,8 @@ mod tests {
             columns: vec!["a"],
             rows: vec![],
             shown: vec![vec![Cell::titled("<script>alert(1)</script>", "\"><b>")]],
+            order: vec![0],
+            listing: None,
         };
         let s = table(&t).into_string();
         assert!(s.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{s}");

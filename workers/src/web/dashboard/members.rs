@@ -19,20 +19,48 @@ pub async fn page(req: Request, env: Env) -> Page {
     let members = user.db.members().await?;
     let owner = user.can(Role::Owner);
     let csrf = csrf_field(&user.principal.csrf_token);
+    let q = crate::util::query(&req);
     let body = html! {
         h1 { "Members" }
+        @if let Some(s) = q.get("saved") {
+            p.ok data-testid="saved" role="status" { (s) }
+        }
+        @if let Some(s) = q.get("error") {
+            p.error data-testid="members-error" role="alert" { (s) }
+        }
         div.scroll {
             table data-testid="table-members" {
-                thead { tr { th { "Email" } th { "Role" } th { "Since" } th { span.sr-only { "Actions" } } } }
+                thead { tr { th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Status" } th scope="col" { "Since" } th scope="col" { span.sr-only { "Actions" } } } }
                 tbody {
                     @for m in &members {
-                        tr {
+                        tr data-testid="member-row" data-email=(m.email) {
                             td data-label="Email" { (m.email) }
                             td data-label="Role" data-role=(m.role.as_str()) { (role_name(m.role)) }
+                            td data-label="Status" data-testid="member-status" {
+                                @match (m.accepted_at, m.invite_failed_at) {
+                                    (Some(_), _) => "Active",
+                                    (None, Some(at)) => span.error title=(format!("The invitation e-mail failed at {}", zone.time(at))) { "Invitation not delivered" },
+                                    (None, None) => "Invitation pending",
+                                }
+                            }
                             td data-label="Since" { (zone.time(m.created_at)) }
-                            td {
+                            td.actions data-label="Actions" {
                                 @if owner && actions::may_change_member(&user, &m.id) {
-                                    form.inline method="post" action="/members/role" {
+                                    @if m.accepted_at.is_none() {
+                                        form.inline method="post" action="/members/resend" {
+                                            (csrf)
+                                            input type="hidden" name="member_id" value=(m.id);
+                                            button data-testid="resend-invite" aria-label=(format!("Resend the invitation to {}", m.email)) { "Resend" }
+                                        }
+                                        " "
+                                        form.inline method="post" action="/members/revoke-invite" data-confirm=(format!("Withdraw the invitation to {}? Their sign-in link stops working.", m.email)) {
+                                            (csrf)
+                                            input type="hidden" name="member_id" value=(m.id);
+                                            button.danger data-testid="revoke-invite" aria-label=(format!("Revoke invitation for {}", m.email)) { "Revoke invitation" }
+                                        }
+                                        " "
+                                    }
+                                    form.inline method="post" action="/members/role" data-confirm=(format!("Make {} {{role}}? Their access changes at their next page.", m.email)) {
                                         (csrf)
                                         input type="hidden" name="member_id" value=(m.id);
                                         select name="role" aria-label=(format!("Role of {}", m.email)) {
@@ -40,13 +68,15 @@ pub async fn page(req: Request, env: Env) -> Page {
                                                 option value=(r.as_str()) selected[r == m.role] { (role_name(r)) }
                                             }
                                         }
-                                        button { "Change role" }
+                                        button data-testid="change-role" { "Change role" }
                                     }
-                                    " "
-                                    form.inline method="post" action="/members/remove" {
-                                        (csrf)
-                                        input type="hidden" name="member_id" value=(m.id);
-                                        button { "Remove" }
+                                    @if m.accepted_at.is_some() {
+                                        " "
+                                        form.inline method="post" action="/members/remove" data-confirm=(format!("Remove {} from the team? They are signed out at once.", m.email)) {
+                                            (csrf)
+                                            input type="hidden" name="member_id" value=(m.id);
+                                            button.danger { "Remove" }
+                                        }
                                     }
                                 }
                             }
@@ -141,4 +171,39 @@ pub async fn remove(req: Request, env: Env) -> Page {
     }
     actions::remove_member(&form.user, id).await?;
     Ok(redirect("/members")?)
+}
+
+/// `POST /members/resend`: a fresh invitation e-mail to a pending member;
+/// the page says whether it got through.
+pub async fn resend(req: Request, env: Env) -> Page {
+    let origin = req.url()?.origin().ascii_serialization();
+    let form = AdminForm::read(req, &env, Role::Owner).await?;
+    match actions::resend_invitation(&env, &form.user, &origin, form.raw("member_id")).await? {
+        Some(true) => Ok(redirect("/members?saved=Invitation+sent+again.")?),
+        Some(false) => Ok(redirect(
+            "/members?error=The+invitation+e-mail+could+not+be+sent+again;+the+audit+log+records+the+failed+delivery.",
+        )?),
+        None => Ok(error_page(
+            &form.user,
+            "Members",
+            "/members",
+            "That invitation was already accepted or withdrawn.",
+            409,
+        )?),
+    }
+}
+
+/// `POST /members/revoke-invite`: withdraws a pending invitation.
+pub async fn revoke_invite(req: Request, env: Env) -> Page {
+    let form = AdminForm::read(req, &env, Role::Owner).await?;
+    if !actions::revoke_invitation(&form.user, form.raw("member_id")).await? {
+        return Ok(error_page(
+            &form.user,
+            "Members",
+            "/members",
+            "That invitation was already accepted or withdrawn.",
+            409,
+        )?);
+    }
+    Ok(redirect("/members?saved=Invitation+withdrawn.")?)
 }

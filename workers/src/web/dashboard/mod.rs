@@ -19,6 +19,7 @@
 
 pub mod audit;
 pub mod budgets;
+pub mod drill;
 pub mod integrations;
 pub mod layout;
 pub mod me;

@@ -11,7 +11,9 @@ use super::{download, Page, View};
 use crate::util::query;
 use crate::vocab::Role;
 use crate::web::auth::SignedIn;
-use crate::web::format::{count_cell, mode_long_name, money_cell, role_name, tokens_cell, Cell};
+use crate::web::format::{
+    change, count_cell, mode_long_name, money_cell, role_name, tokens_cell, Cell,
+};
 
 use crate::web::range::Range;
 use crate::web::stats::{self, prompt_tokens, DayCost};
@@ -54,10 +56,23 @@ pub fn chart(daily: &[DayCost], range: &Range) -> Chart {
 }
 
 /// Where a team without data stands on the way to its first events.
+#[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct FirstRun {
     pub token_created: bool,
     pub agent_enrolled: bool,
     pub events_arrived: bool,
+}
+
+/// The team's progress through the checklist: a token exists once a
+/// developer does, an agent once one enrolled, events once an agent uploaded.
+pub async fn first_run(db: &crate::db::TeamDb) -> worker::Result<FirstRun> {
+    let agents = db.agents().await?;
+    let token_created = !agents.is_empty() || !db.developer_list().await?.is_empty();
+    Ok(FirstRun {
+        token_created,
+        agent_enrolled: !agents.is_empty(),
+        events_arrived: agents.iter().any(|a| a.last_seen_at.is_some()),
+    })
 }
 
 /// The three steps from an empty team to its first numbers; done steps are
@@ -86,9 +101,27 @@ pub fn checklist(steps: &FirstRun, admin: bool) -> Markup {
                     code { "tally" } ", checks it and enrols it)."
                 }))
                 (step(steps.events_arrived, "step-events", html! {
-                    "Their first agent session arrives here within a minute or so of use; reload this page to see it."
+                    span data-testid="events-waiting" { "Their first agent session arrives here within a minute or so of use; this list updates by itself." }
+                    span data-testid="events-arrived" hidden { "First events arrived. " a href="/" { "Show the numbers" } }
                 }))
             }
+            p.sr-only aria-live="polite" data-testid="first-run-status" {}
+        }
+        script src="/static/firstrun.js" {}
+    }
+}
+
+/// The selected range's spend against the same number of days just before.
+fn compared(o: &stats::Overview, range: &Range) -> Markup {
+    let (direction, text) = change(o.spend_range, o.spend_previous);
+    let prev = money_cell(o.spend_previous);
+    html! {
+        p.box.compare data-testid="spend-compare" {
+            "Spend in the selected " (range.days_len()) (if range.days_len() == 1 { " day" } else { " days" }) ": "
+            b data-testid="spend-change" data-direction=(direction.as_str()) class=(format!("trend-{}", direction.as_str())) { (text) }
+            " against the previous " (range.days_len()) (if range.days_len() == 1 { " day" } else { " days" })
+            " (" (o.previous_from) " to " (o.previous_to) ": "
+            span data-testid="spend-previous" title=[prev.title] { (prev.text) } ")."
         }
     }
 }
@@ -108,27 +141,15 @@ pub async fn page(req: Request, env: Env) -> Page {
     let month = tally_core::budget::Month::of_day(zone.local_day(crate::util::now_ms()));
     let alerts = user.db.open_alerts(&month.label()).await?;
     // The table follows the selected range, as the cards above it do.
-    let models = models_table(&o.models_range, false);
+    let models = models_table(&o.models_range, false).link("model", &o.models_range, |m| {
+        Some(super::drill::href("/models", &m.model, &range))
+    });
     let broken = user.db.integrations().await?;
     let t = &o.totals_range;
     let card = |label: &str, testid: &str, value: Cell| {
         html! { div.card { (label) b data-testid=(testid) title=[value.title] { (value.text) } } }
     };
-    let agents = user.db.agents().await?;
-    let first_run = if agents.iter().any(|a| a.last_seen_at.is_some()) {
-        None
-    } else {
-        let developers = if agents.is_empty() {
-            user.db.developer_list().await?.len()
-        } else {
-            1
-        };
-        Some(FirstRun {
-            token_created: developers > 0,
-            agent_enrolled: !agents.is_empty(),
-            events_arrived: false,
-        })
-    };
+    let first_run = Some(first_run(&user.db).await?).filter(|s| !s.events_arrived);
     let chart_data = serde_json::to_string(&chart(&daily, &range))
         .map_err(|e| worker::Error::RustError(format!("chart data: {e}")))?;
     let body = html! {
@@ -150,6 +171,7 @@ pub async fn page(req: Request, env: Env) -> Page {
             (card("Selected range, actual", "spend-actual", money_cell(o.actual_range)))
             (card("Active developers", "active-developers", count_cell(o.active_developers as i64)))
         }
+        (compared(&o, &range))
         p.note { "API-equivalent prices every token at list price; actual counts API developers' tokens plus subscription seats prorated to the range (set seats on the Developers page)." }
         h2 { "Tokens (selected range)" }
         div.cards {

@@ -33,7 +33,7 @@ pub fn forms(user: &SignedIn, devs: &[DeveloperRow]) -> Markup {
     let csrf = csrf_field(&user.principal.csrf_token);
     html! {
         h2 { "Remove or erase a developer" }
-        form method="post" action="/developers/remove" class="box" data-testid="remove-developer-form" {
+        form method="post" action="/developers/remove" class="box" data-testid="remove-developer-form" data-confirm="Remove this developer? Their agents are revoked at once; their numbers stay." {
             (csrf)
             label { "Developer " select name="developer_id" data-testid="remove-developer-select" {
                 @for d in active(devs).filter(|d| d.removed_at.is_none()) {

@@ -5,7 +5,7 @@ use maud::html;
 use worker::{Env, Request};
 
 use super::download;
-use super::layout::{csrf_field, error_page, show, table};
+use super::layout::{csrf_field, error_page, show, table_with};
 use super::Page;
 use crate::db::{AgentRow, SourceRow};
 use crate::util::now_ms;
@@ -85,6 +85,23 @@ pub async fn page(req: Request, env: Env) -> Page {
     }
     let csrf = csrf_field(&user.principal.csrf_token);
     let devs = user.db.developer_list().await?;
+    let pending = user
+        .db
+        .pending_install_tokens(crate::util::now_ms())
+        .await?;
+    let t = t.listed("/tokens".into(), &crate::util::query(&req), 0);
+    let revoke_agent = |i: usize| {
+        let a = &agents[i];
+        html! {
+            @if a.revoked_at.is_none() {
+                form.inline method="post" action="/tokens/revoke" data-confirm=(format!("Revoke the agent of {} on {}? It stops uploading at once; the developer needs a new install token.", a.developer_name, a.hostname.as_deref().unwrap_or("an unknown host"))) {
+                    (csrf)
+                    input type="hidden" name="agent_id" value=(a.id);
+                    button.danger data-testid=(format!("revoke-{}", a.id)) aria-label=(format!("Revoke the agent of {} ({})", a.developer_name, a.id)) { "Revoke" }
+                }
+            }
+        }
+    };
     let body = html! {
         h1 { "Install tokens" }
         (super::settings::deletion_banner(&user, &team, &zone))
@@ -96,20 +113,35 @@ pub async fn page(req: Request, env: Env) -> Page {
             label { "Developer name " input name="developer_name" required maxlength="200" data-testid="developer-name"; }
             button data-testid="create-token" { "Create one-time install token" }
         }
-        h2 { "Agents" }
-        (table(&t))
-        p {
-            @for a in agents.iter().filter(|a| a.revoked_at.is_none()) {
-                form.inline method="post" action="/tokens/revoke" {
-                    (csrf)
-                    input type="hidden" name="agent_id" value=(a.id);
-                    button data-testid=(format!("revoke-{}", a.id)) {
-                        "Revoke " (a.developer_name) " (" (a.id) ")"
+        h2 { "Pending install tokens" }
+        @if pending.is_empty() {
+            p data-testid="no-pending-tokens" { "No install token is waiting to be used." }
+        } @else {
+            p { "Created but not used yet: each works once, until it expires." }
+            div.scroll tabindex="0" role="region" aria-label="pending install tokens" {
+                table data-testid="table-pending-tokens" {
+                    thead { tr { th scope="col" { "developer" } th scope="col" { "created" } th scope="col" { "expires" } th scope="col" { "revoke" } } }
+                    tbody {
+                        @for p in &pending {
+                            tr data-testid="pending-token" {
+                                td data-label="developer" { (p.developer) }
+                                td data-label="created" { (zone.time(p.created_at)) }
+                                td data-label="expires" data-testid="pending-expires" { (zone.time(p.expires_at)) }
+                                td data-label="revoke" {
+                                    form.inline method="post" action="/tokens/revoke-install" data-confirm=(format!("Revoke the unused install token for {}? Its install command stops working.", p.developer)) {
+                                        (csrf)
+                                        input type="hidden" name="token" value=(p.token_hash);
+                                        button.danger data-testid="revoke-install-token" aria-label=(format!("Revoke the install token for {}", p.developer)) { "Revoke" }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
-                " "
             }
         }
+        h2 { "Agents" }
+        (table_with(&t, Some(("revoke", &revoke_agent))))
         (otlp_forms(&csrf, &devs, &user.db.source_paths().await?, &zone))
         (super::people::forms(&user, &devs))
     };
@@ -354,6 +386,21 @@ pub async fn set_source_path(req: Request, env: Env) -> Page {
             .await?;
     }
     Ok(redirect("/tokens?saved=source")?)
+}
+
+/// `POST /tokens/revoke-install`: ends an install token nobody used yet.
+pub async fn revoke_install(req: Request, env: Env) -> Page {
+    let form = AdminForm::read(req, &env, Role::Admin).await?;
+    let token = form.raw("token");
+    let now = crate::util::now_ms();
+    let pending = form.user.db.pending_install_tokens(now).await?;
+    let developer = pending
+        .iter()
+        .find(|p| p.token_hash == token)
+        .map(|p| p.developer.clone())
+        .unwrap_or_default();
+    actions::revoke_install_token(&form.user, token, &developer).await?;
+    Ok(redirect("/tokens")?)
 }
 
 #[cfg(test)]

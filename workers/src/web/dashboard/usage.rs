@@ -8,7 +8,7 @@ use worker::{Env, Request};
 use super::download;
 use super::layout::{
     csrf_field, duration, error_page, mode_chips, percent, range_form, range_form_keeping, show,
-    table, td, usd,
+    table, table_with, td, usd,
 };
 use super::{Page, View};
 use crate::db::{
@@ -38,6 +38,9 @@ async fn table_page(
     let (title, path, body) = render(&table);
     Ok(show(user, title, path, body, 200)?)
 }
+
+/// Developers per page of the Developers list.
+pub const DEVELOPERS_PER_PAGE: usize = 50;
 
 type GroupColumn = Column<GroupTotals, Zone>;
 const REQUESTS: GroupColumn = ("requests", |r, _| r.requests.to_string());
@@ -205,12 +208,13 @@ pub async fn developers(req: Request, env: Env) -> Page {
         ],
     )
     .link("developer", &rows, |r| {
-        Some(format!(
-            "/sessions?{}&developer={}",
-            range.query(),
-            enc(&r.key)
-        ))
-    });
+        Some(super::drill::href("/developers", &r.key, &range))
+    })
+    .listed(
+        format!("/developers?{}", range.query()),
+        &query(&req),
+        DEVELOPERS_PER_PAGE,
+    );
     let zone = ctx.zone;
     let admin = user.can(Role::Admin);
     let devs = if admin {
@@ -323,12 +327,9 @@ pub async fn projects(req: Request, env: Env) -> Page {
     )
     .show(&rows, &zone, &GROUP_SHOWN)
     .link("project (keyed hash)", &rows, |r| {
-        Some(format!(
-            "/sessions?{}&project={}",
-            range.query(),
-            enc(&r.key)
-        ))
-    });
+        Some(super::drill::href("/projects", &r.key, &range))
+    })
+    .listed(format!("/projects?{}", range.query()), &query(&req), 0);
     let mut project_hints: Vec<&str> = hints
         .iter()
         .map(|h| h.project_hint.as_str())
@@ -338,19 +339,32 @@ pub async fn projects(req: Request, env: Env) -> Page {
     project_hints.dedup();
     let admin = user.can(Role::Admin);
     let csrf = &user.principal.csrf_token;
+    let back = format!("/projects?{}", range.query());
+    // Renamed in its own row: the form carries the hash, people type a name.
+    let rename = |i: usize| {
+        let r = &rows[i];
+        let id = format!("label-{}", &r.key[..r.key.len().min(16)]);
+        html! {
+            form.rename method="post" action="/projects/label" data-testid="rename-project" {
+                (csrf_field(csrf))
+                input type="hidden" name="project" value=(r.key);
+                input type="hidden" name="back" value=(back);
+                label.sr-only for=(id) { "Name of project " (&r.key[..r.key.len().min(12)]) }
+                input #(id) name="label" maxlength="80" required value=(r.label) placeholder="Name this project" data-testid="project-label";
+                " "
+                button data-testid="save-project-label" { "Save" }
+            }
+        }
+    };
     table_page(&req, &user, t, |t| {
         let body = html! {
             h1 { "Projects" }
             p { "Projects are identified by a keyed hash of the working directory; admins can give them names." }
             (range_form(&range, "/projects"))
-            (table(t))
             @if admin {
-                form method="post" action="/projects/label" class="box" {
-                    (csrf_field(csrf))
-                    label { "Project hash " input name="project" size="66" required; }
-                    label { "Label " input name="label" maxlength="80" required; }
-                    button { "Save label" }
-                }
+                (table_with(t, Some(("name", &rename))))
+            } @else {
+                (table(t))
             }
             @if !hints.is_empty() {
                 h2 { "Project hints (from categorization)" }
@@ -376,7 +390,14 @@ pub async fn label_project(req: Request, env: Env) -> Page {
         )?);
     }
     actions::label_project(&form.user, project, label).await?;
-    Ok(redirect("/projects")?)
+    // Back to the list the row was renamed in (same range), never elsewhere.
+    let back = form.raw("back");
+    let to = if back.starts_with("/projects?") && !back.contains(['\r', '\n']) {
+        back
+    } else {
+        "/projects"
+    };
+    Ok(redirect(to)?)
 }
 
 pub async fn sessions(req: Request, env: Env) -> Page {
@@ -418,47 +439,11 @@ pub async fn sessions(req: Request, env: Env) -> Page {
     } else {
         vec![]
     };
-    let t = Table::of::<SessionRowOut, Zone>(
-        "sessions",
-        &[
-            // A prefix is enough to tell a team's sessions apart.
-            ("session (keyed hash)", |r, _| {
-                r.session.chars().take(16).collect()
-            }),
-            ("developer", |r, _| r.developer.clone()),
-            ("agent", |r, _| r.agent.clone()),
-            ("start", |r, z| z.time(r.start_ms)),
-            ("duration", |r, _| duration(r.end_ms - r.start_ms)),
-            ("requests", |r, _| r.requests.to_string()),
-            ("cost", |r, _| usd(r.cost())),
-            ("modes", |r, _| mode_names(r.modes)),
-        ],
-        &rows,
-        &zone,
-    )
-    .show(
-        &rows,
-        &zone,
-        &[
-            ("agent", |r, _| {
-                Cell::text(crate::web::format::agent_of(&r.agent))
-            }),
-            ("requests", |r, _| count_cell(r.requests)),
-            ("cost", |r, _| money_cell(r.cost())),
-        ],
-    )
-    .link("developer", &rows, |r| {
-        Some(format!(
-            "/sessions?{}&developer={}",
-            range.query(),
-            enc(&r.developer_id)
-        ))
-    })
-    .link("session (keyed hash)", &rows, |r| {
-        with_content
-            .contains(&r.session)
-            .then(|| format!("/sessions/{}", r.session))
-    });
+    let t = session_table(&rows, &zone, &range).listed(
+        format!("/sessions?{kept}"),
+        &q,
+        SESSIONS_PER_PAGE,
+    );
     table_page(&req, &user, t, |t| {
         let body = html! {
             h1 { "Sessions" }
@@ -491,6 +476,53 @@ pub async fn sessions(req: Request, env: Env) -> Page {
     .await
 }
 
+/// Sessions per page of a list.
+pub const SESSIONS_PER_PAGE: usize = 50;
+
+/// Sessions with drill-downs: the developer to their page, the session to
+/// its page (its requests; the timeline where Full content exists).
+pub fn session_table(
+    rows: &[SessionRowOut],
+    zone: &Zone,
+    range: &crate::web::range::Range,
+) -> Table {
+    Table::of::<SessionRowOut, Zone>(
+        "sessions",
+        &[
+            // A prefix is enough to tell a team's sessions apart.
+            ("session (keyed hash)", |r, _| {
+                r.session.chars().take(16).collect()
+            }),
+            ("developer", |r, _| r.developer.clone()),
+            ("agent", |r, _| r.agent.clone()),
+            ("start", |r, z| z.time(r.start_ms)),
+            ("duration", |r, _| duration(r.end_ms - r.start_ms)),
+            ("requests", |r, _| r.requests.to_string()),
+            ("cost", |r, _| usd(r.cost())),
+            ("modes", |r, _| mode_names(r.modes)),
+        ],
+        rows,
+        zone,
+    )
+    .show(
+        rows,
+        zone,
+        &[
+            ("agent", |r, _| {
+                Cell::text(crate::web::format::agent_of(&r.agent))
+            }),
+            ("requests", |r, _| count_cell(r.requests)),
+            ("cost", |r, _| money_cell(r.cost())),
+        ],
+    )
+    .link("developer", rows, |r| {
+        Some(super::drill::href("/developers", &r.developer_id, range))
+    })
+    .link("session (keyed hash)", rows, |r| {
+        Some(format!("/sessions/{}/summary?{}", r.session, range.query()))
+    })
+}
+
 /// The modes column of a download: wire names, space-separated.
 pub fn mode_names(bits: i64) -> String {
     tally_core::rollup::modes_of(u8::try_from(bits & 0xff).unwrap_or(0))
@@ -507,12 +539,12 @@ pub fn sessions_table(t: &Table, rows: &[SessionRowOut]) -> Markup {
         // Focusable, so keyboard users can scroll a wide table sideways.
         div.scroll tabindex="0" role="region" aria-label=(format!("{} table", t.name)) {
             table data-testid=(format!("table-{}", t.name)) {
-                thead { tr { @for c in &t.columns { th { (c) } } } }
+                (super::layout::thead(t, None))
                 tbody {
-                    @for (cells, row) in t.shown.iter().zip(rows) {
-                        tr data-testid="session-row" data-session=(row.session) {
-                            @for (cell, c) in cells[..last].iter().zip(&t.columns) { (td(cell, c)) }
-                            td data-label="modes" { (mode_chips(row.modes)) }
+                    @for &i in t.visible() {
+                        tr data-testid="session-row" data-session=(rows[i].session) {
+                            @for (cell, c) in t.shown[i][..last].iter().zip(&t.columns) { (td(cell, c)) }
+                            td data-label="modes" { (mode_chips(rows[i].modes)) }
                         }
                     }
                     @if t.rows.is_empty() {
@@ -521,6 +553,7 @@ pub fn sessions_table(t: &Table, rows: &[SessionRowOut]) -> Markup {
                 }
             }
         }
+        (super::layout::pager(t))
     }
 }
 
@@ -529,7 +562,11 @@ pub async fn models(req: Request, env: Env) -> Page {
     let View { range, .. } = View::of(&req, &user).await?;
     let (fh, th) = range.quarters();
     let rows = user.db.totals_by_model(fh, th).await?;
-    let t = models_table(&rows, true);
+    let t = models_table(&rows, true)
+        .link("model", &rows, |m| {
+            Some(super::drill::href("/models", &m.model, &range))
+        })
+        .listed(format!("/models?{}", range.query()), &query(&req), 0);
     table_page(&req, &user, t, |t| {
         let body = html! {
             h1 { "Models" }
