@@ -183,7 +183,13 @@ fn issue_token(stack: &Stack, admin: &WebClient, developer_id: &str) -> (String,
     );
     assert_eq!(code, 200, "{html}");
     let at = html.find("tly_otlp_").expect("token on the page");
-    let token = html[at..at + 9 + 64].to_string();
+    // The secret, then the team's shard tag (`-DB`): up to the first
+    // character a token never holds.
+    let token: String = html[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    assert!(token.len() > 9 + 64, "{token}");
     assert!(
         html.contains("OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf")
             && html.contains("CLAUDE_CODE_ENABLE_TELEMETRY=1")
