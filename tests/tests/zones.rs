@@ -164,7 +164,7 @@ fn compacted_days_read_the_same_in_a_quarter_hour_zone() {
             off_event(2, at("2026-06-09", 18, 22), m, 0), // 06-10 00:07
             off_event(3, at("2026-06-10", 12, 0), m, 0), // 06-10 17:45
             off_event(4, at("2026-06-11", 18, 20), m, 0), // 06-12 00:05
-            off_event(5, at("2026-06-12", 3, 0), m, 0), // 06-12 08:45
+            off_event(5, at("2026-06-12", 3, 0), m, 0),  // 06-12 08:45
             off_event(6, at("2026-06-14", 10, 0), m, 0), // 06-14 15:45
         ],
     );
@@ -185,8 +185,18 @@ fn compacted_days_read_the_same_in_a_quarter_hour_zone() {
         day_holds(&owner, "Asia/Kathmandu", "2026-06-14", &[6]);
         // Whole UTC days 06-10 and 06-11 inside, edges of 23 and 73 quarters.
         range_holds(&owner, "2026-06-10", "2026-06-12", &with(&[2, 3, 4, 5]));
-        range_holds(&owner, "2026-06-09", "2026-06-14", &with(&[1, 2, 3, 4, 5, 6]));
-        range_holds(&owner, "2026-06-01", "2026-06-30", &with(&[1, 2, 3, 4, 5, 6]));
+        range_holds(
+            &owner,
+            "2026-06-09",
+            "2026-06-14",
+            &with(&[1, 2, 3, 4, 5, 6]),
+        );
+        range_holds(
+            &owner,
+            "2026-06-01",
+            "2026-06-30",
+            &with(&[1, 2, 3, 4, 5, 6]),
+        );
     };
     check(&[]);
     assert_eq!(stack.d1("SELECT COUNT(*) AS n FROM usage_d")[0]["n"], 0);
@@ -234,7 +244,10 @@ fn compacted_days_read_the_same_in_a_quarter_hour_zone() {
     // A resend of the first batch is a duplicate for usage_q and usage_d.
     assert_eq!(status(&agent.post(&a)), 202);
     stack.eventually("resend ignored", Duration::from_secs(30), || {
-        (stack.log_tail().contains("duplicate batch-compact-0000000a")).then_some(())
+        (stack
+            .log_tail()
+            .contains("duplicate batch-compact-0000000a"))
+        .then_some(())
     });
     assert_eq!(per_day(), after_late);
     applied(7);
