@@ -269,7 +269,28 @@ CREATE TABLE teams (
   timezone TEXT NOT NULL DEFAULT 'UTC',
   created_at INTEGER NOT NULL
 , deleted_at INTEGER, delete_after INTEGER, deleted_by TEXT, categorize_budget_micro_usd INTEGER NOT NULL DEFAULT 5000000, categorize_per_minute INTEGER NOT NULL DEFAULT 60, digest_daily INTEGER NOT NULL DEFAULT 0, digest_weekly INTEGER NOT NULL DEFAULT 1, digest_hour INTEGER NOT NULL DEFAULT 9, digest_ai_summary INTEGER NOT NULL DEFAULT 0, ship_interval_s INTEGER NOT NULL DEFAULT 300
-  CHECK (ship_interval_s BETWEEN 10 AND 86400));
+  CHECK (ship_interval_s BETWEEN 10 AND 86400), compacted_through_day INTEGER);
+
+CREATE TABLE usage_d (
+  team_id TEXT NOT NULL,
+  day INTEGER NOT NULL, -- unix UTC day (ms / 86400000)
+  developer_id TEXT NOT NULL,
+  project TEXT NOT NULL,
+  branch TEXT NOT NULL DEFAULT '',
+  model TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  requests INTEGER NOT NULL DEFAULT 0,
+  unpriced_requests INTEGER NOT NULL DEFAULT 0,
+  input_tokens INTEGER NOT NULL DEFAULT 0,
+  output_tokens INTEGER NOT NULL DEFAULT 0,
+  cache_write_5m_tokens INTEGER NOT NULL DEFAULT 0,
+  cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
+  cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+  cost_micro_usd INTEGER NOT NULL DEFAULT 0,
+  cost_pico_usd INTEGER NOT NULL DEFAULT 0,
+  last_quarter INTEGER NOT NULL,
+  PRIMARY KEY (team_id, day, developer_id, project, branch, model, agent)
+) WITHOUT ROWID;
 
 CREATE TABLE usage_q (
   team_id TEXT NOT NULL,

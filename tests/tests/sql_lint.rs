@@ -15,6 +15,7 @@ const TENANT_TABLES: &[&str] = &[
     "web_sessions",
     "batches",
     "usage_q",
+    "usage_d",
     "sessions",
     "categories",
     "audit_log",

@@ -123,3 +123,139 @@ fn local_days_hold_exactly_their_requests_in_quarter_hour_zones() {
     // Changing the zone rewrote nothing.
     assert_eq!(dump(), stored);
 }
+
+/// Local days `from..=to` hold exactly the events `ns` (API spend, Models CSV).
+fn range_holds(c: &WebClient, from: &str, to: &str, ns: &[u64]) {
+    let o = c.get_json(&format!("/api/overview?from={from}&to={to}"));
+    assert_eq!(o["spend_range_usd"], cost(ns), "{from}..{to} spend");
+    let csv = c
+        .get(&format!("/models?from={from}&to={to}&format=csv"))
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 1, "{from}..{to}: {csv}");
+    let col = |name: &str| rows[0][header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(col("requests"), ns.len().to_string(), "{from}..{to}");
+    let input: u64 = ns.iter().map(|n| 100 + n).sum();
+    assert_eq!(col("input"), input.to_string(), "{from}..{to}");
+}
+
+/// Compaction copies settled UTC days into `usage_d`; reads take whole UTC
+/// days from there and the +05:45 edges from quarters, so every local day and
+/// range is the same before and after it; a late event for a compacted day and
+/// a resend of an applied batch keep both tables exact.
+#[test]
+fn compacted_days_read_the_same_in_a_quarter_hour_zone() {
+    let stack = Stack::start();
+    let team = stack.bootstrap("Acme", "owner@acme.test");
+    let agent = stack.enroll(&team.install_token);
+    let owner = stack.sign_in(&team.signin_path);
+    set_zone(&owner, "Asia/Kathmandu");
+
+    let m = "claude-sonnet-4-5";
+    // UTC times; Kathmandu is +05:45, so a local day starts at 18:15 UTC.
+    let a = batch(
+        "batch-compact-0000000a",
+        vec![
+            off_event(1, at("2026-06-09", 18, 8), m, 0), // 06-09 23:53 local
+            off_event(2, at("2026-06-09", 18, 22), m, 0), // 06-10 00:07
+            off_event(3, at("2026-06-10", 12, 0), m, 0), // 06-10 17:45
+            off_event(4, at("2026-06-11", 18, 20), m, 0), // 06-12 00:05
+            off_event(5, at("2026-06-12", 3, 0), m, 0),  // 06-12 08:45
+            off_event(6, at("2026-06-14", 10, 0), m, 0), // 06-14 15:45
+        ],
+    );
+    assert_eq!(status(&agent.post(&a)), 202);
+    let applied = |n: i64| {
+        stack.eventually("events applied", Duration::from_secs(30), || {
+            let rows = stack.d1("SELECT COALESCE(SUM(requests), 0) AS n FROM usage_q");
+            (rows[0]["n"].as_i64() == Some(n)).then_some(())
+        })
+    };
+    applied(6);
+    let check = |late: &[u64]| {
+        let with = |ns: &[u64]| -> Vec<u64> { ns.iter().chain(late).copied().collect() };
+        day_holds(&owner, "Asia/Kathmandu", "2026-06-09", &[1]);
+        day_holds(&owner, "Asia/Kathmandu", "2026-06-10", &with(&[2, 3]));
+        day_holds(&owner, "Asia/Kathmandu", "2026-06-11", &[]);
+        day_holds(&owner, "Asia/Kathmandu", "2026-06-12", &[4, 5]);
+        day_holds(&owner, "Asia/Kathmandu", "2026-06-14", &[6]);
+        // Whole UTC days 06-10 and 06-11 inside, edges of 23 and 73 quarters.
+        range_holds(&owner, "2026-06-10", "2026-06-12", &with(&[2, 3, 4, 5]));
+        range_holds(
+            &owner,
+            "2026-06-09",
+            "2026-06-14",
+            &with(&[1, 2, 3, 4, 5, 6]),
+        );
+        range_holds(
+            &owner,
+            "2026-06-01",
+            "2026-06-30",
+            &with(&[1, 2, 3, 4, 5, 6]),
+        );
+    };
+    check(&[]);
+    assert_eq!(stack.d1("SELECT COUNT(*) AS n FROM usage_d")[0]["n"], 0);
+
+    // 16 June 06:00 UTC: days that ended two days before, i.e. through
+    // 13 June, are settled; 14 June is not.
+    let day = |date: &str| parse_date(date).unwrap();
+    let now = at("2026-06-16", 6, 0);
+    stack.cron("0 * * * *", now);
+    let per_day = || {
+        stack.d1("SELECT day, SUM(requests) AS requests, SUM(input_tokens) AS input, SUM(cost_micro_usd) AS micro, SUM(cost_pico_usd) AS pico, MAX(last_quarter) AS last FROM usage_d GROUP BY day ORDER BY day")
+    };
+    let compacted = per_day();
+    let q = |ms: i64| ms / (15 * MINUTE_MS);
+    assert_eq!(
+        compacted,
+        vec![
+            serde_json::json!({"day": day("2026-06-09"), "requests": 2, "input": 203, "micro": 1509, "pico": 0, "last": q(at("2026-06-09", 18, 22))}),
+            serde_json::json!({"day": day("2026-06-10"), "requests": 1, "input": 103, "micro": 759, "pico": 0, "last": q(at("2026-06-10", 12, 0))}),
+            serde_json::json!({"day": day("2026-06-11"), "requests": 1, "input": 104, "micro": 762, "pico": 0, "last": q(at("2026-06-11", 18, 20))}),
+            serde_json::json!({"day": day("2026-06-12"), "requests": 1, "input": 105, "micro": 765, "pico": 0, "last": q(at("2026-06-12", 3, 0))}),
+        ]
+    );
+    let watermark = || stack.d1("SELECT compacted_through_day AS d FROM teams")[0]["d"].clone();
+    assert_eq!(watermark(), day("2026-06-13"));
+    check(&[]);
+    // A doubled cron changes nothing.
+    stack.cron("0 * * * *", now);
+    assert_eq!(per_day(), compacted);
+    assert_eq!(watermark(), day("2026-06-13"));
+
+    // A late event for compacted 10 June goes into both tables at once.
+    let late = batch(
+        "batch-compact-0000late",
+        vec![off_event(7, at("2026-06-10", 12, 5), m, 0)],
+    );
+    assert_eq!(status(&agent.post(&late)), 202);
+    applied(7);
+    let after_late = per_day();
+    assert_eq!(after_late[1]["requests"], 2);
+    assert_eq!(after_late[1]["input"], 103 + 107);
+    assert_eq!(after_late[1]["micro"], 759 + 771);
+    check(&[7]);
+
+    // A resend of the first batch is a duplicate for usage_q and usage_d.
+    assert_eq!(status(&agent.post(&a)), 202);
+    stack.eventually("resend ignored", Duration::from_secs(30), || {
+        (stack
+            .log_tail()
+            .contains("duplicate batch-compact-0000000a"))
+        .then_some(())
+    });
+    assert_eq!(per_day(), after_late);
+    applied(7);
+    check(&[7]);
+
+    // The next settled day (14 June) is compacted a day later.
+    stack.cron("0 * * * *", now + DAY_MS);
+    assert_eq!(watermark(), day("2026-06-14"));
+    assert_eq!(per_day().len(), 5);
+    check(&[7]);
+}

@@ -1,6 +1,6 @@
 //! Scheduled work: the nightly lifecycle run (`30 3 * * *`, UTC) and an
 //! hourly run (`0 * * * *`) that resumes lifecycle jobs one invocation could
-//! not finish, raises budget and spike alerts (`crate::budgets`), then delivers
+//! not finish, compacts settled UTC days of usage into `usage_d`, raises budget and spike alerts (`crate::budgets`), then delivers
 //! due digests and those alerts (`crate::reports`). The clock is the event's
 //! scheduled time, which tests set.
 
@@ -16,6 +16,8 @@ pub async fn run_cron(cron: &str, scheduled_ms: i64, env: &Env) -> Result<()> {
         NIGHTLY => crate::lifecycle::nightly(env, scheduled_ms).await?,
         HOURLY => {
             let mut summary = crate::lifecycle::work(env, scheduled_ms).await?;
+            // Before alerts and reports, which read the sums it speeds up.
+            summary["compacted"] = crate::lifecycle::compact(env, scheduled_ms).await?;
             // Alerts are raised before reports run, so the same tick
             // delivers them.
             summary["alerts"] = crate::budgets::evaluate_all(env, scheduled_ms).await?;

@@ -68,6 +68,44 @@ pub async fn nightly(env: &Env, now: i64) -> Result<serde_json::Value> {
     Ok(summary)
 }
 
+/// A UTC day is compacted into `usage_d` once it ended this long ago: agents
+/// ship within minutes, so later events are rare backfills, which the
+/// consumer adds to both tables.
+pub const COMPACT_SETTLE_MS: i64 = 2 * DAY_MS;
+/// Days one hourly invocation compacts over all teams, and per team (a
+/// team's first compaction after deploy catches up over several hours
+/// without starving the others). Each day is two reads and a batch.
+const COMPACT_DAYS_PER_RUN: u32 = 240;
+const COMPACT_DAYS_PER_TEAM: u32 = 48;
+
+/// The hourly compaction of settled UTC days (`TeamDb::compact_next_day`).
+/// A team that fails is logged and skipped; the next hour resumes it.
+pub async fn compact(env: &Env, now: i64) -> Result<serde_json::Value> {
+    let last_day = (now - COMPACT_SETTLE_MS).div_euclid(DAY_MS) - 1;
+    let mut budget = COMPACT_DAYS_PER_RUN;
+    let mut days = 0u32;
+    for team in ServiceDb::new(env)?.teams().await? {
+        if budget == 0 {
+            break;
+        }
+        let db = TeamDb::new(env, &team)?;
+        for _ in 0..COMPACT_DAYS_PER_TEAM.min(budget) {
+            match db.compact_next_day(last_day).await {
+                Ok(Some(_)) => {
+                    budget -= 1;
+                    days += 1;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    worker::console_warn!("compaction of team {} failed: {e}", team.id);
+                    break;
+                }
+            }
+        }
+    }
+    Ok(json!({ "days": days, "through_day": last_day }))
+}
+
 /// Works through pending jobs within one invocation's budget.
 pub async fn work(env: &Env, now: i64) -> Result<serde_json::Value> {
     let mut jobs = Vec::new();

@@ -151,6 +151,10 @@ impl TeamDb {
                     vec![t(developer_id), t(anon_id)],
                 )?,
                 self.stmt(
+                    "UPDATE usage_d SET developer_id = ?3 WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id), t(anon_id)],
+                )?,
+                self.stmt(
                     "UPDATE sessions SET developer_id = ?3 WHERE team_id = ?1 AND developer_id = ?2",
                     vec![t(developer_id), t(anon_id)],
                 )?,
@@ -248,6 +252,7 @@ pub const HARD_DELETE: &[&str] = &[
     "DELETE FROM agent_tokens WHERE team_id = ?1",
     "DELETE FROM batches WHERE team_id = ?1",
     "DELETE FROM usage_q WHERE team_id = ?1",
+    "DELETE FROM usage_d WHERE team_id = ?1",
     "DELETE FROM sessions WHERE team_id = ?1",
     "DELETE FROM categories WHERE team_id = ?1",
     "DELETE FROM categorization_usage WHERE team_id = ?1",

@@ -88,7 +88,7 @@ impl TeamDb {
             all
         };
         let m = merge(parts);
-        let mut stmts = Vec::with_capacity(m.quarters.len() + m.sessions.len() + 4);
+        let mut stmts = Vec::with_capacity(2 * m.quarters.len() + m.sessions.len() + 4);
         for ((developer, k), v) in &m.quarters {
             let (micro, pico) = v.cost.parts();
             stmts.push(self.stmt(
@@ -118,6 +118,33 @@ impl TeamDb {
                     i(v.tokens.cache_read),
                     i(micro),
                     i(pico),
+                ]),
+            )?);
+            // A late event for a compacted day, as in `apply_part`.
+            stmts.push(self.stmt(
+                concat!(
+                    "INSERT INTO usage_d (team_id, day, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter) \
+                     SELECT ?1, ?17, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?3 \
+                     WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]'))) \
+                     AND (SELECT compacted_through_day FROM teams WHERE id = ?1) >= ?17",
+                    usage_d_add!()
+                ),
+                guard(vec![
+                    i(k.quarter),
+                    t(*developer),
+                    t(k.project.clone()),
+                    t(k.model.clone()),
+                    t(k.agent.clone()),
+                    i(v.requests),
+                    i(v.unpriced_requests),
+                    i(v.tokens.input),
+                    i(v.tokens.output),
+                    i(v.tokens.cache_write_5m),
+                    i(v.tokens.cache_write_1h),
+                    i(v.tokens.cache_read),
+                    i(micro),
+                    i(pico),
+                    i(k.quarter.div_euclid(super::usage::QUARTERS_PER_DAY)),
                 ]),
             )?);
         }

@@ -5,6 +5,38 @@
 //! `lifecycle` content, retention and deletion; `budgets` budgets, alerts
 //! and seat plans; `developer` the developer self-view.
 
+/// The usage rows of quarters `[?2, ?3)`: whole UTC days `[?4, ?5)` at or
+/// below the team's compaction watermark from `usage_d`, the partial days at
+/// both edges and the days above the watermark from `usage_q` (`?6` quarters
+/// a day). Exact in every zone: a local day's edges are whole quarters.
+/// `last_q` is the row's last quarter.
+macro_rules! usage_in_range {
+    () => {
+        "(WITH w AS (SELECT MAX(?4, MIN(?5, COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1) + 1, ?4))) AS b) \
+         SELECT developer_id, project, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, quarter AS last_q FROM usage_q \
+         WHERE team_id = ?1 AND quarter >= ?2 AND quarter < (SELECT CASE WHEN b > ?4 THEN ?4 * ?6 ELSE ?3 END FROM w) \
+         UNION ALL SELECT developer_id, project, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter AS last_q FROM usage_d \
+         WHERE team_id = ?1 AND day >= ?4 AND day < (SELECT b FROM w) \
+         UNION ALL SELECT developer_id, project, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, quarter AS last_q FROM usage_q \
+         WHERE team_id = ?1 AND quarter >= (SELECT CASE WHEN b > ?4 THEN b * ?6 ELSE ?3 END FROM w) AND quarter < ?3)"
+    };
+}
+
+/// The counters of a `usage_d` upsert (a late event for a compacted day).
+macro_rules! usage_d_add {
+    () => {
+        " ON CONFLICT (team_id, day, developer_id, project, branch, model, agent) DO UPDATE SET \
+         requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests, \
+         input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, \
+         cache_write_5m_tokens = cache_write_5m_tokens + excluded.cache_write_5m_tokens, \
+         cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens, \
+         cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
+         cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
+         cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000, \
+         last_quarter = max(last_quarter, excluded.last_quarter)"
+    };
+}
+
 mod budgets;
 mod developer;
 mod drill;

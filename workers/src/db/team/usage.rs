@@ -5,8 +5,28 @@ use tally_core::time::{DAY_MS, QUARTER_MS};
 use worker::Result;
 
 use super::super::rows::*;
-use super::super::{all, i, t, Arg, PartToApply};
+use super::super::{all, first, i, t, Arg, PartToApply};
 use super::TeamDb;
+
+/// Quarters in a UTC day: `usage_d` rows are `quarter / QUARTERS_PER_DAY`.
+pub(crate) const QUARTERS_PER_DAY: i64 = DAY_MS / QUARTER_MS;
+
+/// The whole UTC days inside quarters `[from_q, to_q)`: `[first, end)`,
+/// empty (`end <= first`) when the range holds none. Whatever of the range is
+/// outside them is read from quarters, so a local day cut anywhere on a
+/// quarter boundary is exact.
+pub(crate) fn whole_days(from_q: i64, to_q: i64) -> (i64, i64) {
+    (
+        from_q.div_euclid(QUARTERS_PER_DAY) + i64::from(from_q.rem_euclid(QUARTERS_PER_DAY) != 0),
+        to_q.div_euclid(QUARTERS_PER_DAY),
+    )
+}
+
+/// Arguments `?2..?6` of `usage_in_range!`.
+fn range_args(from_q: i64, to_q: i64) -> Vec<Arg> {
+    let (first, end) = whole_days(from_q, to_q);
+    vec![i(from_q), i(to_q), i(first), i(end), i(QUARTERS_PER_DAY)]
+}
 
 impl TeamDb {
     /// One queue part of a batch, applied at most once: every statement is
@@ -21,7 +41,7 @@ impl TeamDb {
             all.extend(args);
             all
         };
-        let mut stmts = Vec::with_capacity(rollup.rows() + 3);
+        let mut stmts = Vec::with_capacity(rollup.rows() + rollup.quarters.len() + 3);
         for (k, v) in &rollup.quarters {
             let (micro, pico) = v.cost.parts();
             stmts.push(self.stmt(
@@ -51,6 +71,36 @@ impl TeamDb {
                     i(v.tokens.cache_read),
                     i(micro),
                     i(pico),
+                ]),
+            )?);
+            // A late event for a day compaction already copied: the same
+            // sums go into usage_d in this transaction, so whichever of cron
+            // and consumer D1 runs first, the day counts it once. For a day
+            // above the watermark this writes nothing.
+            stmts.push(self.stmt(
+                concat!(
+                    "INSERT INTO usage_d (team_id, day, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter) \
+                     SELECT ?1, ?19, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?5 \
+                     WHERE NOT EXISTS (SELECT 1 FROM batches WHERE team_id = ?1 AND batch_id = ?2 AND (part = ?3 OR split <> ?4)) \
+                     AND (SELECT compacted_through_day FROM teams WHERE id = ?1) >= ?19",
+                    usage_d_add!()
+                ),
+                guard(vec![
+                    i(k.quarter),
+                    t(p.developer_id),
+                    t(k.project.clone()),
+                    t(k.model.clone()),
+                    t(k.agent.clone()),
+                    i(v.requests),
+                    i(v.unpriced_requests),
+                    i(v.tokens.input),
+                    i(v.tokens.output),
+                    i(v.tokens.cache_write_5m),
+                    i(v.tokens.cache_write_1h),
+                    i(v.tokens.cache_read),
+                    i(micro),
+                    i(pico),
+                    i(k.quarter.div_euclid(QUARTERS_PER_DAY)),
                 ]),
             )?);
         }
@@ -129,10 +179,60 @@ impl TeamDb {
         Ok(Applied::Written { rows_written: rows })
     }
 
+    /// Copies the next UTC day of `usage_q` at or before `last_day` into
+    /// `usage_d` and advances the watermark to it, in one D1 transaction
+    /// guarded by the watermark read here (a doubled cron changes nothing).
+    /// Days without usage are skipped: a late event for one of them lands in
+    /// `usage_d` through the consumer's guarded upsert, which is what
+    /// compacting it would have produced. Returns the day, or None when the
+    /// team is caught up.
+    pub async fn compact_next_day(&self, last_day: i64) -> Result<Option<i64>> {
+        #[derive(serde::Deserialize)]
+        struct Next {
+            watermark: Option<i64>,
+            next_quarter: Option<i64>,
+        }
+        let Some(next) = first::<Next>(self.stmt(
+            "SELECT compacted_through_day AS watermark, (SELECT MIN(quarter) FROM usage_q WHERE team_id = ?1 AND quarter >= (COALESCE(t.compacted_through_day, -1) + 1) * ?2) AS next_quarter FROM teams t WHERE id = ?1",
+            vec![i(QUARTERS_PER_DAY)],
+        )?)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let Some(next_quarter) = next.next_quarter else {
+            return Ok(None);
+        };
+        let day = next_quarter.div_euclid(QUARTERS_PER_DAY).min(last_day);
+        let seen = next.watermark.unwrap_or(-1);
+        if day <= seen {
+            return Ok(None);
+        }
+        let results = self
+            .db
+            .batch(vec![
+                self.stmt(
+                    "INSERT INTO usage_d (team_id, day, developer_id, project, branch, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter) \
+                     SELECT ?1, ?2, developer_id, project, branch, model, agent, SUM(requests), SUM(unpriced_requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), SUM(cache_read_tokens), \
+                     SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000, SUM(cost_pico_usd) % 1000000, MAX(quarter) \
+                     FROM usage_q WHERE team_id = ?1 AND quarter >= ?2 * ?4 AND quarter < (?2 + 1) * ?4 \
+                     AND COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1), -1) = ?3 \
+                     GROUP BY developer_id, project, branch, model, agent",
+                    vec![i(day), i(seen), i(QUARTERS_PER_DAY)],
+                )?,
+                self.stmt(
+                    "UPDATE teams SET compacted_through_day = ?2 WHERE id = ?1 AND COALESCE(compacted_through_day, -1) = ?3",
+                    vec![i(day), i(seen)],
+                )?,
+            ])
+            .await?;
+        Ok((results.last().map(super::changed).unwrap_or(0) > 0).then_some(day))
+    }
+
     pub async fn totals_by_model(&self, from_q: i64, to_q: i64) -> Result<Vec<ModelTotals>> {
         let mut rows: Vec<ModelTotals> = all(self.stmt(
-            "SELECT model, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(unpriced_requests) AS TEXT) AS unpriced_requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens) AS TEXT) AS cache_write_5m_tokens, CAST(SUM(cache_write_1h_tokens) AS TEXT) AS cache_write_1h_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd FROM usage_q WHERE team_id = ?1 AND quarter >= ?2 AND quarter < ?3 GROUP BY model ORDER BY SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 DESC, model",
-            vec![i(from_q), i(to_q)],
+            concat!("SELECT model, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(unpriced_requests) AS TEXT) AS unpriced_requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens) AS TEXT) AS cache_write_5m_tokens, CAST(SUM(cache_write_1h_tokens) AS TEXT) AS cache_write_1h_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd FROM ", usage_in_range!(), " GROUP BY model ORDER BY SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 DESC, model"),
+            range_args(from_q, to_q),
         )?)
         .await?;
         // Normalise the remainder sums and fill the exact total.
@@ -162,16 +262,16 @@ impl TeamDb {
     /// developer, not once per stored row.
     pub async fn by_developer(&self, from_q: i64, to_q: i64) -> Result<Vec<GroupTotals>> {
         all(self.stmt(
-            "SELECT g.key, COALESCE(d.name, g.key) AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT developer_id AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(quarter) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM usage_q WHERE team_id = ?1 AND quarter >= ?2 AND quarter < ?3 GROUP BY developer_id) g LEFT JOIN developers d ON d.team_id = ?1 AND d.id = g.key ORDER BY g.spent DESC",
-            vec![i(from_q), i(to_q)],
+            concat!("SELECT g.key, COALESCE(d.name, g.key) AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT developer_id AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM ", usage_in_range!(), " GROUP BY developer_id) g LEFT JOIN developers d ON d.team_id = ?1 AND d.id = g.key ORDER BY g.spent DESC"),
+            range_args(from_q, to_q),
         )?)
         .await
     }
 
     pub async fn by_project(&self, from_q: i64, to_q: i64) -> Result<Vec<GroupTotals>> {
         all(self.stmt(
-            "SELECT g.key, COALESCE(l.label, '') AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT project AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(quarter) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM usage_q WHERE team_id = ?1 AND quarter >= ?2 AND quarter < ?3 GROUP BY project) g LEFT JOIN project_labels l ON l.team_id = ?1 AND l.project = g.key ORDER BY g.spent DESC",
-            vec![i(from_q), i(to_q)],
+            concat!("SELECT g.key, COALESCE(l.label, '') AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT project AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM ", usage_in_range!(), " GROUP BY project) g LEFT JOIN project_labels l ON l.team_id = ?1 AND l.project = g.key ORDER BY g.spent DESC"),
+            range_args(from_q, to_q),
         )?)
         .await
     }
@@ -208,5 +308,74 @@ impl TeamDb {
             vec![i(from_day), i(to_day)],
         )?)
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tally_core::time::MINUTE_MS;
+
+    /// Quarter of a UTC instant given as unix ms.
+    fn q(ms: i64) -> i64 {
+        ms.div_euclid(QUARTER_MS)
+    }
+
+    #[test]
+    fn a_utc_range_is_all_whole_days() {
+        // 2026-03-01 .. 2026-03-31 UTC.
+        let from = 20513 * DAY_MS;
+        assert_eq!(whole_days(q(from), q(from + 30 * DAY_MS)), (20513, 20543));
+    }
+
+    #[test]
+    fn st_johns_days_leave_a_partial_quarter_edge_at_each_end() {
+        // America/St_Johns, -03:30 in January: local 2026-01-10 00:00 is
+        // 03:30 UTC, so the range starts 14 quarters into UTC day 20463 and
+        // ends 14 quarters into UTC day 20473.
+        let from = 20463 * DAY_MS + 210 * MINUTE_MS;
+        let to = from + 10 * DAY_MS;
+        let (first, end) = whole_days(q(from), q(to));
+        assert_eq!((first, end), (20464, 20473));
+        // Head and tail from quarters: 82 + 14 quarters, i.e. exactly one
+        // local day's worth outside the 9 whole UTC days.
+        assert_eq!(first * QUARTERS_PER_DAY - q(from), 82);
+        assert_eq!(q(to) - end * QUARTERS_PER_DAY, 14);
+    }
+
+    #[test]
+    fn kathmandu_days_split_at_a_45_minute_offset() {
+        // Asia/Kathmandu, +05:45: local midnight is 18:15 UTC the day before.
+        let from = 20463 * DAY_MS + (18 * 60 + 15) * MINUTE_MS;
+        let to = from + DAY_MS;
+        // One local day holds no whole UTC day: all of it from quarters.
+        let (first, end) = whole_days(q(from), q(to));
+        assert_eq!((first, end), (20464, 20464));
+        let to = from + 2 * DAY_MS;
+        let (first, end) = whole_days(q(from), q(to));
+        assert_eq!((first, end), (20464, 20465));
+        assert_eq!(first * QUARTERS_PER_DAY - q(from), 23);
+        assert_eq!(q(to) - end * QUARTERS_PER_DAY, 73);
+    }
+
+    #[test]
+    fn a_dst_change_inside_the_range_moves_only_the_tail_edge() {
+        // America/St_Johns from -03:30 to -02:30 on 2026-03-08: a range from
+        // local 2026-03-01 (03:30 UTC) to local 2026-03-15 (02:30 UTC).
+        let from = 20513 * DAY_MS + 210 * MINUTE_MS;
+        let to = 20527 * DAY_MS + 150 * MINUTE_MS;
+        let (first, end) = whole_days(q(from), q(to));
+        assert_eq!((first, end), (20514, 20527));
+        assert_eq!(first * QUARTERS_PER_DAY - q(from), 82);
+        assert_eq!(q(to) - end * QUARTERS_PER_DAY, 10);
+    }
+
+    #[test]
+    fn a_range_inside_one_utc_day_has_no_whole_day() {
+        let from = 20463 * DAY_MS + 15 * MINUTE_MS;
+        let (first, end) = whole_days(q(from), q(from + 60 * MINUTE_MS));
+        assert!(end <= first);
+        assert_eq!(whole_days(0, QUARTERS_PER_DAY), (0, 1));
+        assert_eq!(QUARTERS_PER_DAY, 96);
     }
 }
