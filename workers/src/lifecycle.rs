@@ -84,7 +84,7 @@ pub async fn compact(env: &Env, now: i64) -> Result<serde_json::Value> {
     let last_day = (now - COMPACT_SETTLE_MS).div_euclid(DAY_MS) - 1;
     let mut budget = COMPACT_DAYS_PER_RUN;
     let mut days = 0u32;
-    for team in ServiceDb::new(env)?.teams().await? {
+    for team in ServiceDb::all_teams(env).await? {
         if budget == 0 {
             break;
         }
