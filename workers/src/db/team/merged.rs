@@ -2,7 +2,7 @@
 //! rows merged: a delivery of parts that share a quarter hour, model and project
 //! (one developer's parts, say) writes each aggregate row once.
 //!
-//! Exactly-once as in `apply_part`: every statement is guarded by "no marker
+//! Exactly-once (`apply_part` is this path for one part): every statement is guarded by "no marker
 //! of any of these parts, and none from a different split of their batches"
 //! (the parts travel as one JSON array bound as ?2), and the markers are
 //! written last. The guard is all or nothing: when any part was applied
@@ -120,7 +120,10 @@ impl TeamDb {
                     i(pico),
                 ]),
             )?);
-            // A late event for a compacted day, as in `apply_part`.
+            // A late event for a day compaction already copied: the same sums
+            // go into usage_d in this transaction, so whichever of cron and
+            // consumer D1 runs first, the day counts it once. For a day above
+            // the watermark this writes nothing.
             stmts.push(self.stmt(
                 concat!(
                     "INSERT INTO usage_d (team_id, day, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter) \

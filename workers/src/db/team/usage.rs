@@ -29,154 +29,19 @@ fn range_args(from_q: i64, to_q: i64) -> Vec<Arg> {
 }
 
 impl TeamDb {
-    /// One queue part of a batch, applied at most once: every statement is
-    /// guarded by "no marker of this batch for this part, and none from a
-    /// different split", and the part's marker is written last, all in one
-    /// D1 transaction. A resend whose rollup or split differs (mode, prices
-    /// or settings changed in between) therefore changes nothing.
+    /// One queue part of a batch, applied at most once: the merged path of
+    /// one part (`apply_parts`), whose guard with a single marker reads "no
+    /// marker of this batch for this part, and none from a different split",
+    /// with the part's marker written last in the same D1 transaction. A
+    /// resend whose rollup or split differs (mode, prices or settings changed
+    /// in between) therefore changes nothing.
     pub async fn apply_part(&self, p: &PartToApply<'_>, now: i64) -> Result<Applied> {
-        let rollup = p.rollup;
-        let guard = |args: Vec<Arg>| {
-            let mut all = vec![t(p.batch_id), i(p.part), t(p.split)];
-            all.extend(args);
-            all
-        };
-        let mut stmts = Vec::with_capacity(rollup.rows() + rollup.quarters.len() + 3);
-        for (k, v) in &rollup.quarters {
-            let (micro, pico) = v.cost.parts();
-            stmts.push(self.stmt(
-                "INSERT INTO usage_q (team_id, quarter, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd) \
-                 SELECT ?1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18 \
-                 WHERE NOT EXISTS (SELECT 1 FROM batches WHERE team_id = ?1 AND batch_id = ?2 AND (part = ?3 OR split <> ?4)) \
-                 ON CONFLICT (team_id, quarter, developer_id, project, branch, model, agent) DO UPDATE SET \
-                 requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests, \
-                 input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, \
-                 cache_write_5m_tokens = cache_write_5m_tokens + excluded.cache_write_5m_tokens, \
-                 cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens, \
-                 cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
-                 cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
-                 cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000",
-                guard(vec![
-                    i(k.quarter),
-                    t(p.developer_id),
-                    t(k.project.clone()),
-                    t(k.model.clone()),
-                    t(k.agent.clone()),
-                    i(v.requests),
-                    i(v.unpriced_requests),
-                    i(v.tokens.input),
-                    i(v.tokens.output),
-                    i(v.tokens.cache_write_5m),
-                    i(v.tokens.cache_write_1h),
-                    i(v.tokens.cache_read),
-                    i(micro),
-                    i(pico),
-                ]),
-            )?);
-            // A late event for a day compaction already copied: the same
-            // sums go into usage_d in this transaction, so whichever of cron
-            // and consumer D1 runs first, the day counts it once. For a day
-            // above the watermark this writes nothing.
-            stmts.push(self.stmt(
-                concat!(
-                    "INSERT INTO usage_d (team_id, day, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter) \
-                     SELECT ?1, ?19, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?5 \
-                     WHERE NOT EXISTS (SELECT 1 FROM batches WHERE team_id = ?1 AND batch_id = ?2 AND (part = ?3 OR split <> ?4)) \
-                     AND (SELECT compacted_through_day FROM teams WHERE id = ?1) >= ?19",
-                    usage_d_add!()
-                ),
-                guard(vec![
-                    i(k.quarter),
-                    t(p.developer_id),
-                    t(k.project.clone()),
-                    t(k.model.clone()),
-                    t(k.agent.clone()),
-                    i(v.requests),
-                    i(v.unpriced_requests),
-                    i(v.tokens.input),
-                    i(v.tokens.output),
-                    i(v.tokens.cache_write_5m),
-                    i(v.tokens.cache_write_1h),
-                    i(v.tokens.cache_read),
-                    i(micro),
-                    i(pico),
-                    i(k.quarter.div_euclid(QUARTERS_PER_DAY)),
-                ]),
-            )?);
-        }
-        for r in &rollup.sessions {
-            let (micro, pico) = r.cost.parts();
-            stmts.push(self.stmt(
-                "INSERT INTO sessions (team_id, session, developer_id, project, agent, start_ms, end_ms, requests, cost_micro_usd, cost_pico_usd, modes) \
-                 SELECT ?1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 \
-                 WHERE NOT EXISTS (SELECT 1 FROM batches WHERE team_id = ?1 AND batch_id = ?2 AND (part = ?3 OR split <> ?4)) \
-                 ON CONFLICT (team_id, session) DO UPDATE SET start_ms = min(start_ms, excluded.start_ms), \
-                 end_ms = max(end_ms, excluded.end_ms), requests = requests + excluded.requests, modes = modes | excluded.modes, \
-                 cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
-                 cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000",
-                guard(vec![
-                    t(r.session.clone()),
-                    t(p.developer_id),
-                    t(r.project.clone()),
-                    t(r.agent.clone()),
-                    i(r.start_ms),
-                    i(r.end_ms),
-                    i(r.requests),
-                    i(micro),
-                    i(pico),
-                    i(r.modes),
-                ]),
-            )?);
-        }
-        for (k, n) in &rollup.categories {
-            stmts.push(self.stmt(
-                "INSERT INTO categories (team_id, day, developer_id, project, category, task_hint, project_hint, requests) \
-                 SELECT ?1, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
-                 WHERE NOT EXISTS (SELECT 1 FROM batches WHERE team_id = ?1 AND batch_id = ?2 AND (part = ?3 OR split <> ?4)) \
-                 ON CONFLICT (team_id, day, developer_id, project, category, task_hint, project_hint) DO UPDATE SET requests = requests + excluded.requests",
-                guard(vec![i(k.day), t(p.developer_id), t(k.project.clone()), t(k.category.as_str()), t(k.task_hint.clone()), t(k.project_hint.clone()), i(*n)]),
-            )?);
-        }
-        if let Some(c) = p.categorized {
-            let (micro, pico) = c.cost.parts();
-            stmts.push(self.stmt(
-                "INSERT INTO categorization_usage (team_id, day, calls, failures, skipped, input_tokens, output_tokens, cost_micro_usd, cost_pico_usd, skipped_cap) \
-                 SELECT ?1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 \
-                 WHERE NOT EXISTS (SELECT 1 FROM batches WHERE team_id = ?1 AND batch_id = ?2 AND (part = ?3 OR split <> ?4)) \
-                 ON CONFLICT (team_id, day) DO UPDATE SET calls = calls + excluded.calls, failures = failures + excluded.failures, \
-                 skipped = skipped + excluded.skipped, skipped_cap = skipped_cap + excluded.skipped_cap, input_tokens = input_tokens + excluded.input_tokens, \
-                 output_tokens = output_tokens + excluded.output_tokens, \
-                 cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
-                 cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000",
-                guard(vec![i(now.div_euclid(DAY_MS)), i(c.calls), i(c.failures), i(c.skipped), i(c.input_tokens), i(c.output_tokens), i(micro), i(pico), i(c.skipped_cap)]),
-            )?);
-        }
-        if p.disagreements > 0 && !p.agent_id.is_empty() {
-            stmts.push(self.stmt(
-                "UPDATE agent_tokens SET priced_differently = priced_differently + ?6 \
-                 WHERE team_id = ?1 AND id = ?5 \
-                 AND NOT EXISTS (SELECT 1 FROM batches WHERE team_id = ?1 AND batch_id = ?2 AND (part = ?3 OR split <> ?4))",
-                guard(vec![t(p.agent_id), i(p.disagreements)]),
-            )?);
-        }
-        // The marker last: the guards above saw the state before it.
-        stmts.push(self.stmt(
-            "INSERT INTO batches (team_id, batch_id, part, split, developer_id, events, received_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
-             WHERE NOT EXISTS (SELECT 1 FROM batches WHERE team_id = ?1 AND batch_id = ?2 AND (part = ?3 OR split <> ?4))",
-            guard(vec![t(p.developer_id), i(rollup.events), i(now)]),
-        )?);
-        let results = self.db.batch(stmts).await?;
-        let changed =
-            |r: &worker::D1Result| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0);
-        if results.last().map(changed).unwrap_or(0) == 0 {
-            return Ok(Applied::Duplicate);
-        }
-        let mut rows = 0u64;
-        for r in &results {
-            rows += r.meta()?.and_then(|m| m.rows_written).unwrap_or(0) as u64;
-        }
-        Ok(Applied::Written { rows_written: rows })
+        Ok(
+            match self.apply_parts(std::slice::from_ref(p), now).await? {
+                Some(rows_written) => Applied::Written { rows_written },
+                None => Applied::Duplicate,
+            },
+        )
     }
 
     /// Copies the next UTC day of `usage_q` at or before `last_day` into
