@@ -1,6 +1,7 @@
 //! The Tally Worker: a thin adapter from HTTP, Queue, Cron and Durable Object
 //! events to `tally_core` rules and to storage behind `db`.
 
+mod anthropic;
 mod bindings;
 mod budgets;
 mod consumer;

@@ -19,6 +19,7 @@ pub mod error;
 pub mod export;
 pub mod format;
 pub mod install;
+pub mod onetime;
 pub mod range;
 pub mod routes;
 pub mod selfview;

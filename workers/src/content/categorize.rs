@@ -2,18 +2,16 @@
 //! to Claude Haiku inside the ingest request; only the structured answer
 //! survives, the prompt is dropped here.
 
-use futures_util::future::{join_all, select, Either};
+use futures_util::future::join_all;
 use tally_core::bucket::{BucketConfig, Take};
-use tally_core::categorize::{
-    anthropic_request, parse_anthropic_response, ModelUsage, ANTHROPIC_VERSION,
-    DEFAULT_ANTHROPIC_MODEL,
-};
+use tally_core::categorize::{anthropic_request, parse_anthropic_response, ModelUsage};
 use tally_core::event::{Categorization, WireEvent};
 use tally_core::money::Usd;
 use tally_core::redact::redact;
 use tally_core::time::DAY_MS;
 use worker::{Env, Result};
 
+use crate::anthropic::Client;
 use crate::bindings;
 use crate::db::{CategorizeLimits, CategorizeStats, TeamDb};
 use crate::util::config;
@@ -24,48 +22,12 @@ const DEFAULT_MAX_CALLS: usize = 25;
 const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
 
 async fn call_haiku(
-    base: &str,
-    key: &str,
-    model: &str,
+    client: &Client,
     prompt: &str,
 ) -> std::result::Result<(Categorization, ModelUsage), String> {
-    let body = anthropic_request(model, &redact(prompt)).to_string();
-    let headers = worker::Headers::new();
-    for (k, v) in [
-        ("content-type", "application/json"),
-        ("x-api-key", key),
-        ("anthropic-version", ANTHROPIC_VERSION),
-    ] {
-        headers.set(k, v).map_err(|e| e.to_string())?;
-    }
-    let mut init = worker::RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_headers(headers)
-        .with_body(Some(body.into()));
-    let req = worker::Request::new_with_init(
-        &format!("{}/v1/messages", base.trim_end_matches('/')),
-        &init,
-    )
-    .map_err(|e| e.to_string())?;
-    let fetch = Box::pin(async move {
-        let mut resp = worker::Fetch::Request(req)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = resp.status_code();
-        let text = resp.text().await.map_err(|e| e.to_string())?;
-        if status != 200 {
-            return Err(format!(
-                "HTTP {status}: {}",
-                text.chars().take(200).collect::<String>()
-            ));
-        }
-        parse_anthropic_response(&text)
-    });
-    match select(fetch, worker::Delay::from(CALL_TIMEOUT)).await {
-        Either::Left((r, _)) => r,
-        Either::Right(_) => Err("timed out".into()),
-    }
+    let body = anthropic_request(&client.model, &redact(prompt)).to_string();
+    let text = client.messages(body, CALL_TIMEOUT).await?;
+    parse_anthropic_response(&text)
 }
 
 /// Why a batch's prompts may not be sent at all.
@@ -128,11 +90,7 @@ pub async fn categorize(
     if prompts.is_empty() {
         return Ok(stats);
     }
-    let (Some(key), base) = (
-        config(env, bindings::ANTHROPIC_API_KEY),
-        config(env, bindings::ANTHROPIC_BASE_URL)
-            .unwrap_or_else(|| "https://api.anthropic.com".into()),
-    ) else {
+    let Some(client) = Client::from_env(env) else {
         stats.skipped = prompts.len() as u64;
         worker::console_warn!(
             "categorize-cloud: ANTHROPIC_API_KEY is not configured; {} prompts left uncategorized",
@@ -140,8 +98,6 @@ pub async fn categorize(
         );
         return Ok(stats);
     };
-    let model =
-        config(env, bindings::ANTHROPIC_MODEL).unwrap_or_else(|| DEFAULT_ANTHROPIC_MODEL.into());
     let max_calls = config(env, bindings::CATEGORIZE_MAX_PER_BATCH)
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_MAX_CALLS);
@@ -162,8 +118,7 @@ pub async fn categorize(
         asked.clear();
         stats.skipped_cap = prompts.len() as u64;
     }
-    let answers = join_all(asked.iter().map(|p| call_haiku(&base, &key, &model, p))).await;
-    let table = tally_core::pricing::default_table();
+    let answers = join_all(asked.iter().map(|p| call_haiku(&client, p))).await;
     let mut by_prompt = std::collections::HashMap::new();
     for (p, a) in asked.iter().zip(answers) {
         stats.calls += 1;
@@ -171,15 +126,8 @@ pub async fn categorize(
             Ok((c, u)) => {
                 stats.input_tokens += u.input_tokens;
                 stats.output_tokens += u.output_tokens;
-                let usage = tally_core::usage::TokenUsage {
-                    input: u.input_tokens,
-                    output: u.output_tokens,
-                    ..Default::default()
-                };
-                if let tally_core::pricing::Priced::Pico(c) =
-                    tally_core::pricing::price_request(table, &model, &usage, false)
-                {
-                    stats.cost.add_pico(c);
+                if let Some(c) = client.price(&u) {
+                    stats.cost += c;
                 }
                 by_prompt.insert(p.clone(), c);
             }

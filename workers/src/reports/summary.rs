@@ -4,17 +4,15 @@
 //! the team's categorize-cloud spend of the day; any failure or a timeout
 //! leaves the digest without a summary.
 
-use futures_util::future::{select, Either};
 use serde_json::{json, Value};
-use tally_core::categorize::{ModelUsage, ANTHROPIC_VERSION, DEFAULT_ANTHROPIC_MODEL};
+use tally_core::categorize::ModelUsage;
 use tally_core::money::Usd;
 use tally_core::time::DAY_MS;
 use worker::Env;
 
 use super::digest::{change, compact, rate, DigestData};
-use crate::bindings;
+use crate::anthropic::Client;
 use crate::db::TeamDb;
-use crate::util::config;
 
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
@@ -77,46 +75,10 @@ pub fn parse(body: &str) -> Result<(String, ModelUsage), String> {
     ))
 }
 
-async fn call(base: &str, key: &str, body: String) -> Result<String, String> {
-    let headers = worker::Headers::new();
-    for (k, v) in [
-        ("content-type", "application/json"),
-        ("x-api-key", key),
-        ("anthropic-version", ANTHROPIC_VERSION),
-    ] {
-        headers.set(k, v).map_err(|e| e.to_string())?;
-    }
-    let mut init = worker::RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_headers(headers)
-        .with_body(Some(body.into()));
-    let req = worker::Request::new_with_init(
-        &format!("{}/v1/messages", base.trim_end_matches('/')),
-        &init,
-    )
-    .map_err(|e| e.to_string())?;
-    let fetch = Box::pin(async move {
-        let mut resp = worker::Fetch::Request(req)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = resp.status_code();
-        let text = resp.text().await.map_err(|e| e.to_string())?;
-        if status != 200 {
-            return Err(format!("HTTP {status}"));
-        }
-        Ok(text)
-    });
-    match select(fetch, worker::Delay::from(TIMEOUT)).await {
-        Either::Left((r, _)) => r,
-        Either::Right(_) => Err("timed out".into()),
-    }
-}
-
 /// The summary, or None (not configured, failed, timed out): the digest
 /// goes out either way.
 pub async fn summarize(env: &Env, db: &TeamDb, d: &DigestData, now: i64) -> Option<String> {
-    let key = config(env, bindings::ANTHROPIC_API_KEY)?;
+    let client = Client::from_env(env)?;
     // The same daily budget as categorize-cloud: past it, no summary.
     let day = now.div_euclid(DAY_MS);
     let (limits, spent) = match (db.categorize_limits().await, db.categorize_spent(day).await) {
@@ -130,11 +92,9 @@ pub async fn summarize(env: &Env, db: &TeamDb, d: &DigestData, now: i64) -> Opti
         worker::console_warn!("digest summary skipped: the team's daily AI budget is spent");
         return None;
     }
-    let base = config(env, bindings::ANTHROPIC_BASE_URL)
-        .unwrap_or_else(|| "https://api.anthropic.com".into());
-    let model =
-        config(env, bindings::ANTHROPIC_MODEL).unwrap_or_else(|| DEFAULT_ANTHROPIC_MODEL.into());
-    let answer = call(&base, &key, request(&model, d).to_string()).await;
+    let answer = client
+        .messages(request(&client.model, d).to_string(), TIMEOUT)
+        .await;
     let (text, usage) = match answer.and_then(|b| parse(&b)) {
         Ok(x) => x,
         Err(e) => {
@@ -142,20 +102,7 @@ pub async fn summarize(env: &Env, db: &TeamDb, d: &DigestData, now: i64) -> Opti
             return None;
         }
     };
-    let tokens = tally_core::usage::TokenUsage {
-        input: usage.input_tokens,
-        output: usage.output_tokens,
-        ..Default::default()
-    };
-    let cost = match tally_core::pricing::price_request(
-        tally_core::pricing::default_table(),
-        &model,
-        &tokens,
-        false,
-    ) {
-        tally_core::pricing::Priced::Pico(c) => Usd::from_pico(c.into()),
-        _ => Usd::ZERO,
-    };
+    let cost = client.price(&usage).unwrap_or(Usd::ZERO);
     let (micro, pico) = cost.parts();
     if let Err(e) = db
         .add_summary_spend(

@@ -8,9 +8,10 @@ use tally_core::wire::BatchError;
 
 use super::auth::{cookie_value, parse_form, secret_eq};
 use super::export::Format;
+use super::onetime::SIGNIN;
 use super::range::{Range, MAX_DAYS};
 use super::routes::{resolve, Resolved, TABLE};
-use super::signin::{limiter_keys, link_form_token};
+use super::signin::limiter_keys;
 use crate::error::ApiError;
 use crate::zone::Zone;
 
@@ -165,9 +166,9 @@ proptest! {
         let form = parse_form(&body);
         let token = form.get("token").cloned().unwrap_or_default();
         let csrf = form.get("csrf").cloned().unwrap_or_default();
-        let nonce = cookie_value(&header, super::signin::LINK_NONCE_COOKIE).unwrap_or("");
+        let nonce = cookie_value(&header, SIGNIN.cookie).unwrap_or("");
         // A forged or missing CSRF value never matches the bound one.
-        let good = link_form_token("pepper", &token, nonce);
+        let good = SIGNIN.form_token("pepper", &token, nonce);
         prop_assert!(secret_eq(&good, &good));
         prop_assert!(csrf == good || !secret_eq(&csrf, &good));
         let _ = cookie_value(&header, super::auth::COOKIE);
@@ -199,13 +200,4 @@ fn odd_requests_resolve_to_not_found_or_wrong_method() {
         resolve("BREW", "/healthz"),
         Resolved::WrongMethod(_)
     ));
-}
-
-#[test]
-fn the_link_form_token_is_bound_to_link_nonce_and_pepper() {
-    let t = link_form_token("p", "tly_signin_a", "n1");
-    assert_ne!(t, link_form_token("p", "tly_signin_b", "n1"));
-    assert_ne!(t, link_form_token("p", "tly_signin_a", "n2"));
-    assert_ne!(t, link_form_token("q", "tly_signin_a", "n1"));
-    assert_eq!(t, link_form_token("p", "tly_signin_a", "n1"));
 }

@@ -11,15 +11,16 @@ use maud::html;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tally_core::bucket::{BucketConfig, Take};
-use tally_core::hash::{format_token, hmac_sha256, token_hash};
+use tally_core::hash::{format_token, token_hash};
 use worker::{Env, Request, Response};
 
 use super::auth::{
-    client_ip, cookie_value, developer_actor, developer_cookie, developer_cookie_clear,
-    is_loopback_host, parse_form, secret_eq, DeveloperSignedIn, SESSION_TTL_MS,
+    client_ip, developer_actor, developer_cookie, developer_cookie_clear, is_loopback_host,
+    DeveloperSignedIn, SESSION_TTL_MS,
 };
-use super::dashboard::layout::{developer_signin_page, page, respond};
+use super::dashboard::layout::{developer_signin_page, page};
 use super::error::ApiError;
+use super::onetime::{Refused, SELF_VIEW};
 use crate::bindings;
 use crate::db::{ServiceDb, TeamDb};
 use crate::ingest::{authenticate_agent, team_gone};
@@ -36,23 +37,10 @@ pub const MINT_BUDGET: BucketConfig = BucketConfig {
     per_minute: 2,
 };
 
-pub const NONCE_COOKIE: &str = "tally_dev_link_nonce";
-const NONCE_PATH: &str = "/me/link";
-
 /// The limiter key of an agent's link budget (the ingest limiter's
 /// namespace, under a distinct name).
 pub fn limiter_key(agent_id: &str) -> String {
     format!("selfview:agent:{agent_id}")
-}
-
-/// The confirmation form's CSRF token: bound to the link and to the nonce
-/// cookie the confirmation page set, under a purpose distinct from the
-/// members' sign-in form.
-pub fn link_form_token(pepper: &str, link: &str, nonce: &str) -> String {
-    hex::encode(hmac_sha256(
-        pepper.as_bytes(),
-        format!("tally-self-view-confirm\u{0}{link}\u{0}{nonce}").as_bytes(),
-    ))
 }
 
 #[derive(Serialize)]
@@ -125,53 +113,42 @@ pub async fn show_link(req: Request, env: Env) -> Result<Response, ApiError> {
     };
     let pepper = required(&env, bindings::PEPPER)?;
     let nonce = hex::encode(random32()?);
-    let csrf = link_form_token(&pepper, &q.token, &nonce);
-    let loopback = req.url()?.host_str().is_some_and(is_loopback_host);
-    let secure = if loopback { "" } else { "; Secure" };
-    let body = html! {
-        h1 { "Open your Tally self-view" }
-        p { "Continue to see your own usage and who read your content, read-only. The link works once." }
-        form method="post" action="/me/link" class="box" {
-            input type="hidden" name="token" value=(q.token);
-            input type="hidden" name="csrf" value=(csrf);
-            button type="submit" data-testid="confirm-self-view" { "Open my data" }
-        }
-    };
-    let mut r = respond(page("Your own data", None, body), 200)?;
-    r.headers_mut().set(
-        "Set-Cookie",
-        &format!(
-            "{NONCE_COOKIE}={nonce}; Path={NONCE_PATH}; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-            LINK_TTL_MS / 1000
-        ),
-    )?;
-    r.headers_mut().set("Cache-Control", "no-store")?;
-    r.headers_mut().set("Referrer-Policy", "no-referrer")?;
-    Ok(r)
+    Ok(SELF_VIEW.confirm_page(&req, &pepper, &nonce, &q.token, |csrf| {
+        page(
+            "Your own data",
+            None,
+            html! {
+                h1 { "Open your Tally self-view" }
+                p { "Continue to see your own usage and who read your content, read-only. The link works once." }
+                form method="post" action="/me/link" class="box" {
+                    input type="hidden" name="token" value=(q.token);
+                    input type="hidden" name="csrf" value=(csrf);
+                    button type="submit" data-testid="confirm-self-view" { "Open my data" }
+                }
+            },
+        )
+    })?)
 }
 
 /// `POST /me/link`: consumes the link and starts the developer session.
 pub async fn follow_link(mut req: Request, env: Env) -> Result<Response, ApiError> {
-    let cookies = req.headers().get("Cookie")?.unwrap_or_default();
-    let nonce = cookie_value(&cookies, NONCE_COOKIE)
-        .unwrap_or("")
-        .to_string();
-    let form = parse_form(&req.bytes().await?);
-    let token = form.get("token").map(String::as_str).unwrap_or("");
-    let csrf = form.get("csrf").map(String::as_str).unwrap_or("");
-    if token.is_empty() {
-        return Ok(developer_signin_page(
-            Some("That self-view link is incomplete."),
-            400,
-        )?);
-    }
     let pepper = required(&env, bindings::PEPPER)?;
-    if nonce.is_empty() || !secret_eq(csrf, &link_form_token(&pepper, token, &nonce)) {
-        return Ok(developer_signin_page(
-            Some("The form expired (CSRF check failed). Run `tally dashboard` again."),
-            403,
-        )?);
-    }
+    let token = match SELF_VIEW.confirmed(&mut req, &pepper).await? {
+        Ok(token) => token,
+        Err(Refused::Incomplete) => {
+            return Ok(developer_signin_page(
+                Some("That self-view link is incomplete."),
+                400,
+            )?)
+        }
+        Err(Refused::Csrf) => {
+            return Ok(developer_signin_page(
+                Some("The form expired (CSRF check failed). Run `tally dashboard` again."),
+                403,
+            )?)
+        }
+    };
+    let token = token.as_str();
     let now = now_ms();
     let grant = match ServiceDb::for_credential(&env, token)? {
         Some(s) => {
@@ -221,10 +198,8 @@ pub async fn follow_link(mut req: Request, env: Env) -> Result<Response, ApiErro
     let mut r = redirect("/me")?;
     r.headers_mut()
         .append("Set-Cookie", &developer_cookie(&session_id, loopback))?;
-    r.headers_mut().append(
-        "Set-Cookie",
-        &format!("{NONCE_COOKIE}=; Path={NONCE_PATH}; HttpOnly; SameSite=Lax; Max-Age=0"),
-    )?;
+    r.headers_mut()
+        .append("Set-Cookie", &SELF_VIEW.clear_cookie())?;
     Ok(r)
 }
 
@@ -268,14 +243,7 @@ mod tests {
     }
 
     #[test]
-    fn the_confirm_token_is_bound_to_link_nonce_and_purpose() {
-        let a = link_form_token("p", "tly_self_1", "n1");
-        assert_ne!(a, link_form_token("p", "tly_self_1", "n2"));
-        assert_ne!(a, link_form_token("p", "tly_self_2", "n1"));
-        assert_ne!(
-            a,
-            super::super::signin::link_form_token("p", "tly_self_1", "n1")
-        );
+    fn each_agent_has_its_own_link_budget() {
         assert_ne!(limiter_key("a"), limiter_key("b"));
     }
 }

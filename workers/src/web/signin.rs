@@ -3,15 +3,16 @@
 use maud::html;
 use serde::Deserialize;
 use tally_core::bucket::{BucketConfig, Take};
-use tally_core::hash::{format_token, hmac_sha256, token_hash};
+use tally_core::hash::{format_token, token_hash};
 use worker::{Env, Request, Response};
 
 use super::auth::{
-    client_ip, cookie_value, is_loopback_host, parse_form, secret_eq, session_cookie,
-    session_cookie_clear, SignedIn, SESSION_TTL_MS,
+    client_ip, is_loopback_host, parse_form, session_cookie, session_cookie_clear, SignedIn,
+    SESSION_TTL_MS,
 };
-use super::dashboard::layout::{page, respond, signin_page};
+use super::dashboard::layout::{page, signin_page};
 use super::error::ApiError;
+use super::onetime::{Refused, SIGNIN};
 use crate::bindings;
 use crate::db::{ServiceDb, TeamDb};
 use crate::util::{config, now_ms, random32, redirect, required, send_email, valid_email};
@@ -80,18 +81,6 @@ async fn within(env: &Env, key: &str, budget: Budget) -> worker::Result<bool> {
     ))
 }
 
-/// The confirmation form's CSRF token: bound to the link (keyed with the
-/// pepper) and to a nonce cookie set by the confirmation page, so neither
-/// a cross-site form nor someone else's page can sign this browser in.
-pub fn link_form_token(pepper: &str, link: &str, nonce: &str) -> String {
-    hex::encode(hmac_sha256(
-        pepper.as_bytes(),
-        format!("tally-signin-confirm\u{0}{link}\u{0}{nonce}").as_bytes(),
-    ))
-}
-
-pub const LINK_NONCE_COOKIE: &str = "tally_link_nonce";
-
 /// Stores a single-use sign-in link for the member and returns its token.
 pub async fn new_link(
     env: &Env,
@@ -153,54 +142,41 @@ pub async fn show_link(req: Request, env: Env) -> Result<Response, ApiError> {
     };
     let pepper = required(&env, bindings::PEPPER)?;
     let nonce = hex::encode(random32()?);
-    let csrf = link_form_token(&pepper, &q.token, &nonce);
-    let loopback = req.url()?.host_str().is_some_and(is_loopback_host);
-    let secure = if loopback { "" } else { "; Secure" };
-    let mut r = confirm_page(&q.token, &csrf)?;
-    r.headers_mut().set(
-        "Set-Cookie",
-        &format!(
-            "{LINK_NONCE_COOKIE}={nonce}; Path=/auth/link; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-            LINK_TTL_MS / 1000
-        ),
-    )?;
-    r.headers_mut().set("Cache-Control", "no-store")?;
-    r.headers_mut().set("Referrer-Policy", "no-referrer")?;
-    Ok(r)
-}
-
-fn confirm_page(token: &str, csrf: &str) -> worker::Result<Response> {
-    let body = html! {
-        h1 { "Sign in to Tally" }
-        p { "Continue to sign in with this link. It works once." }
-        form method="post" action="/auth/link" class="box" {
-            input type="hidden" name="token" value=(token);
-            input type="hidden" name="csrf" value=(csrf);
-            button type="submit" data-testid="confirm-signin" { "Sign in" }
-        }
-    };
-    respond(page("Sign in", None, body), 200)
+    Ok(
+        SIGNIN.confirm_page(&req, &pepper, &nonce, &q.token, |csrf| {
+            page(
+                "Sign in",
+                None,
+                html! {
+                    h1 { "Sign in to Tally" }
+                    p { "Continue to sign in with this link. It works once." }
+                    form method="post" action="/auth/link" class="box" {
+                        input type="hidden" name="token" value=(q.token);
+                        input type="hidden" name="csrf" value=(csrf);
+                        button type="submit" data-testid="confirm-signin" { "Sign in" }
+                    }
+                },
+            )
+        })?,
+    )
 }
 
 /// `POST /auth/link` (the confirmation form): consumes the link and starts a session.
 pub async fn follow_link(mut req: Request, env: Env) -> Result<Response, ApiError> {
-    let cookies = req.headers().get("Cookie")?.unwrap_or_default();
-    let nonce = cookie_value(&cookies, LINK_NONCE_COOKIE)
-        .unwrap_or("")
-        .to_string();
-    let form = parse_form(&req.bytes().await?);
-    let token = form.get("token").map(String::as_str).unwrap_or("");
-    let csrf = form.get("csrf").map(String::as_str).unwrap_or("");
-    if token.is_empty() {
-        return Ok(signin_page(Some("That sign-in link is incomplete."), 400)?);
-    }
     let pepper = required(&env, bindings::PEPPER)?;
-    if nonce.is_empty() || !secret_eq(csrf, &link_form_token(&pepper, token, &nonce)) {
-        return Ok(signin_page(
-            Some("The sign-in form expired (CSRF check failed). Open the link from your email again."),
-            403,
-        )?);
-    }
+    let token = match SIGNIN.confirmed(&mut req, &pepper).await? {
+        Ok(token) => token,
+        Err(Refused::Incomplete) => {
+            return Ok(signin_page(Some("That sign-in link is incomplete."), 400)?)
+        }
+        Err(Refused::Csrf) => {
+            return Ok(signin_page(
+                Some("The sign-in form expired (CSRF check failed). Open the link from your email again."),
+                403,
+            )?)
+        }
+    };
+    let token = token.as_str();
     let now = now_ms();
     let grant = match ServiceDb::for_credential(&env, token)? {
         Some(s) => {
@@ -262,10 +238,8 @@ pub async fn follow_link(mut req: Request, env: Env) -> Result<Response, ApiErro
     let mut r = redirect("/")?;
     r.headers_mut()
         .append("Set-Cookie", &session_cookie(&session_id, loopback))?;
-    r.headers_mut().append(
-        "Set-Cookie",
-        &format!("{LINK_NONCE_COOKIE}=; Path=/auth/link; HttpOnly; SameSite=Lax; Max-Age=0"),
-    )?;
+    r.headers_mut()
+        .append("Set-Cookie", &SIGNIN.clear_cookie())?;
     Ok(r)
 }
 
