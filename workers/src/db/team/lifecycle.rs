@@ -253,6 +253,7 @@ pub const HARD_DELETE: &[&str] = &[
     "DELETE FROM batches WHERE team_id = ?1",
     "DELETE FROM usage_q WHERE team_id = ?1",
     "DELETE FROM usage_d WHERE team_id = ?1",
+    "DELETE FROM usage_m WHERE team_id = ?1",
     "DELETE FROM sessions WHERE team_id = ?1",
     "DELETE FROM categories WHERE team_id = ?1",
     "DELETE FROM categorization_usage WHERE team_id = ?1",
