@@ -23,7 +23,7 @@ pub(crate) fn whole_days(from_q: i64, to_q: i64) -> (i64, i64) {
 }
 
 /// Arguments `?2..?6` of `usage_in_range!`.
-fn range_args(from_q: i64, to_q: i64) -> Vec<Arg> {
+pub(crate) fn range_args(from_q: i64, to_q: i64) -> Vec<Arg> {
     let (first, end) = whole_days(from_q, to_q);
     vec![i(from_q), i(to_q), i(first), i(end), i(QUARTERS_PER_DAY)]
 }
@@ -118,7 +118,8 @@ impl TeamDb {
         Ok(rows)
     }
 
-    /// Cost per local day and model over `runs` (`Range::offset_runs`):
+    /// Cost (and the other counters) per local day and model over `runs`
+    /// (`Range::offset_runs`):
     /// D1 buckets each quarter by its run's offset, so a year comes back as
     /// one row per day and model (two for a day cut by a DST change).
     /// Quarters below the compaction watermark come from `usage_m` (a year:
@@ -126,17 +127,26 @@ impl TeamDb {
     /// `usage_q`. The CASTs: D1 binds numbers as JavaScript numbers, i.e.
     /// REALs.
     pub async fn daily_cost_by_model(&self, runs: &[(i64, i64, i64)]) -> Result<Vec<DayModelCost>> {
+        self.daily_cost_of_model(runs, "").await
+    }
+
+    /// `daily_cost_by_model` narrowed to one model ('' for all of them).
+    pub(crate) async fn daily_cost_of_model(
+        &self,
+        runs: &[(i64, i64, i64)],
+        model: &str,
+    ) -> Result<Vec<DayModelCost>> {
         all(self.stmt(
             "WITH w AS (SELECT COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1) + 1, 0) * CAST(?3 AS INTEGER) AS b) \
-             SELECT day, model, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd FROM (\
-             SELECT CAST((u.quarter + json_extract(r.value, '$[2]')) / ?3 AS INTEGER) AS day, u.model, u.cost_micro_usd, u.cost_pico_usd \
+             SELECT day, model, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(unpriced_requests) AS TEXT) AS unpriced_requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens) AS TEXT) AS cache_write_5m_tokens, CAST(SUM(cache_write_1h_tokens) AS TEXT) AS cache_write_1h_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens FROM (\
+             SELECT CAST((u.quarter + json_extract(r.value, '$[2]')) / ?3 AS INTEGER) AS day, u.model, u.cost_micro_usd, u.cost_pico_usd, u.requests, u.unpriced_requests, u.input_tokens, u.output_tokens, u.cache_write_5m_tokens, u.cache_write_1h_tokens, u.cache_read_tokens \
              FROM json_each(?2) r CROSS JOIN usage_m u \
-             WHERE u.team_id = ?1 AND u.quarter >= json_extract(r.value, '$[0]') AND u.quarter < MIN(json_extract(r.value, '$[1]'), (SELECT b FROM w)) \
-             UNION ALL SELECT CAST((u.quarter + json_extract(r.value, '$[2]')) / ?3 AS INTEGER) AS day, u.model, u.cost_micro_usd, u.cost_pico_usd \
+             WHERE u.team_id = ?1 AND u.quarter >= json_extract(r.value, '$[0]') AND u.quarter < MIN(json_extract(r.value, '$[1]'), (SELECT b FROM w)) AND (?4 = '' OR u.model = ?4) \
+             UNION ALL SELECT CAST((u.quarter + json_extract(r.value, '$[2]')) / ?3 AS INTEGER) AS day, u.model, u.cost_micro_usd, u.cost_pico_usd, u.requests, u.unpriced_requests, u.input_tokens, u.output_tokens, u.cache_write_5m_tokens, u.cache_write_1h_tokens, u.cache_read_tokens \
              FROM json_each(?2) r CROSS JOIN usage_q u \
-             WHERE u.team_id = ?1 AND u.quarter >= MAX(json_extract(r.value, '$[0]'), (SELECT b FROM w)) AND u.quarter < json_extract(r.value, '$[1]')) \
+             WHERE u.team_id = ?1 AND u.quarter >= MAX(json_extract(r.value, '$[0]'), (SELECT b FROM w)) AND u.quarter < json_extract(r.value, '$[1]') AND (?4 = '' OR u.model = ?4)) \
              GROUP BY day, model ORDER BY day, model",
-            vec![t(serde_json::to_string(runs)?), i(QUARTERS_PER_DAY)],
+            vec![t(serde_json::to_string(runs)?), i(QUARTERS_PER_DAY), t(model)],
         )?)
         .await
     }
@@ -149,6 +159,20 @@ impl TeamDb {
             range_args(from_q, to_q),
         )?)
         .await
+    }
+
+    /// How many developers have usage in quarters `[from_q, to_q)`.
+    pub async fn active_developers(&self, from_q: i64, to_q: i64) -> Result<i64> {
+        #[derive(serde::Deserialize)]
+        struct N {
+            n: i64,
+        }
+        Ok(first::<N>(self.stmt(
+            concat!("SELECT COUNT(DISTINCT developer_id) AS n FROM ", usage_in_range!()),
+            range_args(from_q, to_q),
+        )?)
+        .await?
+        .map_or(0, |r| r.n))
     }
 
     pub async fn by_project(&self, from_q: i64, to_q: i64) -> Result<Vec<GroupTotals>> {
