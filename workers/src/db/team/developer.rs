@@ -128,7 +128,7 @@ impl TeamDb {
         to_ms: i64,
     ) -> Result<Vec<SessionRowOut>> {
         all(self.stmt(
-            "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd, s.cost_pico_usd, s.modes FROM sessions s LEFT JOIN developers d ON d.team_id = s.team_id AND d.id = s.developer_id WHERE s.team_id = ?1 AND s.developer_id = ?2 AND s.end_ms >= ?3 AND s.start_ms < ?4 ORDER BY s.cost_micro_usd DESC, s.cost_pico_usd DESC LIMIT 200",
+            "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd, s.cost_pico_usd, s.modes FROM (SELECT * FROM sessions WHERE team_id = ?1 AND developer_id = ?2 AND end_ms >= ?3 AND start_ms < ?4 ORDER BY cost_micro_usd DESC, cost_pico_usd DESC LIMIT 200) s LEFT JOIN developers d ON d.team_id = ?1 AND d.id = s.developer_id ORDER BY s.cost_micro_usd DESC, s.cost_pico_usd DESC",
             vec![t(developer_id), i(from_ms), i(to_ms)],
         )?)
         .await
