@@ -383,7 +383,31 @@ fn chart_days_are_exact_after_compaction_in_every_zone() {
             })
             .collect()
     };
+    // The Developers and Projects exports of each view (usage_dp and the
+    // edges from quarters after compaction).
+    let groups = |late: &[u64]| -> Vec<String> {
+        views(late)
+            .into_iter()
+            .flat_map(|(zone, from, to, _)| {
+                set_zone(&owner, zone);
+                ["/developers", "/projects"].map(|page| {
+                    owner
+                        .get(&format!("{page}?from={from}&to={to}&format=csv"))
+                        .unwrap()
+                        .into_string()
+                        .unwrap()
+                })
+            })
+            .collect()
+    };
     let before = check(&[]);
+    let groups_before = groups(&[]);
+    // St. John's 7..9 March: events 21..24 on Sonnet, one developer.
+    assert!(
+        groups_before[4].contains(&format!(",4,{},", 100 * 4 + 21 + 22 + 23 + 24)),
+        "{}",
+        groups_before[4]
+    );
     assert_eq!(stack.d1("SELECT COUNT(*) AS n FROM usage_m")[0]["n"], 0);
 
     // 1 July: every day above has settled; the cron compacts them all.
@@ -406,6 +430,12 @@ fn chart_days_are_exact_after_compaction_in_every_zone() {
     assert_eq!(totals("usage_m"), totals("usage_q"));
     assert_eq!(totals("usage_m")[0]["quarters"], 10);
     assert_eq!(check(&[]), before);
+    assert_eq!(groups(&[]), groups_before);
+    let per_day = |table: &str| {
+        stack.d1(&format!("SELECT day, SUM(requests) AS requests, SUM(input_tokens) AS input, SUM(cost_micro_usd) AS micro, MAX(last_quarter) AS last FROM {table} GROUP BY day ORDER BY day"))
+    };
+    assert_eq!(per_day("usage_dp"), per_day("usage_d"));
+    assert_eq!(per_day("usage_dp").len(), 5);
 
     // A late event for compacted 8 March (St. John's, 23:59 local after
     // the change) is counted once, in usage_q and usage_m alike.
@@ -417,6 +447,13 @@ fn chart_days_are_exact_after_compaction_in_every_zone() {
     applied(11);
     let after_late = check(&[31]);
     assert_eq!(totals("usage_m"), totals("usage_q"));
+    assert_eq!(per_day("usage_dp"), per_day("usage_d"));
+    let groups_late = groups(&[31]);
+    assert!(
+        groups_late[4].contains(&format!(",5,{},", 100 * 5 + 21 + 22 + 23 + 24 + 31)),
+        "{}",
+        groups_late[4]
+    );
     // The resend is a duplicate for every table.
     assert_eq!(status(&agent.post(&late)), 202);
     stack.eventually("resend ignored", Duration::from_secs(30), || {
@@ -425,4 +462,6 @@ fn chart_days_are_exact_after_compaction_in_every_zone() {
     applied(11);
     assert_eq!(check(&[31]), after_late);
     assert_eq!(totals("usage_m"), totals("usage_q"));
+    assert_eq!(groups(&[31]), groups_late);
+    assert_eq!(per_day("usage_dp"), per_day("usage_d"));
 }

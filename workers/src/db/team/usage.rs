@@ -45,7 +45,8 @@ impl TeamDb {
     }
 
     /// Copies the next UTC day of `usage_q` at or before `last_day` into
-    /// `usage_d` (by key) and `usage_m` (by quarter and model) and advances the watermark to it, in one D1 transaction
+    /// `usage_d` (by key), `usage_dp` (by developer and project) and `usage_m`
+    /// (by quarter and model) and advances the watermark to it, in one D1 transaction
     /// guarded by the watermark read here (a doubled cron changes nothing).
     /// Days without usage are skipped: a late event for one of them lands in
     /// `usage_d` through the consumer's guarded upsert, which is what
@@ -83,6 +84,16 @@ impl TeamDb {
                      FROM usage_q WHERE team_id = ?1 AND quarter >= ?2 * ?4 AND quarter < (?2 + 1) * ?4 \
                      AND COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1), -1) = ?3 \
                      GROUP BY developer_id, project, branch, model, agent",
+                    vec![i(day), i(seen), i(QUARTERS_PER_DAY)],
+                )?,
+                // Days per developer and project, for the pages that group by them.
+                self.stmt(
+                    "INSERT INTO usage_dp (team_id, day, developer_id, project, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter) \
+                     SELECT ?1, ?2, developer_id, project, SUM(requests), SUM(unpriced_requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), SUM(cache_read_tokens), \
+                     SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000, SUM(cost_pico_usd) % 1000000, MAX(quarter) \
+                     FROM usage_q WHERE team_id = ?1 AND quarter >= ?2 * ?4 AND quarter < (?2 + 1) * ?4 \
+                     AND COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1), -1) = ?3 \
+                     GROUP BY developer_id, project",
                     vec![i(day), i(seen), i(QUARTERS_PER_DAY)],
                 )?,
                 // The team's quarters by model, for charts and model totals.
@@ -155,7 +166,7 @@ impl TeamDb {
     /// developer, not once per stored row.
     pub async fn by_developer(&self, from_q: i64, to_q: i64) -> Result<Vec<GroupTotals>> {
         all(self.stmt(
-            concat!("SELECT g.key, COALESCE(d.name, g.key) AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT developer_id AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM ", usage_in_range!(), " GROUP BY developer_id) g LEFT JOIN developers d ON d.team_id = ?1 AND d.id = g.key ORDER BY g.spent DESC"),
+            concat!("SELECT g.key, COALESCE(d.name, g.key) AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT developer_id AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM ", projects_in_range!(), " GROUP BY developer_id) g LEFT JOIN developers d ON d.team_id = ?1 AND d.id = g.key ORDER BY g.spent DESC"),
             range_args(from_q, to_q),
         )?)
         .await
@@ -168,7 +179,7 @@ impl TeamDb {
             n: i64,
         }
         Ok(first::<N>(self.stmt(
-            concat!("SELECT COUNT(DISTINCT developer_id) AS n FROM ", usage_in_range!()),
+            concat!("SELECT COUNT(DISTINCT developer_id) AS n FROM ", projects_in_range!()),
             range_args(from_q, to_q),
         )?)
         .await?
@@ -177,7 +188,7 @@ impl TeamDb {
 
     pub async fn by_project(&self, from_q: i64, to_q: i64) -> Result<Vec<GroupTotals>> {
         all(self.stmt(
-            concat!("SELECT g.key, COALESCE(l.label, '') AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT project AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM ", usage_in_range!(), " GROUP BY project) g LEFT JOIN project_labels l ON l.team_id = ?1 AND l.project = g.key ORDER BY g.spent DESC"),
+            concat!("SELECT g.key, COALESCE(l.label, '') AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT project AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM ", projects_in_range!(), " GROUP BY project) g LEFT JOIN project_labels l ON l.team_id = ?1 AND l.project = g.key ORDER BY g.spent DESC"),
             range_args(from_q, to_q),
         )?)
         .await
