@@ -342,7 +342,10 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            [("opus", 7, 70, 700, 32, 0), ("sonnet", 3, 30, 300, 31, 300_000)]
+            [
+                ("opus", 7, 70, 700, 32, 0),
+                ("sonnet", 3, 30, 300, 31, 300_000)
+            ]
         );
         assert_eq!(all[1].cost_usd, Usd::from_pico(31_300_000));
         // Days 6..=6 only.

@@ -179,7 +179,10 @@ impl TeamDb {
             n: i64,
         }
         Ok(first::<N>(self.stmt(
-            concat!("SELECT COUNT(DISTINCT developer_id) AS n FROM ", projects_in_range!()),
+            concat!(
+                "SELECT COUNT(DISTINCT developer_id) AS n FROM ",
+                projects_in_range!()
+            ),
             range_args(from_q, to_q),
         )?)
         .await?
