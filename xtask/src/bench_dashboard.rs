@@ -201,14 +201,31 @@ pub fn bench_dashboard(args: &[String]) -> Result<()> {
         }
         watermark = w;
     }
-    let days = stack.d1(&format!(
-        "SELECT COUNT(*) AS n FROM usage_d WHERE team_id = '{}'",
+    let rows = stack.d1(&format!(
+        "SELECT (SELECT COUNT(*) FROM usage_d WHERE team_id = '{0}') AS usage_d, \
+         (SELECT COUNT(*) FROM usage_dp WHERE team_id = '{0}') AS usage_dp, \
+         (SELECT COUNT(*) FROM usage_m WHERE team_id = '{0}') AS usage_m",
         team.team_id
     ));
     eprintln!(
-        "bench-dashboard: compacted through day {watermark} (today {today}) into {} usage_d rows in {:.1} s",
-        days[0]["n"],
+        "bench-dashboard: compacted through day {watermark} (today {today}) into {} usage_d, {} usage_dp and {} usage_m rows in {:.1} s",
+        rows[0]["usage_d"],
+        rows[0]["usage_dp"],
+        rows[0]["usage_m"],
         t.elapsed().as_secs_f64()
+    );
+    // Storage per developer-year: the local D1 file(s) after the year and
+    // its compaction (SCALE.md).
+    let bytes: u64 = stack
+        .d1_files()
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    eprintln!(
+        "bench-dashboard: D1 file {:.1} MB, {:.2} MB per developer",
+        bytes as f64 / 1e6,
+        bytes as f64 / 1e6 / o.devs as f64
     );
     let after = measure()?;
     println!("| page | range | format | before p50 / p95 ms | after p50 / p95 ms |\n|---|---|---|---|---|");
