@@ -218,3 +218,66 @@ fn quarter_buckets_keep_every_hourly_row_exactly() {
         assert_eq!(indexes, 0, "{table}");
     }
 }
+
+/// Migration 0019 fills the two rollups for the days already compacted (at
+/// or below each team's watermark) and for nothing after them: `usage_m`
+/// from the quarters by model, `usage_dp` from `usage_d` by developer and
+/// project, every counter and the exact money carried (pico remainders
+/// into micro-dollars).
+#[test]
+fn rollups_are_filled_for_compacted_days_only() {
+    let conn = migrated_before("0019");
+    conn.execute_batch(
+        "INSERT INTO teams (id, name, salt, created_at, compacted_through_day) VALUES ('t1', 'A', 's', 0, 10), ('t2', 'B', 's', 0, NULL);
+         INSERT INTO usage_q (team_id, quarter, developer_id, project, model, agent, requests, input_tokens, cost_micro_usd, cost_pico_usd) VALUES
+           ('t1', 960, 'd1', 'p1', 'sonnet', 'cc', 1, 10, 5, 600000),
+           ('t1', 960, 'd2', 'p1', 'sonnet', 'cc', 2, 20, 7, 700000),
+           ('t1', 961, 'd1', 'p2', 'opus', 'cc', 3, 30, 11, 0),
+           ('t1', 1055, 'd1', 'p1', 'sonnet', 'codex', 4, 40, 13, 0),
+           ('t1', 1056, 'd1', 'p1', 'sonnet', 'cc', 5, 50, 17, 0),
+           ('t2', 960, 'd1', 'p1', 'sonnet', 'cc', 6, 60, 19, 0);
+         INSERT INTO usage_d (team_id, day, developer_id, project, model, agent, requests, input_tokens, cost_micro_usd, cost_pico_usd, last_quarter) VALUES
+           ('t1', 10, 'd1', 'p1', 'sonnet', 'cc', 1, 10, 5, 600000, 960),
+           ('t1', 10, 'd2', 'p1', 'sonnet', 'cc', 2, 20, 7, 700000, 960),
+           ('t1', 10, 'd1', 'p2', 'opus', 'cc', 3, 30, 11, 0, 961),
+           ('t1', 10, 'd1', 'p1', 'sonnet', 'codex', 4, 40, 13, 0, 1055);",
+    )
+    .unwrap();
+    apply(&conn, "0019");
+    let rows = |sql: &str| -> Vec<Vec<i64>> {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let n = stmt.column_count();
+        stmt.query_map([], |r| (0..n).map(|i| r.get::<_, i64>(i)).collect())
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    };
+    // Day 10 is quarters 960..1056: team t1's quarter 1056 (day 11) and
+    // team t2 (never compacted) stay in usage_q only.
+    assert_eq!(
+        rows("SELECT quarter, requests, input_tokens, cost_micro_usd, cost_pico_usd, team_id = 't1', model = 'sonnet' FROM usage_m ORDER BY team_id, quarter, model"),
+        vec![
+            vec![960, 3, 30, 13, 300_000, 1, 1],
+            vec![961, 3, 30, 11, 0, 1, 0],
+            vec![1055, 4, 40, 13, 0, 1, 1],
+        ]
+    );
+    assert_eq!(
+        rows("SELECT day, requests, input_tokens, cost_micro_usd, cost_pico_usd, last_quarter, developer_id = 'd1', project = 'p1' FROM usage_dp ORDER BY team_id, day, developer_id, project"),
+        vec![
+            vec![10, 5, 50, 18, 600_000, 1055, 1, 1],
+            vec![10, 3, 30, 11, 0, 961, 1, 0],
+            vec![10, 2, 20, 7, 700_000, 960, 0, 1],
+        ]
+    );
+    for table in ["usage_m", "usage_dp"] {
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(sql.ends_with("WITHOUT ROWID"), "{sql}");
+    }
+}

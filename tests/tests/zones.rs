@@ -259,3 +259,209 @@ fn compacted_days_read_the_same_in_a_quarter_hour_zone() {
     assert_eq!(per_day().len(), 5);
     check(&[7]);
 }
+
+/// The overview chart's dollars per local day (all models) for `from..=to`,
+/// read from the page's `data-chart` attribute.
+fn chart_days(c: &WebClient, from: &str, to: &str) -> Vec<(String, f64)> {
+    let html = c
+        .get(&format!("/?from={from}&to={to}"))
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let start = html.find("data-chart=\"").expect("chart on the page") + "data-chart=\"".len();
+    let raw = &html[start..start + html[start..].find('"').unwrap()];
+    let chart: serde_json::Value =
+        serde_json::from_str(&raw.replace("&quot;", "\"").replace("&amp;", "&")).unwrap();
+    let series = chart["series"].as_array().unwrap();
+    chart["x"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let date = tally_core::time::utc_date(x.as_i64().unwrap() * 1000);
+            (date, series.iter().map(|s| s[i].as_f64().unwrap()).sum())
+        })
+        .collect()
+}
+
+/// What the chart shows for a day holding `ns` (each `off_event(n)` on
+/// Sonnet): the exact pico-USD as dollars, as the page computes them.
+fn dollars(ns: &[u64]) -> f64 {
+    let micro: u64 = ns.iter().map(|n| 750 + 3 * n).sum();
+    (u128::from(micro) * 1_000_000) as f64 / 1e12
+}
+
+/// The chart reads the team's quarters by model (`usage_m`) for compacted
+/// days and `usage_q` after them: every local day of +05:30, +05:45 and
+/// −03:30/−02:30 (across St. John's spring-forward) is the same before and
+/// after compaction, a late event for a compacted day shows once, and a
+/// resend of its batch adds nothing.
+#[test]
+fn chart_days_are_exact_after_compaction_in_every_zone() {
+    let stack = Stack::start();
+    let team = stack.bootstrap("Acme", "owner@acme.test");
+    let agent = stack.enroll(&team.install_token);
+    let owner = stack.sign_in(&team.signin_path);
+
+    let m = "claude-sonnet-4-5";
+    let events = vec![
+        // Kolkata (+05:30): 10 June starts at 18:30 UTC on the 9th.
+        off_event(1, at("2026-06-09", 18, 23), m, 0),
+        off_event(2, at("2026-06-09", 18, 37), m, 0),
+        off_event(3, at("2026-06-10", 18, 23), m, 0),
+        off_event(4, at("2026-06-10", 18, 37), m, 0),
+        // Kathmandu (+05:45): 20 June starts at 18:15 UTC on the 19th.
+        off_event(11, at("2026-06-19", 18, 8), m, 0),
+        off_event(12, at("2026-06-19", 18, 22), m, 0),
+        // St. John's: 8 March starts at 03:30 UTC (−03:30), springs forward
+        // at 02:00 local and ends at 02:30 UTC on the 9th (−02:30).
+        off_event(21, at("2026-03-08", 3, 23), m, 0),
+        off_event(22, at("2026-03-08", 3, 37), m, 0),
+        off_event(23, at("2026-03-09", 2, 23), m, 0),
+        off_event(24, at("2026-03-09", 2, 37), m, 0),
+    ];
+    let first = batch("batch-mchart-00000001", events);
+    assert_eq!(status(&agent.post(&first)), 202);
+    let applied = |n: i64| {
+        stack.eventually("events applied", Duration::from_secs(30), || {
+            let rows = stack.d1("SELECT COALESCE(SUM(requests), 0) AS n FROM usage_q");
+            (rows[0]["n"].as_i64() == Some(n)).then_some(())
+        })
+    };
+    applied(10);
+
+    // (zone, range, expected events per local day of the range)
+    type Days = Vec<(&'static str, Vec<u64>)>;
+    let views = |late: &[u64]| -> Vec<(&'static str, &'static str, &'static str, Days)> {
+        let with = |ns: &[u64]| -> Vec<u64> { ns.iter().chain(late).copied().collect() };
+        vec![
+            (
+                "Asia/Kolkata",
+                "2026-06-09",
+                "2026-06-11",
+                vec![
+                    ("2026-06-09", vec![1]),
+                    ("2026-06-10", vec![2, 3]),
+                    ("2026-06-11", vec![4]),
+                ],
+            ),
+            (
+                "Asia/Kathmandu",
+                "2026-06-18",
+                "2026-06-20",
+                vec![
+                    ("2026-06-18", vec![]),
+                    ("2026-06-19", vec![11]),
+                    ("2026-06-20", vec![12]),
+                ],
+            ),
+            (
+                "America/St_Johns",
+                "2026-03-07",
+                "2026-03-09",
+                vec![
+                    ("2026-03-07", vec![21]),
+                    ("2026-03-08", with(&[22, 23])),
+                    ("2026-03-09", vec![24]),
+                ],
+            ),
+        ]
+    };
+    let check = |late: &[u64]| -> Vec<Vec<(String, f64)>> {
+        views(late)
+            .into_iter()
+            .map(|(zone, from, to, days)| {
+                set_zone(&owner, zone);
+                let got = chart_days(&owner, from, to);
+                let want: Vec<(String, f64)> = days
+                    .iter()
+                    .map(|(d, ns)| (d.to_string(), dollars(ns)))
+                    .collect();
+                assert_eq!(got, want, "{zone} {from}..{to}");
+                got
+            })
+            .collect()
+    };
+    // The Developers and Projects exports of each view (usage_dp and the
+    // edges from quarters after compaction).
+    let groups = |late: &[u64]| -> Vec<String> {
+        views(late)
+            .into_iter()
+            .flat_map(|(zone, from, to, _)| {
+                set_zone(&owner, zone);
+                ["/developers", "/projects"].map(|page| {
+                    owner
+                        .get(&format!("{page}?from={from}&to={to}&format=csv"))
+                        .unwrap()
+                        .into_string()
+                        .unwrap()
+                })
+            })
+            .collect()
+    };
+    let before = check(&[]);
+    let groups_before = groups(&[]);
+    // St. John's 7..9 March: events 21..24 on Sonnet, one developer.
+    assert!(
+        groups_before[4].contains(&format!(",4,{},", 100 * 4 + 21 + 22 + 23 + 24)),
+        "{}",
+        groups_before[4]
+    );
+    assert_eq!(stack.d1("SELECT COUNT(*) AS n FROM usage_m")[0]["n"], 0);
+
+    // 1 July: every day above has settled; the cron compacts them all.
+    let now = at("2026-07-01", 6, 0);
+    let watermark = || stack.d1("SELECT compacted_through_day AS d FROM teams")[0]["d"].clone();
+    let mut seen = serde_json::Value::Null;
+    loop {
+        stack.cron("0 * * * *", now);
+        let w = watermark();
+        if w == seen {
+            break;
+        }
+        seen = w;
+    }
+    assert_eq!(seen, parse_date("2026-06-19").unwrap());
+    // One usage_m row per quarter and model, the same sums as usage_q.
+    let totals = |table: &str| {
+        stack.d1(&format!("SELECT COUNT(DISTINCT quarter) AS quarters, SUM(requests) AS requests, SUM(input_tokens) AS input, SUM(cost_micro_usd) AS micro FROM {table}"))
+    };
+    assert_eq!(totals("usage_m"), totals("usage_q"));
+    assert_eq!(totals("usage_m")[0]["quarters"], 10);
+    assert_eq!(check(&[]), before);
+    assert_eq!(groups(&[]), groups_before);
+    let per_day = |table: &str| {
+        stack.d1(&format!("SELECT day, SUM(requests) AS requests, SUM(input_tokens) AS input, SUM(cost_micro_usd) AS micro, MAX(last_quarter) AS last FROM {table} GROUP BY day ORDER BY day"))
+    };
+    assert_eq!(per_day("usage_dp"), per_day("usage_d"));
+    assert_eq!(per_day("usage_dp").len(), 5);
+
+    // A late event for compacted 8 March (St. John's, 23:59 local after
+    // the change) is counted once, in usage_q and usage_m alike.
+    let late = batch(
+        "batch-mchart-000late1",
+        vec![off_event(31, at("2026-03-09", 2, 29), m, 0)],
+    );
+    assert_eq!(status(&agent.post(&late)), 202);
+    applied(11);
+    let after_late = check(&[31]);
+    assert_eq!(totals("usage_m"), totals("usage_q"));
+    assert_eq!(per_day("usage_dp"), per_day("usage_d"));
+    let groups_late = groups(&[31]);
+    assert!(
+        groups_late[4].contains(&format!(",5,{},", 100 * 5 + 21 + 22 + 23 + 24 + 31)),
+        "{}",
+        groups_late[4]
+    );
+    // The resend is a duplicate for every table.
+    assert_eq!(status(&agent.post(&late)), 202);
+    stack.eventually("resend ignored", Duration::from_secs(30), || {
+        (stack.log_tail().contains("duplicate batch-mchart-000late1")).then_some(())
+    });
+    applied(11);
+    assert_eq!(check(&[31]), after_late);
+    assert_eq!(totals("usage_m"), totals("usage_q"));
+    assert_eq!(groups(&[31]), groups_late);
+    assert_eq!(per_day("usage_dp"), per_day("usage_d"));
+}

@@ -1,4 +1,4 @@
-//! `cargo xtask bench-dashboard [--devs N] [--days D] [--runs R]`: the
+//! `cargo xtask bench-dashboard [--devs N] [--days D] [--runs R] [--after-only]`: the
 //! dashboard at scale. Starts the local stack, fills its D1 with what the
 //! rollup would have written for a team of N developers over D days (by
 //! default 200 and 365: about 10 M requests) — one SQL statement per table,
@@ -28,6 +28,8 @@ struct Opts {
     devs: i64,
     days: i64,
     runs: usize,
+    /// Only the pages after compaction (a quicker profile run).
+    after_only: bool,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
@@ -35,6 +37,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         devs: 200,
         days: 365,
         runs: 10,
+        after_only: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -48,6 +51,7 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--devs" => o.devs = num("--devs")?,
             "--days" => o.days = num("--days")?,
             "--runs" => o.runs = num("--runs")? as usize,
+            "--after-only" => o.after_only = true,
             other => return Err(format!("bench-dashboard: unknown argument {other}")),
         }
     }
@@ -184,7 +188,11 @@ pub fn bench_dashboard(args: &[String]) -> Result<()> {
         }
         Ok(out)
     };
-    let before = measure()?;
+    let before = if o.after_only {
+        vec![(f64::NAN, f64::NAN); 2 * pages.len() * 3]
+    } else {
+        measure()?
+    };
     // The hourly cron compacts settled days into usage_d, a bounded number
     // per invocation: call it until the watermark stops moving.
     let t = Instant::now();
@@ -201,14 +209,31 @@ pub fn bench_dashboard(args: &[String]) -> Result<()> {
         }
         watermark = w;
     }
-    let days = stack.d1(&format!(
-        "SELECT COUNT(*) AS n FROM usage_d WHERE team_id = '{}'",
+    let rows = stack.d1(&format!(
+        "SELECT (SELECT COUNT(*) FROM usage_d WHERE team_id = '{0}') AS usage_d, \
+         (SELECT COUNT(*) FROM usage_dp WHERE team_id = '{0}') AS usage_dp, \
+         (SELECT COUNT(*) FROM usage_m WHERE team_id = '{0}') AS usage_m",
         team.team_id
     ));
     eprintln!(
-        "bench-dashboard: compacted through day {watermark} (today {today}) into {} usage_d rows in {:.1} s",
-        days[0]["n"],
+        "bench-dashboard: compacted through day {watermark} (today {today}) into {} usage_d, {} usage_dp and {} usage_m rows in {:.1} s",
+        rows[0]["usage_d"],
+        rows[0]["usage_dp"],
+        rows[0]["usage_m"],
         t.elapsed().as_secs_f64()
+    );
+    // Storage per developer-year: the local D1 file(s) after the year and
+    // its compaction (SCALE.md).
+    let bytes: u64 = stack
+        .d1_files()
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    eprintln!(
+        "bench-dashboard: D1 file {:.1} MB, {:.2} MB per developer",
+        bytes as f64 / 1e6,
+        bytes as f64 / 1e6 / o.devs as f64
     );
     let after = measure()?;
     println!("| page | range | format | before p50 / p95 ms | after p50 / p95 ms |\n|---|---|---|---|---|");

@@ -87,7 +87,7 @@ pub struct ModelTotals {
     pub cost_usd: Usd,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DayModelCost {
     /// The team's local day (days since 1970-01-01).
     pub day: i64,
@@ -97,6 +97,22 @@ pub struct DayModelCost {
     /// Pico-USD beyond `cost_micro_usd` (a sum of per-row remainders).
     #[serde(default, deserialize_with = "exact")]
     pub cost_pico_usd: i64,
+    /// The day's other counters, when the statement reads them (the
+    /// overview sums its range's model totals from its days).
+    #[serde(default, deserialize_with = "exact")]
+    pub requests: i64,
+    #[serde(default, deserialize_with = "exact")]
+    pub unpriced_requests: i64,
+    #[serde(default, deserialize_with = "exact")]
+    pub input_tokens: i64,
+    #[serde(default, deserialize_with = "exact")]
+    pub output_tokens: i64,
+    #[serde(default, deserialize_with = "exact")]
+    pub cache_write_5m_tokens: i64,
+    #[serde(default, deserialize_with = "exact")]
+    pub cache_write_1h_tokens: i64,
+    #[serde(default, deserialize_with = "exact")]
+    pub cache_read_tokens: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -90,14 +90,18 @@ pub async fn overview(
 ) -> Result<(Overview, Vec<DayCost>)> {
     let today = zone.local_day(now_ms());
     let (fh, th) = range.quarters();
-    let mr = db.totals_by_model(fh, th).await?;
+    // One read of the range per local day and model: the chart, and the
+    // range's model totals summed from it (no second pass over the range).
+    let days = db.daily_cost_by_model(&range.offset_runs(zone)).await?;
+    let mr = models_of(&days, |_| true);
     let mut last = Vec::with_capacity(3);
-    for days in [30, 7, 1] {
-        let (a, b) = Range::days(today - (days - 1), today, zone).quarters();
-        // The default range is the last 30 days: read it once.
-        last.push(if (a, b) == (fh, th) {
-            mr.clone()
+    for n in [30, 7, 1] {
+        let first = today - (n - 1);
+        // Inside the range (the default is the last 30 days): its days.
+        last.push(if range.from_day <= first && today <= range.to_day {
+            models_of(&days, |d| (first..=today).contains(&d))
         } else {
+            let (a, b) = Range::days(first, today, zone).quarters();
             db.totals_by_model(a, b).await?
         });
     }
@@ -109,14 +113,24 @@ pub async fn overview(
     let previous = range.previous(zone);
     let (pf, pt) = previous.quarters();
     let spend_previous = sum(&db.totals_by_model(pf, pt).await?).cost();
-    let devs = db.by_developer(fh, th).await?;
-    let daily = by_local_day(&db.daily_cost_by_model(&range.offset_runs(zone)).await?);
-    let actual_range = db
-        .developer_spend_of(range, &devs)
-        .await?
-        .iter()
-        .map(|d| d.actual)
-        .sum();
+    let daily = by_local_day(&days);
+    // Per-developer sums only matter for seat holders: without seats the
+    // actual spend is the API-equivalent and a count of developers will do.
+    let (active_developers, actual_range) = if db.seats().await?.is_empty() {
+        (
+            db.active_developers(fh, th).await? as usize,
+            sum(&mr).cost(),
+        )
+    } else {
+        let devs = db.by_developer(fh, th).await?;
+        let actual = db
+            .developer_spend_of(range, &devs)
+            .await?
+            .iter()
+            .map(|d| d.actual)
+            .sum();
+        (devs.len(), actual)
+    };
     Ok((
         Overview {
             team_id: team.id.clone(),
@@ -133,7 +147,7 @@ pub async fn overview(
             previous_to: previous.last_date(),
             actual_range,
             cache_saved: caching_saved(&mr),
-            active_developers: devs.len(),
+            active_developers,
             totals_30d: sum(&m30),
             models_30d: m30,
             totals_range: sum(&mr),
@@ -143,24 +157,59 @@ pub async fn overview(
     ))
 }
 
-/// Per-day rows with a day cut by a DST change merged, in first-seen order.
+/// Per-day rows with a day cut by a DST change merged, in first-seen order
+/// (indexed: a year is hundreds of rows per model).
 pub fn by_local_day(rows: &[DayModelCost]) -> Vec<DayCost> {
-    let mut daily: Vec<DayCost> = Vec::new();
+    let mut daily: Vec<DayCost> = Vec::with_capacity(rows.len());
+    let mut seen: std::collections::HashMap<(i64, &str), usize> = Default::default();
     for r in rows {
-        let day = r.day;
-        match daily
-            .iter_mut()
-            .find(|d| d.day == day && d.model == r.model)
-        {
-            Some(d) => d.cost += r.cost(),
-            None => daily.push(DayCost {
-                day,
-                model: r.model.clone(),
-                cost: r.cost(),
-            }),
+        match seen.get(&(r.day, r.model.as_str())) {
+            Some(&i) => daily[i].cost += r.cost(),
+            None => {
+                seen.insert((r.day, r.model.as_str()), daily.len());
+                daily.push(DayCost {
+                    day: r.day,
+                    model: r.model.clone(),
+                    cost: r.cost(),
+                });
+            }
         }
     }
     daily
+}
+
+/// Model totals of the local days `keep` picks, most expensive first (as
+/// `TeamDb::totals_by_model` orders them).
+pub fn models_of(days: &[DayModelCost], keep: impl Fn(i64) -> bool) -> Vec<ModelTotals> {
+    let mut by: std::collections::BTreeMap<&str, (ModelTotals, Usd)> = Default::default();
+    for d in days.iter().filter(|d| keep(d.day)) {
+        let (t, cost) = by.entry(d.model.as_str()).or_insert_with(|| {
+            (
+                ModelTotals {
+                    model: d.model.clone(),
+                    ..Default::default()
+                },
+                Usd::ZERO,
+            )
+        });
+        t.requests += d.requests;
+        t.unpriced_requests += d.unpriced_requests;
+        t.input_tokens += d.input_tokens;
+        t.output_tokens += d.output_tokens;
+        t.cache_write_5m_tokens += d.cache_write_5m_tokens;
+        t.cache_write_1h_tokens += d.cache_write_1h_tokens;
+        t.cache_read_tokens += d.cache_read_tokens;
+        *cost += d.cost();
+    }
+    let mut rows: Vec<ModelTotals> = by
+        .into_values()
+        .map(|(mut t, cost)| {
+            t.set_cost(cost);
+            t
+        })
+        .collect();
+    rows.sort_by(|a, b| b.cost_usd.cmp(&a.cost_usd).then(a.model.cmp(&b.model)));
+    rows
 }
 
 pub fn sum(rows: &[ModelTotals]) -> ModelTotals {
@@ -247,7 +296,7 @@ mod tests {
             day,
             model: model.into(),
             cost_micro_usd: cost,
-            cost_pico_usd: 0,
+            ..Default::default()
         };
         // Day 1 comes back from both offset runs around the change.
         let d = by_local_day(&[h(0, "a", 1), h(1, "a", 2), h(1, "b", 8), h(1, "a", 4)]);
@@ -256,5 +305,53 @@ mod tests {
             .map(|d| (d.day, d.model.as_str(), d.cost.parts().0 as i64))
             .collect();
         assert_eq!(got, [(0, "a", 1), (1, "a", 6), (1, "b", 8)]);
+    }
+
+    #[test]
+    fn model_totals_of_days_sum_exactly_and_order_by_cost() {
+        let d = |day: i64, model: &str, micro: i64, pico: i64, requests: i64| DayModelCost {
+            day,
+            model: model.into(),
+            cost_micro_usd: micro,
+            cost_pico_usd: pico,
+            requests,
+            input_tokens: 10 * requests,
+            cache_read_tokens: 100 * requests,
+            ..Default::default()
+        };
+        // Pico remainders of two days carry into a whole micro-dollar.
+        let days = [
+            d(5, "sonnet", 10, 600_000, 1),
+            d(6, "sonnet", 20, 700_000, 2),
+            d(6, "opus", 31, 0, 3),
+            d(7, "opus", 1, 0, 4),
+        ];
+        let all = models_of(&days, |_| true);
+        let got: Vec<(&str, i64, i64, i64, i64, i64)> = all
+            .iter()
+            .map(|m| {
+                (
+                    m.model.as_str(),
+                    m.requests,
+                    m.input_tokens,
+                    m.cache_read_tokens,
+                    m.cost_micro_usd,
+                    m.cost_pico_usd,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("opus", 7, 70, 700, 32, 0),
+                ("sonnet", 3, 30, 300, 31, 300_000)
+            ]
+        );
+        assert_eq!(all[1].cost_usd, Usd::from_pico(31_300_000));
+        // Days 6..=6 only.
+        let one = models_of(&days, |day| day == 6);
+        let got: Vec<(&str, i64)> = one.iter().map(|m| (m.model.as_str(), m.requests)).collect();
+        assert_eq!(got, [("opus", 3), ("sonnet", 2)]);
+        assert!(models_of(&days, |_| false).is_empty());
     }
 }

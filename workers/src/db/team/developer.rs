@@ -1,13 +1,21 @@
 //! The developer self-view (`/me`): its one-time links and sessions, and
-//! the reads behind its pages. Every read binds the developer as `?2` beside
-//! the team as `?1`: a developer sees their own rows and nothing else.
+//! the reads behind its pages. Every read binds the developer beside the
+//! team as `?1` (as `?2`, or `?7` after `usage_in_range!`'s arguments): a
+//! developer sees their own rows and nothing else.
 
 use worker::Result;
 
 use super::super::rows::*;
-use super::super::{all, first, i, t};
+use super::super::{all, first, i, t, Arg};
 use super::TeamDb;
 use crate::vocab::AuditAction;
+
+/// `usage_in_range!`'s arguments and the developer as `?7`.
+fn developer_args(from_q: i64, to_q: i64, developer_id: &str) -> Vec<Arg> {
+    let mut args = super::usage::range_args(from_q, to_q);
+    args.push(t(developer_id));
+    args
+}
 
 impl TeamDb {
     pub async fn add_developer_link(
@@ -87,8 +95,8 @@ impl TeamDb {
         to_q: i64,
     ) -> Result<Vec<ModelTotals>> {
         let mut rows: Vec<ModelTotals> = all(self.stmt(
-            "SELECT model, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(unpriced_requests) AS TEXT) AS unpriced_requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens) AS TEXT) AS cache_write_5m_tokens, CAST(SUM(cache_write_1h_tokens) AS TEXT) AS cache_write_1h_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd FROM usage_q WHERE team_id = ?1 AND developer_id = ?2 AND quarter >= ?3 AND quarter < ?4 GROUP BY model ORDER BY SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 DESC, model",
-            vec![t(developer_id), i(from_q), i(to_q)],
+            concat!("SELECT model, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(unpriced_requests) AS TEXT) AS unpriced_requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens) AS TEXT) AS cache_write_5m_tokens, CAST(SUM(cache_write_1h_tokens) AS TEXT) AS cache_write_1h_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd FROM ", usage_in_range!(), " WHERE developer_id = ?7 GROUP BY model ORDER BY SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 DESC, model"),
+            developer_args(from_q, to_q, developer_id),
         )?)
         .await?;
         for r in &mut rows {
@@ -106,8 +114,8 @@ impl TeamDb {
         to_q: i64,
     ) -> Result<Vec<GroupTotals>> {
         all(self.stmt(
-            "SELECT g.key, COALESCE(l.label, '') AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT project AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(quarter) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM usage_q WHERE team_id = ?1 AND developer_id = ?2 AND quarter >= ?3 AND quarter < ?4 GROUP BY project) g LEFT JOIN project_labels l ON l.team_id = ?1 AND l.project = g.key ORDER BY g.spent DESC",
-            vec![t(developer_id), i(from_q), i(to_q)],
+            concat!("SELECT g.key, COALESCE(l.label, '') AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT project AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM ", projects_in_range!(), " WHERE developer_id = ?7 GROUP BY project) g LEFT JOIN project_labels l ON l.team_id = ?1 AND l.project = g.key ORDER BY g.spent DESC"),
+            developer_args(from_q, to_q, developer_id),
         )?)
         .await
     }
@@ -120,7 +128,7 @@ impl TeamDb {
         to_ms: i64,
     ) -> Result<Vec<SessionRowOut>> {
         all(self.stmt(
-            "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd, s.cost_pico_usd, s.modes FROM sessions s LEFT JOIN developers d ON d.team_id = s.team_id AND d.id = s.developer_id WHERE s.team_id = ?1 AND s.developer_id = ?2 AND s.end_ms >= ?3 AND s.start_ms < ?4 ORDER BY s.cost_micro_usd DESC, s.cost_pico_usd DESC LIMIT 200",
+            "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd, s.cost_pico_usd, s.modes FROM (SELECT * FROM sessions WHERE team_id = ?1 AND developer_id = ?2 AND end_ms >= ?3 AND start_ms < ?4 ORDER BY cost_micro_usd DESC, cost_pico_usd DESC LIMIT 200) s LEFT JOIN developers d ON d.team_id = ?1 AND d.id = s.developer_id ORDER BY s.cost_micro_usd DESC, s.cost_pico_usd DESC",
             vec![t(developer_id), i(from_ms), i(to_ms)],
         )?)
         .await

@@ -34,22 +34,23 @@ impl TeamDb {
         group: Group,
         f: &Filter,
     ) -> Result<Vec<GroupTotals>> {
-        let sql = match group {
-            Group::Developer => "SELECT u.developer_id AS key, COALESCE(d.name, u.developer_id) AS label, CAST(SUM(u.requests) AS TEXT) AS requests, CAST(SUM(u.input_tokens) AS TEXT) AS input_tokens, CAST(SUM(u.output_tokens) AS TEXT) AS output_tokens, CAST(SUM(u.cache_write_5m_tokens + u.cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(u.cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(u.cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(u.cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(u.quarter) AS last_quarter FROM usage_q u LEFT JOIN developers d ON d.team_id = u.team_id AND d.id = u.developer_id WHERE u.team_id = ?1 AND u.quarter >= ?2 AND u.quarter < ?3 AND (?4 = '' OR u.developer_id = ?4) AND (?5 = '' OR u.project = ?5) AND (?6 = '' OR u.model = ?6) GROUP BY u.developer_id ORDER BY SUM(u.cost_micro_usd) + SUM(u.cost_pico_usd) / 1000000 DESC, u.developer_id",
-            Group::Project => "SELECT u.project AS key, COALESCE(l.label, '') AS label, CAST(SUM(u.requests) AS TEXT) AS requests, CAST(SUM(u.input_tokens) AS TEXT) AS input_tokens, CAST(SUM(u.output_tokens) AS TEXT) AS output_tokens, CAST(SUM(u.cache_write_5m_tokens + u.cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(u.cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(u.cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(u.cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(u.quarter) AS last_quarter FROM usage_q u LEFT JOIN project_labels l ON l.team_id = u.team_id AND l.project = u.project WHERE u.team_id = ?1 AND u.quarter >= ?2 AND u.quarter < ?3 AND (?4 = '' OR u.developer_id = ?4) AND (?5 = '' OR u.project = ?5) AND (?6 = '' OR u.model = ?6) GROUP BY u.project ORDER BY SUM(u.cost_micro_usd) + SUM(u.cost_pico_usd) / 1000000 DESC, u.project",
-            Group::Model => "SELECT u.model AS key, u.model AS label, CAST(SUM(u.requests) AS TEXT) AS requests, CAST(SUM(u.input_tokens) AS TEXT) AS input_tokens, CAST(SUM(u.output_tokens) AS TEXT) AS output_tokens, CAST(SUM(u.cache_write_5m_tokens + u.cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(u.cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(u.cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(u.cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(u.quarter) AS last_quarter FROM usage_q u WHERE u.team_id = ?1 AND u.quarter >= ?2 AND u.quarter < ?3 AND (?4 = '' OR u.developer_id = ?4) AND (?5 = '' OR u.project = ?5) AND (?6 = '' OR u.model = ?6) GROUP BY u.model ORDER BY SUM(u.cost_micro_usd) + SUM(u.cost_pico_usd) / 1000000 DESC, u.model",
+        // Whole UTC days at or below the compaction watermark from
+        // `usage_dp` (without a model filter) or `usage_d`, the rest from
+        // quarters: fast at a year, exact in every zone. `?9` is the model
+        // where the statement has one (D1 refuses unused bindings).
+        let sql = match (group, f.model.is_empty()) {
+            (Group::Developer, true) => concat!("SELECT g.key, COALESCE(d.name, g.key) AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT developer_id AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM ", projects_in_range!(), " WHERE (?7 = '' OR developer_id = ?7) AND (?8 = '' OR project = ?8) GROUP BY developer_id) g LEFT JOIN developers d ON d.team_id = ?1 AND d.id = g.key ORDER BY g.spent DESC, g.key"),
+            (Group::Developer, false) => concat!("SELECT g.key, COALESCE(d.name, g.key) AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT developer_id AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM ", usage_in_range!(), " WHERE (?7 = '' OR developer_id = ?7) AND (?8 = '' OR project = ?8) AND (?9 = '' OR model = ?9) GROUP BY developer_id) g LEFT JOIN developers d ON d.team_id = ?1 AND d.id = g.key ORDER BY g.spent DESC, g.key"),
+            (Group::Project, true) => concat!("SELECT g.key, COALESCE(l.label, '') AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT project AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM ", projects_in_range!(), " WHERE (?7 = '' OR developer_id = ?7) AND (?8 = '' OR project = ?8) GROUP BY project) g LEFT JOIN project_labels l ON l.team_id = ?1 AND l.project = g.key ORDER BY g.spent DESC, g.key"),
+            (Group::Project, false) => concat!("SELECT g.key, COALESCE(l.label, '') AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT project AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM ", usage_in_range!(), " WHERE (?7 = '' OR developer_id = ?7) AND (?8 = '' OR project = ?8) AND (?9 = '' OR model = ?9) GROUP BY project) g LEFT JOIN project_labels l ON l.team_id = ?1 AND l.project = g.key ORDER BY g.spent DESC, g.key"),
+            (Group::Model, _) => concat!("SELECT g.key, g.key AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT model AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM ", usage_in_range!(), " WHERE (?7 = '' OR developer_id = ?7) AND (?8 = '' OR project = ?8) AND (?9 = '' OR model = ?9) GROUP BY model) g ORDER BY g.spent DESC, g.key"),
         };
-        all(self.stmt(
-            sql,
-            vec![
-                i(from_q),
-                i(to_q),
-                t(f.developer.as_str()),
-                t(f.project.as_str()),
-                t(f.model.as_str()),
-            ],
-        )?)
-        .await
+        let mut args = super::usage::range_args(from_q, to_q);
+        args.extend([t(f.developer.as_str()), t(f.project.as_str())]);
+        if group == Group::Model || !f.model.is_empty() {
+            args.push(t(f.model.as_str()));
+        }
+        all(self.stmt(sql, args)?).await
     }
 
     /// Cost per local day and model of the rows `f` matches: a drill-down's
@@ -60,6 +61,11 @@ impl TeamDb {
         runs: &[(i64, i64, i64)],
         f: &Filter,
     ) -> Result<Vec<DayModelCost>> {
+        // The team's (or one model's) trend reads the quarters by model;
+        // a developer or project needs the keyed quarters.
+        if f.developer.is_empty() && f.project.is_empty() {
+            return self.daily_cost_of_model(runs, &f.model).await;
+        }
         all(self.stmt(
             "SELECT CAST((u.quarter + json_extract(r.value, '$[2]')) / ?3 AS INTEGER) AS day, u.model, CAST(SUM(u.cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(u.cost_pico_usd) AS TEXT) AS cost_pico_usd \
              FROM json_each(?2) r CROSS JOIN usage_q u \

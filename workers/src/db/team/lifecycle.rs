@@ -155,6 +155,10 @@ impl TeamDb {
                     vec![t(developer_id), t(anon_id)],
                 )?,
                 self.stmt(
+                    "UPDATE usage_dp SET developer_id = ?3 WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id), t(anon_id)],
+                )?,
+                self.stmt(
                     "UPDATE sessions SET developer_id = ?3 WHERE team_id = ?1 AND developer_id = ?2",
                     vec![t(developer_id), t(anon_id)],
                 )?,
@@ -253,6 +257,8 @@ pub const HARD_DELETE: &[&str] = &[
     "DELETE FROM batches WHERE team_id = ?1",
     "DELETE FROM usage_q WHERE team_id = ?1",
     "DELETE FROM usage_d WHERE team_id = ?1",
+    "DELETE FROM usage_m WHERE team_id = ?1",
+    "DELETE FROM usage_dp WHERE team_id = ?1",
     "DELETE FROM sessions WHERE team_id = ?1",
     "DELETE FROM categories WHERE team_id = ?1",
     "DELETE FROM categorization_usage WHERE team_id = ?1",

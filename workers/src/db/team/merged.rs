@@ -151,6 +151,99 @@ impl TeamDb {
                 ]),
             )?);
         }
+        // The same late events by quarter and model into `usage_m`, in one
+        // statement for the whole delivery; for quarters above the
+        // watermark (the usual, recent event) it writes nothing.
+        let mut by_model: BTreeMap<(i64, &str), Totals> = BTreeMap::new();
+        for ((_, k), v) in &m.quarters {
+            let e = by_model.entry((k.quarter, k.model.as_str())).or_default();
+            e.requests += v.requests;
+            e.unpriced_requests += v.unpriced_requests;
+            e.tokens.add(&v.tokens);
+            e.cost += v.cost;
+        }
+        if !by_model.is_empty() {
+            let rows: Vec<serde_json::Value> = by_model
+                .iter()
+                .map(|((quarter, model), v)| {
+                    let (micro, pico) = v.cost.parts();
+                    serde_json::json!([
+                        quarter,
+                        model,
+                        v.requests,
+                        v.unpriced_requests,
+                        v.tokens.input,
+                        v.tokens.output,
+                        v.tokens.cache_write_5m,
+                        v.tokens.cache_write_1h,
+                        v.tokens.cache_read,
+                        micro,
+                        pico
+                    ])
+                })
+                .collect();
+            stmts.push(self.stmt(
+                concat!(
+                    "INSERT INTO usage_m (team_id, quarter, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd) \
+                     SELECT ?1, json_extract(m.value, '$[0]'), json_extract(m.value, '$[1]'), json_extract(m.value, '$[2]'), json_extract(m.value, '$[3]'), json_extract(m.value, '$[4]'), json_extract(m.value, '$[5]'), json_extract(m.value, '$[6]'), json_extract(m.value, '$[7]'), json_extract(m.value, '$[8]'), json_extract(m.value, '$[9]'), json_extract(m.value, '$[10]') \
+                     FROM json_each(?3) m \
+                     WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]'))) \
+                     AND json_extract(m.value, '$[0]') < (COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1), -1) + 1) * ?4",
+                    usage_m_add!()
+                ),
+                guard(vec![
+                    t(serde_json::Value::Array(rows).to_string()),
+                    i(super::usage::QUARTERS_PER_DAY),
+                ]),
+            )?);
+        }
+        // And by UTC day, developer and project into `usage_dp`.
+        let mut by_project: BTreeMap<(i64, &str, &str), (Totals, i64)> = BTreeMap::new();
+        for ((developer, k), v) in &m.quarters {
+            let day = k.quarter.div_euclid(super::usage::QUARTERS_PER_DAY);
+            let (e, last) = by_project
+                .entry((day, *developer, k.project.as_str()))
+                .or_insert_with(|| (Totals::default(), k.quarter));
+            e.requests += v.requests;
+            e.unpriced_requests += v.unpriced_requests;
+            e.tokens.add(&v.tokens);
+            e.cost += v.cost;
+            *last = (*last).max(k.quarter);
+        }
+        if !by_project.is_empty() {
+            let rows: Vec<serde_json::Value> = by_project
+                .iter()
+                .map(|((day, developer, project), (v, last))| {
+                    let (micro, pico) = v.cost.parts();
+                    serde_json::json!([
+                        day,
+                        developer,
+                        project,
+                        v.requests,
+                        v.unpriced_requests,
+                        v.tokens.input,
+                        v.tokens.output,
+                        v.tokens.cache_write_5m,
+                        v.tokens.cache_write_1h,
+                        v.tokens.cache_read,
+                        micro,
+                        pico,
+                        last
+                    ])
+                })
+                .collect();
+            stmts.push(self.stmt(
+                concat!(
+                    "INSERT INTO usage_dp (team_id, day, developer_id, project, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter) \
+                     SELECT ?1, json_extract(p.value, '$[0]'), json_extract(p.value, '$[1]'), json_extract(p.value, '$[2]'), json_extract(p.value, '$[3]'), json_extract(p.value, '$[4]'), json_extract(p.value, '$[5]'), json_extract(p.value, '$[6]'), json_extract(p.value, '$[7]'), json_extract(p.value, '$[8]'), json_extract(p.value, '$[9]'), json_extract(p.value, '$[10]'), json_extract(p.value, '$[11]'), json_extract(p.value, '$[12]') \
+                     FROM json_each(?3) p \
+                     WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]'))) \
+                     AND json_extract(p.value, '$[0]') <= (SELECT compacted_through_day FROM teams WHERE id = ?1)",
+                    usage_dp_add!()
+                ),
+                guard(vec![t(serde_json::Value::Array(rows).to_string())]),
+            )?);
+        }
         for (developer, r) in m.sessions.values() {
             let (micro, pico) = r.cost.parts();
             stmts.push(self.stmt(

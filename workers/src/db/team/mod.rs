@@ -22,10 +22,67 @@ macro_rules! usage_in_range {
     };
 }
 
+/// `usage_in_range!` without the model, branch and agent: whole UTC days at
+/// or below the watermark from `usage_dp` (one row per day, developer and
+/// project), the rest from `usage_q`. Same arguments `?2..?6`.
+macro_rules! projects_in_range {
+    () => {
+        "(WITH w AS (SELECT MAX(?4, MIN(?5, COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1) + 1, ?4))) AS b) \
+         SELECT developer_id, project, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, quarter AS last_q FROM usage_q \
+         WHERE team_id = ?1 AND quarter >= ?2 AND quarter < (SELECT CASE WHEN b > ?4 THEN ?4 * ?6 ELSE ?3 END FROM w) \
+         UNION ALL SELECT developer_id, project, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter AS last_q FROM usage_dp \
+         WHERE team_id = ?1 AND day >= ?4 AND day < (SELECT b FROM w) \
+         UNION ALL SELECT developer_id, project, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, quarter AS last_q FROM usage_q \
+         WHERE team_id = ?1 AND quarter >= (SELECT CASE WHEN b > ?4 THEN b * ?6 ELSE ?3 END FROM w) AND quarter < ?3)"
+    };
+}
+
+/// The team's usage rows by model in quarters `[?2, ?3)`: quarters below the
+/// team's compaction watermark (`?4` quarters a day) from `usage_m`, the rest
+/// from `usage_q`. Exact in every zone: both are quarter hours.
+macro_rules! models_in_range {
+    () => {
+        "(WITH w AS (SELECT MAX(?2, MIN(?3, COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1) + 1, 0) * CAST(?4 AS INTEGER))) AS b) \
+         SELECT model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd FROM usage_m \
+         WHERE team_id = ?1 AND quarter >= ?2 AND quarter < (SELECT b FROM w) \
+         UNION ALL SELECT model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd FROM usage_q \
+         WHERE team_id = ?1 AND quarter >= (SELECT b FROM w) AND quarter < ?3)"
+    };
+}
+
 /// The counters of a `usage_d` upsert (a late event for a compacted day).
 macro_rules! usage_d_add {
     () => {
         " ON CONFLICT (team_id, day, developer_id, project, branch, model, agent) DO UPDATE SET \
+         requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests, \
+         input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, \
+         cache_write_5m_tokens = cache_write_5m_tokens + excluded.cache_write_5m_tokens, \
+         cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens, \
+         cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
+         cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
+         cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000, \
+         last_quarter = max(last_quarter, excluded.last_quarter)"
+    };
+}
+
+/// The counters of a `usage_m` upsert (late events for a compacted day).
+macro_rules! usage_m_add {
+    () => {
+        " ON CONFLICT (team_id, quarter, model) DO UPDATE SET \
+         requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests, \
+         input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, \
+         cache_write_5m_tokens = cache_write_5m_tokens + excluded.cache_write_5m_tokens, \
+         cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens, \
+         cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
+         cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
+         cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000"
+    };
+}
+
+/// The counters of a `usage_dp` upsert (late events for a compacted day).
+macro_rules! usage_dp_add {
+    () => {
+        " ON CONFLICT (team_id, day, developer_id, project) DO UPDATE SET \
          requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests, \
          input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, \
          cache_write_5m_tokens = cache_write_5m_tokens + excluded.cache_write_5m_tokens, \

@@ -23,7 +23,7 @@ pub(crate) fn whole_days(from_q: i64, to_q: i64) -> (i64, i64) {
 }
 
 /// Arguments `?2..?6` of `usage_in_range!`.
-fn range_args(from_q: i64, to_q: i64) -> Vec<Arg> {
+pub(crate) fn range_args(from_q: i64, to_q: i64) -> Vec<Arg> {
     let (first, end) = whole_days(from_q, to_q);
     vec![i(from_q), i(to_q), i(first), i(end), i(QUARTERS_PER_DAY)]
 }
@@ -45,7 +45,8 @@ impl TeamDb {
     }
 
     /// Copies the next UTC day of `usage_q` at or before `last_day` into
-    /// `usage_d` and advances the watermark to it, in one D1 transaction
+    /// `usage_d` (by key), `usage_dp` (by developer and project) and `usage_m`
+    /// (by quarter and model) and advances the watermark to it, in one D1 transaction
     /// guarded by the watermark read here (a doubled cron changes nothing).
     /// Days without usage are skipped: a late event for one of them lands in
     /// `usage_d` through the consumer's guarded upsert, which is what
@@ -85,6 +86,26 @@ impl TeamDb {
                      GROUP BY developer_id, project, branch, model, agent",
                     vec![i(day), i(seen), i(QUARTERS_PER_DAY)],
                 )?,
+                // Days per developer and project, for the pages that group by them.
+                self.stmt(
+                    "INSERT INTO usage_dp (team_id, day, developer_id, project, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter) \
+                     SELECT ?1, ?2, developer_id, project, SUM(requests), SUM(unpriced_requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), SUM(cache_read_tokens), \
+                     SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000, SUM(cost_pico_usd) % 1000000, MAX(quarter) \
+                     FROM usage_q WHERE team_id = ?1 AND quarter >= ?2 * ?4 AND quarter < (?2 + 1) * ?4 \
+                     AND COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1), -1) = ?3 \
+                     GROUP BY developer_id, project",
+                    vec![i(day), i(seen), i(QUARTERS_PER_DAY)],
+                )?,
+                // The team's quarters by model, for charts and model totals.
+                self.stmt(
+                    "INSERT INTO usage_m (team_id, quarter, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd) \
+                     SELECT ?1, quarter, model, SUM(requests), SUM(unpriced_requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), SUM(cache_read_tokens), \
+                     SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000, SUM(cost_pico_usd) % 1000000 \
+                     FROM usage_q WHERE team_id = ?1 AND quarter >= ?2 * ?4 AND quarter < (?2 + 1) * ?4 \
+                     AND COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1), -1) = ?3 \
+                     GROUP BY quarter, model",
+                    vec![i(day), i(seen), i(QUARTERS_PER_DAY)],
+                )?,
                 self.stmt(
                     "UPDATE teams SET compacted_through_day = ?2 WHERE id = ?1 AND COALESCE(compacted_through_day, -1) = ?3",
                     vec![i(day), i(seen)],
@@ -96,8 +117,8 @@ impl TeamDb {
 
     pub async fn totals_by_model(&self, from_q: i64, to_q: i64) -> Result<Vec<ModelTotals>> {
         let mut rows: Vec<ModelTotals> = all(self.stmt(
-            concat!("SELECT model, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(unpriced_requests) AS TEXT) AS unpriced_requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens) AS TEXT) AS cache_write_5m_tokens, CAST(SUM(cache_write_1h_tokens) AS TEXT) AS cache_write_1h_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd FROM ", usage_in_range!(), " GROUP BY model ORDER BY SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 DESC, model"),
-            range_args(from_q, to_q),
+            concat!("SELECT model, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(unpriced_requests) AS TEXT) AS unpriced_requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens) AS TEXT) AS cache_write_5m_tokens, CAST(SUM(cache_write_1h_tokens) AS TEXT) AS cache_write_1h_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd FROM ", models_in_range!(), " GROUP BY model ORDER BY SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 DESC, model"),
+            vec![i(from_q), i(to_q), i(QUARTERS_PER_DAY)],
         )?)
         .await?;
         // Normalise the remainder sums and fill the exact total.
@@ -108,17 +129,35 @@ impl TeamDb {
         Ok(rows)
     }
 
-    /// Cost per local day and model over `runs` (`Range::offset_runs`):
+    /// Cost (and the other counters) per local day and model over `runs`
+    /// (`Range::offset_runs`):
     /// D1 buckets each quarter by its run's offset, so a year comes back as
-    /// one row per day and model (two for a day cut by a DST change). The
-    /// CAST: D1 binds the divisor as a JavaScript number, i.e. a REAL.
+    /// one row per day and model (two for a day cut by a DST change).
+    /// Quarters below the compaction watermark come from `usage_m` (a year:
+    /// ~17,000 rows for 200 developers instead of 2.5 M), the rest from
+    /// `usage_q`. The CASTs: D1 binds numbers as JavaScript numbers, i.e.
+    /// REALs.
     pub async fn daily_cost_by_model(&self, runs: &[(i64, i64, i64)]) -> Result<Vec<DayModelCost>> {
+        self.daily_cost_of_model(runs, "").await
+    }
+
+    /// `daily_cost_by_model` narrowed to one model ('' for all of them).
+    pub(crate) async fn daily_cost_of_model(
+        &self,
+        runs: &[(i64, i64, i64)],
+        model: &str,
+    ) -> Result<Vec<DayModelCost>> {
         all(self.stmt(
-            "SELECT CAST((u.quarter + json_extract(r.value, '$[2]')) / ?3 AS INTEGER) AS day, u.model, CAST(SUM(u.cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(u.cost_pico_usd) AS TEXT) AS cost_pico_usd \
+            "WITH w AS (SELECT COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1) + 1, 0) * CAST(?3 AS INTEGER) AS b) \
+             SELECT day, model, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(unpriced_requests) AS TEXT) AS unpriced_requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens) AS TEXT) AS cache_write_5m_tokens, CAST(SUM(cache_write_1h_tokens) AS TEXT) AS cache_write_1h_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens FROM (\
+             SELECT CAST((u.quarter + json_extract(r.value, '$[2]')) / ?3 AS INTEGER) AS day, u.model, u.cost_micro_usd, u.cost_pico_usd, u.requests, u.unpriced_requests, u.input_tokens, u.output_tokens, u.cache_write_5m_tokens, u.cache_write_1h_tokens, u.cache_read_tokens \
+             FROM json_each(?2) r CROSS JOIN usage_m u \
+             WHERE u.team_id = ?1 AND u.quarter >= json_extract(r.value, '$[0]') AND u.quarter < MIN(json_extract(r.value, '$[1]'), (SELECT b FROM w)) AND (?4 = '' OR u.model = ?4) \
+             UNION ALL SELECT CAST((u.quarter + json_extract(r.value, '$[2]')) / ?3 AS INTEGER) AS day, u.model, u.cost_micro_usd, u.cost_pico_usd, u.requests, u.unpriced_requests, u.input_tokens, u.output_tokens, u.cache_write_5m_tokens, u.cache_write_1h_tokens, u.cache_read_tokens \
              FROM json_each(?2) r CROSS JOIN usage_q u \
-             WHERE u.team_id = ?1 AND u.quarter >= json_extract(r.value, '$[0]') AND u.quarter < json_extract(r.value, '$[1]') \
-             GROUP BY day, u.model ORDER BY day, u.model",
-            vec![t(serde_json::to_string(runs)?), i(DAY_MS / QUARTER_MS)],
+             WHERE u.team_id = ?1 AND u.quarter >= MAX(json_extract(r.value, '$[0]'), (SELECT b FROM w)) AND u.quarter < json_extract(r.value, '$[1]') AND (?4 = '' OR u.model = ?4)) \
+             GROUP BY day, model ORDER BY day, model",
+            vec![t(serde_json::to_string(runs)?), i(QUARTERS_PER_DAY), t(model)],
         )?)
         .await
     }
@@ -127,15 +166,32 @@ impl TeamDb {
     /// developer, not once per stored row.
     pub async fn by_developer(&self, from_q: i64, to_q: i64) -> Result<Vec<GroupTotals>> {
         all(self.stmt(
-            concat!("SELECT g.key, COALESCE(d.name, g.key) AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT developer_id AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM ", usage_in_range!(), " GROUP BY developer_id) g LEFT JOIN developers d ON d.team_id = ?1 AND d.id = g.key ORDER BY g.spent DESC"),
+            concat!("SELECT g.key, COALESCE(d.name, g.key) AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT developer_id AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM ", projects_in_range!(), " GROUP BY developer_id) g LEFT JOIN developers d ON d.team_id = ?1 AND d.id = g.key ORDER BY g.spent DESC"),
             range_args(from_q, to_q),
         )?)
         .await
     }
 
+    /// How many developers have usage in quarters `[from_q, to_q)`.
+    pub async fn active_developers(&self, from_q: i64, to_q: i64) -> Result<i64> {
+        #[derive(serde::Deserialize)]
+        struct N {
+            n: i64,
+        }
+        Ok(first::<N>(self.stmt(
+            concat!(
+                "SELECT COUNT(DISTINCT developer_id) AS n FROM ",
+                projects_in_range!()
+            ),
+            range_args(from_q, to_q),
+        )?)
+        .await?
+        .map_or(0, |r| r.n))
+    }
+
     pub async fn by_project(&self, from_q: i64, to_q: i64) -> Result<Vec<GroupTotals>> {
         all(self.stmt(
-            concat!("SELECT g.key, COALESCE(l.label, '') AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT project AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM ", usage_in_range!(), " GROUP BY project) g LEFT JOIN project_labels l ON l.team_id = ?1 AND l.project = g.key ORDER BY g.spent DESC"),
+            concat!("SELECT g.key, COALESCE(l.label, '') AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT project AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM ", projects_in_range!(), " GROUP BY project) g LEFT JOIN project_labels l ON l.team_id = ?1 AND l.project = g.key ORDER BY g.spent DESC"),
             range_args(from_q, to_q),
         )?)
         .await
@@ -159,10 +215,13 @@ impl TeamDb {
         developer_id: &str,
         project: &str,
     ) -> Result<Vec<SessionRowOut>> {
+        // The thousand first, then their names: joining every session of a
+        // year before the sort cost twice the time, and an index on time or
+        // cost would add rows written to every session upsert.
         let sql = if order_by_duration {
-            "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd, s.cost_pico_usd, s.modes FROM sessions s LEFT JOIN developers d ON d.team_id = s.team_id AND d.id = s.developer_id WHERE s.team_id = ?1 AND s.end_ms >= ?2 AND s.start_ms < ?3 AND (?4 = '' OR s.developer_id = ?4) AND (?5 = '' OR s.project = ?5) ORDER BY (s.end_ms - s.start_ms) DESC LIMIT 1000"
+            "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd, s.cost_pico_usd, s.modes FROM (SELECT * FROM sessions WHERE team_id = ?1 AND end_ms >= ?2 AND start_ms < ?3 AND (?4 = '' OR developer_id = ?4) AND (?5 = '' OR project = ?5) ORDER BY (end_ms - start_ms) DESC LIMIT 1000) s LEFT JOIN developers d ON d.team_id = ?1 AND d.id = s.developer_id ORDER BY (s.end_ms - s.start_ms) DESC"
         } else {
-            "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd, s.cost_pico_usd, s.modes FROM sessions s LEFT JOIN developers d ON d.team_id = s.team_id AND d.id = s.developer_id WHERE s.team_id = ?1 AND s.end_ms >= ?2 AND s.start_ms < ?3 AND (?4 = '' OR s.developer_id = ?4) AND (?5 = '' OR s.project = ?5) ORDER BY s.cost_micro_usd DESC, s.cost_pico_usd DESC LIMIT 1000"
+            "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd, s.cost_pico_usd, s.modes FROM (SELECT * FROM sessions WHERE team_id = ?1 AND end_ms >= ?2 AND start_ms < ?3 AND (?4 = '' OR developer_id = ?4) AND (?5 = '' OR project = ?5) ORDER BY cost_micro_usd DESC, cost_pico_usd DESC LIMIT 1000) s LEFT JOIN developers d ON d.team_id = ?1 AND d.id = s.developer_id ORDER BY s.cost_micro_usd DESC, s.cost_pico_usd DESC"
         };
         all(self.stmt(sql, vec![i(from_ms), i(to_ms), t(developer_id), t(project)])?).await
     }

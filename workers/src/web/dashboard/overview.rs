@@ -28,6 +28,11 @@ pub struct Chart {
 }
 
 pub fn chart(daily: &[DayCost], range: &Range) -> Chart {
+    // Summed once per (model, day): a year is hundreds of days per model.
+    let mut by: std::collections::BTreeMap<(&str, i64), Usd> = Default::default();
+    for d in daily {
+        *by.entry((d.model.as_str(), d.day)).or_insert(Usd::ZERO) += d.cost;
+    }
     let mut models: Vec<String> = daily.iter().map(|d| d.model.clone()).collect();
     models.sort();
     models.dedup();
@@ -37,11 +42,9 @@ pub fn chart(daily: &[DayCost], range: &Range) -> Chart {
         .map(|m| {
             days.iter()
                 .map(|day| {
-                    daily
-                        .iter()
-                        .filter(|d| d.day == *day && &d.model == m)
-                        .map(|d| d.cost)
-                        .sum::<Usd>()
+                    by.get(&(m.as_str(), *day))
+                        .copied()
+                        .unwrap_or(Usd::ZERO)
                         .pico() as f64
                         / 1e12
                 })
