@@ -107,6 +107,27 @@ pub fn request_body(start_ms: i64, end_ms: i64, page: u64, page_size: u32) -> se
     serde_json::json!({"startDate": start_ms, "endDate": end_ms, "page": page, "pageSize": page_size})
 }
 
+/// The `Authorization` header: HTTP Basic with the admin API key as the
+/// user name and an empty password, as Cursor's Admin API documents it.
+pub fn basic_auth(api_key: &str) -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = format!("{api_key}:").into_bytes();
+    let mut out = String::with_capacity(6 + input.len().div_ceil(3) * 4);
+    out.push_str("Basic ");
+    for chunk in input.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(B64[((n >> (18 - 6 * k)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// A page as Cursor answers it, or what is wrong with it.
 pub fn parse_page(body: &str) -> Result<Page, String> {
     serde_json::from_str(body).map_err(|e| format!("Cursor's answer is not a usage page: {e}"))
@@ -350,6 +371,15 @@ mod tests {
                 None
             );
         }
+    }
+
+    #[test]
+    fn the_key_goes_as_basic_auth_with_an_empty_password() {
+        // `printf 'key_abc:' | base64` and friends.
+        assert_eq!(basic_auth("key_abc"), "Basic a2V5X2FiYzo=");
+        assert_eq!(basic_auth("ab"), "Basic YWI6");
+        assert_eq!(basic_auth("abcd"), "Basic YWJjZDo=");
+        assert_eq!(basic_auth(""), "Basic Og==");
     }
 
     #[test]

@@ -38,6 +38,7 @@ macro_rules! usage_d_add {
 }
 
 mod budgets;
+mod cursor;
 mod developer;
 mod drill;
 mod invites;
@@ -48,6 +49,7 @@ mod reports;
 mod usage;
 
 pub use budgets::{project_name, BudgetLine, BudgetScope, DeveloperSpend};
+pub use cursor::{CursorIntegrationRow, CursorUserRow, PullTotals};
 pub use drill::{Filter, Group};
 pub use otlp::SourceRow;
 
