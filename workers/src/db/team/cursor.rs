@@ -20,7 +20,6 @@ pub struct CursorIntegrationRow {
     pub last_pull_ms: Option<i64>,
     pub last_ok_ms: Option<i64>,
     pub last_error: Option<String>,
-    pub last_status: Option<i64>,
     pub events: i64,
     pub unpriced_events: i64,
     pub skipped_events: i64,
@@ -76,7 +75,7 @@ fn parts(u: Usd) -> (i64, i64) {
 impl TeamDb {
     pub async fn cursor_integration(&self) -> Result<Option<CursorIntegrationRow>> {
         first(self.stmt(
-            "SELECT id, key_sealed, last4, created_by, created_ms, watermark_ms, last_pull_ms, last_ok_ms, last_error, last_status, events, unpriced_events, skipped_events, charged_micro_usd, charged_pico_usd, list_micro_usd, list_pico_usd, first_event_ms, last_event_ms FROM cursor_integrations WHERE team_id = ?1",
+            "SELECT id, key_sealed, last4, created_by, created_ms, watermark_ms, last_pull_ms, last_ok_ms, last_error, events, unpriced_events, skipped_events, charged_micro_usd, charged_pico_usd, list_micro_usd, list_pico_usd, first_event_ms, last_event_ms FROM cursor_integrations WHERE team_id = ?1",
             vec![],
         )?)
         .await
