@@ -115,7 +115,11 @@ pub fn basic_auth(api_key: &str) -> String {
     let mut out = String::with_capacity(6 + input.len().div_ceil(3) * 4);
     out.push_str("Basic ");
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for k in 0..4 {
             if k <= chunk.len() {
@@ -201,7 +205,11 @@ pub fn cents_to_pico(cents: f64) -> Option<PicoUsd> {
 pub fn email_hash(team_salt: &str, email: &str) -> String {
     hmac_hex(
         team_salt.as_bytes(),
-        format!("tally-cursor-email\u{0}{}", email.trim().to_ascii_lowercase()).as_bytes(),
+        format!(
+            "tally-cursor-email\u{0}{}",
+            email.trim().to_ascii_lowercase()
+        )
+        .as_bytes(),
     )
 }
 
@@ -314,7 +322,9 @@ pub fn map_event(team_salt: &str, e: &UsageEvent) -> Result<Mapped, Skip> {
     };
     // Mode Off: Cursor's answer carries no text, and a mode's extra fields
     // are filled by nothing here; the edge restricts to the team's mode.
-    let event = outbound(&rec, crate::event::PrivacyMode::Off, team_salt, &|s| s.to_string());
+    let event = outbound(&rec, crate::event::PrivacyMode::Off, team_salt, &|s| {
+        s.to_string()
+    });
     Ok(Mapped {
         email: e.user_email.trim().to_ascii_lowercase(),
         event,
@@ -450,10 +460,7 @@ mod tests {
         assert!(m.event.id.starts_with("cursor-") && m.event.id.len() == 47);
 
         // Request-based: nothing to price, skipped (and counted by the caller).
-        assert_eq!(
-            map_event("salt", &p.usage_events[1]),
-            Err(Skip::NoTokens)
-        );
+        assert_eq!(map_event("salt", &p.usage_events[1]), Err(Skip::NoTokens));
 
         let auto = map_event("salt", &p.usage_events[2]).unwrap();
         assert_eq!(auto.event.model, "auto");

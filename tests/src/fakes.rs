@@ -369,7 +369,10 @@ pub fn cursor_reply(req: &Recorded, s: &CursorScript) -> Reply {
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
         .and_then(|b| String::from_utf8(b).ok());
     if key.as_deref() != Some(&format!("{CURSOR_KEY}:")) {
-        return Reply::json(401, json!({"error": "Unauthorized", "message": "Invalid API key"}));
+        return Reply::json(
+            401,
+            json!({"error": "Unauthorized", "message": "Invalid API key"}),
+        );
     }
     if let Some(status) = s.fail {
         let body = match status {
@@ -380,14 +383,25 @@ pub fn cursor_reply(req: &Recorded, s: &CursorScript) -> Reply {
     }
     let b = req.json();
     let (Some(start), Some(end)) = (b["startDate"].as_i64(), b["endDate"].as_i64()) else {
-        return Reply::json(400, json!({"error": "Bad Request", "message": "startDate and endDate are required (epoch ms)"}));
+        return Reply::json(
+            400,
+            json!({"error": "Bad Request", "message": "startDate and endDate are required (epoch ms)"}),
+        );
     };
     let page = b["page"].as_u64().unwrap_or(1);
     let size = b["pageSize"].as_u64().unwrap_or(10);
     if page == 0 || size == 0 || start > end {
-        return Reply::json(400, json!({"error": "Bad Request", "message": "invalid page, pageSize or date range"}));
+        return Reply::json(
+            400,
+            json!({"error": "Bad Request", "message": "invalid page, pageSize or date range"}),
+        );
     }
-    let ts = |e: &Value| -> i64 { e["timestamp"].as_str().and_then(|t| t.parse().ok()).unwrap_or(0) };
+    let ts = |e: &Value| -> i64 {
+        e["timestamp"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0)
+    };
     let mut matching: Vec<&Value> = s
         .events
         .iter()
@@ -397,7 +411,11 @@ pub fn cursor_reply(req: &Recorded, s: &CursorScript) -> Reply {
     let total = matching.len() as u64;
     let pages = total.div_ceil(size);
     let from = ((page - 1) * size) as usize;
-    let events: Vec<&Value> = matching.into_iter().skip(from).take(size as usize).collect();
+    let events: Vec<&Value> = matching
+        .into_iter()
+        .skip(from)
+        .take(size as usize)
+        .collect();
     Reply::json(
         200,
         json!({

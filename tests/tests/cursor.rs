@@ -28,7 +28,11 @@ fn event(email: &str, ts: i64, model: &str, t: [u64; 4], charged_cents: f64) -> 
 
 fn post_form(stack: &Stack, c: &WebClient, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
     let mut body: Vec<String> = vec![format!("csrf={}", form_escape(&c.csrf))];
-    body.extend(fields.iter().map(|(k, v)| format!("{k}={}", form_escape(v))));
+    body.extend(
+        fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", form_escape(v))),
+    );
     let r = c
         .agent
         .post(&stack.url(path))
@@ -38,11 +42,13 @@ fn post_form(stack: &Stack, c: &WebClient, path: &str, fields: &[(&str, &str)]) 
     match r {
         Ok(r) => (
             r.status(),
-            r.header("Location").unwrap_or_default().to_string() + &r.into_string().unwrap_or_default(),
+            r.header("Location").unwrap_or_default().to_string()
+                + &r.into_string().unwrap_or_default(),
         ),
         Err(ureq::Error::Status(code, r)) => (
             code,
-            r.header("Location").unwrap_or_default().to_string() + &r.into_string().unwrap_or_default(),
+            r.header("Location").unwrap_or_default().to_string()
+                + &r.into_string().unwrap_or_default(),
         ),
         Err(e) => panic!("transport error: {e}"),
     }
@@ -135,11 +141,29 @@ fn pulls_count_each_event_once_page_and_stop() {
     let t0 = now - HOUR;
     script.lock().unwrap().events = vec![
         // claude-sonnet-4-5: 1000×3 + 2000×15 + 10000×0.3 = 36000 µ$.
-        event("alice@acme.test", t0, "claude-4.5-sonnet-thinking", [1000, 2000, 0, 10000], 4.5),
+        event(
+            "alice@acme.test",
+            t0,
+            "claude-4.5-sonnet-thinking",
+            [1000, 2000, 0, 10000],
+            4.5,
+        ),
         // gpt-5: 5000×1.25 + 1000×10 + 2000×0.125 = 16500 µ$.
-        event("ALICE@acme.test", t0 + 1000, "gpt-5-high", [5000, 1000, 0, 2000], 1.2),
+        event(
+            "ALICE@acme.test",
+            t0 + 1000,
+            "gpt-5-high",
+            [5000, 1000, 0, 2000],
+            1.2,
+        ),
         // claude-sonnet-4: 300×3 + 400×15 + 500×3.75 + 600×0.3 = 8955 µ$.
-        event("bob@acme.test", t0 + 2000, "claude-4-sonnet", [300, 400, 500, 600], 0.9),
+        event(
+            "bob@acme.test",
+            t0 + 2000,
+            "claude-4-sonnet",
+            [300, 400, 500, 600],
+            0.9,
+        ),
         // Not in the price table: unpriced, never $0.
         event("bob@acme.test", t0 + 3000, "auto", [100, 50, 0, 0], 0.0),
         // A request-based event: no tokens, skipped and counted as such.
@@ -149,20 +173,33 @@ fn pulls_count_each_event_once_page_and_stop() {
     ];
 
     // A wrong key is refused by Cursor and nothing is saved.
-    let (code, loc) = post_form(&stack, &admin, "/integrations/cursor", &[("key", "key_wrongWrongWrong")]);
+    let (code, loc) = post_form(
+        &stack,
+        &admin,
+        "/integrations/cursor",
+        &[("key", "key_wrongWrongWrong")],
+    );
     assert_eq!(code, 303, "{loc}");
     assert!(loc.contains("error="), "{loc}");
     assert!(page(&admin).contains("Cursor refused the API key (HTTP 401)"));
     assert!(stack.d1("SELECT id FROM cursor_integrations").is_empty());
 
-    let (code, loc) = post_form(&stack, &admin, "/integrations/cursor", &[("key", CURSOR_KEY)]);
+    let (code, loc) = post_form(
+        &stack,
+        &admin,
+        "/integrations/cursor",
+        &[("key", CURSOR_KEY)],
+    );
     assert_eq!((code, loc.contains("saved=")), (303, true), "{loc}");
     // Sealed: neither the key nor its hex is in D1, nor on the page past its last four.
     let stored = stack.d1("SELECT * FROM cursor_integrations");
     assert_eq!(stored.len(), 1);
     let dump = serde_json::to_string(&stored).unwrap();
     let hex: String = CURSOR_KEY.bytes().map(|b| format!("{b:02x}")).collect();
-    assert!(!dump.contains(CURSOR_KEY) && !dump.contains(&hex[..20]), "{dump}");
+    assert!(
+        !dump.contains(CURSOR_KEY) && !dump.contains(&hex[..20]),
+        "{dump}"
+    );
     assert_eq!(stored[0]["last4"], "cdef");
     let p = page(&admin);
     assert!(!p.contains(CURSOR_KEY) && p.contains("…cdef"));
@@ -183,9 +220,25 @@ fn pulls_count_each_event_once_page_and_stop() {
     );
     let bob = "b…@acme.test";
     let expected = vec![
-        row("Alice@Acme.test", "claude-sonnet-4-5", 1, [1000, 2000, 0, 10000], 36000),
+        row(
+            "Alice@Acme.test",
+            "claude-sonnet-4-5",
+            1,
+            [1000, 2000, 0, 10000],
+            36000,
+        ),
         row("Alice@Acme.test", "gpt-5", 1, [5000, 1000, 0, 2000], 16500),
-        (bob.into(), "auto".into(), "cursor".into(), 1, 100, 50, 0, 0, "0+0".into()),
+        (
+            bob.into(),
+            "auto".into(),
+            "cursor".into(),
+            1,
+            100,
+            50,
+            0,
+            0,
+            "0+0".into(),
+        ),
         row(bob, "claude-sonnet-4", 1, [300, 400, 500, 600], 8955),
     ];
     wait_usage(&stack, &team.team_id, &expected);
@@ -206,13 +259,22 @@ fn pulls_count_each_event_once_page_and_stop() {
     assert_eq!(alice_rows[0]["n"], 2);
 
     let p = page(&admin);
-    assert!(p.contains("Cursor charged $0.066 / list price $0.061"), "{p}");
-    assert!(p.contains("4 requests (1 of a model the price table does not know: unpriced)"), "{p}");
+    assert!(
+        p.contains("Cursor charged $0.066 / list price $0.061"),
+        "{p}"
+    );
+    assert!(
+        p.contains("4 requests (1 of a model the price table does not know: unpriced)"),
+        "{p}"
+    );
     assert!(p.contains("1 events without token counts"), "{p}");
     assert!(p.contains(bob) && p.contains("a…@acme.test"), "{p}");
     // No address is stored in clear anywhere (Alice's name is the admin's own text).
     for (table, col) in team_tables() {
-        let rows = stack.d1(&format!("SELECT * FROM {table} WHERE {col} = '{}'", team.team_id));
+        let rows = stack.d1(&format!(
+            "SELECT * FROM {table} WHERE {col} = '{}'",
+            team.team_id
+        ));
         let text = serde_json::to_string(&rows).unwrap();
         for email in ["bob@acme.test", "carol@acme.test", "alice@acme.test"] {
             assert!(!text.contains(email), "{email} in {table}: {text}");
@@ -224,12 +286,17 @@ fn pulls_count_each_event_once_page_and_stop() {
     let second = &pulls(&fake)[3..];
     assert_eq!(
         second,
-        [json!({"startDate": now - 2 * HOUR, "endDate": now + HOUR, "page": 1, "pageSize": 2}),
-         json!({"startDate": now - 2 * HOUR, "endDate": now + HOUR, "page": 2, "pageSize": 2}),
-         json!({"startDate": now - 2 * HOUR, "endDate": now + HOUR, "page": 3, "pageSize": 2})]
+        [
+            json!({"startDate": now - 2 * HOUR, "endDate": now + HOUR, "page": 1, "pageSize": 2}),
+            json!({"startDate": now - 2 * HOUR, "endDate": now + HOUR, "page": 2, "pageSize": 2}),
+            json!({"startDate": now - 2 * HOUR, "endDate": now + HOUR, "page": 3, "pageSize": 2})
+        ]
     );
     let state = |k: &str| stack.d1("SELECT * FROM cursor_integrations")[0][k].clone();
-    assert_eq!((state("events"), state("skipped_events")), (json!(4), json!(1)));
+    assert_eq!(
+        (state("events"), state("skipped_events")),
+        (json!(4), json!(1))
+    );
     assert_eq!(state("watermark_ms"), json!(now + HOUR));
 
     // A new event after the watermark is added, once, beside the old ones.
@@ -257,7 +324,9 @@ fn pulls_count_each_event_once_page_and_stop() {
     // Rate limited: retried next hour, in those words.
     script.lock().unwrap().fail = Some(429);
     stack.cron(HOURLY, now + 4 * HOUR);
-    assert!(page(&admin).contains("Cursor is rate limiting this API key (HTTP 429); the pull is retried next hour."));
+    assert!(page(&admin).contains(
+        "Cursor is rate limiting this API key (HTTP 429); the pull is retried next hour."
+    ));
     assert_eq!(state("watermark_ms"), json!(now + 2 * HOUR));
     // Back to normal: the pull catches up from the kept watermark, adds nothing new.
     script.lock().unwrap().fail = None;
@@ -295,13 +364,27 @@ fn cursor_users_are_linked_and_renamed_by_admins() {
     let dana = body_json(admin.post_json("/api/install-tokens", json!({"developer_name": "Dana"})));
     let dana_id = dana["developer_id"].as_str().unwrap().to_string();
     let now = now_ms();
-    script.lock().unwrap().events =
-        vec![event("dana.w@acme.test", now - HOUR, "gpt-5", [1000, 0, 0, 0], 0.2)];
-    let (code, _) = post_form(&stack, &admin, "/integrations/cursor", &[("key", CURSOR_KEY)]);
+    script.lock().unwrap().events = vec![event(
+        "dana.w@acme.test",
+        now - HOUR,
+        "gpt-5",
+        [1000, 0, 0, 0],
+        0.2,
+    )];
+    let (code, _) = post_form(
+        &stack,
+        &admin,
+        "/integrations/cursor",
+        &[("key", CURSOR_KEY)],
+    );
     assert_eq!(code, 303);
     stack.cron(HOURLY, now);
     // gpt-5: 1000 × 1.25 = 1250 µ$, for a new developer named by the masked address.
-    wait_usage(&stack, &team.team_id, &[row("d…@acme.test", "gpt-5", 1, [1000, 0, 0, 0], 1250)]);
+    wait_usage(
+        &stack,
+        &team.team_id,
+        &[row("d…@acme.test", "gpt-5", 1, [1000, 0, 0, 0], 1250)],
+    );
     let users = stack.d1("SELECT email_hash, developer_id, masked FROM cursor_users");
     assert_eq!(users.len(), 1);
     assert_eq!(users[0]["masked"], "d…@acme.test");
@@ -310,17 +393,38 @@ fn cursor_users_are_linked_and_renamed_by_admins() {
     assert_ne!(created, dana_id);
 
     // Renaming the created developer keeps its usage; linking moves future pulls.
-    let (code, loc) = post_form(&stack, &admin, "/integrations/cursor/user", &[("email_hash", &hash), ("developer_id", &created), ("name", "Dana (Cursor)")]);
+    let (code, loc) = post_form(
+        &stack,
+        &admin,
+        "/integrations/cursor/user",
+        &[
+            ("email_hash", &hash),
+            ("developer_id", &created),
+            ("name", "Dana (Cursor)"),
+        ],
+    );
     assert_eq!((code, loc.contains("saved=")), (303, true), "{loc}");
-    let (code, loc) = post_form(&stack, &admin, "/integrations/cursor/user", &[("email_hash", &hash), ("developer_id", &dana_id)]);
+    let (code, loc) = post_form(
+        &stack,
+        &admin,
+        "/integrations/cursor/user",
+        &[("email_hash", &hash), ("developer_id", &dana_id)],
+    );
     assert_eq!((code, loc.contains("saved=")), (303, true), "{loc}");
-    let (code, loc) = post_form(&stack, &admin, "/integrations/cursor/user", &[("email_hash", &hash), ("developer_id", "nobody")]);
+    let (code, loc) = post_form(
+        &stack,
+        &admin,
+        "/integrations/cursor/user",
+        &[("email_hash", &hash), ("developer_id", "nobody")],
+    );
     assert_eq!((code, loc.contains("error=")), (303, true), "{loc}");
-    script
-        .lock()
-        .unwrap()
-        .events
-        .push(event("dana.w@acme.test", now + 60_000, "gpt-5", [2000, 0, 0, 0], 0.3));
+    script.lock().unwrap().events.push(event(
+        "dana.w@acme.test",
+        now + 60_000,
+        "gpt-5",
+        [2000, 0, 0, 0],
+        0.3,
+    ));
     stack.cron(HOURLY, now + HOUR);
     wait_usage(
         &stack,

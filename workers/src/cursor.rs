@@ -265,7 +265,10 @@ async fn ingest(
         return Ok((out, Ok(())));
     }
     let team = db.settings().await?;
-    let ids: Vec<String> = read.iter().map(|e| cursor::event_id(&team.salt, e)).collect();
+    let ids: Vec<String> = read
+        .iter()
+        .map(|e| cursor::event_id(&team.salt, e))
+        .collect();
     let mut done: HashSet<String> = db.cursor_seen(&ids).await?.into_iter().collect();
     // By e-mail: the wire events of each address, in Cursor's order.
     let mut by_email: BTreeMap<String, Vec<cursor::Mapped>> = BTreeMap::new();
@@ -304,10 +307,10 @@ async fn ingest(
             let t = &mut out.totals;
             t.events += 1;
             match price_request(table, &m.event.model, &m.event.tokens, false).pico() {
-                Some(p) => t.list = t.list + Usd::from_pico(u128::from(p)),
+                Some(p) => t.list += Usd::from_pico(u128::from(p)),
                 None => t.unpriced += 1,
             }
-            t.charged = t.charged + Usd::from_pico(u128::from(m.charged_pico.unwrap_or(0)));
+            t.charged += Usd::from_pico(u128::from(m.charged_pico.unwrap_or(0)));
             let ts = m.event.ts;
             t.first_event_ms = Some(t.first_event_ms.map_or(ts, |f| f.min(ts)));
             t.last_event_ms = Some(t.last_event_ms.map_or(ts, |l| l.max(ts)));

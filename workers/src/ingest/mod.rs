@@ -246,16 +246,8 @@ pub(crate) async fn accept(
     let repriced = reprice(default_table(), &mut events);
     // Content handling (categorization, R2) happens here, before the queue, so
     // that text never rests anywhere the team did not choose.
-    let (events, categorized) = crate::content::process(
-        env,
-        db,
-        team,
-        developer_id,
-        batch_id,
-        events,
-        now,
-    )
-    .await?;
+    let (events, categorized) =
+        crate::content::process(env, db, team, developer_id, batch_id, events, now).await?;
 
     let from = Sender {
         team_id: db.team_id(),

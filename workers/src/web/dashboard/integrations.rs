@@ -178,7 +178,10 @@ fn cursor_section(
     csrf: &Markup,
     enabled: bool,
 ) -> Markup {
-    let current: Vec<&DeveloperRow> = developers.iter().filter(|d| d.erased_at.is_none() && d.removed_at.is_none()).collect();
+    let current: Vec<&DeveloperRow> = developers
+        .iter()
+        .filter(|d| d.erased_at.is_none() && d.removed_at.is_none())
+        .collect();
     html! {
         h2 { "Cursor" }
         p {
@@ -273,12 +276,16 @@ pub async fn add_cursor(req: Request, env: Env) -> Page {
     };
     let key = form.trimmed("key").to_string();
     if !valid_cursor_key(&key) {
-        return back("error", "That is not a Cursor admin API key (8–256 printable characters, no spaces).");
+        return back(
+            "error",
+            "That is not a Cursor admin API key (8–256 printable characters, no spaces).",
+        );
     }
     let user = &form.user;
     let now = now_ms();
     // A real request (the last hour, one event) proves the key before it is kept.
-    if let Err(f) = cursor::fetch_page(&env, &key, now - tally_core::time::HOUR_MS, now, 1, 1).await {
+    if let Err(f) = cursor::fetch_page(&env, &key, now - tally_core::time::HOUR_MS, now, 1, 1).await
+    {
         user.audit(AuditAction::IntegrationTest, json!({"kind": "cursor", "result": f.message(), "http_status": f.status(), "saved": false})).await?;
         return back("error", &format!("{} Nothing was saved.", f.message()));
     }
@@ -300,7 +307,10 @@ pub async fn add_cursor(req: Request, env: Env) -> Page {
         json!({"integration_id": id, "kind": "cursor", "last4": last4}),
     )
     .await?;
-    back("saved", "Cursor key checked and saved; usage is pulled every hour")
+    back(
+        "saved",
+        "Cursor key checked and saved; usage is pulled every hour",
+    )
 }
 
 pub async fn remove_cursor(req: Request, env: Env) -> Page {
@@ -326,16 +336,27 @@ pub async fn link_cursor_user(req: Request, env: Env) -> Page {
         if !db.rename_cursor_developer(developer, name).await? {
             return back("error", "No such Cursor developer.");
         }
-        form.user.audit(AuditAction::CursorUserLink, json!({"developer_id": developer, "name": name})).await?;
+        form.user
+            .audit(
+                AuditAction::CursorUserLink,
+                json!({"developer_id": developer, "name": name}),
+            )
+            .await?;
         return back("saved", "developer renamed");
     }
     if !db.link_cursor_user(hash, developer).await? {
         return back("error", "No such Cursor user or developer.");
     }
     form.user
-        .audit(AuditAction::CursorUserLink, json!({"email_hash": hash, "developer_id": developer}))
+        .audit(
+            AuditAction::CursorUserLink,
+            json!({"email_hash": hash, "developer_id": developer}),
+        )
         .await?;
-    back("saved", "Cursor user linked; future pulls count for that developer")
+    back(
+        "saved",
+        "Cursor user linked; future pulls count for that developer",
+    )
 }
 
 fn back(saved_or_error: &str, msg: &str) -> Page {
