@@ -137,7 +137,9 @@ fn pulls_count_each_event_once_page_and_stop() {
     ));
     let alice_id = alice["developer_id"].as_str().unwrap().to_string();
 
-    let now = now_ms();
+    // Pulls run at controlled times well before the wall clock, so every event
+    // is in the past and inside the dashboard's last 30 days at any hour.
+    let now = now_ms() - 10 * HOUR;
     let t0 = now - HOUR;
     script.lock().unwrap().events = vec![
         // claude-sonnet-4-5: 1000×3 + 2000×15 + 10000×0.3 = 36000 µ$.
@@ -259,10 +261,7 @@ fn pulls_count_each_event_once_page_and_stop() {
     assert_eq!(alice_rows[0]["n"], 2);
 
     let p = page(&admin);
-    assert!(
-        p.contains("Cursor charged $0.066 / list price $0.061"),
-        "{p}"
-    );
+    assert!(p.contains("Cursor charged $0.07 / list price $0.06"), "{p}");
     assert!(
         p.contains("4 requests (1 of a model the price table does not know: unpriced)"),
         "{p}"
@@ -363,7 +362,9 @@ fn cursor_users_are_linked_and_renamed_by_admins() {
     let admin = stack.sign_in(&team.signin_path);
     let dana = body_json(admin.post_json("/api/install-tokens", json!({"developer_name": "Dana"})));
     let dana_id = dana["developer_id"].as_str().unwrap().to_string();
-    let now = now_ms();
+    // Pulls run at controlled times well before the wall clock, so every event
+    // is in the past and inside the dashboard's last 30 days at any hour.
+    let now = now_ms() - 10 * HOUR;
     script.lock().unwrap().events = vec![event(
         "dana.w@acme.test",
         now - HOUR,
