@@ -262,6 +262,21 @@ fn pulls_count_each_event_once_page_and_stop() {
 
     let p = page(&admin);
     assert!(p.contains("Cursor charged $0.07 / list price $0.06"), "{p}");
+    // Cursor's charge (6.6 cents) beside the list price, exact.
+    let c = &stack.d1("SELECT * FROM cursor_integrations")[0];
+    assert_eq!(
+        [
+            &c["charged_micro_usd"],
+            &c["charged_pico_usd"],
+            &c["list_micro_usd"],
+            &c["list_pico_usd"]
+        ],
+        [&json!(66000), &json!(0), &json!(61455), &json!(0)]
+    );
+    assert_eq!(
+        (&c["first_event_ms"], &c["last_event_ms"]),
+        (&json!(t0), &json!(t0 + 3000))
+    );
     assert!(
         p.contains("4 requests (1 of a model the price table does not know: unpriced)"),
         "{p}"
