@@ -182,8 +182,13 @@ fn pulls_count_each_event_once_page_and_stop() {
         &[("key", "key_wrongWrongWrong")],
     );
     assert_eq!(code, 303, "{loc}");
-    assert!(loc.contains("error="), "{loc}");
-    assert!(page(&admin).contains("Cursor refused the API key (HTTP 401)"));
+    assert!(loc.starts_with("/integrations?error="), "{loc}");
+    let shown = admin.get(&loc).unwrap().into_string().unwrap();
+    assert!(
+        shown.contains("Cursor refused the API key (HTTP 401).")
+            && shown.contains("Nothing was saved."),
+        "{shown}"
+    );
     assert!(stack.d1("SELECT id FROM cursor_integrations").is_empty());
 
     let (code, loc) = post_form(
