@@ -214,10 +214,8 @@ async fn pull_team(
         };
         if page == 1 && p.pagination.num_pages > allowed && !shrunk && end - start > HOUR_MS {
             // Too many pages to read whole: ask again for the part of the
-            // window that fits (events are spread about evenly enough).
-            let span = (end - start) as i128 * allowed.max(1) as i128
-                / p.pagination.num_pages.max(1) as i128;
-            end = start + (span as i64).max(HOUR_MS);
+            // window that fits.
+            end = fitted_end(start, end, allowed, p.pagination.num_pages);
             shrunk = true;
             continue;
         }
@@ -240,10 +238,21 @@ async fn pull_team(
         prune_before,
         watermark,
         &queued.totals,
+        outcome.is_ok(),
         now,
     )
     .await?;
     Ok(outcome.map(|()| queued.totals.events))
+}
+
+/// The end of the part of `[start, end)` that `allowed` pages should hold
+/// when the whole takes `pages`, assuming events spread evenly; never under
+/// an hour (a burst over the budget is then read over several runs, its
+/// events kept as they come and the watermark held until one run reads a
+/// window whole).
+fn fitted_end(start: i64, end: i64, allowed: u64, pages: u64) -> i64 {
+    let span = i128::from(end - start) * i128::from(allowed.max(1)) / i128::from(pages.max(1));
+    start + (span as i64).clamp(HOUR_MS, end - start)
 }
 
 #[derive(Default)]
@@ -341,6 +350,21 @@ async fn developer_for(db: &TeamDb, salt: &str, email: &str, now: i64) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_with_too_many_pages_shrinks_to_what_fits() {
+        let start = 1_000 * DAY_MS;
+        let week = start + 7 * DAY_MS;
+        // 40 pages where 20 fit: half the week.
+        assert_eq!(
+            fitted_end(start, week, 20, 40),
+            start + 3 * DAY_MS + 12 * HOUR_MS
+        );
+        // Never under an hour, never past the window.
+        assert_eq!(fitted_end(start, week, 1, 1_000_000), start + HOUR_MS);
+        assert_eq!(fitted_end(start, week, 20, 10), week);
+        assert_eq!(fitted_end(start, week, 0, 0), week);
+    }
 
     #[test]
     fn failures_read_in_plain_words() {

@@ -127,10 +127,12 @@ impl TeamDb {
         Ok(rows.into_iter().map(|r| r.id).collect())
     }
 
-    /// A pull that read its whole window: its events' ids (`[id, ts]`
+    /// A pull's result (whole or not, `worked` or stopped by a failure that
+    /// `cursor_pull_failed` records next): its events' ids (`[id, ts]`
     /// pairs) as seen, the ids too old to be read again dropped, the
     /// watermark moved to `watermark_ms` and the totals added, in one batch.
     /// `integration_id` guards against a key replaced or removed meanwhile.
+    #[allow(clippy::too_many_arguments)]
     pub async fn cursor_pull_done(
         &self,
         integration_id: &str,
@@ -138,6 +140,7 @@ impl TeamDb {
         prune_before_ms: i64,
         watermark_ms: i64,
         add: &PullTotals,
+        worked: bool,
         now: i64,
     ) -> Result<()> {
         let (cm, cp) = parts(add.charged);
@@ -155,7 +158,7 @@ impl TeamDb {
             vec![i(prune_before_ms)],
         )?);
         stmts.push(self.stmt(
-            "UPDATE cursor_integrations SET watermark_ms = MAX(watermark_ms, ?3), last_pull_ms = ?4, last_ok_ms = ?4, last_error = NULL, last_status = NULL, \
+            "UPDATE cursor_integrations SET watermark_ms = MAX(watermark_ms, ?3), last_pull_ms = ?4, last_ok_ms = CASE WHEN ?14 THEN ?4 ELSE last_ok_ms END, last_error = NULL, last_status = NULL, \
              events = events + ?5, unpriced_events = unpriced_events + ?6, skipped_events = skipped_events + ?7, \
              charged_micro_usd = charged_micro_usd + ?8 + (charged_pico_usd + ?9) / 1000000, charged_pico_usd = (charged_pico_usd + ?9) % 1000000, \
              list_micro_usd = list_micro_usd + ?10 + (list_pico_usd + ?11) / 1000000, list_pico_usd = (list_pico_usd + ?11) % 1000000, \
@@ -175,6 +178,7 @@ impl TeamDb {
                 i(lp),
                 add.first_event_ms.map(Arg::Int).unwrap_or(Arg::Null),
                 add.last_event_ms.map(Arg::Int).unwrap_or(Arg::Null),
+                i(i64::from(worked)),
             ],
         )?);
         self.run_batch(stmts).await?;
