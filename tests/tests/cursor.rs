@@ -191,12 +191,14 @@ fn pulls_count_each_event_once_page_and_stop() {
     );
     assert!(stack.d1("SELECT id FROM cursor_integrations").is_empty());
 
+    let before = now_ms();
     let (code, loc) = post_form(
         &stack,
         &admin,
         "/integrations/cursor",
         &[("key", CURSOR_KEY)],
     );
+    let after = now_ms();
     assert_eq!((code, loc.contains("saved=")), (303, true), "{loc}");
     // Sealed: neither the key nor its hex is in D1, nor on the page past its last four.
     let stored = stack.d1("SELECT * FROM cursor_integrations");
@@ -218,7 +220,14 @@ fn pulls_count_each_event_once_page_and_stop() {
     // First pull at a controlled time: the last 7 days and the overlap, in 3 pages of 2.
     stack.cron(HOURLY, now);
     let first = pulls(&fake);
-    let window_start = now - 7 * 24 * HOUR - 2 * HOUR;
+    // A new integration's watermark is 7 days before it was saved (the
+    // request's own clock); the pull starts the overlap before that.
+    let added = stored[0]["watermark_ms"].as_i64().unwrap() + 7 * 24 * HOUR;
+    assert!(
+        (before..=after).contains(&added),
+        "{added} not in {before}..={after}"
+    );
+    let window_start = added - 7 * 24 * HOUR - 2 * HOUR;
     assert_eq!(
         first,
         (1..=3)
