@@ -42,6 +42,7 @@ pub mod budget;
 pub mod categorize;
 pub mod claude;
 pub mod codex;
+pub mod cursor;
 pub mod event;
 pub mod gemini;
 pub mod hash;

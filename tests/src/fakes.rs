@@ -341,3 +341,95 @@ pub fn ollama(answer_json: Value) -> FakeServer {
         )
     })
 }
+
+/// The admin API key the Cursor fake accepts.
+pub const CURSOR_KEY: &str = "key_fakeCursorAdmin0123456789abcdef";
+
+/// What the Cursor fake serves: its events (in Cursor's format) and, when
+/// set, the status every request gets instead (401, 429, …).
+#[derive(Default)]
+pub struct CursorScript {
+    pub events: Vec<Value>,
+    pub fail: Option<u16>,
+}
+
+/// Cursor's Admin API, `POST /teams/filtered-usage-events`: HTTP Basic with
+/// the key as user name and an empty password, a JSON body with `startDate`
+/// and `endDate` (ms), `page` (from 1) and `pageSize`; answers the events
+/// with `startDate <= timestamp < endDate`, newest first, one page of
+/// them, with Cursor's `pagination` object. Bad requests get Cursor's 400.
+pub fn cursor_reply(req: &Recorded, s: &CursorScript) -> Reply {
+    use base64::Engine;
+    if req.method != "POST" || req.path != "/teams/filtered-usage-events" {
+        return Reply::json(404, json!({"error": "Not found"}));
+    }
+    let key = req
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok());
+    if key.as_deref() != Some(&format!("{CURSOR_KEY}:")) {
+        return Reply::json(
+            401,
+            json!({"error": "Unauthorized", "message": "Invalid API key"}),
+        );
+    }
+    if let Some(status) = s.fail {
+        let body = match status {
+            429 => json!({"error": "Too Many Requests", "message": "Rate limit exceeded"}),
+            _ => json!({"error": "Error", "message": format!("HTTP {status}")}),
+        };
+        return Reply::json(status, body);
+    }
+    let b = req.json();
+    let (Some(start), Some(end)) = (b["startDate"].as_i64(), b["endDate"].as_i64()) else {
+        return Reply::json(
+            400,
+            json!({"error": "Bad Request", "message": "startDate and endDate are required (epoch ms)"}),
+        );
+    };
+    let page = b["page"].as_u64().unwrap_or(1);
+    let size = b["pageSize"].as_u64().unwrap_or(10);
+    if page == 0 || size == 0 || start > end {
+        return Reply::json(
+            400,
+            json!({"error": "Bad Request", "message": "invalid page, pageSize or date range"}),
+        );
+    }
+    let ts = |e: &Value| -> i64 {
+        e["timestamp"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0)
+    };
+    let mut matching: Vec<&Value> = s
+        .events
+        .iter()
+        .filter(|e| (start..end).contains(&ts(e)))
+        .collect();
+    matching.sort_by_key(|e| std::cmp::Reverse(ts(e)));
+    let total = matching.len() as u64;
+    let pages = total.div_ceil(size);
+    let from = ((page - 1) * size) as usize;
+    let events: Vec<&Value> = matching
+        .into_iter()
+        .skip(from)
+        .take(size as usize)
+        .collect();
+    Reply::json(
+        200,
+        json!({
+            "totalUsageEventsCount": total,
+            "pagination": {"numPages": pages, "currentPage": page, "pageSize": size,
+                           "hasNextPage": page < pages, "hasPreviousPage": page > 1},
+            "usageEvents": events,
+            "period": {"startDate": start, "endDate": end}
+        }),
+    )
+}
+
+/// The Cursor Admin API fake; `script` is read on every request, so tests
+/// add events or failures as they go.
+pub fn cursor(script: Arc<Mutex<CursorScript>>) -> FakeServer {
+    FakeServer::start(move |req| cursor_reply(req, &script.lock().unwrap()))
+}

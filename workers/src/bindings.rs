@@ -51,5 +51,9 @@ pub const PUBLIC_URL: &str = "PUBLIC_URL";
 pub const LIFECYCLE_OPS_PER_RUN: &str = "LIFECYCLE_OPS_PER_RUN";
 /// Var: base of Slack's Web API (`chat.postMessage`); a loopback fake in tests.
 pub const SLACK_API_BASE: &str = "SLACK_API_BASE";
+/// Var: base of Cursor's Admin API (`/teams/filtered-usage-events`); a loopback fake in tests.
+pub const CURSOR_API_BASE: &str = "CURSOR_API_BASE";
+/// Var: events asked for per page of Cursor's usage (default 100; tests set it low to page).
+pub const CURSOR_PAGE_SIZE: &str = "CURSOR_PAGE_SIZE";
 /// Var: "1" lets admins save loopback webhook URLs. Tests only; never in production.
 pub const SLACK_ALLOW_LOOPBACK: &str = "SLACK_ALLOW_LOOPBACK";

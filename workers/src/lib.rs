@@ -7,6 +7,7 @@ mod budgets;
 mod consumer;
 mod content;
 mod cron;
+mod cursor;
 mod db;
 mod error;
 mod ingest;

@@ -75,6 +75,7 @@ tally_core::named_enum! {
         InstallTokenRevoke => "install_token.revoke",
         MemberInviteResend => "member.invite_resend",
         MemberInviteRevoke => "member.invite_revoke",
+        CursorUserLink => "integration.cursor_user",
     }
 }
 
@@ -144,7 +145,8 @@ mod tests {
                 "source_path.change",
                 "install_token.revoke",
                 "member.invite_resend",
-                "member.invite_revoke"
+                "member.invite_revoke",
+                "integration.cursor_user"
             ]
         );
     }

@@ -21,7 +21,8 @@ pub use rows::*;
 pub use service::ServiceDb;
 pub use shard::{Shard, Shards};
 pub use team::{
-    project_name, BudgetLine, BudgetScope, DeveloperSpend, Filter, Group, SourceRow, TeamDb,
+    project_name, BudgetLine, BudgetScope, CursorIntegrationRow, CursorUserRow, DeveloperSpend,
+    Filter, Group, PullTotals, SourceRow, TeamDb,
 };
 
 use serde::de::DeserializeOwned;

@@ -22,7 +22,7 @@ use worker::{Env, Request};
 use crate::bindings;
 use crate::consumer::QueuePart;
 use crate::db::CategorizeStats;
-use crate::db::{AgentPrincipal, TeamDb, TeamSettings};
+use crate::db::{TeamDb, TeamSettings};
 use crate::error::ApiError;
 use crate::util::{json_status, now_ms};
 pub(crate) use body::{read_body, BodyError};
@@ -166,8 +166,17 @@ pub async fn events(mut req: Request, env: Env) -> Answer {
     let (events, skipped): (Vec<_>, Vec<_>) = batch.events.into_iter().partition(|e| {
         !tally_core::source_path::covers(e.agent) || path.path_at(e.ts) == Path::Agent
     });
-    let (accepted, restricted) =
-        accept(&env, &db, &team, &principal, &batch.batch_id, events, now).await?;
+    let (accepted, restricted) = accept(
+        &env,
+        &db,
+        &team,
+        &principal.developer_id,
+        &principal.agent_id,
+        &batch.batch_id,
+        events,
+        now,
+    )
+    .await?;
     let mode = team.mode();
     let reported = AgentReport::from_headers(&req);
     db.touch_agent(
@@ -189,14 +198,18 @@ pub async fn events(mut req: Request, env: Env) -> Answer {
     )?)
 }
 
-/// The one path from decoded events to the queue, shared by `/v1/events` and
-/// OTLP: rate limit, restrict to the team's mode, re-price, content, rollup.
+/// The one path from decoded events to the queue, shared by `/v1/events`,
+/// OTLP and the Cursor pull: rate limit, restrict to the team's mode,
+/// re-price, content, rollup. `agent_id` is the token whose price
+/// disagreements are counted (empty: none, as for Cursor).
 /// Returns how many events were queued and how many were restricted.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn accept(
     env: &Env,
     db: &TeamDb,
     team: &TeamSettings,
-    principal: &AgentPrincipal,
+    developer_id: &str,
+    agent_id: &str,
     batch_id: &str,
     events: Vec<WireEvent>,
     now: i64,
@@ -233,22 +246,14 @@ pub(crate) async fn accept(
     let repriced = reprice(default_table(), &mut events);
     // Content handling (categorization, R2) happens here, before the queue, so
     // that text never rests anywhere the team did not choose.
-    let (events, categorized) = crate::content::process(
-        env,
-        db,
-        team,
-        &principal.developer_id,
-        batch_id,
-        events,
-        now,
-    )
-    .await?;
+    let (events, categorized) =
+        crate::content::process(env, db, team, developer_id, batch_id, events, now).await?;
 
     let from = Sender {
         team_id: db.team_id(),
         shard: db.shard().binding(),
-        developer_id: &principal.developer_id,
-        agent_id: &principal.agent_id,
+        developer_id,
+        agent_id,
     };
     let parts = queue_parts(
         &from,

@@ -261,6 +261,7 @@ pub fn action_name(a: AuditAction) -> &'static str {
         AuditAction::DigestEmailChange => "Weekly e-mail changed",
         AuditAction::OtlpTokenCreate => "OpenTelemetry token created",
         AuditAction::SourcePathChange => "Usage source changed",
+        AuditAction::CursorUserLink => "Cursor user linked",
     }
 }
 

@@ -170,6 +170,12 @@ impl TeamDb {
                     "DELETE FROM categories WHERE team_id = ?1 AND developer_id = ?2",
                     vec![t(developer_id)],
                 )?,
+                // The keyed hash of their Cursor e-mail goes too; a later
+                // pull of that address starts a new, unlinked developer.
+                self.stmt(
+                    "DELETE FROM cursor_users WHERE team_id = ?1 AND developer_id = ?2",
+                    vec![t(developer_id)],
+                )?,
                 self.stmt(
                     "UPDATE developers SET name = ?3, removed_at = COALESCE(removed_at, ?4), erased_at = ?4 WHERE team_id = ?1 AND id = ?2",
                     vec![t(developer_id), t(anon_name), i(now)],
@@ -268,6 +274,9 @@ pub const HARD_DELETE: &[&str] = &[
     "DELETE FROM alerts WHERE team_id = ?1",
     "DELETE FROM deliveries WHERE team_id = ?1",
     "DELETE FROM integrations WHERE team_id = ?1",
+    "DELETE FROM cursor_integrations WHERE team_id = ?1",
+    "DELETE FROM cursor_events WHERE team_id = ?1",
+    "DELETE FROM cursor_users WHERE team_id = ?1",
     "DELETE FROM budgets WHERE team_id = ?1",
     "DELETE FROM seat_plans WHERE team_id = ?1",
     "DELETE FROM developers WHERE team_id = ?1",

@@ -95,6 +95,7 @@ macro_rules! usage_dp_add {
 }
 
 mod budgets;
+mod cursor;
 mod developer;
 mod drill;
 mod invites;
@@ -105,6 +106,7 @@ mod reports;
 mod usage;
 
 pub use budgets::{project_name, BudgetLine, BudgetScope, DeveloperSpend};
+pub use cursor::{CursorIntegrationRow, CursorUserRow, PullTotals};
 pub use drill::{Filter, Group};
 pub use otlp::SourceRow;
 

@@ -2,7 +2,10 @@
 //! bot token, "Send test", removal, the digest schedule, and every delivery
 //! attempt with its result. Secrets are pasted once, proven by a real test
 //! post, sealed under `KMS_KEY`; only their last four characters show again.
-//! Also the member's weekly e-mail toggle and the signed unsubscribe link.
+//! Also the member's weekly e-mail toggle and the signed unsubscribe link,
+//! and the Cursor integration (`crate::cursor`): its admin API key (checked
+//! with a real request, sealed, never shown again), the last pull and its
+//! error in plain words, the totals pulled and Cursor users → developers.
 
 use maud::{html, Markup};
 use serde_json::json;
@@ -11,13 +14,18 @@ use worker::{Env, Request};
 use super::layout::{csrf_field, show};
 use super::Page;
 use crate::bindings;
-use crate::db::{DigestSettings, IntegrationRow, TeamDb, TrustedTeam};
+use crate::cursor;
+use crate::db::{
+    CursorIntegrationRow, CursorUserRow, DeveloperRow, DigestSettings, IntegrationRow, TeamDb,
+    TrustedTeam,
+};
 use crate::reports::slack::{self, Outcome, Target};
 use crate::reports::{self, vault};
 use crate::util::{now_ms, query, random_id, redirect, required};
 use crate::vocab::{AuditAction, Role};
 use crate::web::auth::{secret_eq, AdminForm, SignedIn};
 use crate::web::dashboard::layout::respond;
+use crate::web::format;
 use crate::zone::Zone;
 
 /// Shown on Overview and here while an integration is broken.
@@ -62,6 +70,9 @@ pub async fn page(req: Request, env: Env) -> Page {
     let history = user.db.deliveries(100).await?;
     let enabled = vault::kms_key(&env).is_some();
     let csrf = csrf_field(&user.principal.csrf_token);
+    let cursor_row = user.db.cursor_integration().await?;
+    let cursor_users = user.db.cursor_users().await?;
+    let developers = user.db.developer_list().await?;
     let body = html! {
         h1 { "Integrations" }
         @if let Some(m) = q.get("saved") { p.ok data-testid="saved" { "Saved: " (m) } }
@@ -115,6 +126,7 @@ pub async fn page(req: Request, env: Env) -> Page {
             " " button disabled[!enabled] { "Test and save" }
             p { small { "A Slack app with the chat:write scope, invited to the channel. Posts go through chat.postMessage." } }
         }
+        (cursor_section(cursor_row.as_ref(), &cursor_users, &developers, &zone, &csrf, enabled))
         h2 { "Digests" }
         form method="post" action="/integrations/schedule" class="box" data-testid="schedule-form" {
             (csrf)
@@ -154,6 +166,197 @@ pub async fn page(req: Request, env: Env) -> Page {
         }
     };
     Ok(show(&user, "Integrations", "/integrations", body, 200)?)
+}
+
+/// The Cursor box: how usage is pulled and attributed, the integration's
+/// state or the form to add it, and the Cursor users.
+fn cursor_section(
+    row: Option<&CursorIntegrationRow>,
+    users: &[CursorUserRow],
+    developers: &[DeveloperRow],
+    zone: &Zone,
+    csrf: &Markup,
+    enabled: bool,
+) -> Markup {
+    let current: Vec<&DeveloperRow> = developers
+        .iter()
+        .filter(|d| d.erased_at.is_none() && d.removed_at.is_none())
+        .collect();
+    html! {
+        h2 { "Cursor" }
+        p {
+            "Cursor writes no token counts on disk: a team's usage comes from Cursor's Admin API, pulled every hour with an admin API key of the Cursor team. "
+            "Each usage event with token counts is counted as agent " b { "Cursor" } " at the price table's list prices, like every other source; what Cursor charged is kept only for comparison. "
+            "Cursor is its own agent, so it never doubles Claude Code or Codex numbers (those come from the Tally agent or OpenTelemetry). "
+            "Events without token counts (request-based plans) cannot be priced: they are counted as skipped below, not as $0."
+        }
+        @if let Some(c) = row {
+            div.scroll tabindex="0" role="region" aria-label="Cursor integration" {
+            table data-testid="cursor-integration" {
+                tbody {
+                    tr { th { "Admin API key" } td data-testid="cursor-key" { "…" (c.last4) } }
+                    tr { th { "Added" } td { (zone.time(c.created_ms)) " by " (c.created_by) } }
+                    tr { th { "Last pull" } td data-testid="cursor-last-pull" { @if let Some(t) = c.last_pull_ms { (zone.time(t)) } @else { "not yet (hourly)" } } }
+                    tr { th { "Last successful pull" } td { @if let Some(t) = c.last_ok_ms { (zone.time(t)) } @else { "–" } } }
+                    tr { th { "Read through" } td data-testid="cursor-watermark" { (zone.time(c.watermark_ms)) } }
+                    tr { th { "Last error" } td data-testid="cursor-error" {
+                        @if let Some(e) = &c.last_error { span.error { (e) } } @else { "none" }
+                    } }
+                    tr { th { "Counted" } td data-testid="cursor-events" {
+                        (format::count(c.events)) " requests"
+                        @if c.unpriced_events > 0 { " (" (format::count(c.unpriced_events)) " of a model the price table does not know: unpriced)" }
+                    } }
+                    tr { th { "Skipped" } td data-testid="cursor-skipped" {
+                        (format::count(c.skipped_events)) " events without token counts (request-based plans or non-token calls)"
+                    } }
+                    tr { th { "Cost" } td data-testid="cursor-cost" {
+                        "Cursor charged " (format::money(c.charged())) " / list price " (format::money(c.list()))
+                        @if let (Some(a), Some(b)) = (c.first_event_ms, c.last_event_ms) { " for the requests counted from " (zone.time(a)) " to " (zone.time(b)) }
+                    } }
+                }
+            }
+            }
+            form method="post" action="/integrations/cursor/remove" data-confirm="Remove the Cursor integration? Hourly pulls stop and the key is deleted; usage already counted stays." {
+                (csrf) button data-testid="remove-cursor" { "Remove" }
+            }
+        }
+        form method="post" action="/integrations/cursor" class="box" data-testid="add-cursor" {
+            (csrf)
+            label { (if row.is_some() { "Replace the admin API key " } else { "Admin API key " }) input type="password" name="key" autocomplete="off" placeholder="key_…" data-testid="cursor-key-input" disabled[!enabled]; }
+            " " button data-testid="add-cursor-button" disabled[!enabled] { "Check and save" }
+            p { small { "Cursor → team settings → Advanced → Admin API keys. The key is checked with a real request to Cursor, stored encrypted and never shown again (only its last four characters). The first pull reads the last 7 days." } }
+        }
+        h3 { "Cursor users" }
+        p { small {
+            "Usage is attributed by the e-mail address on each Cursor event: to the developer that address was linked to, else to a current developer whose name is exactly that address, else to a new developer named by the masked address. "
+            "Addresses are stored only as keyed hashes and shown masked. Linking or renaming changes where future pulls count; usage already counted stays with its developer."
+        } }
+        div.scroll tabindex="0" role="region" aria-label="Cursor users" {
+        table data-testid="table-cursor-users" {
+            thead { tr { th { "Cursor user" } th { "Counts for" } th { "Since" } th { span.sr-only { "Actions" } } } }
+            tbody {
+                @for u in users {
+                    tr data-testid="cursor-user" {
+                        td data-label="Cursor user" data-testid="cursor-user-masked" { (u.masked) }
+                        td data-label="Counts for" data-testid="cursor-user-developer" { (u.developer_name) }
+                        td data-label="Since" { (zone.time(u.created_ms)) }
+                        td {
+                            form method="post" action="/integrations/cursor/user" {
+                                (csrf) input type="hidden" name="email_hash" value=(u.email_hash);
+                                label { span.sr-only { "Link to" } select name="developer_id" {
+                                    @for d in &current { option value=(d.id) selected[d.id == u.developer_id] { (d.name) } }
+                                } }
+                                " " button data-testid="cursor-link" { "Link" }
+                            }
+                            form method="post" action="/integrations/cursor/user" {
+                                (csrf) input type="hidden" name="email_hash" value=(u.email_hash);
+                                input type="hidden" name="developer_id" value=(u.developer_id);
+                                label { span.sr-only { "New name" } input name="name" placeholder="Rename the developer" maxlength="200"; }
+                                " " button data-testid="cursor-rename" { "Rename" }
+                            }
+                        }
+                    }
+                }
+                @if users.is_empty() { tr { td colspan="4" { "No Cursor user yet." } } }
+            }
+        }
+        }
+    }
+}
+
+/// Admin API keys are opaque; this only keeps out what cannot be one.
+fn valid_cursor_key(k: &str) -> bool {
+    (8..=256).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
+}
+
+pub async fn add_cursor(req: Request, env: Env) -> Page {
+    let form = AdminForm::read(req, &env, Role::Admin).await?;
+    let Some(kms) = vault::kms_key(&env) else {
+        return back("error", "Integrations are disabled: KMS_KEY is not set.");
+    };
+    let key = form.trimmed("key").to_string();
+    if !valid_cursor_key(&key) {
+        return back(
+            "error",
+            "That is not a Cursor admin API key (8–256 printable characters, no spaces).",
+        );
+    }
+    let user = &form.user;
+    let now = now_ms();
+    // A real request (the last hour, one event) proves the key before it is kept.
+    if let Err(f) = cursor::fetch_page(&env, &key, now - tally_core::time::HOUR_MS, now, 1, 1).await
+    {
+        user.audit(AuditAction::IntegrationTest, json!({"kind": "cursor", "result": f.message(), "http_status": f.status(), "saved": false})).await?;
+        return back("error", &format!("{} Nothing was saved.", f.message()));
+    }
+    let team = user.db.settings().await?;
+    let id = random_id()?;
+    let last4 = slack::last4(&key);
+    user.db
+        .set_cursor_integration(
+            &id,
+            &vault::seal_secret(&kms, &team.id, &id, &key)?,
+            &last4,
+            &user.principal.email,
+            now,
+            now - cursor::INITIAL_LOOKBACK_MS,
+        )
+        .await?;
+    user.audit(
+        AuditAction::IntegrationInstall,
+        json!({"integration_id": id, "kind": "cursor", "last4": last4}),
+    )
+    .await?;
+    back(
+        "saved",
+        "Cursor key checked and saved; usage is pulled every hour",
+    )
+}
+
+pub async fn remove_cursor(req: Request, env: Env) -> Page {
+    let form = AdminForm::read(req, &env, Role::Admin).await?;
+    if form.user.db.remove_cursor_integration().await? {
+        form.user
+            .audit(AuditAction::IntegrationRemove, json!({"kind": "cursor"}))
+            .await?;
+    }
+    back("saved", "Cursor integration removed")
+}
+
+pub async fn link_cursor_user(req: Request, env: Env) -> Page {
+    let form = AdminForm::read(req, &env, Role::Admin).await?;
+    let hash = form.trimmed("email_hash");
+    let developer = form.trimmed("developer_id");
+    let name = form.trimmed("name");
+    let db = &form.user.db;
+    if !name.is_empty() {
+        if !crate::web::actions::valid_developer_name(name) {
+            return back("error", "A developer name is 1–200 bytes.");
+        }
+        if !db.rename_cursor_developer(developer, name).await? {
+            return back("error", "No such Cursor developer.");
+        }
+        form.user
+            .audit(
+                AuditAction::CursorUserLink,
+                json!({"developer_id": developer, "name": name}),
+            )
+            .await?;
+        return back("saved", "developer renamed");
+    }
+    if !db.link_cursor_user(hash, developer).await? {
+        return back("error", "No such Cursor user or developer.");
+    }
+    form.user
+        .audit(
+            AuditAction::CursorUserLink,
+            json!({"email_hash": hash, "developer_id": developer}),
+        )
+        .await?;
+    back(
+        "saved",
+        "Cursor user linked; future pulls count for that developer",
+    )
 }
 
 fn back(saved_or_error: &str, msg: &str) -> Page {
