@@ -15,7 +15,10 @@ use crate::home::Home;
 use crate::source::EventId;
 use crate::tail::Checkpoint;
 
-const MAGIC: &[u8; 8] = b"TALLYIX1";
+const MAGIC: &[u8; 8] = b"TALLYIX2";
+/// The format before records named their branch: read only for what it had
+/// already queued, then rebuilt from the logs so every record gets its branch.
+const MAGIC_V1: &[u8; 8] = b"TALLYIX1";
 
 impl Index {
     /// The saved index for these log roots; a missing or damaged file gives an
@@ -29,10 +32,12 @@ impl Index {
             }
             Err(e) => return Err(AgentError::io("reading", &path, e)),
         };
+        let v1 = bytes.starts_with(MAGIC_V1);
         match decode(&bytes) {
-            Some(ix) if ix.roots_sig == roots_sig => Ok(ix),
-            // Other log directories than last time: count afresh rather than
-            // mix them, but remember what was already shipped.
+            Some(ix) if ix.roots_sig == roots_sig && !v1 => Ok(ix),
+            // Other log directories than last time (or an index of before
+            // branches): count afresh rather than mix them, but remember
+            // what was already shipped.
             Some(old) => {
                 let mut ix = Index::new(roots_sig.to_string());
                 ix.queued_elsewhere = old.queued_elsewhere;
@@ -147,6 +152,7 @@ fn encode(ix: &Index) -> Vec<u8> {
         w.u32(r.model);
         w.u32(r.session);
         w.u32(r.cwd);
+        w.u32(r.branch);
         for v in [
             r.usage.input,
             r.usage.output,
@@ -170,9 +176,10 @@ fn encode(ix: &Index) -> Vec<u8> {
 }
 
 fn decode(b: &[u8]) -> Option<Index> {
-    if b.len() < MAGIC.len() + 4 || &b[..8] != MAGIC {
+    if b.len() < MAGIC.len() + 4 || (&b[..8] != MAGIC && &b[..8] != MAGIC_V1) {
         return None;
     }
+    let v1 = &b[..8] == MAGIC_V1;
     let (body, crc) = b.split_at(b.len() - 4);
     if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().ok()?) {
         return None;
@@ -220,7 +227,9 @@ fn decode(b: &[u8]) -> Option<Index> {
         let agent = agent_from(r.u8()?)?;
         let ts = r.u64()? as i64;
         let (model, session, cwd) = (r.u32()?, r.u32()?, r.u32()?);
-        if model >= max || session >= max || cwd >= max {
+        // A v1 record has no branch; it is read only for its id and flag.
+        let branch = if v1 { cwd } else { r.u32()? };
+        if model >= max || session >= max || cwd >= max || branch >= max {
             return None;
         }
         let usage = TokenUsage {
@@ -238,6 +247,7 @@ fn decode(b: &[u8]) -> Option<Index> {
             model,
             session,
             cwd,
+            branch,
             usage,
             fast: flags & 1 != 0,
             queued: flags & 2 != 0,
