@@ -560,7 +560,8 @@ mod tests {
                 ("/w/s2".into(), "main".into(), 1, 7),
             ]
         );
-        // Sonnet input is $3/M: 1,000,003 tokens cost exactly $3.000009.
+        // Sonnet input is $3/M, $6/M in a request over 200K tokens: the
+        // million-token request costs $6, the three-token one $0.000009.
         let only = Filter {
             agent: Some(AgentKind::ClaudeCode),
             ..Filter::all_days(TimeZone::UTC)
@@ -568,7 +569,7 @@ mod tests {
         let r = build(&ix, Group::Branch, &only);
         assert_eq!(r.rows[1].sums.requests, 2);
         assert!(
-            to_json(&r).contains("{\"project\":\"/w/s1\",\"branch\":\"main\",\"models\":[\"claude-sonnet-4-5-20250929\"],\"input_tokens\":1000003,\"output_tokens\":0,\"cache_write_5m_tokens\":0,\"cache_write_1h_tokens\":0,\"cache_read_tokens\":0,\"requests\":2,\"cost_usd\":3.000009}"),
+            to_json(&r).contains("{\"project\":\"/w/s1\",\"branch\":\"main\",\"models\":[\"claude-sonnet-4-5-20250929\"],\"input_tokens\":1000003,\"output_tokens\":0,\"cache_write_5m_tokens\":0,\"cache_write_1h_tokens\":0,\"cache_read_tokens\":0,\"requests\":2,\"cost_usd\":6.000009}"),
             "{}",
             to_json(&r)
         );

@@ -75,6 +75,7 @@ tally_core::named_enum! {
         InstallTokenRevoke => "install_token.revoke",
         MemberInviteResend => "member.invite_resend",
         MemberInviteRevoke => "member.invite_revoke",
+        BranchLabel => "branch.label",
     }
 }
 

@@ -317,4 +317,45 @@ mod tests {
         assert!(decode(&bad).is_none());
         assert!(decode(&bytes[..bytes.len() - 1]).is_none());
     }
+
+    /// An index written before records named their branch: its queued ids
+    /// are kept (never shipped twice), everything else is read again.
+    #[test]
+    fn an_index_of_before_branches_is_rebuilt_keeping_what_was_queued() {
+        let mut ix = Index::new("sig".into());
+        ix.offer(&req(1, "s1", 5));
+        ix.offer(&req(2, "s2", 7));
+        ix.records[1].queued = true;
+        let v2 = encode(&ix);
+        // The v1 layout: the same bytes without each record's branch field.
+        const V2_RECORD: usize = 16 + 1 + 8 + 12 + 4 + 40 + 1;
+        let body = &v2[..v2.len() - 4];
+        let records_end = body.len() - 4; // no ids queued elsewhere
+        let start = records_end - 2 * V2_RECORD;
+        let mut v1 = body[..start].to_vec();
+        for k in 0..2 {
+            let r = &body[start + k * V2_RECORD..start + (k + 1) * V2_RECORD];
+            v1.extend_from_slice(&r[..37]);
+            v1.extend_from_slice(&r[41..]);
+        }
+        v1.extend_from_slice(&body[records_end..]);
+        v1[..8].copy_from_slice(MAGIC_V1);
+        let crc = crc32fast::hash(&v1);
+        v1.extend_from_slice(&crc.to_le_bytes());
+        let old = decode(&v1).unwrap();
+        assert_eq!(old.records.len(), 2);
+        assert_eq!(old.records[1].id, [2; 16]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        std::fs::write(home.index(), &v1).unwrap();
+        let loaded = Index::load(&home, "sig").unwrap();
+        assert!(loaded.records.is_empty());
+        assert_eq!(loaded.queued_elsewhere, HashSet::from([[2u8; 16]]));
+        // Today's format loads as it was saved.
+        std::fs::write(home.index(), &v2).unwrap();
+        let loaded = Index::load(&home, "sig").unwrap();
+        assert_eq!(loaded.records, ix.records);
+        assert_eq!(loaded.str(loaded.records[0].branch), "b1");
+    }
 }
