@@ -65,7 +65,13 @@ pub fn queue_parts(
     disagreements: u64,
     now: i64,
 ) -> Vec<QueuePart> {
-    let parts = aggregate(events).split(ROWS_PER_MESSAGE);
+    let mut rollup = aggregate(events);
+    // Branch names are stored, so they are redacted again here like any
+    // text the edge keeps (idempotent on what the agent already redacted).
+    for b in &mut rollup.branch_names {
+        b.name = tally_core::redact::redact(&b.name);
+    }
+    let parts = rollup.split(ROWS_PER_MESSAGE);
     let split = split_id(&parts);
     parts
         .into_iter()
