@@ -62,14 +62,9 @@ fn short(h: &str) -> String {
 
 /// A branch row of the JSON download, "last active" aside.
 fn row(
-    project: &str,
-    branch: &str,
-    hash: &str,
-    devs: u64,
-    reqs: u64,
-    input: u64,
-    cost: &str,
-    exact: &str,
+    [project, branch, hash]: [&str; 3],
+    [devs, reqs, input]: [u64; 3],
+    [cost, exact]: [&str; 2],
 ) -> Value {
     json!({
         "project": project, "branch": branch, "branch (keyed hash)": hash,
@@ -156,28 +151,26 @@ fn cost_per_branch_exact_labelled_filtered_and_private_in_off() {
     // × 3 µ$ = $0.021 on vega (two developers), and so on.
     let expected = |vega_name: &str| {
         vec![
-            row(&short(&p), vega_name, &vega, 2, 3, 7_000, "$0.02", "$0.021"),
             row(
-                &short(&p),
-                &short(&orion),
-                &orion,
-                1,
-                1,
-                500,
-                "$0.00",
-                "$0.0015",
+                [&short(&p), vega_name, &vega],
+                [2, 3, 7_000],
+                ["$0.02", "$0.021"],
             ),
             row(
-                &short(&q),
-                &short(&orion),
-                &orion,
-                1,
-                1,
-                300,
-                "$0.00",
-                "$0.0009",
+                [&short(&p), &short(&orion), &orion],
+                [1, 1, 500],
+                ["$0.00", "$0.0015"],
             ),
-            row(&short(&p), "(no branch)", "", 1, 1, 100, "$0.00", "$0.0003"),
+            row(
+                [&short(&q), &short(&orion), &orion],
+                [1, 1, 300],
+                ["$0.00", "$0.0009"],
+            ),
+            row(
+                [&short(&p), "(no branch)", ""],
+                [1, 1, 100],
+                ["$0.00", "$0.0003"],
+            ),
         ]
     };
     let page = owner.get_json(&format!("/branches?{range}&format=json"));
@@ -344,16 +337,15 @@ fn cost_per_branch_exact_labelled_filtered_and_private_in_off() {
     assert_eq!(
         without_last_active(&only_q, &day),
         vec![
-            row(&short(&q), ORION, &orion, 1, 2, 1_300, "$0.00", "$0.0039"),
             row(
-                &short(&q),
-                "hotfix/[REDACTED:github_token]",
-                &hot,
-                1,
-                1,
-                10,
-                "$0.00",
-                "$0.00003"
+                [&short(&q), ORION, &orion],
+                [1, 2, 1_300],
+                ["$0.00", "$0.0039"]
+            ),
+            row(
+                [&short(&q), "hotfix/[REDACTED:github_token]", &hot],
+                [1, 1, 10],
+                ["$0.00", "$0.00003"]
             ),
         ]
     );
