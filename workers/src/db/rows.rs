@@ -131,6 +131,8 @@ pub struct BranchTotals {
     pub branch: String,
     pub label: String,
     pub name: String,
+    /// Distinct developers (named so no statement reads like the table).
+    #[serde(rename = "developer_count")]
     pub developers: i64,
     #[serde(deserialize_with = "exact")]
     pub requests: i64,
