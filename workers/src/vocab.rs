@@ -145,7 +145,8 @@ mod tests {
                 "source_path.change",
                 "install_token.revoke",
                 "member.invite_resend",
-                "member.invite_revoke"
+                "member.invite_revoke",
+                "branch.label"
             ]
         );
     }
