@@ -35,7 +35,7 @@ pub fn branch_name(r: &BranchTotals) -> String {
     } else if !r.name.is_empty() {
         r.name.clone()
     } else {
-        format!("{}…", &r.branch[..r.branch.len().min(12)])
+        format!("{}…", r.branch.chars().take(12).collect::<String>())
     }
 }
 
@@ -79,7 +79,7 @@ pub fn branch_table(
                 Cell::text("—")
             } else {
                 Cell::titled(
-                    format!("{}…", &r.branch[..r.branch.len().min(12)]),
+                    format!("{}…", r.branch.chars().take(12).collect::<String>()),
                     r.branch.clone(),
                 )
             }
@@ -134,14 +134,19 @@ pub async fn branches(req: Request, env: Env) -> Page {
         if r.branch.is_empty() {
             return html! { "—" };
         }
-        let id = format!("branch-label-{}-{}", &r.project[..16], &r.branch[..16]);
+        let head = |h: &str, n: usize| h.chars().take(n).collect::<String>();
+        let id = format!(
+            "branch-label-{}-{}",
+            head(&r.project, 16),
+            head(&r.branch, 16)
+        );
         html! {
             form.rename method="post" action="/branches/label" data-testid="rename-branch" {
                 (csrf_field(csrf))
                 input type="hidden" name="project" value=(r.project);
                 input type="hidden" name="branch" value=(r.branch);
                 input type="hidden" name="back" value=(back);
-                label.sr-only for=(id) { "Name of branch " (&r.branch[..12]) }
+                label.sr-only for=(id) { "Name of branch " (head(&r.branch, 12)) }
                 input #(id) name="label" maxlength="80" required value=(r.label) placeholder="Name this branch" data-testid="branch-label";
                 " "
                 button data-testid="save-branch-label" { "Save" }
