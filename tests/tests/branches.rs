@@ -255,7 +255,10 @@ fn cost_per_branch_exact_labelled_filtered_and_private_in_off() {
     );
     assert!(html.contains("Vega launch"), "{html}");
     assert!(
-        html.contains(&format!("href=\"/branches?{range}&amp;project={p}\"")),
+        html.contains(&format!(
+            "href=\"/branches?{}&amp;project={p}\"",
+            range.replace('&', "&amp;")
+        )),
         "{html}"
     );
     // The list page itself carries the nav entry and the name form.
