@@ -48,6 +48,22 @@ CREATE TABLE "batches" (
   PRIMARY KEY (team_id, batch_id, part)
 ) WITHOUT ROWID;
 
+CREATE TABLE branch_labels (
+  team_id TEXT NOT NULL,
+  project TEXT NOT NULL,
+  branch TEXT NOT NULL,
+  label TEXT NOT NULL,
+  PRIMARY KEY (team_id, project, branch)
+);
+
+CREATE TABLE branch_names (
+  team_id TEXT NOT NULL,
+  project TEXT NOT NULL,
+  branch TEXT NOT NULL,
+  name TEXT NOT NULL,
+  PRIMARY KEY (team_id, project, branch)
+);
+
 CREATE TABLE budgets (
   team_id TEXT NOT NULL,
   scope TEXT NOT NULL CHECK (scope IN ('team', 'project', 'developer')),

@@ -19,6 +19,8 @@ pub enum Group {
     Daily,
     Session,
     Project,
+    /// Per project and git branch: a branch name alone is not unique.
+    Branch,
     Model,
 }
 
@@ -180,6 +182,7 @@ pub fn build(ix: &Index, group: Group, f: &Filter) -> Report {
             Group::Daily => (day, r.model),
             Group::Session => (0, r.session),
             Group::Project => (0, r.cwd),
+            Group::Branch => (r.cwd as i64, r.branch),
             Group::Model => (0, r.model),
         };
         let g = groups
@@ -207,6 +210,10 @@ pub fn build(ix: &Index, group: Group, f: &Filter) -> Report {
                     ]
                 }
                 Group::Project => vec![("project", ix.str(k).to_string())],
+                Group::Branch => vec![
+                    ("project", ix.str(cwd).to_string()),
+                    ("branch", ix.str(k).to_string()),
+                ],
                 Group::Model => vec![("model", ix.str(k).to_string())],
             };
             (last, Row { key, models, sums })
@@ -257,7 +264,7 @@ pub fn to_json(r: &Report) -> String {
         for (k, v) in &row.key {
             out.push_str(&format!("{}:{},", json_str(k), json_str(v)));
         }
-        if matches!(r.group, Group::Session | Group::Project) {
+        if matches!(r.group, Group::Session | Group::Project | Group::Branch) {
             let models: Vec<String> = row.models.iter().map(|m| json_str(m)).collect();
             out.push_str(&format!("\"models\":[{}],", models.join(",")));
         }
@@ -302,6 +309,7 @@ pub fn to_table(r: &Report) -> String {
             Group::Daily => "date".into(),
             Group::Session => "session id".into(),
             Group::Project => "project".into(),
+            Group::Branch => "branch".into(),
             Group::Model => "model".into(),
         }],
     };
@@ -402,6 +410,7 @@ mod tests {
             fast: false,
             session_id: session.into(),
             cwd: format!("/w/{session}"),
+            branch: String::new(),
             line_tag: 0,
             text: None,
         }
@@ -506,6 +515,68 @@ mod tests {
         assert!(
             table.lines().last().unwrap().starts_with("total"),
             "{table}"
+        );
+    }
+
+    #[test]
+    fn branches_group_per_project_and_filter_by_agent() {
+        let mut ix = Index::new(String::new());
+        let model = "claude-sonnet-4-5-20250929";
+        for (id, branch, input) in [
+            (1, "main", 1_000_000),
+            (2, "feature/x", 2_000),
+            (3, "main", 3),
+        ] {
+            let mut r = rec(id, LATE, model, "s1", input, 0);
+            r.branch = branch.into();
+            ix.offer(&r);
+        }
+        let mut other = rec(4, LATE, model, "s2", 7, 0);
+        other.branch = "main".into();
+        ix.offer(&other);
+        let mut codex = rec(5, LATE, "gpt-5-codex", "s1", 9, 0);
+        codex.agent = AgentKind::Codex;
+        codex.branch = "main".into();
+        ix.offer(&codex);
+        let f = Filter::all_days(TimeZone::UTC);
+        let r = build(&ix, Group::Branch, &f);
+        let rows: Vec<(String, String, u64, u64)> = r
+            .rows
+            .iter()
+            .map(|x| {
+                (
+                    x.key[0].1.clone(),
+                    x.key[1].1.clone(),
+                    x.sums.requests,
+                    x.sums.tokens.input,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("/w/s1".into(), "feature/x".into(), 1, 2_000),
+                ("/w/s1".into(), "main".into(), 3, 1_000_012),
+                ("/w/s2".into(), "main".into(), 1, 7),
+            ]
+        );
+        // Sonnet input is $3/M, $6/M in a request over 200K tokens: the
+        // million-token request costs $6, the three-token one $0.000009.
+        let only = Filter {
+            agent: Some(AgentKind::ClaudeCode),
+            ..Filter::all_days(TimeZone::UTC)
+        };
+        let r = build(&ix, Group::Branch, &only);
+        assert_eq!(r.rows[1].sums.requests, 2);
+        assert!(
+            to_json(&r).contains("{\"project\":\"/w/s1\",\"branch\":\"main\",\"models\":[\"claude-sonnet-4-5-20250929\"],\"input_tokens\":1000003,\"output_tokens\":0,\"cache_write_5m_tokens\":0,\"cache_write_1h_tokens\":0,\"cache_read_tokens\":0,\"requests\":2,\"cost_usd\":6.000009}"),
+            "{}",
+            to_json(&r)
+        );
+        assert!(
+            to_table(&r).starts_with("project  branch"),
+            "{}",
+            to_table(&r)
         );
     }
 

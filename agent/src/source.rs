@@ -38,6 +38,8 @@ pub struct Request {
     pub fast: bool,
     pub session_id: String,
     pub cwd: String,
+    /// The git branch the log line names ("" for none).
+    pub branch: String,
     /// Identifies the line, so a line read twice does not repeat its text.
     pub line_tag: u64,
     /// Text is kept only when the request may ship in a mode that carries text.
@@ -191,6 +193,7 @@ impl LineParser for ClaudeParser {
                     fast: r.fast,
                     session_id: r.session_id,
                     cwd: r.cwd.unwrap_or_default(),
+                    branch: r.git_branch.unwrap_or_default(),
                     line_tag: crate::tail::fnv1a(r.uuid.as_bytes()),
                     text,
                 }))
@@ -275,6 +278,7 @@ impl LineParser for CodexParser {
                     fast: false,
                     session_id: session,
                     cwd: r.cwd.unwrap_or_default(),
+                    branch: r.branch.unwrap_or_default(),
                     line_tag: r.seq as u64,
                     // Codex rollouts carry no per-request text we ship.
                     text: None,
@@ -401,6 +405,8 @@ impl Source for Gemini {
                     fast: false,
                     session_id: session.clone(),
                     cwd: project.clone(),
+                    // Gemini CLI's chats record no branch.
+                    branch: String::new(),
                     line_tag: crate::tail::fnv1a(r.message_id.as_bytes()),
                     // Chat text is not read yet: Gemini requests ship without it.
                     text: None,
@@ -619,6 +625,8 @@ fn opencode_request(r: tally_core::opencode::OpenCodeRequest, cwd: String) -> Re
         fast: false,
         session_id: r.session_id,
         cwd,
+        // OpenCode's messages record no branch.
+        branch: String::new(),
         line_tag: crate::tail::fnv1a(r.message_id.as_bytes()),
         // OpenCode message text is not read: its events carry none.
         text: None,

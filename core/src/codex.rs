@@ -25,6 +25,8 @@ pub struct CodexRequest {
     pub usage: TokenUsage,
     pub session_id: String,
     pub cwd: Option<String>,
+    /// `session_meta`'s `git.branch`, when the session ran in a repository.
+    pub branch: Option<String>,
     /// 0, 1, 2, … in the order the file's requests appear: with the session id,
     /// a stable identity for the request.
     pub seq: u32,
@@ -49,6 +51,7 @@ struct Totals {
 pub struct CodexFile {
     session_id: String,
     cwd: Option<String>,
+    branch: Option<String>,
     model: Option<String>,
     last: Option<Totals>,
     seq: u32,
@@ -61,6 +64,7 @@ impl CodexFile {
         CodexFile {
             session_id,
             cwd: None,
+            branch: None,
             model: None,
             last: None,
             seq: 0,
@@ -118,6 +122,9 @@ impl CodexFile {
                 }
                 if let Some(cwd) = p.cwd.owned() {
                     self.cwd = Some(cwd);
+                }
+                if let Some(b) = p.git.and_then(|g| g.branch.owned()) {
+                    self.branch = Some(b);
                 }
                 CodexLine::Skip
             }
@@ -182,6 +189,7 @@ impl CodexFile {
                     usage,
                     session_id: self.session_id.clone(),
                     cwd: self.cwd.clone(),
+                    branch: self.branch.clone(),
                     seq,
                 })
             }
@@ -249,6 +257,14 @@ struct RawPayload<'a> {
     model: LenientStr<'a>,
     #[serde(borrow, default)]
     info: Option<RawInfo<'a>>,
+    #[serde(borrow, default)]
+    git: Option<RawGit<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawGit<'a> {
+    #[serde(borrow, default)]
+    branch: LenientStr<'a>,
 }
 
 #[derive(Deserialize)]
@@ -275,6 +291,29 @@ mod tests {
             r#"{{"timestamp":"{ts}","type":"event_msg","payload":{{"type":"token_count","info":{{"total_token_usage":{{"input_tokens":{input},"cached_input_tokens":{cached},"output_tokens":{output},"reasoning_output_tokens":1,"total_tokens":{}}},"last_token_usage":{{"input_tokens":1,"cached_input_tokens":0,"output_tokens":1,"reasoning_output_tokens":0,"total_tokens":2}},"model_context_window":272000}},"rate_limits":null}}}}"#,
             input + output
         )
+    }
+
+    #[test]
+    fn the_branch_comes_from_session_meta_git() {
+        let mut f = CodexFile::new(String::new());
+        let meta = r#"{"timestamp":"2025-11-01T09:00:00.000Z","type":"session_meta","payload":{"id":"0199a213-81c0-7800-8aa1-bbab2a035a53","timestamp":"2025-11-01T09:00:00.000Z","cwd":"/w/codex-app","originator":"codex_cli_rs","cli_version":"0.58.0","instructions":null,"git":{"commit_hash":"abc","branch":"feature/codex-branch","repository_url":"git@example.com:x/y.git"}}}"#;
+        assert_eq!(f.push_line(meta.as_bytes()), CodexLine::Skip);
+        let CodexLine::Request(r) =
+            f.push_line(tc("2025-11-01T09:00:02.000Z", 10, 0, 1).as_bytes())
+        else {
+            panic!()
+        };
+        assert_eq!(r.branch.as_deref(), Some("feature/codex-branch"));
+        // A rollout outside a repository records `"git": null`.
+        let mut g = CodexFile::new(String::new());
+        let meta = meta.replace(r#"{"commit_hash":"abc","branch":"feature/codex-branch","repository_url":"git@example.com:x/y.git"}"#, "null");
+        assert_eq!(g.push_line(meta.as_bytes()), CodexLine::Skip);
+        let CodexLine::Request(r) =
+            g.push_line(tc("2025-11-01T09:00:02.000Z", 10, 0, 1).as_bytes())
+        else {
+            panic!()
+        };
+        assert_eq!(r.branch, None);
     }
 
     #[test]
@@ -308,6 +347,7 @@ mod tests {
             (0, "gpt-5-codex", Some("/w/x"))
         );
         assert_eq!(r.session_id, "0199a213-81c0-7800-8aa1-bbab2a035a53");
+        assert_eq!(r.branch, None);
         // The same total written again is not a request.
         assert_eq!(
             f.push_line(tc("2025-11-01T00:00:02.100Z", 1000, 600, 100).as_bytes()),

@@ -314,6 +314,8 @@ pub fn map_event(team_salt: &str, e: &UsageEvent) -> Result<Mapped, Skip> {
         // and counts the difference, as for an agent's or OTLP's figure.
         cost_pico_usd: charged_pico,
         cwd: String::new(),
+        // Cursor's usage events name no repository or branch.
+        branch: String::new(),
         session_id: String::new(),
         prompt: None,
         response: None,

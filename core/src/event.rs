@@ -61,6 +61,9 @@ named_enum! {
 }
 
 pub const MAX_HINT_CHARS: usize = 120;
+/// A readable branch name on the wire, after redaction: git allows longer
+/// refs, but no branch anyone reads on a dashboard is longer than this.
+pub const MAX_BRANCH_NAME_BYTES: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Categorization {
@@ -87,8 +90,17 @@ pub struct WireEvent {
     /// prices every event itself and keeps this only to count disagreements.
     pub cost_pico_usd: Option<u64>,
     pub project: String,
+    /// Keyed hash of the git branch (`hash::branch_hash`), in every mode;
+    /// empty when the request ran outside a branch (no repository, a
+    /// detached HEAD, an agent that does not record one).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub branch: String,
     pub session: String,
     pub mode: PrivacyMode,
+    /// The branch's readable name, redacted on the machine: only in the modes
+    /// that already share prompt text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<Categorization>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -29,6 +29,13 @@ pub fn project_hash(team_salt: &str, cwd: &str) -> String {
     hmac_hex(team_salt.as_bytes(), format!("cwd\0{cwd}").as_bytes())
 }
 
+/// Branch identity, keyed like the project: the same branch name maps to the
+/// same id for the whole team and to nothing guessable outside it. Callers
+/// pass a name `privacy::branch_of` admitted (never the empty string).
+pub fn branch_hash(team_salt: &str, branch: &str) -> String {
+    hmac_hex(team_salt.as_bytes(), format!("branch\0{branch}").as_bytes())
+}
+
 pub fn session_hash(team_salt: &str, session_id: &str) -> String {
     hmac_hex(
         team_salt.as_bytes(),

@@ -21,6 +21,10 @@ pub use crate::time::QUARTER_MS;
 pub struct QuarterKey {
     pub quarter: i64,
     pub project: String,
+    /// The branch's keyed hash ("" for none); absent on the queue when empty,
+    /// so messages of Workers before branches and branchless rows read alike.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub branch: String,
     pub model: String,
     pub agent: String,
 }
@@ -35,6 +39,8 @@ struct QuarterKeyWire {
     #[serde(default)]
     hour: Option<i64>,
     project: String,
+    #[serde(default)]
+    branch: String,
     model: String,
     agent: String,
 }
@@ -48,6 +54,7 @@ impl From<QuarterKeyWire> for QuarterKey {
                 .or(w.hour.map(|h| h * quarters_per_hour))
                 .unwrap_or(0),
             project: w.project,
+            branch: w.branch,
             model: w.model,
             agent: w.agent,
         }
@@ -115,12 +122,23 @@ pub struct CategoryKey {
     pub project_hint: String,
 }
 
+/// A branch's readable name as a text mode sent it (already redacted on the
+/// machine): what the Branches page shows until an admin labels the hash.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BranchName {
+    pub project: String,
+    pub branch: String,
+    pub name: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rollup {
     #[serde(alias = "hourly")]
     pub quarters: Vec<(QuarterKey, Totals)>,
     pub sessions: Vec<SessionRow>,
     pub categories: Vec<(CategoryKey, u64)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub branch_names: Vec<BranchName>,
     pub events: u64,
 }
 
@@ -128,10 +146,16 @@ pub fn aggregate(events: &[WireEvent]) -> Rollup {
     let mut quarters: BTreeMap<QuarterKey, Totals> = BTreeMap::new();
     let mut sessions: BTreeMap<&str, SessionRow> = BTreeMap::new();
     let mut categories: BTreeMap<CategoryKey, u64> = BTreeMap::new();
+    // One name per branch of a project: the batch's latest spelling.
+    let mut names: BTreeMap<(&str, &str), &str> = BTreeMap::new();
     for e in events {
+        if let Some(n) = e.branch_name.as_deref().filter(|_| !e.branch.is_empty()) {
+            names.insert((&e.project, &e.branch), n);
+        }
         let key = QuarterKey {
             quarter: e.ts.div_euclid(QUARTER_MS),
             project: e.project.clone(),
+            branch: e.branch.clone(),
             model: e.model.clone(),
             agent: e.agent.as_str().to_string(),
         };
@@ -167,6 +191,14 @@ pub fn aggregate(events: &[WireEvent]) -> Rollup {
         quarters: quarters.into_iter().collect(),
         sessions: sessions.into_values().collect(),
         categories: categories.into_iter().collect(),
+        branch_names: names
+            .into_iter()
+            .map(|((project, branch), name)| BranchName {
+                project: project.to_string(),
+                branch: branch.to_string(),
+                name: name.to_string(),
+            })
+            .collect(),
         events: events.len() as u64,
     }
 }
@@ -182,7 +214,7 @@ pub fn split_id(parts: &[Rollup]) -> String {
 
 impl Rollup {
     pub fn rows(&self) -> usize {
-        self.quarters.len() + self.sessions.len() + self.categories.len()
+        self.quarters.len() + self.sessions.len() + self.categories.len() + self.branch_names.len()
     }
 
     /// Splits into parts of at most `max_rows` rows so each queue message stays
@@ -218,6 +250,12 @@ impl Rollup {
             }
             cur.categories.push(c);
         }
+        for b in self.branch_names {
+            if cur.rows() == max_rows {
+                flush(&mut cur, &mut parts);
+            }
+            cur.branch_names.push(b);
+        }
         flush(&mut cur, &mut parts);
         // The event count belongs to the batch, not to a part; keep it once.
         if let Some(first) = parts.first_mut() {
@@ -248,8 +286,10 @@ mod tests {
             fast: false,
             cost_pico_usd: cost,
             project: "p".repeat(64),
+            branch: String::new(),
             session: session.into(),
             mode: PrivacyMode::Off,
+            branch_name: None,
             category: None,
             prompt: None,
             response: None,
@@ -304,6 +344,48 @@ mod tests {
         let back: Rollup = serde_json::from_str(&serde_json::to_string(&now).unwrap()).unwrap();
         assert_eq!(back, now);
         assert_eq!(back.quarters[0].0.quarter, 5);
+    }
+
+    #[test]
+    fn branches_split_the_quarter_rows_and_names_travel_once() {
+        let (main, topic) = ("a".repeat(64), "b".repeat(64));
+        let mut e1 = ev(QUARTER_MS, "s", "m", Some(10));
+        e1.branch = main.clone();
+        let mut e2 = ev(QUARTER_MS + 1, "s", "m", Some(20));
+        e2.branch = topic.clone();
+        e2.branch_name = Some("topic".into());
+        e2.mode = crate::event::PrivacyMode::Full;
+        let mut e3 = ev(QUARTER_MS + 2, "s", "m", Some(30));
+        e3.branch = topic.clone();
+        e3.branch_name = Some("topic".into());
+        let r = aggregate(&[e1, e2, e3, ev(QUARTER_MS + 3, "s", "m", Some(1))]);
+        let rows: Vec<(&str, u64, Usd)> = r
+            .quarters
+            .iter()
+            .map(|(k, t)| (k.branch.as_str(), t.requests, t.cost))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("", 1, Usd::from_pico(1)),
+                (main.as_str(), 1, Usd::from_pico(10)),
+                (topic.as_str(), 2, Usd::from_pico(50)),
+            ]
+        );
+        assert_eq!(
+            r.branch_names,
+            [BranchName {
+                project: "p".repeat(64),
+                branch: topic,
+                name: "topic".into()
+            }]
+        );
+        assert_eq!(r.rows(), 5);
+        let back: Rollup = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+        // A branchless key serializes as before branches existed.
+        let json = serde_json::to_string(&r.quarters[0].0).unwrap();
+        assert!(!json.contains("branch"), "{json}");
     }
 
     #[test]

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::event::{
-    AgentKind, Categorization, Category, EventBatch, PrivacyMode, WireEvent, MAX_HINT_CHARS,
-    MAX_SAFE_INT, MAX_TEXT_BYTES, MAX_TOKENS_PER_FIELD, MAX_TOOLS,
+    AgentKind, Categorization, Category, EventBatch, PrivacyMode, WireEvent, MAX_BRANCH_NAME_BYTES,
+    MAX_HINT_CHARS, MAX_SAFE_INT, MAX_TEXT_BYTES, MAX_TOKENS_PER_FIELD, MAX_TOOLS,
 };
 use crate::hash::is_hex;
 use crate::money::PICO_PER_MICRO;
@@ -239,8 +239,10 @@ fn decode_event(i: usize, v: &Value, now_ms: i64) -> Result<WireEvent, BatchErro
         "cost_pico_usd",
         "cost_micro_usd",
         "project",
+        "branch",
         "session",
         "mode",
+        "branch_name",
         "category",
         "prompt",
         "response",
@@ -309,6 +311,14 @@ fn decode_event(i: usize, v: &Value, now_ms: i64) -> Result<WireEvent, BatchErro
     if !is_hex(project, 64) {
         return Err(f.fail("project", "must be a 64-character HMAC hex digest"));
     }
+    // Absent or empty: no branch. Anything else is a keyed hash.
+    let branch = match f.get("branch") {
+        None => "",
+        Some(_) => f.str("branch", 64)?,
+    };
+    if !branch.is_empty() && !is_hex(branch, 64) {
+        return Err(f.fail("branch", "must be a 64-character HMAC hex digest or empty"));
+    }
     let session = f.str("session", 64)?;
     if !is_hex(session, 64) {
         return Err(f.fail("session", "must be a 64-character HMAC hex digest"));
@@ -342,6 +352,19 @@ fn decode_event(i: usize, v: &Value, now_ms: i64) -> Result<WireEvent, BatchErro
                 project_hint: project_hint.to_string(),
                 confidence: confidence as u8,
             })
+        }
+    };
+    let branch_name = match f.get("branch_name") {
+        None => None,
+        Some(_) => {
+            let name = f.str("branch_name", MAX_BRANCH_NAME_BYTES)?;
+            if name.trim().is_empty() || name.chars().any(char::is_control) {
+                return Err(f.fail("branch_name", "must be a non-empty printable string"));
+            }
+            if branch.is_empty() {
+                return Err(f.fail("branch_name", "sent without its branch hash"));
+            }
+            Some(name.to_string())
         }
     };
     let prompt = match f.get("prompt") {
@@ -380,8 +403,10 @@ fn decode_event(i: usize, v: &Value, now_ms: i64) -> Result<WireEvent, BatchErro
         fast,
         cost_pico_usd,
         project: project.to_string(),
+        branch: branch.to_string(),
         session: session.to_string(),
         mode,
+        branch_name,
         category,
         prompt,
         response,
@@ -552,6 +577,94 @@ mod tests {
         full["prompt"] = json!("fix the bug");
         full["tools"] = json!(["Edit"]);
         assert!(decode_batch(&batch(vec![full]), NOW).is_ok());
+    }
+
+    #[test]
+    fn the_branch_is_a_hash_and_its_name_only_where_text_goes() {
+        let mut e = event();
+        e["branch"] = json!("c".repeat(64));
+        let b = decode_batch(&batch(vec![e.clone()]), NOW).unwrap();
+        assert_eq!(b.events[0].branch, "c".repeat(64));
+        assert_eq!(b.events[0].branch_name, None);
+        // Old agents send none: no branch.
+        assert_eq!(
+            decode_batch(&batch(vec![event()]), NOW).unwrap().events[0].branch,
+            ""
+        );
+        let mut empty = event();
+        empty["branch"] = json!("");
+        assert_eq!(
+            decode_batch(&batch(vec![empty]), NOW).unwrap().events[0].branch,
+            ""
+        );
+
+        let field_msg = |v: Value| {
+            let e = reject(vec![v]);
+            (e.field, e.message)
+        };
+        let mut plain = e.clone();
+        plain["branch"] = json!("main");
+        assert_eq!(
+            field_msg(plain),
+            (
+                "branch".into(),
+                "must be a 64-character HMAC hex digest or empty".into()
+            )
+        );
+        let mut long = e.clone();
+        long["branch"] = json!("c".repeat(65));
+        assert_eq!(
+            field_msg(long),
+            ("branch".into(), "longer than 64 bytes".into())
+        );
+
+        // Off carries no readable name.
+        let mut named_off = e.clone();
+        named_off["branch_name"] = json!("main");
+        assert_eq!(
+            field_msg(named_off),
+            (
+                "branch_name".into(),
+                "not permitted in an event stamped 'off'".into()
+            )
+        );
+        let mut local = e.clone();
+        local["mode"] = json!("categorize_local");
+        local["branch_name"] = json!("main");
+        assert_eq!(
+            field_msg(local),
+            (
+                "branch_name".into(),
+                "not permitted in an event stamped 'categorize_local'".into()
+            )
+        );
+        let mut full = e.clone();
+        full["mode"] = json!("full");
+        full["branch_name"] = json!("feature/PAY-12");
+        let b = decode_batch(&batch(vec![full.clone()]), NOW).unwrap();
+        assert_eq!(b.events[0].branch_name.as_deref(), Some("feature/PAY-12"));
+
+        let mut too_long = full.clone();
+        too_long["branch_name"] = json!("b".repeat(MAX_BRANCH_NAME_BYTES + 1));
+        assert_eq!(
+            field_msg(too_long),
+            ("branch_name".into(), "longer than 200 bytes".into())
+        );
+        let mut control = full.clone();
+        control["branch_name"] = json!("main\u{7}");
+        assert_eq!(
+            field_msg(control),
+            (
+                "branch_name".into(),
+                "must be a non-empty printable string".into()
+            )
+        );
+        let mut orphan = full.clone();
+        orphan.as_object_mut().unwrap().remove("branch");
+        assert_eq!(
+            field_msg(orphan),
+            ("branch_name".into(), "sent without its branch hash".into())
+        );
     }
 
     #[test]

@@ -296,6 +296,8 @@ fn codex_cumulative_deltas() {
     assert!(reqs
         .iter()
         .all(|r| r.cwd.as_deref() == Some("/w/codex-app")));
+    // The real layout's `session_meta.git.branch`, on every request.
+    assert!(reqs.iter().all(|r| r.branch.as_deref() == Some("main")));
     assert!(reqs
         .iter()
         .all(|r| r.session_id == "0199a213-81c0-7800-8aa1-bbab2a035a53"));

@@ -165,15 +165,18 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// A session with a prompt carrying a secret, a streamed two-line response
-/// with a tool call, and a second request.
+/// The git branch of `write_session`: a ticket branch with a token pasted in.
+const BRANCH: &str = "fix/PAY-12-ghp_0123456789abcdefghijABCDEFGHIJ0123456789";
+
+/// A session on `BRANCH` with a prompt carrying a secret, a streamed
+/// two-line response with a tool call, and a second request.
 fn write_session(claude: &Path, ts: i64) {
     let p = claude.join("projects/-home-alice-payments");
     std::fs::create_dir_all(&p).unwrap();
     let s = "aaaaaaaa-1111-4222-8333-444444444444";
     let base = |uuid: &str, t: i64| {
         json!({"uuid": uuid, "sessionId": s, "timestamp": rfc3339(t), "cwd": "/home/alice/payments",
-               "version": "2.0.30", "userType": "external", "isSidechain": false})
+               "version": "2.0.30", "gitBranch": BRANCH, "userType": "external", "isSidechain": false})
     };
     let mut lines = Vec::new();
     let mut u = base("p1", ts);
@@ -214,8 +217,9 @@ fn keys(e: &Value) -> Vec<String> {
     e.as_object().unwrap().keys().cloned().collect()
 }
 
-const BASE: [&str; 9] = [
+const BASE: [&str; 10] = [
     "agent",
+    "branch",
     "cost_pico_usd",
     "id",
     "mode",
@@ -240,8 +244,11 @@ fn each_privacy_mode_sends_exactly_its_fields_and_preview_matches() {
     let cases: [(&str, Vec<String>); 4] = [
         ("off", with(&[])),
         ("categorize_local", with(&["category"])),
-        ("categorize_cloud", with(&["prompt"])),
-        ("full", with(&["prompt", "response", "tools"])),
+        ("categorize_cloud", with(&["branch_name", "prompt"])),
+        (
+            "full",
+            with(&["branch_name", "prompt", "response", "tools"]),
+        ),
     ];
     for (mode, expected) in cases {
         let server = fake_edge(mode);
@@ -286,6 +293,41 @@ fn each_privacy_mode_sends_exactly_its_fields_and_preview_matches() {
                 !text.contains("aaaaaaaa-1111"),
                 "{mode}: session id left: {text}"
             );
+            // The branch: its keyed hash in every mode, its name only where
+            // prompt text goes, and the token in it never.
+            assert_eq!(
+                e["branch"],
+                tally_core::hash::branch_hash(SALT, BRANCH),
+                "{mode}"
+            );
+            assert!(
+                !text.contains("ghp_"),
+                "{mode}: token in the branch left: {text}"
+            );
+            match mode {
+                "categorize_cloud" | "full" => {
+                    assert_eq!(e["branch_name"], "fix/PAY-12-[REDACTED:github_token]")
+                }
+                _ => assert!(!text.contains("PAY-12"), "{mode}: branch name left: {text}"),
+            }
+        }
+        // What the README promises for this mode says the same.
+        let readme = std::fs::read_to_string(tally_e2e::root().join("README.md")).unwrap();
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{mode}`")))
+            .unwrap();
+        let names_branch = row.contains("redacted git branch name");
+        assert_eq!(
+            names_branch,
+            matches!(mode, "categorize_cloud" | "full"),
+            "{row}"
+        );
+        if mode == "off" {
+            assert!(
+                row.contains("git branch") && row.contains("never the branch's name"),
+                "{row}"
+            );
         }
         // The streamed request counts once, with its largest line.
         let first = &events[0];
@@ -322,6 +364,28 @@ fn each_privacy_mode_sends_exactly_its_fields_and_preview_matches() {
             preview, events,
             "{mode}: preview differs from what was sent"
         );
+        if mode == "off" {
+            // Locally the branch is readable: cost per branch, per agent.
+            let r = env.json(&["report", "branch", "--json", "--agent", "claude_code"]);
+            assert_eq!(r["rows"].as_array().unwrap().len(), 1, "{r}");
+            let row = &r["rows"][0];
+            assert_eq!(
+                (&row["project"], &row["branch"], &row["requests"]),
+                (&json!("/home/alice/payments"), &json!(BRANCH), &json!(2))
+            );
+            // 4,350 µ$ + 550 µ$, exactly.
+            let raw = String::from_utf8(
+                env.ok(&["report", "branch", "--json", "--agent", "claude_code"])
+                    .stdout,
+            )
+            .unwrap();
+            assert!(
+                raw.contains("\"requests\":2,\"cost_usd\":0.004900}"),
+                "{raw}"
+            );
+            let codex = env.json(&["report", "branch", "--json", "--agent", "codex"]);
+            assert_eq!(codex["rows"], json!([]));
+        }
         // The key fallback is in use here and is said out loud.
         let status = String::from_utf8(env.ok(&["status"]).stdout).unwrap();
         assert!(

@@ -12,10 +12,11 @@ use tally_e2e::fakes::Reply;
 use tally_e2e::webdriver::Browser;
 use tally_e2e::{batch, now_ms, off_event, status, Stack};
 
-const PAGES: [(&str, &str); 11] = [
+const PAGES: [(&str, &str); 12] = [
     ("/", "overview"),
     ("/developers", "developers"),
     ("/projects", "projects"),
+    ("/branches", "branches"),
     ("/sessions", "sessions"),
     ("/models", "models"),
     ("/categories", "categories"),
@@ -110,7 +111,12 @@ fn a_dashboard_people_are_glad_to_open() {
                     41_397,
                     9_999_999
                 ),
-                event(2, now - 60_000, "claude-sonnet-4-5", 1_000, 100, 0),
+                {
+                    // On a branch: the Branches page shows its name form too.
+                    let mut e = event(2, now - 60_000, "claude-sonnet-4-5", 1_000, 100, 0);
+                    e["branch"] = json!(tally_core::hash::branch_hash("salt", "main"));
+                    e
+                },
             ],
         ))),
         202

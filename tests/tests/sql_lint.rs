@@ -20,6 +20,8 @@ const TENANT_TABLES: &[&str] = &[
     "categories",
     "audit_log",
     "project_labels",
+    "branch_labels",
+    "branch_names",
     "content_objects",
     "lifecycle_jobs",
     "integrations",

@@ -76,6 +76,7 @@ tally_core::named_enum! {
         MemberInviteResend => "member.invite_resend",
         MemberInviteRevoke => "member.invite_revoke",
         CursorUserLink => "integration.cursor_user",
+        BranchLabel => "branch.label",
     }
 }
 
@@ -146,7 +147,8 @@ mod tests {
                 "install_token.revoke",
                 "member.invite_resend",
                 "member.invite_revoke",
-                "integration.cursor_user"
+                "integration.cursor_user",
+                "branch.label"
             ]
         );
     }

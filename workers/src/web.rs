@@ -33,8 +33,8 @@ use worker::{Env, Request, Response};
 
 use crate::ingest;
 use dashboard::{
-    audit, budgets, drill, integrations, me, members, overview, people, settings, timeline, tokens,
-    usage,
+    audit, branches, budgets, drill, integrations, me, members, overview, people, settings,
+    timeline, tokens, usage,
 };
 use error::{ApiError, PageError};
 use routes::{Params, Resolved, Route};
@@ -128,6 +128,8 @@ async fn dispatch(
         Route::Developers => page(usage::developers(req, env).await),
         Route::Projects => page(usage::projects(req, env).await),
         Route::LabelProject => page(usage::label_project(req, env).await),
+        Route::Branches => page(branches::branches(req, env).await),
+        Route::LabelBranch => page(branches::label_branch(req, env).await),
         Route::Sessions => page(usage::sessions(req, env).await),
         Route::Models => page(usage::models(req, env).await),
         Route::Categories => page(usage::categories(req, env).await),

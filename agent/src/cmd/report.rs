@@ -14,6 +14,8 @@ pub enum By {
     Daily,
     Session,
     Project,
+    /// Per project and git branch.
+    Branch,
     Model,
 }
 
@@ -44,6 +46,7 @@ impl From<By> for Group {
             By::Daily => Group::Daily,
             By::Session => Group::Session,
             By::Project => Group::Project,
+            By::Branch => Group::Branch,
             By::Model => Group::Model,
         }
     }

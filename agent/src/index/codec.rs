@@ -15,7 +15,10 @@ use crate::home::Home;
 use crate::source::EventId;
 use crate::tail::Checkpoint;
 
-const MAGIC: &[u8; 8] = b"TALLYIX1";
+const MAGIC: &[u8; 8] = b"TALLYIX2";
+/// The format before records named their branch: read only for what it had
+/// already queued, then rebuilt from the logs so every record gets its branch.
+const MAGIC_V1: &[u8; 8] = b"TALLYIX1";
 
 impl Index {
     /// The saved index for these log roots; a missing or damaged file gives an
@@ -29,10 +32,12 @@ impl Index {
             }
             Err(e) => return Err(AgentError::io("reading", &path, e)),
         };
+        let v1 = bytes.starts_with(MAGIC_V1);
         match decode(&bytes) {
-            Some(ix) if ix.roots_sig == roots_sig => Ok(ix),
-            // Other log directories than last time: count afresh rather than
-            // mix them, but remember what was already shipped.
+            Some(ix) if ix.roots_sig == roots_sig && !v1 => Ok(ix),
+            // Other log directories than last time (or an index of before
+            // branches): count afresh rather than mix them, but remember
+            // what was already shipped.
             Some(old) => {
                 let mut ix = Index::new(roots_sig.to_string());
                 ix.queued_elsewhere = old.queued_elsewhere;
@@ -147,6 +152,7 @@ fn encode(ix: &Index) -> Vec<u8> {
         w.u32(r.model);
         w.u32(r.session);
         w.u32(r.cwd);
+        w.u32(r.branch);
         for v in [
             r.usage.input,
             r.usage.output,
@@ -170,9 +176,10 @@ fn encode(ix: &Index) -> Vec<u8> {
 }
 
 fn decode(b: &[u8]) -> Option<Index> {
-    if b.len() < MAGIC.len() + 4 || &b[..8] != MAGIC {
+    if b.len() < MAGIC.len() + 4 || (&b[..8] != MAGIC && &b[..8] != MAGIC_V1) {
         return None;
     }
+    let v1 = &b[..8] == MAGIC_V1;
     let (body, crc) = b.split_at(b.len() - 4);
     if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().ok()?) {
         return None;
@@ -220,7 +227,9 @@ fn decode(b: &[u8]) -> Option<Index> {
         let agent = agent_from(r.u8()?)?;
         let ts = r.u64()? as i64;
         let (model, session, cwd) = (r.u32()?, r.u32()?, r.u32()?);
-        if model >= max || session >= max || cwd >= max {
+        // A v1 record has no branch; it is read only for its id and flag.
+        let branch = if v1 { cwd } else { r.u32()? };
+        if model >= max || session >= max || cwd >= max || branch >= max {
             return None;
         }
         let usage = TokenUsage {
@@ -238,6 +247,7 @@ fn decode(b: &[u8]) -> Option<Index> {
             model,
             session,
             cwd,
+            branch,
             usage,
             fast: flags & 1 != 0,
             queued: flags & 2 != 0,
@@ -306,5 +316,46 @@ mod tests {
         bad[20] ^= 1;
         assert!(decode(&bad).is_none());
         assert!(decode(&bytes[..bytes.len() - 1]).is_none());
+    }
+
+    /// An index written before records named their branch: its queued ids
+    /// are kept (never shipped twice), everything else is read again.
+    #[test]
+    fn an_index_of_before_branches_is_rebuilt_keeping_what_was_queued() {
+        let mut ix = Index::new("sig".into());
+        ix.offer(&req(1, "s1", 5));
+        ix.offer(&req(2, "s2", 7));
+        ix.records[1].queued = true;
+        let v2 = encode(&ix);
+        // The v1 layout: the same bytes without each record's branch field.
+        const V2_RECORD: usize = 16 + 1 + 8 + 12 + 4 + 40 + 1;
+        let body = &v2[..v2.len() - 4];
+        let records_end = body.len() - 4; // no ids queued elsewhere
+        let start = records_end - 2 * V2_RECORD;
+        let mut v1 = body[..start].to_vec();
+        for k in 0..2 {
+            let r = &body[start + k * V2_RECORD..start + (k + 1) * V2_RECORD];
+            v1.extend_from_slice(&r[..37]);
+            v1.extend_from_slice(&r[41..]);
+        }
+        v1.extend_from_slice(&body[records_end..]);
+        v1[..8].copy_from_slice(MAGIC_V1);
+        let crc = crc32fast::hash(&v1);
+        v1.extend_from_slice(&crc.to_le_bytes());
+        let old = decode(&v1).unwrap();
+        assert_eq!(old.records.len(), 2);
+        assert_eq!(old.records[1].id, [2; 16]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        std::fs::write(home.index(), &v1).unwrap();
+        let loaded = Index::load(&home, "sig").unwrap();
+        assert!(loaded.records.is_empty());
+        assert_eq!(loaded.queued_elsewhere, HashSet::from([[2u8; 16]]));
+        // Today's format loads as it was saved.
+        std::fs::write(home.index(), &v2).unwrap();
+        let loaded = Index::load(&home, "sig").unwrap();
+        assert_eq!(loaded.records, ix.records);
+        assert_eq!(loaded.str(loaded.records[0].branch), "b1");
     }
 }

@@ -31,6 +31,8 @@ pub struct Record {
     pub model: u32,
     pub session: u32,
     pub cwd: u32,
+    /// The git branch ("" for none), interned like the path.
+    pub branch: u32,
     pub usage: TokenUsage,
     pub fast: bool,
     /// In the outbox (or already acknowledged): never built into a batch again.
@@ -168,6 +170,7 @@ impl Index {
             model: self.intern(&req.model),
             session: self.intern(&req.session_id),
             cwd: self.intern(&req.cwd),
+            branch: self.intern(&req.branch),
             usage: req.usage,
             fast: req.fast,
             queued: self.queued_elsewhere.contains(&req.id),
@@ -213,6 +216,7 @@ mod tests {
             fast: false,
             session_id: session.into(),
             cwd: "/w".into(),
+            branch: format!("b{id}"),
             line_tag: out,
             text: None,
         }

@@ -134,6 +134,7 @@ pub fn build_event(
         fast: r.fast,
         cost_pico_usd: cost,
         cwd: ix.str(r.cwd).to_string(),
+        branch: ix.str(r.branch).to_string(),
         session_id: ix.str(r.session).to_string(),
         prompt,
         response: text.and_then(|t| t.response.clone()),

@@ -137,6 +137,36 @@ pub struct GroupTotals {
     pub last_quarter: i64,
 }
 
+/// One (project, branch) over a range: `branch` is the keyed hash ('' for
+/// requests outside any branch), `label` an admin's name for it, `name` the
+/// readable name a text mode sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BranchTotals {
+    pub project: String,
+    pub project_label: String,
+    pub branch: String,
+    pub label: String,
+    pub name: String,
+    /// Distinct developers (named so no statement reads like the table).
+    #[serde(rename = "developer_count")]
+    pub developers: i64,
+    #[serde(deserialize_with = "exact")]
+    pub requests: i64,
+    #[serde(deserialize_with = "exact")]
+    pub input_tokens: i64,
+    #[serde(deserialize_with = "exact")]
+    pub output_tokens: i64,
+    #[serde(deserialize_with = "exact")]
+    pub cache_write_tokens: i64,
+    #[serde(deserialize_with = "exact")]
+    pub cache_read_tokens: i64,
+    #[serde(deserialize_with = "exact")]
+    pub cost_micro_usd: i64,
+    #[serde(default, deserialize_with = "exact")]
+    pub cost_pico_usd: i64,
+    pub last_quarter: i64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionRowOut {
     pub session: String,
@@ -248,7 +278,13 @@ macro_rules! exact_cost {
         }
     )*};
 }
-exact_cost!(ModelTotals, DayModelCost, GroupTotals, SessionRowOut);
+exact_cost!(
+    ModelTotals,
+    DayModelCost,
+    GroupTotals,
+    BranchTotals,
+    SessionRowOut
+);
 
 impl ModelTotals {
     /// Stores an exact amount as the row's pair of columns.

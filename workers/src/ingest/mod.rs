@@ -65,7 +65,13 @@ pub fn queue_parts(
     disagreements: u64,
     now: i64,
 ) -> Vec<QueuePart> {
-    let parts = aggregate(events).split(ROWS_PER_MESSAGE);
+    let mut rollup = aggregate(events);
+    // Branch names are stored, so they are redacted again here like any
+    // text the edge keeps (idempotent on what the agent already redacted).
+    for b in &mut rollup.branch_names {
+        b.name = tally_core::redact::redact(&b.name);
+    }
+    let parts = rollup.split(ROWS_PER_MESSAGE);
     let split = split_id(&parts);
     parts
         .into_iter()
@@ -268,4 +274,47 @@ pub(crate) async fn accept(
         queue.send(part).await?;
     }
     Ok((events.len(), restricted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tally_core::event::AgentKind;
+
+    #[test]
+    fn branch_names_are_redacted_again_before_the_queue() {
+        let e = WireEvent {
+            id: "0".repeat(32),
+            ts: 1_763_800_000_000,
+            agent: AgentKind::ClaudeCode,
+            model: "claude-sonnet-4-5".into(),
+            tokens: Default::default(),
+            fast: false,
+            cost_pico_usd: Some(1),
+            project: "a".repeat(64),
+            branch: "b".repeat(64),
+            session: "c".repeat(64),
+            mode: PrivacyMode::Full,
+            // An agent that did not redact (or an older rule set).
+            branch_name: Some("hotfix/ghp_0123456789abcdefghijABCDEFGHIJ0123456789".into()),
+            category: None,
+            prompt: None,
+            response: None,
+            tools: None,
+        };
+        let from = Sender {
+            team_id: "t",
+            shard: "DB",
+            developer_id: "d",
+            agent_id: "a",
+        };
+        let parts = queue_parts(&from, "batch", &[e], CategorizeStats::default(), 0, 0);
+        let names: Vec<&str> = parts
+            .iter()
+            .flat_map(|p| &p.rollup.branch_names)
+            .map(|b| b.name.as_str())
+            .collect();
+        assert_eq!(names, ["hotfix/[REDACTED:github_token]"]);
+        assert_eq!(parts[0].rollup.quarters[0].0.branch, "b".repeat(64));
+    }
 }

@@ -517,6 +517,8 @@ fn request(
             // OTLP events name no directory: they share the team's one
             // "no project" hash.
             cwd: String::new(),
+            // Nor a branch.
+            branch: String::new(),
             session_id: session.to_string(),
             prompt: None,
             response: None,
@@ -689,6 +691,7 @@ pub fn map_metrics(req: &ExportMetricsServiceRequest, ctx: &Ctx<'_>) -> Result<M
             fast: false,
             cost_pico_usd: cost.map(|c| ((c * 1e6).round() as u64).saturating_mul(PICO_PER_MICRO)),
             cwd: String::new(),
+            branch: String::new(),
             session_id: session,
             prompt: None,
             response: None,

@@ -93,6 +93,22 @@ pub async fn label_project(user: &SignedIn, project: &str, label: &str) -> Resul
     .await
 }
 
+/// A branch is named within its project; '' is "no branch", which has no
+/// hash to name.
+pub fn valid_branch_label(project: &str, branch: &str, label: &str) -> bool {
+    tally_core::hash::is_hex(branch, 64) && valid_project_label(project, label)
+}
+
+/// Callers check `valid_branch_label` first.
+pub async fn label_branch(user: &SignedIn, project: &str, branch: &str, label: &str) -> Result<()> {
+    user.db.set_branch_label(project, branch, label).await?;
+    user.audit(
+        AuditAction::BranchLabel,
+        json!({"project": project, "branch": branch, "label": label}),
+    )
+    .await
+}
+
 /// False when the team has no such active agent; nothing is audited then.
 pub async fn revoke_agent(user: &SignedIn, agent_id: &str) -> Result<bool> {
     if !user.db.revoke_agent(agent_id, now_ms()).await? {

@@ -233,6 +233,7 @@ pub fn action_name(a: AuditAction) -> &'static str {
         AuditAction::MemberInviteResend => "Invitation resent",
         AuditAction::MemberInviteRevoke => "Invitation revoked",
         AuditAction::ProjectLabel => "Project labelled",
+        AuditAction::BranchLabel => "Branch labelled",
         AuditAction::MemberInvite => "Member invited",
         AuditAction::MemberRoleChange => "Member role changed",
         AuditAction::MemberRemove => "Member removed",

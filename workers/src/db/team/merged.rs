@@ -23,6 +23,8 @@ struct Merged<'a> {
     quarters: BTreeMap<(&'a str, &'a QuarterKey), Totals>,
     sessions: BTreeMap<&'a str, (&'a str, SessionRow)>,
     categories: BTreeMap<(&'a str, &'a CategoryKey), u64>,
+    /// (project, branch) → name: the last part's spelling wins.
+    branch_names: BTreeMap<(&'a str, &'a str), &'a str>,
     categorized: Option<CategorizeStats>,
     disagreements: BTreeMap<&'a str, u64>,
 }
@@ -51,6 +53,10 @@ fn merge<'a>(parts: &[PartToApply<'a>]) -> Merged<'a> {
         }
         for (k, n) in &p.rollup.categories {
             *m.categories.entry((p.developer_id, k)).or_default() += n;
+        }
+        for b in &p.rollup.branch_names {
+            m.branch_names
+                .insert((b.project.as_str(), b.branch.as_str()), b.name.as_str());
         }
         if let Some(c) = p.categorized {
             let e = m.categorized.get_or_insert_with(CategorizeStats::default);
@@ -92,8 +98,8 @@ impl TeamDb {
         for ((developer, k), v) in &m.quarters {
             let (micro, pico) = v.cost.parts();
             stmts.push(self.stmt(
-                "INSERT INTO usage_q (team_id, quarter, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd) \
-                 SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16 \
+                "INSERT INTO usage_q (team_id, quarter, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, branch) \
+                 SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17 \
                  WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]'))) \
                  ON CONFLICT (team_id, quarter, developer_id, project, branch, model, agent) DO UPDATE SET \
                  requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests, \
@@ -118,6 +124,7 @@ impl TeamDb {
                     i(v.tokens.cache_read),
                     i(micro),
                     i(pico),
+                    t(k.branch.clone()),
                 ]),
             )?);
             // A late event for a day compaction already copied: the same sums
@@ -126,8 +133,8 @@ impl TeamDb {
             // the watermark this writes nothing.
             stmts.push(self.stmt(
                 concat!(
-                    "INSERT INTO usage_d (team_id, day, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter) \
-                     SELECT ?1, ?17, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?3 \
+                    "INSERT INTO usage_d (team_id, day, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter, branch) \
+                     SELECT ?1, ?17, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?3, ?18 \
                      WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]'))) \
                      AND (SELECT compacted_through_day FROM teams WHERE id = ?1) >= ?17",
                     usage_d_add!()
@@ -148,6 +155,7 @@ impl TeamDb {
                     i(micro),
                     i(pico),
                     i(k.quarter.div_euclid(super::usage::QUARTERS_PER_DAY)),
+                    t(k.branch.clone()),
                 ]),
             )?);
         }
@@ -275,6 +283,15 @@ impl TeamDb {
                  WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]'))) \
                  ON CONFLICT (team_id, day, developer_id, project, category, task_hint, project_hint) DO UPDATE SET requests = requests + excluded.requests",
                 guard(vec![i(k.day), t(*developer), t(k.project.clone()), t(k.category.as_str()), t(k.task_hint.clone()), t(k.project_hint.clone()), i(*n)]),
+            )?);
+        }
+        for ((project, branch), name) in &m.branch_names {
+            stmts.push(self.stmt(
+                "INSERT INTO branch_names (team_id, project, branch, name) \
+                 SELECT ?1, ?3, ?4, ?5 \
+                 WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]'))) \
+                 ON CONFLICT (team_id, project, branch) DO UPDATE SET name = excluded.name",
+                guard(vec![t(*project), t(*branch), t(*name)]),
             )?);
         }
         if let Some(c) = &m.categorized {

@@ -13,11 +13,11 @@
 macro_rules! usage_in_range {
     () => {
         "(WITH w AS (SELECT MAX(?4, MIN(?5, COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1) + 1, ?4))) AS b) \
-         SELECT developer_id, project, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, quarter AS last_q FROM usage_q \
+         SELECT developer_id, project, branch, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, quarter AS last_q FROM usage_q \
          WHERE team_id = ?1 AND quarter >= ?2 AND quarter < (SELECT CASE WHEN b > ?4 THEN ?4 * ?6 ELSE ?3 END FROM w) \
-         UNION ALL SELECT developer_id, project, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter AS last_q FROM usage_d \
+         UNION ALL SELECT developer_id, project, branch, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter AS last_q FROM usage_d \
          WHERE team_id = ?1 AND day >= ?4 AND day < (SELECT b FROM w) \
-         UNION ALL SELECT developer_id, project, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, quarter AS last_q FROM usage_q \
+         UNION ALL SELECT developer_id, project, branch, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, quarter AS last_q FROM usage_q \
          WHERE team_id = ?1 AND quarter >= (SELECT CASE WHEN b > ?4 THEN b * ?6 ELSE ?3 END FROM w) AND quarter < ?3)"
     };
 }

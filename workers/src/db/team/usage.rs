@@ -207,6 +207,34 @@ impl TeamDb {
         Ok(())
     }
 
+    /// Sums per (project, branch) over quarters `[from_q, to_q)`, most
+    /// expensive first; `project` '' for every project. Named after grouping,
+    /// like the other groups.
+    pub async fn by_branch(
+        &self,
+        from_q: i64,
+        to_q: i64,
+        project: &str,
+    ) -> Result<Vec<BranchTotals>> {
+        let mut args = range_args(from_q, to_q);
+        args.push(t(project));
+        all(self.stmt(
+            concat!("SELECT g.project, COALESCE(p.label, '') AS project_label, g.branch, COALESCE(l.label, '') AS label, COALESCE(n.name, '') AS name, g.developer_count, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter FROM (SELECT project, branch, COUNT(DISTINCT developer_id) AS developer_count, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens + cache_write_1h_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM ", usage_in_range!(), " WHERE ?7 = '' OR project = ?7 GROUP BY project, branch) g LEFT JOIN project_labels p ON p.team_id = ?1 AND p.project = g.project LEFT JOIN branch_labels l ON l.team_id = ?1 AND l.project = g.project AND l.branch = g.branch LEFT JOIN branch_names n ON n.team_id = ?1 AND n.project = g.project AND n.branch = g.branch ORDER BY g.spent DESC, g.project, g.branch"),
+            args,
+        )?)
+        .await
+    }
+
+    pub async fn set_branch_label(&self, project: &str, branch: &str, label: &str) -> Result<()> {
+        self.stmt(
+            "INSERT INTO branch_labels (team_id, project, branch, label) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (team_id, project, branch) DO UPDATE SET label = excluded.label",
+            vec![t(project), t(branch), t(label)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
     pub async fn sessions_in(
         &self,
         from_ms: i64,

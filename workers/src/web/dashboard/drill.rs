@@ -224,6 +224,12 @@ pub async fn project(req: Request, env: Env, id: &str) -> Page {
     };
     let developers = user.db.usage_by(fh, th, Group::Developer, &f).await?;
     let models = user.db.usage_by(fh, th, Group::Model, &f).await?;
+    let branches = user.db.by_branch(fh, th, id).await?;
+    let bt = super::branches::branch_table("project-branches", &branches, &zone, &range).listed(
+        base.clone(),
+        &std::collections::HashMap::new(),
+        0,
+    );
     let (st, srows) = sessions(&req, &user, &range, &zone, &f, &base).await?;
     if let Some(r) = download(&req, &user, &st).await? {
         return Ok(r);
@@ -245,6 +251,9 @@ pub async fn project(req: Request, env: Env, id: &str) -> Page {
         (table(&group_table("project-developers", Group::Developer, &developers, &ctx, &base)))
         h2 { "Models" }
         (table(&group_table("project-models", Group::Model, &models, &ctx, &base)))
+        h2 { "Branches" }
+        (table(&bt))
+        p { a href=(super::branches::href(id, &range)) data-testid="project-branches" { "This project's branches on the Branches page (labels, downloads)" } }
         h2 { "Sessions" }
         (sessions_table(&st, &srows))
     };

@@ -22,6 +22,7 @@ pub const NAV: &[(&str, &str)] = &[
     ("/", "Overview"),
     ("/developers", "Developers"),
     ("/projects", "Projects"),
+    ("/branches", "Branches"),
     ("/sessions", "Sessions"),
     ("/models", "Models"),
     ("/categories", "Categories"),

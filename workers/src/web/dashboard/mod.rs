@@ -18,6 +18,7 @@
 //! instead and render with `layout::show_developer`.
 
 pub mod audit;
+pub mod branches;
 pub mod budgets;
 pub mod drill;
 pub mod integrations;
