@@ -147,11 +147,7 @@ impl Writer {
     fn next(&mut self, projects: &Path) -> (PathBuf, String, String, &'static str) {
         let d = self.dev;
         let (session, project, model) = match self.mix {
-            Mix::Random => (
-                self.n / 20,
-                self.n % 2,
-                MODELS[self.rng.next(3) as usize],
-            ),
+            Mix::Random => (self.n / 20, self.n % 2, MODELS[self.rng.next(3) as usize]),
             Mix::Faithful => {
                 if self.left == 0 {
                     self.session += 1;
@@ -172,7 +168,12 @@ impl Writer {
         let file = projects
             .join(format!("-home-dev{d}-project{project}"))
             .join(format!("{session}.jsonl"));
-        (file, session, format!("/home/dev{d}/project{project}"), model)
+        (
+            file,
+            session,
+            format!("/home/dev{d}/project{project}"),
+            model,
+        )
     }
 }
 
@@ -499,7 +500,10 @@ pub fn bench_live(args: &[String]) -> Result<()> {
     let (stop_mark, once_mark) = (cut(stop_mark), cut(once_mark));
     let phases = [
         ("steady state (interval)", consumer_log(&log[..stop_mark])),
-        ("stop flush (SIGTERM)", consumer_log(&log[stop_mark..once_mark])),
+        (
+            "stop flush (SIGTERM)",
+            consumer_log(&log[stop_mark..once_mark]),
+        ),
         ("restart flush (--once)", consumer_log(&log[once_mark..])),
     ];
     let whole = consumer_log(&log);
@@ -602,13 +606,16 @@ pub fn bench_live(args: &[String]) -> Result<()> {
     );
     for (name, p) in phases.iter().chain([("whole run", whole)].iter()) {
         println!(
-            "  {name:<25} {:.3} rows / event  ({} rows, {} events, {} parts: {:.1} rows and {:.1} events a part)",
+            "  {name:<25} {:.3} rows / event  ({} rows, {} events, {} parts: {:.1} rows and {:.1} events a part; a part's rows: usage {:.2}, sessions {:.2}, markers {:.2})",
             p.rows as f64 / p.events.max(1) as f64,
             p.rows,
             p.events,
             p.messages,
             p.rows as f64 / p.messages.max(1) as f64,
-            p.events as f64 / p.messages.max(1) as f64
+            p.events as f64 / p.messages.max(1) as f64,
+            p.usage as f64 / p.messages.max(1) as f64,
+            p.sessions as f64 / p.messages.max(1) as f64,
+            p.markers as f64 / p.messages.max(1) as f64
         );
     }
     println!("  server total              ${}", server_cost.decimal(6));
@@ -634,6 +641,11 @@ struct Consumed {
     rows: u64,
     events: u64,
     messages: u64,
+    /// Rows by table, from "N rows written: usage U, sessions S, markers M,
+    /// other O".
+    usage: u64,
+    sessions: u64,
+    markers: u64,
 }
 
 fn consumer_log(log: &str) -> Consumed {
@@ -647,6 +659,18 @@ fn consumer_log(log: &str) -> Consumed {
                 let num = |w: Option<&str>| w.and_then(|r| r.parse::<u64>().ok()).unwrap_or(0);
                 c.rows += num(after.split(' ').next());
                 c.events += num(before.rsplit(['(', ' ']).next());
+                if let Some(by) = after.split("rows written: ").nth(1) {
+                    for kv in by.trim_end_matches(')').split(", ") {
+                        let mut kv = kv.split(' ');
+                        let (k, v) = (kv.next(), num(kv.next()));
+                        match k {
+                            Some("usage") => c.usage += v,
+                            Some("sessions") => c.sessions += v,
+                            Some("markers") => c.markers += v,
+                            _ => {}
+                        }
+                    }
+                }
             }
         }
         // "applied 3 parts of team T in one transaction (…)": three messages.
@@ -671,11 +695,12 @@ mod tests {
 
     #[test]
     fn consumer_log_adds_rows_events_and_parts() {
-        let log = "[wrangler:info] applied part 0 (44 events, 8 rows written)\n\
-                   applied 3 parts of team t1 in one transaction (120 events, 11 rows written)\n\
+        let log = "[wrangler:info] applied b0 part 0 (44 events, 8 rows written: usage 6, sessions 1, markers 1, other 0)\n\
+                   applied 3 parts of team t1 in one transaction (120 events, 11 rows written: usage 6, sessions 2, markers 3, other 0)\n\
                    duplicate b1 part 1 ignored\n";
         let c = consumer_log(log);
         assert_eq!((c.rows, c.events, c.messages), (19, 164, 5));
+        assert_eq!((c.usage, c.sessions, c.markers), (12, 3, 4));
     }
 
     #[test]
