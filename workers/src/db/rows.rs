@@ -439,3 +439,24 @@ pub struct PendingInstallToken {
     pub created_at: i64,
     pub expires_at: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RowsWritten;
+
+    #[test]
+    fn rows_written_reads_total_first_then_by_table() {
+        let r = RowsWritten {
+            usage: 6,
+            sessions: 1,
+            markers: 2,
+            other: 1,
+        };
+        assert_eq!(r.total(), 10);
+        // bench-live and the edge test read the number after " events, ".
+        assert_eq!(
+            format!("(44 events, {r})"),
+            "(44 events, 10 rows written: usage 6, sessions 1, markers 2, other 1)"
+        );
+    }
+}
