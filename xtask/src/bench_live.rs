@@ -96,8 +96,9 @@ enum Mix {
     /// developer), about one request in five a Haiku side request, and a new
     /// session every 60–240 requests (4–16 min), in one of three projects.
     Faithful,
-    /// The pessimistic mix: every request picks one of three models and one
-    /// of two projects at random, a new session every 20 requests.
+    /// The pessimistic mix: every request picks one of three models at
+    /// random and alternates between two projects, a new session every 20
+    /// requests, all in one transcript per developer (as first measured).
     Random,
 }
 
@@ -165,9 +166,16 @@ impl Writer {
         };
         self.n += 1;
         let session = format!("bench-{d:03}-{session:04}");
-        let file = projects
-            .join(format!("-home-dev{d}-project{project}"))
-            .join(format!("{session}.jsonl"));
+        let file = match self.mix {
+            // Today's random mix as it was measured: one transcript per
+            // developer, whatever the session.
+            Mix::Random => projects
+                .join(format!("-home-dev{d}"))
+                .join(format!("bench-{d:03}.jsonl")),
+            Mix::Faithful => projects
+                .join(format!("-home-dev{d}-project{project}"))
+                .join(format!("{session}.jsonl")),
+        };
         (
             file,
             session,
@@ -313,8 +321,11 @@ pub fn bench_live(args: &[String]) -> Result<()> {
             developer_id: String::new(),
             child: None,
         };
-        for p in 0..3 {
-            std::fs::create_dir_all(dev.claude.join(format!("projects/-home-dev{d}-project{p}")))
+        for p in ["".to_string()]
+            .into_iter()
+            .chain((0..3).map(|p| format!("-project{p}")))
+        {
+            std::fs::create_dir_all(dev.claude.join(format!("projects/-home-dev{d}{p}")))
                 .map_err(|e| e.to_string())?;
         }
         ok(dev.cmd(
