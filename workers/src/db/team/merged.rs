@@ -17,6 +17,7 @@ use worker::Result;
 use super::super::{i, t, Arg, CategorizeStats, PartToApply, RowsWritten};
 use super::TeamDb;
 
+/// The table a statement of the transaction writes (`RowsWritten`).
 #[derive(Clone, Copy)]
 enum Table {
     Usage,
