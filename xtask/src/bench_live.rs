@@ -1,4 +1,4 @@
-//! `cargo xtask bench-live --devs N --minutes M [--ship-interval S]`: a team's
+//! `cargo xtask bench-live --devs N --minutes M [--ship-interval S] [--mix faithful|random]`: a team's
 //! rhythm on the local stack. N real agents (`tally install` + `tally run`,
 //! each with its own TALLY_HOME and CLAUDE_CONFIG_DIR) watch N writers that
 //! append Claude Code transcripts in real time (a request every 2–6 s, each
@@ -10,6 +10,11 @@
 //! reports them in the consumer's log lines, queue messages, ingest
 //! requests), freshness (line written → visible in D1) and whether the
 //! server's per-developer, per-model totals equal each agent's `tally report`.
+//! Rows are given for the whole run and apart for the running agents'
+//! interval uploads (steady state), the stop's flush and the `--once` flush.
+//!
+//! `--mix faithful` (the default) writes as Claude Code does (`Mix::Faithful`);
+//! `--mix random` is the pessimistic mix first measured (`Mix::Random`).
 //!
 //! `--ship-interval S` is set on the Settings page (10 s or more); `0` sets
 //! `TALLY_SHIP_INTERVAL_S=0` in the agents instead, which uploads after every
