@@ -568,3 +568,70 @@ fn one_delivery_of_a_team_merges_into_one_transaction_and_counts_each_batch_once
     assert_eq!(totals(&stack, &team.team_id), want);
     assert_eq!(stack.d1("SELECT COUNT(*) AS n FROM batches")[0]["n"], 4);
 }
+
+/// An upload rewrites its agent's row only when that changes what an admin
+/// sees (a new quarantine count or version, or a "last seen" over an hour
+/// old): at the 300 s interval, rewriting it on every upload was one D1 row
+/// per request on top of the batch's own.
+#[test]
+fn an_upload_rewrites_the_agent_row_only_when_it_changes() {
+    let stack = Stack::start();
+    let team = stack.bootstrap("Acme", "owner@acme.test");
+    let agent = stack.enroll(&team.install_token);
+    let now = now_ms() - 60_000;
+    let row = |stack: &Stack| {
+        let r = stack.d1(&format!(
+            "SELECT last_seen_at, quarantined, agent_version FROM agent_tokens WHERE id = '{}'",
+            agent.agent_id
+        ));
+        assert_eq!(r.len(), 1);
+        (
+            r[0]["last_seen_at"].as_i64().expect("last_seen_at"),
+            r[0]["quarantined"].as_i64().unwrap(),
+            r[0]["agent_version"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    };
+    let mut n = 0;
+    let mut upload = |headers: &[(&str, &str)]| {
+        n += 1;
+        let r = agent.post_raw(
+            batch(
+                &format!("batch-touch-{n:04}"),
+                vec![off_event(n, now, "claude-sonnet-4-5", 1)],
+            )
+            .to_string()
+            .as_bytes(),
+            headers,
+        );
+        assert_eq!(status(&r), 202);
+    };
+    let same = [("Tally-Quarantined", "0"), ("Tally-Agent-Version", "0.4.2")];
+    upload(&same);
+    let (first, q, v) = row(&stack);
+    assert_eq!((q, v.as_str()), (0, "0.4.2"));
+    // Nothing an admin sees changed: the row is not written.
+    upload(&same);
+    upload(&[]);
+    assert_eq!(row(&stack), (first, 0, "0.4.2".to_string()));
+    // A new quarantine count, then a new version, are written at once.
+    upload(&[("Tally-Quarantined", "2"), ("Tally-Agent-Version", "0.4.2")]);
+    let (seen, q, v) = row(&stack);
+    assert!(seen >= first);
+    assert_eq!((q, v.as_str()), (2, "0.4.2"));
+    upload(&[("Tally-Quarantined", "2"), ("Tally-Agent-Version", "0.4.3")]);
+    assert_eq!(row(&stack).1, 2);
+    assert_eq!(row(&stack).2, "0.4.3");
+    // A last contact an hour old is refreshed by the next upload.
+    let old = first - 3_600_000;
+    stack.d1(&format!(
+        "UPDATE agent_tokens SET last_seen_at = {old} WHERE id = '{}'",
+        agent.agent_id
+    ));
+    upload(&[("Tally-Quarantined", "2"), ("Tally-Agent-Version", "0.4.3")]);
+    let (seen, q, v) = row(&stack);
+    assert!(seen >= first, "{seen} < {first}");
+    assert_eq!((q, v.as_str()), (2, "0.4.3"));
+}

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tally_core::rollup::Rollup;
 use worker::{Env, MessageBatch, MessageExt, Result};
 
-use crate::db::{Applied, CategorizeStats, PartToApply, Shards, TeamDb, TrustedTeam};
+use crate::db::{Applied, CategorizeStats, PartToApply, RowsWritten, Shards, TeamDb, TrustedTeam};
 use crate::util::now_ms;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -81,7 +81,7 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: Env) {
             match apply_merged(&env, &shards, &merged[0].1, &todo).await {
                 Ok(Some(rows_written)) => {
                     worker::console_log!(
-                        "applied {} parts of team {team} in one transaction ({events} events, {rows_written} rows written)",
+                        "applied {} parts of team {team} in one transaction ({events} events, {rows_written})",
                         merged.len()
                     );
                     for (msg, _) in &merged {
@@ -132,7 +132,7 @@ async fn one(env: &Env, shards: &Shards, msg: worker::Message<serde_json::Value>
     match apply(env, shards, &part).await {
         Ok(Applied::Written { rows_written }) => {
             worker::console_log!(
-                "applied {} part {} ({} events, {} rows written)",
+                "applied {} part {} ({} events, {})",
                 part.marker,
                 part.part,
                 part.rollup.events,
@@ -175,7 +175,7 @@ async fn apply_merged(
     shards: &Shards,
     first: &QueuePart,
     parts: &[PartToApply<'_>],
-) -> Result<Option<u64>> {
+) -> Result<Option<RowsWritten>> {
     team_db(env, shards, first)?
         .apply_parts(parts, now_ms())
         .await

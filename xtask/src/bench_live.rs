@@ -1,4 +1,4 @@
-//! `cargo xtask bench-live --devs N --minutes M [--ship-interval S]`: a team's
+//! `cargo xtask bench-live --devs N --minutes M [--ship-interval S] [--mix faithful|random]`: a team's
 //! rhythm on the local stack. N real agents (`tally install` + `tally run`,
 //! each with its own TALLY_HOME and CLAUDE_CONFIG_DIR) watch N writers that
 //! append Claude Code transcripts in real time (a request every 2–6 s, each
@@ -10,6 +10,11 @@
 //! reports them in the consumer's log lines, queue messages, ingest
 //! requests), freshness (line written → visible in D1) and whether the
 //! server's per-developer, per-model totals equal each agent's `tally report`.
+//! Rows are given for the whole run and apart for the running agents'
+//! interval uploads (steady state), the stop's flush and the `--once` flush.
+//!
+//! `--mix faithful` (the default) writes as Claude Code does (`Mix::Faithful`);
+//! `--mix random` is the pessimistic mix first measured (`Mix::Random`).
 //!
 //! `--ship-interval S` is set on the Settings page (10 s or more); `0` sets
 //! `TALLY_SHIP_INTERVAL_S=0` in the agents instead, which uploads after every
@@ -32,6 +37,7 @@ struct Opts {
     devs: usize,
     minutes: f64,
     ship_interval: u64,
+    mix: Mix,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
@@ -39,9 +45,18 @@ fn parse(args: &[String]) -> Result<Opts> {
         devs: 10,
         minutes: 5.0,
         ship_interval: 300,
+        mix: Mix::Faithful,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        if a == "--mix" {
+            o.mix = match it.next().map(String::as_str) {
+                Some("faithful") => Mix::Faithful,
+                Some("random") => Mix::Random,
+                _ => return Err("--mix needs faithful or random".into()),
+            };
+            continue;
+        }
         let mut num = |what: &str| -> Result<f64> {
             it.next()
                 .and_then(|v| v.parse::<f64>().ok())
@@ -73,35 +88,140 @@ impl Lcg {
     }
 }
 
-const MODELS: [&str; 3] = [
-    "claude-sonnet-4-5-20250929",
-    "claude-opus-4-5-20251101",
-    "claude-haiku-4-5-20251001",
-];
+const SONNET: &str = "claude-sonnet-4-5-20250929";
+const OPUS: &str = "claude-opus-4-5-20251101";
+const HAIKU: &str = "claude-haiku-4-5-20251001";
+const MODELS: [&str; 3] = [SONNET, OPUS, HAIKU];
+
+/// How the writers pick a request's session, project and model.
+#[derive(Clone, Copy, PartialEq)]
+enum Mix {
+    /// As Claude Code writes: one session at a time in one project (its
+    /// cwd), one main model per developer (Sonnet, or Opus for every third
+    /// developer), about one request in five a Haiku side request, and a new
+    /// session every 60–240 requests (4–16 min), in one of three projects.
+    Faithful,
+    /// The pessimistic mix: every request picks one of three models at
+    /// random and alternates between two projects, a new session every 20
+    /// requests, all in one transcript per developer (as first measured).
+    Random,
+}
+
+impl Mix {
+    fn name(self) -> &'static str {
+        match self {
+            Mix::Faithful => "faithful",
+            Mix::Random => "random",
+        }
+    }
+}
+
+/// One developer's writer: where the next request goes.
+struct Writer {
+    dev: usize,
+    mix: Mix,
+    rng: Lcg,
+    n: u64,
+    session: u64,
+    project: u64,
+    left: u64,
+}
+
+impl Writer {
+    fn new(dev: usize, mix: Mix) -> Self {
+        Writer {
+            dev,
+            mix,
+            rng: Lcg(dev as u64 + 1),
+            n: 0,
+            session: 0,
+            project: 0,
+            left: 0,
+        }
+    }
+
+    fn main_model(&self) -> &'static str {
+        if self.dev % 3 == 2 {
+            OPUS
+        } else {
+            SONNET
+        }
+    }
+
+    /// The transcript the next request goes to (Claude Code keeps one file
+    /// per session under the project's directory), its session, cwd and model.
+    fn next(&mut self, projects: &Path) -> (PathBuf, String, String, &'static str) {
+        let d = self.dev;
+        let (session, project, model) = match self.mix {
+            Mix::Random => (self.n / 20, self.n % 2, MODELS[self.rng.next(3) as usize]),
+            Mix::Faithful => {
+                if self.left == 0 {
+                    self.session += 1;
+                    self.project = self.rng.next(3);
+                    self.left = 60 + self.rng.next(181);
+                }
+                self.left -= 1;
+                let model = if self.rng.next(5) == 0 {
+                    HAIKU
+                } else {
+                    self.main_model()
+                };
+                (self.session, self.project, model)
+            }
+        };
+        self.n += 1;
+        let session = format!("bench-{d:03}-{session:04}");
+        let file = match self.mix {
+            // Today's random mix as it was measured: one transcript per
+            // developer, whatever the session.
+            Mix::Random => projects
+                .join(format!("-home-dev{d}"))
+                .join(format!("bench-{d:03}.jsonl")),
+            Mix::Faithful => projects
+                .join(format!("-home-dev{d}-project{project}"))
+                .join(format!("{session}.jsonl")),
+        };
+        (
+            file,
+            session,
+            format!("/home/dev{d}/project{project}"),
+            model,
+        )
+    }
+}
 
 /// Appends one request as Claude Code writes it: the prompt, then the
 /// response streamed as three lines of one message (usage growing).
-fn write_request(file: &Path, dev: usize, n: u64, rng: &mut Lcg) {
+fn write_request(w: &mut Writer, projects: &Path) {
     use std::io::Write;
-    let session = format!("bench-{dev:03}-{:04}", n / 20);
+    let dev = w.dev;
+    let n = w.n;
+    let (file, session, cwd, model) = w.next(projects);
+    let rng = &mut w.rng;
     let msg = format!("msg_{dev:03}_{n:06}");
-    let model = MODELS[rng.next(3) as usize];
-    let input = 50 + rng.next(5000);
-    let cache_read = rng.next(80_000);
-    let cache_write = rng.next(4000);
-    let out_total = 20 + rng.next(2000);
+    let (input, cache_read, cache_write, out_total) = if model == HAIKU && w.mix == Mix::Faithful {
+        // A side request: a short prompt, no conversation cache.
+        (200 + rng.next(1500), 0, 0, 5 + rng.next(60))
+    } else {
+        (
+            50 + rng.next(5000),
+            rng.next(80_000),
+            rng.next(4000),
+            20 + rng.next(2000),
+        )
+    };
     let mut f = std::fs::File::options()
         .create(true)
         .append(true)
-        .open(file)
+        .open(&file)
         .expect("transcript");
     let user = json!({"type": "user", "uuid": format!("u-{msg}"), "sessionId": session, "timestamp": rfc3339(now_ms()),
-        "cwd": format!("/home/dev{dev}/project{}", n % 2), "message": {"role": "user", "content": "go on"}});
+        "cwd": cwd, "message": {"role": "user", "content": "go on"}});
     f.write_all(format!("{user}\n").as_bytes()).unwrap();
     for (i, part) in [1u64, 2, 3].iter().enumerate() {
         std::thread::sleep(Duration::from_millis(150));
         let line = json!({"type": "assistant", "uuid": format!("a-{msg}-{i}"), "sessionId": session,
-            "timestamp": rfc3339(now_ms()), "cwd": format!("/home/dev{dev}/project{}", n % 2), "version": "2.0.30",
+            "timestamp": rfc3339(now_ms()), "cwd": cwd, "version": "2.0.30",
             "requestId": format!("req_{dev:03}_{n:06}"), "isSidechain": false, "userType": "external",
             "message": {"id": msg, "type": "message", "role": "assistant", "model": model,
                 "content": [{"type": "text", "text": "ok"}],
@@ -206,8 +326,13 @@ pub fn bench_live(args: &[String]) -> Result<()> {
             developer_id: String::new(),
             child: None,
         };
-        std::fs::create_dir_all(dev.claude.join(format!("projects/-home-dev{d}")))
-            .map_err(|e| e.to_string())?;
+        for p in ["".to_string()]
+            .into_iter()
+            .chain((0..3).map(|p| format!("-project{p}")))
+        {
+            std::fs::create_dir_all(dev.claude.join(format!("projects/-home-dev{d}{p}")))
+                .map_err(|e| e.to_string())?;
+        }
         ok(dev.cmd(
             dir.path(),
             &[
@@ -241,19 +366,16 @@ pub fn bench_live(args: &[String]) -> Result<()> {
         .iter()
         .enumerate()
         .map(|(d, dev)| {
-            let file = dev
-                .claude
-                .join(format!("projects/-home-dev{d}/bench-{d:03}.jsonl"));
+            let projects = dev.claude.join("projects");
             let written = written.clone();
+            let mix = o.mix;
             std::thread::spawn(move || {
-                let mut rng = Lcg(d as u64 + 1);
-                let mut n = 0u64;
-                std::thread::sleep(Duration::from_millis(rng.next(3000)));
+                let mut w = Writer::new(d, mix);
+                std::thread::sleep(Duration::from_millis(w.rng.next(3000)));
                 while Instant::now() < end {
-                    write_request(&file, d, n, &mut rng);
+                    write_request(&mut w, &projects);
                     written.lock().unwrap().push((d, Instant::now()));
-                    n += 1;
-                    std::thread::sleep(Duration::from_millis(2000 + rng.next(4000)));
+                    std::thread::sleep(Duration::from_millis(2000 + w.rng.next(4000)));
                 }
             })
         })
@@ -262,6 +384,11 @@ pub fn bench_live(args: &[String]) -> Result<()> {
     let seen: Arc<Mutex<Vec<Poll>>> = Arc::default();
     let polling = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let stopped_at: Mutex<Option<Instant>> = Mutex::new(None);
+    // Where the consumer's log stood at the stop and before the `--once`
+    // step: the three phases' rows are read from these stretches of it.
+    let log_path = stack.dir.path().join("wrangler.log");
+    let log_len = || std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0) as usize;
+    let marks: Mutex<(usize, usize)> = Mutex::new((0, 0));
     let count_sql =
         "SELECT developer_id, CAST(SUM(requests) AS TEXT) AS n FROM usage_q GROUP BY developer_id";
     let poll = |stack: &Stack| -> BTreeMap<String, u64> {
@@ -292,6 +419,7 @@ pub fn bench_live(args: &[String]) -> Result<()> {
             "bench-live: writers done ({} requests); stopping the agents",
             written.lock().unwrap().len()
         );
+        let stop_mark = log_len();
         for dev in &mut devs {
             if let Some(c) = &dev.child {
                 // SAFETY: signalling a child this process spawned (SIGTERM,
@@ -307,6 +435,17 @@ pub fn bench_live(args: &[String]) -> Result<()> {
             }
         }
         *stopped_at.lock().unwrap() = Some(Instant::now());
+        // The stop's uploads applied: the markers stop changing.
+        let mut last = (u64::MAX, 0);
+        let settle = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < settle && last.1 < 4 {
+            std::thread::sleep(Duration::from_secs(1));
+            let n = stack.d1("SELECT COUNT(*) AS n FROM batches")[0]["n"]
+                .as_u64()
+                .unwrap_or(0);
+            last = if n == last.0 { (n, last.1 + 1) } else { (n, 0) };
+        }
+        *marks.lock().unwrap() = (stop_mark, log_len());
         // A stop ships what is settled; each file's last response may still
         // be streaming as far as the agent can tell, and waits for the next
         // start. That start, once the files are idle: one `tally run --once`
@@ -365,31 +504,26 @@ pub fn bench_live(args: &[String]) -> Result<()> {
     }
     fresh.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let log = std::fs::read_to_string(stack.dir.path().join("wrangler.log")).unwrap_or_default();
-    let mut rows = 0u64;
-    let mut messages = 0u64;
-    for l in log.lines() {
-        if let Some(rest) = l.split(" events, ").nth(1) {
-            if l.contains("applied ") {
-                rows += rest
-                    .split(' ')
-                    .next()
-                    .and_then(|r| r.parse::<u64>().ok())
-                    .unwrap_or(0);
-            }
-        }
-        // "applied 3 parts of team T in one transaction (…)": three messages.
-        if let Some(k) = l
-            .split("applied ")
-            .nth(1)
-            .filter(|r| r.contains(" parts of team "))
-            .and_then(|r| r.split(' ').next())
-            .and_then(|k| k.parse::<u64>().ok())
-        {
-            messages += k;
-        } else if l.contains("applied ") || (l.contains("duplicate ") && l.contains(" ignored")) {
-            messages += 1;
-        }
-    }
+    let (stop_mark, once_mark) = *marks.lock().unwrap();
+    // Cut at line starts (the marks may fall inside a line being written).
+    let cut = |at: usize| {
+        let at = at.min(log.len());
+        log.as_bytes()[..at]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1)
+    };
+    let (stop_mark, once_mark) = (cut(stop_mark), cut(once_mark));
+    let phases = [
+        ("steady state (interval)", consumer_log(&log[..stop_mark])),
+        (
+            "stop flush (SIGTERM)",
+            consumer_log(&log[stop_mark..once_mark]),
+        ),
+        ("restart flush (--once)", consumer_log(&log[once_mark..])),
+    ];
+    let whole = consumer_log(&log);
+    let (rows, messages) = (whole.rows, whole.messages);
     let b = stack.d1("SELECT COUNT(*) AS parts, COUNT(DISTINCT batch_id) AS batches, SUM(events) AS events FROM batches");
     let requests = b[0]["batches"].as_u64().unwrap_or(0);
     let events = b[0]["events"].as_u64().unwrap_or(0);
@@ -453,6 +587,7 @@ pub fn bench_live(args: &[String]) -> Result<()> {
             format!("{} s", o.ship_interval)
         }
     );
+    println!("  writer mix                {}", o.mix.name());
     println!("  requests written          {}", written.len());
     println!("  events in D1              {events}");
     println!(
@@ -485,6 +620,20 @@ pub fn bench_live(args: &[String]) -> Result<()> {
             0.0
         }
     );
+    for (name, p) in phases.iter().chain([("whole run", whole)].iter()) {
+        println!(
+            "  {name:<25} {:.3} rows / event  ({} rows, {} events, {} parts: {:.1} rows and {:.1} events a part; a part's rows: usage {:.2}, sessions {:.2}, markers {:.2})",
+            p.rows as f64 / p.events.max(1) as f64,
+            p.rows,
+            p.events,
+            p.messages,
+            p.rows as f64 / p.messages.max(1) as f64,
+            p.events as f64 / p.messages.max(1) as f64,
+            p.usage as f64 / p.messages.max(1) as f64,
+            p.sessions as f64 / p.messages.max(1) as f64,
+            p.markers as f64 / p.messages.max(1) as f64
+        );
+    }
     println!("  server total              ${}", server_cost.decimal(6));
     if mismatches.is_empty() && events == written.len() as u64 {
         println!("  totals                    server per-developer, per-model totals EQUAL every agent's `tally report`");
@@ -498,5 +647,88 @@ pub fn bench_live(args: &[String]) -> Result<()> {
             mismatches.len(),
             written.len()
         ))
+    }
+}
+
+/// What the consumer's log lines say it did: rows (D1's `meta.rows_written`),
+/// events and queue messages (parts, applied or ignored as duplicates).
+#[derive(Clone, Copy, Default)]
+struct Consumed {
+    rows: u64,
+    events: u64,
+    messages: u64,
+    /// Rows by table, from "N rows written: usage U, sessions S, markers M,
+    /// other O".
+    usage: u64,
+    sessions: u64,
+    markers: u64,
+}
+
+fn consumer_log(log: &str) -> Consumed {
+    let mut c = Consumed::default();
+    for l in log.lines() {
+        // "applied part P (E events, R rows written)" and "applied K parts of
+        // team T in one transaction (E events, R rows written)".
+        if l.contains("applied ") {
+            let mut halves = l.split(" events, ");
+            if let (Some(before), Some(after)) = (halves.next(), halves.next()) {
+                let num = |w: Option<&str>| w.and_then(|r| r.parse::<u64>().ok()).unwrap_or(0);
+                c.rows += num(after.split(' ').next());
+                c.events += num(before.rsplit(['(', ' ']).next());
+                if let Some(by) = after.split("rows written: ").nth(1) {
+                    for kv in by.trim_end_matches(')').split(", ") {
+                        let mut kv = kv.split(' ');
+                        let (k, v) = (kv.next(), num(kv.next()));
+                        match k {
+                            Some("usage") => c.usage += v,
+                            Some("sessions") => c.sessions += v,
+                            Some("markers") => c.markers += v,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        // "applied 3 parts of team T in one transaction (…)": three messages.
+        if let Some(k) = l
+            .split("applied ")
+            .nth(1)
+            .filter(|r| r.contains(" parts of team "))
+            .and_then(|r| r.split(' ').next())
+            .and_then(|k| k.parse::<u64>().ok())
+        {
+            c.messages += k;
+        } else if l.contains("applied ") || (l.contains("duplicate ") && l.contains(" ignored")) {
+            c.messages += 1;
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumer_log_adds_rows_events_and_parts() {
+        let log = "[wrangler:info] applied b0 part 0 (44 events, 8 rows written: usage 6, sessions 1, markers 1, other 0)\n\
+                   applied 3 parts of team t1 in one transaction (120 events, 11 rows written: usage 6, sessions 2, markers 3, other 0)\n\
+                   duplicate b1 part 1 ignored\n";
+        let c = consumer_log(log);
+        assert_eq!((c.rows, c.events, c.messages), (19, 164, 5));
+        assert_eq!((c.usage, c.sessions, c.markers), (12, 3, 4));
+    }
+
+    #[test]
+    fn faithful_writer_stays_in_a_session_with_one_main_model() {
+        let root = Path::new("/p");
+        let mut w = Writer::new(2, Mix::Faithful);
+        let first: Vec<_> = (0..60).map(|_| w.next(root)).collect();
+        // The first session lasts at least 60 requests, in one file and cwd.
+        assert!(first.iter().all(|r| r.0 == first[0].0 && r.2 == first[0].2));
+        let models: std::collections::BTreeSet<_> = first.iter().map(|r| r.3).collect();
+        assert_eq!(models, [OPUS, HAIKU].into_iter().collect());
+        let haiku = first.iter().filter(|r| r.3 == HAIKU).count();
+        assert_eq!(haiku, 15);
     }
 }

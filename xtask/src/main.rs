@@ -26,7 +26,7 @@ fn usage() -> ExitCode {
          test                  fmt, clippy (native + wasm32), cargo deny, unit and end-to-end tests\n  \
          deps                  every direct dependency of every crate and why it is there\n  \
          bench                 criterion benchmarks (core, agent, the Worker's ingest CPU)\n  \
-         bench-live [--devs N] [--minutes M] [--ship-interval S]\n                        N real agents and real-time writers on the local stack: cost per event, freshness, exact totals\n  \
+         bench-live [--devs N] [--minutes M] [--ship-interval S] [--mix faithful|random]\n                        N real agents and real-time writers (as Claude Code writes, or a random mix) on the local stack: cost per event by phase, freshness, exact totals\n  \
          bench-dashboard [--devs N] [--days D] [--runs R]\n                        a year of a 200-developer team in local D1: p50/p95 of every page and export\n  \
          prices --from FILE    regenerate core/prices/prices.json from LiteLLM's price table\n  \
          release-agent [--target T]... [--upload local|remote]\n                        build the agent (release) + SHA-256 manifest for /install.sh\n  \

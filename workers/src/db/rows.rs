@@ -249,8 +249,43 @@ pub struct AuditEntry {
 }
 
 pub enum Applied {
-    Written { rows_written: u64 },
+    Written { rows_written: RowsWritten },
     Duplicate,
+}
+
+/// D1's own `meta.rows_written` of one applied transaction, by table: what
+/// a batch costs and where (`cargo xtask bench-live` adds these up).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RowsWritten {
+    /// `usage_q` (and `usage_d` for a late event of a compacted day).
+    pub usage: u64,
+    pub sessions: u64,
+    /// The `batches` markers.
+    pub markers: u64,
+    /// Categories, categorization figures, price disagreements.
+    pub other: u64,
+}
+
+impl RowsWritten {
+    pub fn total(&self) -> u64 {
+        self.usage + self.sessions + self.markers + self.other
+    }
+}
+
+/// "8 rows written: usage 6, sessions 1, markers 1, other 0": the total
+/// first, as log readers parse it.
+impl std::fmt::Display for RowsWritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} rows written: usage {}, sessions {}, markers {}, other {}",
+            self.total(),
+            self.usage,
+            self.sessions,
+            self.markers,
+            self.other
+        )
+    }
 }
 
 /// What cloud categorization did for one batch, recorded per team.
@@ -455,4 +490,25 @@ pub struct PendingInstallToken {
     pub developer: String,
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RowsWritten;
+
+    #[test]
+    fn rows_written_reads_total_first_then_by_table() {
+        let r = RowsWritten {
+            usage: 6,
+            sessions: 1,
+            markers: 2,
+            other: 1,
+        };
+        assert_eq!(r.total(), 10);
+        // bench-live and the edge test read the number after " events, ".
+        assert_eq!(
+            format!("(44 events, {r})"),
+            "(44 events, 10 rows written: usage 6, sessions 1, markers 2, other 1)"
+        );
+    }
 }

@@ -14,8 +14,17 @@ use tally_core::rollup::{CategoryKey, QuarterKey, SessionRow, Totals};
 use tally_core::time::DAY_MS;
 use worker::Result;
 
-use super::super::{i, t, Arg, CategorizeStats, PartToApply};
+use super::super::{i, t, Arg, CategorizeStats, PartToApply, RowsWritten};
 use super::TeamDb;
+
+/// The table a statement of the transaction writes (`RowsWritten`).
+#[derive(Clone, Copy)]
+enum Table {
+    Usage,
+    Sessions,
+    Markers,
+    Other,
+}
 
 /// What the parts add up to, each row keyed as its upsert's conflict target.
 #[derive(Default)]
@@ -80,7 +89,11 @@ impl TeamDb {
     /// splits of one batch) in one transaction. `Ok(Some(rows written))`
     /// when all were new, `Ok(None)` when any was applied before (then
     /// nothing was written).
-    pub async fn apply_parts(&self, parts: &[PartToApply<'_>], now: i64) -> Result<Option<u64>> {
+    pub async fn apply_parts(
+        &self,
+        parts: &[PartToApply<'_>],
+        now: i64,
+    ) -> Result<Option<RowsWritten>> {
         let keys: Vec<serde_json::Value> = parts
             .iter()
             .map(|p| {
@@ -95,8 +108,11 @@ impl TeamDb {
         };
         let m = merge(parts);
         let mut stmts = Vec::with_capacity(2 * m.quarters.len() + m.sessions.len() + 4);
+        // The table each statement writes, for the rows-written breakdown.
+        let mut kinds: Vec<Table> = Vec::with_capacity(stmts.capacity());
         for ((developer, k), v) in &m.quarters {
             let (micro, pico) = v.cost.parts();
+            kinds.push(Table::Usage);
             stmts.push(self.stmt(
                 "INSERT INTO usage_q (team_id, quarter, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, branch) \
                  SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17 \
@@ -131,6 +147,7 @@ impl TeamDb {
             // go into usage_d in this transaction, so whichever of cron and
             // consumer D1 runs first, the day counts it once. For a day above
             // the watermark this writes nothing.
+            kinds.push(Table::Usage);
             stmts.push(self.stmt(
                 concat!(
                     "INSERT INTO usage_d (team_id, day, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter, branch) \
@@ -254,6 +271,7 @@ impl TeamDb {
         }
         for (developer, r) in m.sessions.values() {
             let (micro, pico) = r.cost.parts();
+            kinds.push(Table::Sessions);
             stmts.push(self.stmt(
                 "INSERT INTO sessions (team_id, session, developer_id, project, agent, start_ms, end_ms, requests, cost_micro_usd, cost_pico_usd, modes) \
                  SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 \
@@ -277,6 +295,7 @@ impl TeamDb {
             )?);
         }
         for ((developer, k), n) in &m.categories {
+            kinds.push(Table::Other);
             stmts.push(self.stmt(
                 "INSERT INTO categories (team_id, day, developer_id, project, category, task_hint, project_hint, requests) \
                  SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
@@ -296,6 +315,7 @@ impl TeamDb {
         }
         if let Some(c) = &m.categorized {
             let (micro, pico) = c.cost.parts();
+            kinds.push(Table::Other);
             stmts.push(self.stmt(
                 "INSERT INTO categorization_usage (team_id, day, calls, failures, skipped, input_tokens, output_tokens, cost_micro_usd, cost_pico_usd, skipped_cap) \
                  SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
@@ -309,6 +329,7 @@ impl TeamDb {
             )?);
         }
         for (agent, n) in &m.disagreements {
+            kinds.push(Table::Other);
             stmts.push(self.stmt(
                 "UPDATE agent_tokens SET priced_differently = priced_differently + ?4 \
                  WHERE team_id = ?1 AND id = ?3 \
@@ -318,6 +339,7 @@ impl TeamDb {
         }
         // The markers last (SQLite reads the guard before inserting: the
         // SELECT reads the table it inserts into).
+        kinds.push(Table::Markers);
         stmts.push(self.stmt(
             "INSERT INTO batches (team_id, batch_id, part, split, developer_id, events, received_at) \
              SELECT ?1, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]'), ?3 \
@@ -333,9 +355,15 @@ impl TeamDb {
             // All or nothing: none was written.
             return Ok(None);
         }
-        let mut rows = 0u64;
-        for r in &results {
-            rows += r.meta()?.and_then(|m| m.rows_written).unwrap_or(0) as u64;
+        let mut rows = RowsWritten::default();
+        for (r, kind) in results.iter().zip(&kinds) {
+            let n = r.meta()?.and_then(|m| m.rows_written).unwrap_or(0) as u64;
+            *match kind {
+                Table::Usage => &mut rows.usage,
+                Table::Sessions => &mut rows.sessions,
+                Table::Markers => &mut rows.markers,
+                Table::Other => &mut rows.other,
+            } += n;
         }
         Ok(Some(rows))
     }

@@ -55,7 +55,7 @@ pub async fn page(req: Request, env: Env) -> Page {
                 version_cell(a.agent_version.as_deref(), c.min_version.as_deref())
             }),
             ("enrolled", |a, c| c.zone.time(a.created_at)),
-            ("last seen", |a, c| {
+            ("last seen (to the hour)", |a, c| {
                 a.last_seen_at
                     .map(|t| c.zone.time(t))
                     .unwrap_or_else(|| "never".into())
