@@ -84,6 +84,21 @@ fn merge<'a>(parts: &[PartToApply<'a>]) -> Merged<'a> {
     m
 }
 
+/// A transaction's statements, each with the table it writes (for the
+/// rows-written breakdown): pushed together so they cannot drift apart.
+#[derive(Default)]
+struct Statements {
+    list: Vec<worker::D1PreparedStatement>,
+    kinds: Vec<Table>,
+}
+
+impl Statements {
+    fn push(&mut self, kind: Table, stmt: worker::D1PreparedStatement) {
+        self.list.push(stmt);
+        self.kinds.push(kind);
+    }
+}
+
 impl TeamDb {
     /// Applies `parts` (at least one; no two of the same batch part, no two
     /// splits of one batch) in one transaction. `Ok(Some(rows written))`
@@ -107,13 +122,10 @@ impl TeamDb {
             all
         };
         let m = merge(parts);
-        let mut stmts = Vec::with_capacity(2 * m.quarters.len() + m.sessions.len() + 4);
-        // The table each statement writes, for the rows-written breakdown.
-        let mut kinds: Vec<Table> = Vec::with_capacity(stmts.capacity());
+        let mut stmts = Statements::default();
         for ((developer, k), v) in &m.quarters {
             let (micro, pico) = v.cost.parts();
-            kinds.push(Table::Usage);
-            stmts.push(self.stmt(
+            stmts.push(Table::Usage, self.stmt(
                 "INSERT INTO usage_q (team_id, quarter, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, branch) \
                  SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17 \
                  WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]'))) \
@@ -147,8 +159,7 @@ impl TeamDb {
             // go into usage_d in this transaction, so whichever of cron and
             // consumer D1 runs first, the day counts it once. For a day above
             // the watermark this writes nothing.
-            kinds.push(Table::Usage);
-            stmts.push(self.stmt(
+            stmts.push(Table::Usage, self.stmt(
                 concat!(
                     "INSERT INTO usage_d (team_id, day, developer_id, project, model, agent, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter, branch) \
                      SELECT ?1, ?17, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?3, ?18 \
@@ -207,7 +218,7 @@ impl TeamDb {
                     ])
                 })
                 .collect();
-            stmts.push(self.stmt(
+            stmts.push(Table::Usage, self.stmt(
                 concat!(
                     "INSERT INTO usage_m (team_id, quarter, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd) \
                      SELECT ?1, json_extract(m.value, '$[0]'), json_extract(m.value, '$[1]'), json_extract(m.value, '$[2]'), json_extract(m.value, '$[3]'), json_extract(m.value, '$[4]'), json_extract(m.value, '$[5]'), json_extract(m.value, '$[6]'), json_extract(m.value, '$[7]'), json_extract(m.value, '$[8]'), json_extract(m.value, '$[9]'), json_extract(m.value, '$[10]') \
@@ -257,7 +268,7 @@ impl TeamDb {
                     ])
                 })
                 .collect();
-            stmts.push(self.stmt(
+            stmts.push(Table::Usage, self.stmt(
                 concat!(
                     "INSERT INTO usage_dp (team_id, day, developer_id, project, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter) \
                      SELECT ?1, json_extract(p.value, '$[0]'), json_extract(p.value, '$[1]'), json_extract(p.value, '$[2]'), json_extract(p.value, '$[3]'), json_extract(p.value, '$[4]'), json_extract(p.value, '$[5]'), json_extract(p.value, '$[6]'), json_extract(p.value, '$[7]'), json_extract(p.value, '$[8]'), json_extract(p.value, '$[9]'), json_extract(p.value, '$[10]'), json_extract(p.value, '$[11]'), json_extract(p.value, '$[12]') \
@@ -271,8 +282,7 @@ impl TeamDb {
         }
         for (developer, r) in m.sessions.values() {
             let (micro, pico) = r.cost.parts();
-            kinds.push(Table::Sessions);
-            stmts.push(self.stmt(
+            stmts.push(Table::Sessions, self.stmt(
                 "INSERT INTO sessions (team_id, session, developer_id, project, agent, start_ms, end_ms, requests, cost_micro_usd, cost_pico_usd, modes) \
                  SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 \
                  WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]'))) \
@@ -295,8 +305,7 @@ impl TeamDb {
             )?);
         }
         for ((developer, k), n) in &m.categories {
-            kinds.push(Table::Other);
-            stmts.push(self.stmt(
+            stmts.push(Table::Other, self.stmt(
                 "INSERT INTO categories (team_id, day, developer_id, project, category, task_hint, project_hint, requests) \
                  SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
                  WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]'))) \
@@ -305,18 +314,17 @@ impl TeamDb {
             )?);
         }
         for ((project, branch), name) in &m.branch_names {
-            stmts.push(self.stmt(
+            stmts.push(Table::Other, self.stmt(
                 "INSERT INTO branch_names (team_id, project, branch, name) \
                  SELECT ?1, ?3, ?4, ?5 \
                  WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]'))) \
-                 ON CONFLICT (team_id, project, branch) DO UPDATE SET name = excluded.name",
+                 ON CONFLICT (team_id, project, branch) DO UPDATE SET name = excluded.name WHERE name <> excluded.name",
                 guard(vec![t(*project), t(*branch), t(*name)]),
             )?);
         }
         if let Some(c) = &m.categorized {
             let (micro, pico) = c.cost.parts();
-            kinds.push(Table::Other);
-            stmts.push(self.stmt(
+            stmts.push(Table::Other, self.stmt(
                 "INSERT INTO categorization_usage (team_id, day, calls, failures, skipped, input_tokens, output_tokens, cost_micro_usd, cost_pico_usd, skipped_cap) \
                  SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
                  WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]'))) \
@@ -329,8 +337,7 @@ impl TeamDb {
             )?);
         }
         for (agent, n) in &m.disagreements {
-            kinds.push(Table::Other);
-            stmts.push(self.stmt(
+            stmts.push(Table::Other, self.stmt(
                 "UPDATE agent_tokens SET priced_differently = priced_differently + ?4 \
                  WHERE team_id = ?1 AND id = ?3 \
                  AND NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]')))",
@@ -339,15 +346,14 @@ impl TeamDb {
         }
         // The markers last (SQLite reads the guard before inserting: the
         // SELECT reads the table it inserts into).
-        kinds.push(Table::Markers);
-        stmts.push(self.stmt(
+        stmts.push(Table::Markers, self.stmt(
             "INSERT INTO batches (team_id, batch_id, part, split, developer_id, events, received_at) \
              SELECT ?1, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]'), ?3 \
              FROM json_each(?2) j \
              WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) k WHERE b.team_id = ?1 AND b.batch_id = json_extract(k.value, '$[0]') AND (b.part = json_extract(k.value, '$[1]') OR b.split <> json_extract(k.value, '$[2]')))",
             guard(vec![i(now)]),
         )?);
-        let results = self.db.batch(stmts).await?;
+        let results = self.db.batch(stmts.list).await?;
         let changed =
             |r: &worker::D1Result| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0);
         let written = results.last().map(changed).unwrap_or(0);
@@ -356,7 +362,7 @@ impl TeamDb {
             return Ok(None);
         }
         let mut rows = RowsWritten::default();
-        for (r, kind) in results.iter().zip(&kinds) {
+        for (r, kind) in results.iter().zip(&stmts.kinds) {
             let n = r.meta()?.and_then(|m| m.rows_written).unwrap_or(0) as u64;
             *match kind {
                 Table::Usage => &mut rows.usage,
