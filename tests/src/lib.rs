@@ -69,6 +69,8 @@ pub struct Stack {
     pub shards: Vec<String>,
     /// A generated wrangler config declaring the extra shards (None: the repo's).
     config: Option<PathBuf>,
+    /// The `--var`s wrangler dev was started with (kept for `restart`).
+    vars: Vec<(String, String)>,
 }
 
 pub const PEPPER: &str = "test-pepper-0123456789abcdef";
@@ -144,38 +146,8 @@ impl Stack {
             vars.push(("D1_SHARDS".to_string(), shards.join(",")));
         }
         vars.extend(cfg.vars);
-        let log_path = dir.path().join("wrangler.log");
-        let log_dir = dir.path().join("wrangler-logs");
-        let spawn = |port: u16| -> Child {
-            let log = std::fs::File::create(&log_path).unwrap();
-            let mut cmd = Command::new(node());
-            cmd.arg(wrangler_js())
-                .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--inspector-port", &free_port().to_string()])
-                .args([
-                    "--test-scheduled",
-                    "--show-interactive-dev-session=false",
-                    "--persist-to",
-                ])
-                .arg(&persist)
-                .args(config_args(&config))
-                // Only the vars given here: a developer's .dev.vars must not leak into tests.
-                .args(["--env-file", "/dev/null"]);
-            for (k, v) in &vars {
-                cmd.arg("--var").arg(format!("{k}:{v}"));
-            }
-            cmd.current_dir(&root)
-                .env("WRANGLER_SEND_METRICS", "false")
-                .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-                .env("WRANGLER_LOG_PATH", &log_dir)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .process_group(0);
-            cmd.spawn().expect("spawn wrangler dev")
-        };
         let port = free_port();
-        let child = spawn(port);
+        let child = spawn_wrangler(dir.path(), &config, &vars, port);
         let mut stack = Stack {
             base: format!("http://127.0.0.1:{port}"),
             dir,
@@ -185,7 +157,25 @@ impl Stack {
             child,
             shards: shards.iter().map(|s| s.to_string()).collect(),
             config: config.clone(),
+            vars,
         };
+        stack.wait_ready();
+        stack
+    }
+
+    /// Stops `wrangler dev` and starts it again on the same state, as a
+    /// deploy or an evicted isolate would: what is kept is only what D1,
+    /// R2 and Durable Objects persisted.
+    pub fn restart(&mut self) {
+        self.kill();
+        let port = free_port();
+        self.base = format!("http://127.0.0.1:{port}");
+        self.child = spawn_wrangler(self.dir.path(), &self.config, &self.vars, port);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let stack = self;
         // A free port is only free until someone else binds it: tests run in
         // parallel and workerd opens ports of its own, so a lost race is retried
         // on fresh ports instead of waiting out the deadline.
@@ -206,7 +196,7 @@ impl Stack {
                 retries -= 1;
                 let port = free_port();
                 stack.base = format!("http://127.0.0.1:{port}");
-                stack.child = spawn(port);
+                stack.child = spawn_wrangler(stack.dir.path(), &stack.config, &stack.vars, port);
             }
             if Instant::now() > deadline {
                 panic!(
@@ -216,7 +206,6 @@ impl Stack {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
-        stack
     }
 
     pub fn log_tail(&self) -> String {
@@ -367,8 +356,50 @@ impl Stack {
     }
 }
 
+/// `wrangler dev` on the stack's state, logging to its directory.
+fn spawn_wrangler(
+    dir: &std::path::Path,
+    config: &Option<PathBuf>,
+    vars: &[(String, String)],
+    port: u16,
+) -> Child {
+    let log = std::fs::File::create(dir.join("wrangler.log")).unwrap();
+    let mut cmd = Command::new(node());
+    cmd.arg(wrangler_js())
+        .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--inspector-port", &free_port().to_string()])
+        .args([
+            "--test-scheduled",
+            "--show-interactive-dev-session=false",
+            "--persist-to",
+        ])
+        .arg(dir.join("state"))
+        .args(config_args(config))
+        // Only the vars given here: a developer's .dev.vars must not leak into tests.
+        .args(["--env-file", "/dev/null"]);
+    for (k, v) in vars {
+        cmd.arg("--var").arg(format!("{k}:{v}"));
+    }
+    cmd.current_dir(root())
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+        .env("WRANGLER_LOG_PATH", dir.join("wrangler-logs"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0);
+    cmd.spawn().expect("spawn wrangler dev")
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl Stack {
+    /// Stops wrangler dev and everything it started (its process group).
+    fn kill(&mut self) {
         let pgid = self.child.id() as i32;
         // SAFETY: plain syscalls on a process group this struct created.
         unsafe {
