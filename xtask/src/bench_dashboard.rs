@@ -1,4 +1,4 @@
-//! `cargo xtask bench-dashboard [--devs N] [--days D] [--runs R] [--after-only]`: the
+//! `cargo xtask bench-dashboard [--devs N] [--days D] [--runs R] [--after-only] [--hold]`: the
 //! dashboard at scale. Starts the local stack, fills its D1 with what the
 //! rollup would have written for a team of N developers over D days (by
 //! default 200 and 365: about 10 M requests) — one SQL statement per table,
@@ -30,6 +30,7 @@ struct Opts {
     runs: usize,
     /// Only the pages after compaction (a quicker profile run).
     after_only: bool,
+    hold: bool,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
@@ -38,6 +39,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         days: 365,
         runs: 10,
         after_only: false,
+        hold: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -52,6 +54,7 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--days" => o.days = num("--days")?,
             "--runs" => o.runs = num("--runs")? as usize,
             "--after-only" => o.after_only = true,
+            "--hold" => o.hold = true,
             other => return Err(format!("bench-dashboard: unknown argument {other}")),
         }
     }
@@ -235,6 +238,22 @@ pub fn bench_dashboard(args: &[String]) -> Result<()> {
         bytes as f64 / 1e6,
         bytes as f64 / 1e6 / o.devs as f64
     );
+    if o.hold {
+        // For looking into one page by hand: the stack stays up with the
+        // year in it until the named file exists.
+        let release = stack.dir.path().join("release");
+        eprintln!(
+            "bench-dashboard: holding. base {} cookie '{}' team {} state {} (touch {} to go on)",
+            stack.base,
+            owner.cookie,
+            team.team_id,
+            stack.dir.path().join("state").display(),
+            release.display()
+        );
+        while !release.exists() {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    }
     let after = measure(&owner)?;
     // Production D1 keeps its database checkpointed and warm; the local one
     // has just taken millions of rows from other processes (`wrangler d1
