@@ -5,7 +5,7 @@ use tally_core::time::{DAY_MS, QUARTER_MS};
 use worker::Result;
 
 use super::super::rows::*;
-use super::super::{all, first, i, t, Arg, PartToApply};
+use super::super::{all, all_json, first, i, t, Arg, PartToApply};
 use super::TeamDb;
 
 /// Quarters in a UTC day: `usage_d` rows are `quarter / QUARTERS_PER_DAY`.
@@ -135,8 +135,8 @@ impl TeamDb {
     /// one row per day and model (two for a day cut by a DST change).
     /// Quarters below the compaction watermark come from `usage_m` (a year:
     /// ~17,000 rows for 200 developers instead of 2.5 M), the rest from
-    /// `usage_q`. The CASTs: D1 binds numbers as JavaScript numbers, i.e.
-    /// REALs.
+    /// `usage_q`, packed into one JSON text (`all_json`). The CAST: D1 binds
+    /// numbers as JavaScript numbers, i.e. REALs.
     pub async fn daily_cost_by_model(&self, runs: &[(i64, i64, i64)]) -> Result<Vec<DayModelCost>> {
         self.daily_cost_of_model(runs, "").await
     }
@@ -147,19 +147,22 @@ impl TeamDb {
         runs: &[(i64, i64, i64)],
         model: &str,
     ) -> Result<Vec<DayModelCost>> {
-        all(self.stmt(
+        let mut rows: Vec<DayModelCost> = all_json(self.stmt(
             "WITH w AS (SELECT COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1) + 1, 0) * CAST(?3 AS INTEGER) AS b) \
-             SELECT day, model, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(unpriced_requests) AS TEXT) AS unpriced_requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_5m_tokens) AS TEXT) AS cache_write_5m_tokens, CAST(SUM(cache_write_1h_tokens) AS TEXT) AS cache_write_1h_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens FROM (\
+             SELECT json_group_array(json_object('day', day, 'model', model, 'cost_micro_usd', cost_micro_usd, 'cost_pico_usd', cost_pico_usd, 'requests', requests, 'unpriced_requests', unpriced_requests, 'input_tokens', input_tokens, 'output_tokens', output_tokens, 'cache_write_5m_tokens', cache_write_5m_tokens, 'cache_write_1h_tokens', cache_write_1h_tokens, 'cache_read_tokens', cache_read_tokens)) AS rows FROM (\
+             SELECT day, model, SUM(cost_micro_usd) AS cost_micro_usd, SUM(cost_pico_usd) AS cost_pico_usd, SUM(requests) AS requests, SUM(unpriced_requests) AS unpriced_requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cache_write_5m_tokens) AS cache_write_5m_tokens, SUM(cache_write_1h_tokens) AS cache_write_1h_tokens, SUM(cache_read_tokens) AS cache_read_tokens FROM (\
              SELECT CAST((u.quarter + json_extract(r.value, '$[2]')) / ?3 AS INTEGER) AS day, u.model, u.cost_micro_usd, u.cost_pico_usd, u.requests, u.unpriced_requests, u.input_tokens, u.output_tokens, u.cache_write_5m_tokens, u.cache_write_1h_tokens, u.cache_read_tokens \
              FROM json_each(?2) r CROSS JOIN usage_m u \
              WHERE u.team_id = ?1 AND u.quarter >= json_extract(r.value, '$[0]') AND u.quarter < MIN(json_extract(r.value, '$[1]'), (SELECT b FROM w)) AND (?4 = '' OR u.model = ?4) \
              UNION ALL SELECT CAST((u.quarter + json_extract(r.value, '$[2]')) / ?3 AS INTEGER) AS day, u.model, u.cost_micro_usd, u.cost_pico_usd, u.requests, u.unpriced_requests, u.input_tokens, u.output_tokens, u.cache_write_5m_tokens, u.cache_write_1h_tokens, u.cache_read_tokens \
              FROM json_each(?2) r CROSS JOIN usage_q u \
              WHERE u.team_id = ?1 AND u.quarter >= MAX(json_extract(r.value, '$[0]'), (SELECT b FROM w)) AND u.quarter < json_extract(r.value, '$[1]') AND (?4 = '' OR u.model = ?4)) \
-             GROUP BY day, model ORDER BY day, model",
+             GROUP BY day, model)",
             vec![t(serde_json::to_string(runs)?), i(QUARTERS_PER_DAY), t(model)],
         )?)
-        .await
+        .await?;
+        rows.sort_by(|a, b| (a.day, &a.model).cmp(&(b.day, &b.model)));
+        Ok(rows)
     }
 
     /// Sums per developer, named after grouping: the join runs once per
@@ -243,15 +246,34 @@ impl TeamDb {
         developer_id: &str,
         project: &str,
     ) -> Result<Vec<SessionRowOut>> {
-        // The thousand first, then their names: joining every session of a
-        // year before the sort cost twice the time, and an index on time or
-        // cost would add rows written to every session upsert.
+        // The thousand keys first (the sorter then carries a key and the
+        // sort column, not whole rows: a fifth of the statement at a year),
+        // then their rows and names, packed into one JSON text (`all_json`):
+        // joining every session of a year before the sort cost twice the
+        // time, and an index on time or cost would add rows written to every
+        // session upsert.
         let sql = if order_by_duration {
-            "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd, s.cost_pico_usd, s.modes FROM (SELECT * FROM sessions WHERE team_id = ?1 AND end_ms >= ?2 AND start_ms < ?3 AND (?4 = '' OR developer_id = ?4) AND (?5 = '' OR project = ?5) ORDER BY (end_ms - start_ms) DESC LIMIT 1000) s LEFT JOIN developers d ON d.team_id = ?1 AND d.id = s.developer_id ORDER BY (s.end_ms - s.start_ms) DESC"
+            "SELECT json_group_array(json_object('session', s.session, 'developer_id', s.developer_id, 'developer', COALESCE(d.name, s.developer_id), 'project', s.project, 'agent', s.agent, 'start_ms', s.start_ms, 'end_ms', s.end_ms, 'requests', s.requests, 'cost_micro_usd', s.cost_micro_usd, 'cost_pico_usd', s.cost_pico_usd, 'modes', s.modes)) AS rows FROM (SELECT session FROM sessions WHERE team_id = ?1 AND end_ms >= ?2 AND start_ms < ?3 AND (?4 = '' OR developer_id = ?4) AND (?5 = '' OR project = ?5) ORDER BY end_ms - start_ms DESC, session LIMIT 1000) k JOIN sessions s ON s.team_id = ?1 AND s.session = k.session LEFT JOIN developers d ON d.team_id = ?1 AND d.id = s.developer_id"
         } else {
-            "SELECT s.session, s.developer_id, COALESCE(d.name, s.developer_id) AS developer, s.project, s.agent, s.start_ms, s.end_ms, s.requests, s.cost_micro_usd, s.cost_pico_usd, s.modes FROM (SELECT * FROM sessions WHERE team_id = ?1 AND end_ms >= ?2 AND start_ms < ?3 AND (?4 = '' OR developer_id = ?4) AND (?5 = '' OR project = ?5) ORDER BY cost_micro_usd DESC, cost_pico_usd DESC LIMIT 1000) s LEFT JOIN developers d ON d.team_id = ?1 AND d.id = s.developer_id ORDER BY s.cost_micro_usd DESC, s.cost_pico_usd DESC"
+            "SELECT json_group_array(json_object('session', s.session, 'developer_id', s.developer_id, 'developer', COALESCE(d.name, s.developer_id), 'project', s.project, 'agent', s.agent, 'start_ms', s.start_ms, 'end_ms', s.end_ms, 'requests', s.requests, 'cost_micro_usd', s.cost_micro_usd, 'cost_pico_usd', s.cost_pico_usd, 'modes', s.modes)) AS rows FROM (SELECT session FROM sessions WHERE team_id = ?1 AND end_ms >= ?2 AND start_ms < ?3 AND (?4 = '' OR developer_id = ?4) AND (?5 = '' OR project = ?5) ORDER BY cost_micro_usd DESC, cost_pico_usd DESC, session LIMIT 1000) k JOIN sessions s ON s.team_id = ?1 AND s.session = k.session LEFT JOIN developers d ON d.team_id = ?1 AND d.id = s.developer_id"
         };
-        all(self.stmt(sql, vec![i(from_ms), i(to_ms), t(developer_id), t(project)])?).await
+        let mut rows: Vec<SessionRowOut> =
+            all_json(self.stmt(sql, vec![i(from_ms), i(to_ms), t(developer_id), t(project)])?)
+                .await?;
+        if order_by_duration {
+            rows.sort_by(|a, b| {
+                (b.end_ms - b.start_ms)
+                    .cmp(&(a.end_ms - a.start_ms))
+                    .then_with(|| a.session.cmp(&b.session))
+            });
+        } else {
+            rows.sort_by(|a, b| {
+                (b.cost_micro_usd, b.cost_pico_usd)
+                    .cmp(&(a.cost_micro_usd, a.cost_pico_usd))
+                    .then_with(|| a.session.cmp(&b.session))
+            });
+        }
+        Ok(rows)
     }
 
     pub async fn category_hints(&self, from_day: i64, to_day: i64) -> Result<Vec<CategoryRow>> {
