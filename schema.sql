@@ -388,6 +388,22 @@ CREATE TABLE usage_m (
   PRIMARY KEY (team_id, quarter, model)
 ) WITHOUT ROWID;
 
+CREATE TABLE usage_md (
+  team_id TEXT NOT NULL,
+  day INTEGER NOT NULL, -- unix UTC day (ms / 86400000)
+  model TEXT NOT NULL,
+  requests INTEGER NOT NULL DEFAULT 0,
+  unpriced_requests INTEGER NOT NULL DEFAULT 0,
+  input_tokens INTEGER NOT NULL DEFAULT 0,
+  output_tokens INTEGER NOT NULL DEFAULT 0,
+  cache_write_5m_tokens INTEGER NOT NULL DEFAULT 0,
+  cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
+  cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+  cost_micro_usd INTEGER NOT NULL DEFAULT 0,
+  cost_pico_usd INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (team_id, day, model)
+) WITHOUT ROWID;
+
 CREATE TABLE usage_q (
   team_id TEXT NOT NULL,
   quarter INTEGER NOT NULL, -- unix quarter hour (ms / 900000)

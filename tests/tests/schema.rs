@@ -281,3 +281,56 @@ fn rollups_are_filled_for_compacted_days_only() {
         assert!(sql.ends_with("WITHOUT ROWID"), "{sql}");
     }
 }
+
+/// Migration 0020 fills `usage_md` from `usage_m` (every compacted quarter,
+/// late events included) by UTC day and model, pico remainders carried into
+/// micro-dollars, and for nothing else.
+#[test]
+fn days_by_model_are_filled_from_the_compacted_quarters() {
+    let conn = migrated_before("0020");
+    conn.execute_batch(
+        "INSERT INTO teams (id, name, salt, created_at, compacted_through_day) VALUES ('t1', 'A', 's', 0, 11);
+         INSERT INTO usage_m (team_id, quarter, model, requests, input_tokens, cost_micro_usd, cost_pico_usd) VALUES
+           ('t1', 960, 'sonnet', 1, 10, 5, 600000),
+           ('t1', 1055, 'sonnet', 2, 20, 7, 700000),
+           ('t1', 961, 'opus', 3, 30, 11, 0),
+           ('t1', 1056, 'sonnet', 4, 40, 13, 1);
+         INSERT INTO usage_q (team_id, quarter, developer_id, project, model, agent, requests, input_tokens, cost_micro_usd, cost_pico_usd) VALUES
+           ('t1', 1200, 'd1', 'p1', 'sonnet', 'cc', 9, 90, 19, 0);",
+    )
+    .unwrap();
+    apply(&conn, "0020");
+    let mut stmt = conn
+        .prepare("SELECT day, model, requests, input_tokens, cost_micro_usd, cost_pico_usd FROM usage_md WHERE team_id = 't1' ORDER BY day, model")
+        .unwrap();
+    let rows: Vec<(i64, String, i64, i64, i64, i64)> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (10, "opus".into(), 3, 30, 11, 0),
+            (10, "sonnet".into(), 3, 30, 13, 300_000),
+            (11, "sonnet".into(), 4, 40, 13, 1),
+        ]
+    );
+    let sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'usage_md'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(sql.ends_with("WITHOUT ROWID"), "{sql}");
+}

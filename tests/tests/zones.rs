@@ -436,6 +436,17 @@ fn chart_days_are_exact_after_compaction_in_every_zone() {
     };
     assert_eq!(per_day("usage_dp"), per_day("usage_d"));
     assert_eq!(per_day("usage_dp").len(), 5);
+    // usage_md: the same sums by UTC day and model as the quarters.
+    let by_day_model = || {
+        let sums = "SUM(requests) AS requests, SUM(input_tokens) AS input, SUM(cost_micro_usd) * 1000000 + SUM(cost_pico_usd) AS pico";
+        (
+            stack.d1(&format!("SELECT day, model, {sums} FROM usage_md GROUP BY day, model ORDER BY day, model")),
+            stack.d1(&format!("SELECT quarter / 96 AS day, model, {sums} FROM usage_q GROUP BY quarter / 96, model ORDER BY day, model")),
+        )
+    };
+    let (md, q) = by_day_model();
+    assert_eq!(md, q);
+    assert_eq!(md.len(), 5);
 
     // A late event for compacted 8 March (St. John's, 23:59 local after
     // the change) is counted once, in usage_q and usage_m alike.
@@ -447,6 +458,8 @@ fn chart_days_are_exact_after_compaction_in_every_zone() {
     applied(11);
     let after_late = check(&[31]);
     assert_eq!(totals("usage_m"), totals("usage_q"));
+    let (md, q) = by_day_model();
+    assert_eq!(md, q);
     assert_eq!(per_day("usage_dp"), per_day("usage_d"));
     let groups_late = groups(&[31]);
     assert!(
@@ -464,4 +477,6 @@ fn chart_days_are_exact_after_compaction_in_every_zone() {
     assert_eq!(totals("usage_m"), totals("usage_q"));
     assert_eq!(groups(&[31]), groups_late);
     assert_eq!(per_day("usage_dp"), per_day("usage_d"));
+    let (md, q) = by_day_model();
+    assert_eq!(md, q);
 }

@@ -215,14 +215,16 @@ pub fn bench_dashboard(args: &[String]) -> Result<()> {
     let rows = stack.d1(&format!(
         "SELECT (SELECT COUNT(*) FROM usage_d WHERE team_id = '{0}') AS usage_d, \
          (SELECT COUNT(*) FROM usage_dp WHERE team_id = '{0}') AS usage_dp, \
-         (SELECT COUNT(*) FROM usage_m WHERE team_id = '{0}') AS usage_m",
+         (SELECT COUNT(*) FROM usage_m WHERE team_id = '{0}') AS usage_m, \
+         (SELECT COUNT(*) FROM usage_md WHERE team_id = '{0}') AS usage_md",
         team.team_id
     ));
     eprintln!(
-        "bench-dashboard: compacted through day {watermark} (today {today}) into {} usage_d, {} usage_dp and {} usage_m rows in {:.1} s",
+        "bench-dashboard: compacted through day {watermark} (today {today}) into {} usage_d, {} usage_dp, {} usage_m and {} usage_md rows in {:.1} s",
         rows[0]["usage_d"],
         rows[0]["usage_dp"],
         rows[0]["usage_m"],
+        rows[0]["usage_md"],
         t.elapsed().as_secs_f64()
     );
     // Storage per developer-year: the local D1 file(s) after the year and

@@ -264,6 +264,7 @@ pub const HARD_DELETE: &[&str] = &[
     "DELETE FROM usage_q WHERE team_id = ?1",
     "DELETE FROM usage_d WHERE team_id = ?1",
     "DELETE FROM usage_m WHERE team_id = ?1",
+    "DELETE FROM usage_md WHERE team_id = ?1",
     "DELETE FROM usage_dp WHERE team_id = ?1",
     "DELETE FROM sessions WHERE team_id = ?1",
     "DELETE FROM categories WHERE team_id = ?1",

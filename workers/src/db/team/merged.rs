@@ -233,6 +233,49 @@ impl TeamDb {
                 ]),
             )?);
         }
+        // And by UTC day and model into `usage_md`.
+        let mut by_day_model: BTreeMap<(i64, &str), Totals> = BTreeMap::new();
+        for ((quarter, model), v) in &by_model {
+            let e = by_day_model
+                .entry((quarter.div_euclid(super::usage::QUARTERS_PER_DAY), model))
+                .or_default();
+            e.requests += v.requests;
+            e.unpriced_requests += v.unpriced_requests;
+            e.tokens.add(&v.tokens);
+            e.cost += v.cost;
+        }
+        if !by_day_model.is_empty() {
+            let rows: Vec<serde_json::Value> = by_day_model
+                .iter()
+                .map(|((day, model), v)| {
+                    let (micro, pico) = v.cost.parts();
+                    serde_json::json!([
+                        day,
+                        model,
+                        v.requests,
+                        v.unpriced_requests,
+                        v.tokens.input,
+                        v.tokens.output,
+                        v.tokens.cache_write_5m,
+                        v.tokens.cache_write_1h,
+                        v.tokens.cache_read,
+                        micro,
+                        pico
+                    ])
+                })
+                .collect();
+            stmts.push(Table::Usage, self.stmt(
+                concat!(
+                    "INSERT INTO usage_md (team_id, day, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd) \
+                     SELECT ?1, json_extract(m.value, '$[0]'), json_extract(m.value, '$[1]'), json_extract(m.value, '$[2]'), json_extract(m.value, '$[3]'), json_extract(m.value, '$[4]'), json_extract(m.value, '$[5]'), json_extract(m.value, '$[6]'), json_extract(m.value, '$[7]'), json_extract(m.value, '$[8]'), json_extract(m.value, '$[9]'), json_extract(m.value, '$[10]') \
+                     FROM json_each(?3) m \
+                     WHERE NOT EXISTS (SELECT 1 FROM batches b, json_each(?2) j WHERE b.team_id = ?1 AND b.batch_id = json_extract(j.value, '$[0]') AND (b.part = json_extract(j.value, '$[1]') OR b.split <> json_extract(j.value, '$[2]'))) \
+                     AND json_extract(m.value, '$[0]') <= (SELECT compacted_through_day FROM teams WHERE id = ?1)",
+                    usage_md_add!()
+                ),
+                guard(vec![t(serde_json::Value::Array(rows).to_string())]),
+            )?);
+        }
         // And by UTC day, developer and project into `usage_dp`.
         let mut by_project: BTreeMap<(i64, &str, &str), (Totals, i64)> = BTreeMap::new();
         for ((developer, k), v) in &m.quarters {

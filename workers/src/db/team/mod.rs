@@ -79,6 +79,20 @@ macro_rules! usage_m_add {
     };
 }
 
+/// The counters of a `usage_md` upsert (late events for a compacted day).
+macro_rules! usage_md_add {
+    () => {
+        " ON CONFLICT (team_id, day, model) DO UPDATE SET \
+         requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests, \
+         input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, \
+         cache_write_5m_tokens = cache_write_5m_tokens + excluded.cache_write_5m_tokens, \
+         cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens, \
+         cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
+         cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
+         cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000"
+    };
+}
+
 /// The counters of a `usage_dp` upsert (late events for a compacted day).
 macro_rules! usage_dp_add {
     () => {

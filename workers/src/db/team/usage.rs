@@ -45,8 +45,8 @@ impl TeamDb {
     }
 
     /// Copies the next UTC day of `usage_q` at or before `last_day` into
-    /// `usage_d` (by key), `usage_dp` (by developer and project) and `usage_m`
-    /// (by quarter and model) and advances the watermark to it, in one D1 transaction
+    /// `usage_d` (by key), `usage_dp` (by developer and project), `usage_m`
+    /// (by quarter and model) and `usage_md` (by model) and advances the watermark to it, in one D1 transaction
     /// guarded by the watermark read here (a doubled cron changes nothing).
     /// Days without usage are skipped: a late event for one of them lands in
     /// `usage_d` through the consumer's guarded upsert, which is what
@@ -106,6 +106,16 @@ impl TeamDb {
                      GROUP BY quarter, model",
                     vec![i(day), i(seen), i(QUARTERS_PER_DAY)],
                 )?,
+                // And the day by model, for the chart over long ranges.
+                self.stmt(
+                    "INSERT INTO usage_md (team_id, day, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd) \
+                     SELECT ?1, ?2, model, SUM(requests), SUM(unpriced_requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), SUM(cache_read_tokens), \
+                     SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000, SUM(cost_pico_usd) % 1000000 \
+                     FROM usage_q WHERE team_id = ?1 AND quarter >= ?2 * ?4 AND quarter < (?2 + 1) * ?4 \
+                     AND COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1), -1) = ?3 \
+                     GROUP BY model",
+                    vec![i(day), i(seen), i(QUARTERS_PER_DAY)],
+                )?,
                 self.stmt(
                     "UPDATE teams SET compacted_through_day = ?2 WHERE id = ?1 AND COALESCE(compacted_through_day, -1) = ?3",
                     vec![i(day), i(seen)],
@@ -130,13 +140,23 @@ impl TeamDb {
     }
 
     /// Cost (and the other counters) per local day and model over `runs`
-    /// (`Range::offset_runs`):
-    /// D1 buckets each quarter by its run's offset, so a year comes back as
-    /// one row per day and model (two for a day cut by a DST change).
-    /// Quarters below the compaction watermark come from `usage_m` (a year:
-    /// ~17,000 rows for 200 developers instead of 2.5 M), the rest from
-    /// `usage_q`, packed into one JSON text (`all_json`). The CAST: D1 binds
-    /// numbers as JavaScript numbers, i.e. REALs.
+    /// (`Range::offset_runs`), one row per day and model (two for a day cut
+    /// by a DST change), packed into one JSON text (`all_json`).
+    ///
+    /// Below the compaction watermark a run's whole UTC days come from
+    /// `usage_md` (one row per day and model) and go to the local day of the
+    /// day's first quarter, or of its last when the zone's day boundary
+    /// falls in the day's first half; the quarters on the short side of that
+    /// boundary, at most 48 a day and usually evening hours, are read from
+    /// `usage_m` and moved (subtracted from that local day, added to their
+    /// own). The run's partial UTC days at its edges come from `usage_m`,
+    /// and everything above the watermark from `usage_q`, bucketed by the
+    /// run's offset. Every local day is thus exact in every zone while a year
+    /// reads ~520 day rows and the few boundary quarters instead of ~34,000
+    /// quarter rows for 200 developers. D1 allows five terms in a compound
+    /// SELECT, hence the edges in their own CTE and the move as one term with
+    /// two signs. The CASTs: D1 binds numbers as JavaScript numbers, i.e.
+    /// REALs.
     pub async fn daily_cost_by_model(&self, runs: &[(i64, i64, i64)]) -> Result<Vec<DayModelCost>> {
         self.daily_cost_of_model(runs, "").await
     }
@@ -147,17 +167,59 @@ impl TeamDb {
         runs: &[(i64, i64, i64)],
         model: &str,
     ) -> Result<Vec<DayModelCost>> {
+        macro_rules! counters {
+            ($u:literal) => {
+                concat!(
+                    $u,
+                    ".requests, ",
+                    $u,
+                    ".unpriced_requests, ",
+                    $u,
+                    ".input_tokens, ",
+                    $u,
+                    ".output_tokens, ",
+                    $u,
+                    ".cache_write_5m_tokens, ",
+                    $u,
+                    ".cache_write_1h_tokens, ",
+                    $u,
+                    ".cache_read_tokens, ",
+                    $u,
+                    ".cost_micro_usd, ",
+                    $u,
+                    ".cost_pico_usd"
+                )
+            };
+        }
         let mut rows: Vec<DayModelCost> = all_json(self.stmt(
-            "WITH w AS (SELECT COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1) + 1, 0) * CAST(?3 AS INTEGER) AS b) \
-             SELECT json_group_array(json_object('day', day, 'model', model, 'cost_micro_usd', cost_micro_usd, 'cost_pico_usd', cost_pico_usd, 'requests', requests, 'unpriced_requests', unpriced_requests, 'input_tokens', input_tokens, 'output_tokens', output_tokens, 'cache_write_5m_tokens', cache_write_5m_tokens, 'cache_write_1h_tokens', cache_write_1h_tokens, 'cache_read_tokens', cache_read_tokens)) AS rows FROM (\
-             SELECT day, model, SUM(cost_micro_usd) AS cost_micro_usd, SUM(cost_pico_usd) AS cost_pico_usd, SUM(requests) AS requests, SUM(unpriced_requests) AS unpriced_requests, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cache_write_5m_tokens) AS cache_write_5m_tokens, SUM(cache_write_1h_tokens) AS cache_write_1h_tokens, SUM(cache_read_tokens) AS cache_read_tokens FROM (\
-             SELECT CAST((u.quarter + json_extract(r.value, '$[2]')) / ?3 AS INTEGER) AS day, u.model, u.cost_micro_usd, u.cost_pico_usd, u.requests, u.unpriced_requests, u.input_tokens, u.output_tokens, u.cache_write_5m_tokens, u.cache_write_1h_tokens, u.cache_read_tokens \
-             FROM json_each(?2) r CROSS JOIN usage_m u \
-             WHERE u.team_id = ?1 AND u.quarter >= json_extract(r.value, '$[0]') AND u.quarter < MIN(json_extract(r.value, '$[1]'), (SELECT b FROM w)) AND (?4 = '' OR u.model = ?4) \
-             UNION ALL SELECT CAST((u.quarter + json_extract(r.value, '$[2]')) / ?3 AS INTEGER) AS day, u.model, u.cost_micro_usd, u.cost_pico_usd, u.requests, u.unpriced_requests, u.input_tokens, u.output_tokens, u.cache_write_5m_tokens, u.cache_write_1h_tokens, u.cache_read_tokens \
-             FROM json_each(?2) r CROSS JOIN usage_q u \
-             WHERE u.team_id = ?1 AND u.quarter >= MAX(json_extract(r.value, '$[0]'), (SELECT b FROM w)) AND u.quarter < json_extract(r.value, '$[1]') AND (?4 = '' OR u.model = ?4)) \
-             GROUP BY day, model)",
+            concat!(
+                "WITH RECURSIVE n AS (SELECT CAST(?3 AS INTEGER) AS q), \
+                 w AS (SELECT COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1) + 1, 0) * (SELECT q FROM n) AS b), \
+                 r AS (SELECT CAST(json_extract(value, '$[0]') AS INTEGER) AS a, CAST(json_extract(value, '$[1]') AS INTEGER) AS z, CAST(json_extract(value, '$[2]') AS INTEGER) AS off FROM json_each(?2)), \
+                 c0 AS (SELECT a, MIN(z, (SELECT b FROM w)) AS c, off, (off + 10 * (SELECT q FROM n)) / (SELECT q FROM n) - 10 AS k, ((off % (SELECT q FROM n)) + (SELECT q FROM n)) % (SELECT q FROM n) AS s FROM r), \
+                 c1 AS (SELECT a, c, off, k, s, (a + (SELECT q FROM n) - 1) / (SELECT q FROM n) AS da, c / (SELECT q FROM n) AS dz FROM c0 WHERE a < c), \
+                 g AS (SELECT a, c, off, da, dz, \
+                   CASE WHEN da < dz THEN da * (SELECT q FROM n) ELSE c END AS e1, CASE WHEN da < dz THEN dz * (SELECT q FROM n) ELSE c END AS e2, \
+                   CASE WHEN s = 0 THEN 0 WHEN s * 2 <= (SELECT q FROM n) THEN (SELECT q FROM n) - s ELSE 0 END AS lo, \
+                   CASE WHEN s = 0 THEN 0 WHEN s * 2 <= (SELECT q FROM n) THEN (SELECT q FROM n) ELSE (SELECT q FROM n) - s END AS hi, \
+                   k + (s * 2 > (SELECT q FROM n)) AS shift FROM c1), \
+                 dd AS (SELECT off, lo, hi, shift, da AS d, dz FROM g WHERE da < dz AND lo < hi UNION ALL SELECT off, lo, hi, shift, d + 1, dz FROM dd WHERE d + 1 < dz), \
+                 e AS (SELECT a AS lo, e1 AS hi, off FROM g UNION ALL SELECT e2, c, off FROM g), \
+                 x AS (\
+                 SELECT (u.quarter + e.off) / (SELECT q FROM n) AS day, u.model, 1 AS sg, ", counters!("u"), " FROM e CROSS JOIN usage_m u \
+                   WHERE u.team_id = ?1 AND u.quarter >= e.lo AND u.quarter < e.hi AND (?4 = '' OR u.model = ?4) \
+                 UNION ALL SELECT m.day + g.shift, m.model, 1, ", counters!("m"), " FROM g CROSS JOIN usage_md m \
+                   WHERE m.team_id = ?1 AND m.day >= g.da AND m.day < g.dz AND (?4 = '' OR m.model = ?4) \
+                 UNION ALL SELECT CASE WHEN v.value > 0 THEN (u.quarter + dd.off) / (SELECT q FROM n) ELSE dd.d + dd.shift END, u.model, v.value, ", counters!("u"), " FROM dd CROSS JOIN usage_m u CROSS JOIN json_each('[1,-1]') v \
+                   WHERE u.team_id = ?1 AND u.quarter >= dd.d * (SELECT q FROM n) + dd.lo AND u.quarter < dd.d * (SELECT q FROM n) + dd.hi AND (?4 = '' OR u.model = ?4) \
+                 UNION ALL SELECT (u.quarter + r.off) / (SELECT q FROM n), u.model, 1, ", counters!("u"), " FROM r CROSS JOIN usage_q u \
+                   WHERE u.team_id = ?1 AND u.quarter >= MAX(r.a, (SELECT b FROM w)) AND u.quarter < r.z AND (?4 = '' OR u.model = ?4)), \
+                 t AS (SELECT day, model, SUM(sg * requests) AS requests, SUM(sg * unpriced_requests) AS unpriced_requests, SUM(sg * input_tokens) AS input_tokens, SUM(sg * output_tokens) AS output_tokens, \
+                   SUM(sg * cache_write_5m_tokens) AS cache_write_5m_tokens, SUM(sg * cache_write_1h_tokens) AS cache_write_1h_tokens, SUM(sg * cache_read_tokens) AS cache_read_tokens, \
+                   SUM(sg * cost_micro_usd) AS micro, SUM(sg * cost_pico_usd) AS pico FROM x GROUP BY day, model) \
+                 SELECT json_group_array(json_object('day', day, 'model', model, 'cost_micro_usd', micro + (pico - ((pico % 1000000) + 1000000) % 1000000) / 1000000, 'cost_pico_usd', ((pico % 1000000) + 1000000) % 1000000, 'requests', requests, 'unpriced_requests', unpriced_requests, 'input_tokens', input_tokens, 'output_tokens', output_tokens, 'cache_write_5m_tokens', cache_write_5m_tokens, 'cache_write_1h_tokens', cache_write_1h_tokens, 'cache_read_tokens', cache_read_tokens)) AS rows \
+                 FROM t WHERE requests <> 0 OR unpriced_requests <> 0 OR input_tokens <> 0 OR output_tokens <> 0 OR cache_write_5m_tokens <> 0 OR cache_write_1h_tokens <> 0 OR cache_read_tokens <> 0 OR micro <> 0 OR pico <> 0"
+            ),
             vec![t(serde_json::to_string(runs)?), i(QUARTERS_PER_DAY), t(model)],
         )?)
         .await?;
