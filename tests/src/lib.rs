@@ -452,6 +452,34 @@ impl WebClient {
             .set("X-CSRF-Token", &self.csrf)
             .send_json(body)
     }
+
+    /// Posts a dashboard form (the CSRF field first, then `fields`) and
+    /// returns the status and the redirect's `Location` followed by the body
+    /// (a redirect's body is empty; an error's `Location` is), so a test can
+    /// read where a success went and why a refusal came back alike.
+    pub fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let mut body: Vec<String> = vec![format!("csrf={}", form_escape(&self.csrf))];
+        body.extend(
+            fields
+                .iter()
+                .map(|(k, v)| format!("{k}={}", form_escape(v))),
+        );
+        let answer = |r: ureq::Response| {
+            r.header("Location").unwrap_or_default().to_string()
+                + &r.into_string().unwrap_or_default()
+        };
+        match self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .set("Cookie", &self.cookie)
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .send_string(&body.join("&"))
+        {
+            Ok(r) => (r.status(), answer(r)),
+            Err(ureq::Error::Status(code, r)) => (code, answer(r)),
+            Err(e) => panic!("transport error: {e}"),
+        }
+    }
 }
 
 /// Percent-encodes a form value (everything but unreserved characters).

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tally_core::hash::{branch_hash, project_hash, session_hash};
 use tally_core::time::{utc_date, DAY_MS, HOUR_MS};
-use tally_e2e::{batch, form_escape, now_ms, off_event, status, ApiAgent, Stack, WebClient};
+use tally_e2e::{batch, now_ms, off_event, status, ApiAgent, Stack};
 
 const VEGA: &str = "feature/vega-PAY-12";
 const ORION: &str = "release/orion-7";
@@ -31,29 +31,6 @@ fn ev(agent: &ApiAgent, n: u64, ts: i64, cwd: &str, branch: Option<&str>, input:
         e["branch"] = json!(branch_hash(&agent.salt, b));
     }
     e
-}
-
-fn post_form(stack: &Stack, c: &WebClient, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
-    let mut body: Vec<String> = vec![format!("csrf={}", form_escape(&c.csrf))];
-    body.extend(
-        fields
-            .iter()
-            .map(|(k, v)| format!("{k}={}", form_escape(v))),
-    );
-    let r = c
-        .agent
-        .post(&stack.url(path))
-        .set("Cookie", &c.cookie)
-        .set("Content-Type", "application/x-www-form-urlencoded")
-        .send_string(&body.join("&"));
-    match r {
-        Ok(r) => (
-            r.status(),
-            r.header("Location").unwrap_or_default().to_string(),
-        ),
-        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
-        Err(e) => panic!("transport error: {e}"),
-    }
 }
 
 fn short(h: &str) -> String {
@@ -196,9 +173,7 @@ fn cost_per_branch_exact_labelled_filtered_and_private_in_off() {
     );
 
     // An admin names the vega hash of the payments project, audited.
-    let (code, to) = post_form(
-        &stack,
-        &owner,
+    let (code, to) = owner.post_form(
         "/branches/label",
         &[
             ("project", &p),
@@ -221,9 +196,7 @@ fn cost_per_branch_exact_labelled_filtered_and_private_in_off() {
         ("nope", vega.as_str(), "x"),
         (p.as_str(), vega.as_str(), ""),
     ] {
-        let (code, _) = post_form(
-            &stack,
-            &owner,
+        let (code, _) = owner.post_form(
             "/branches/label",
             &[("project", project), ("branch", branch), ("label", label)],
         );

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tally_e2e::fakes::{self, CursorScript, CURSOR_KEY};
-use tally_e2e::{body_json, form_escape, now_ms, team_tables, Stack, StackConfig, WebClient};
+use tally_e2e::{body_json, now_ms, team_tables, Stack, StackConfig, WebClient};
 
 const HOURLY: &str = "0 * * * *";
 const HOUR: i64 = 3_600_000;
@@ -24,34 +24,6 @@ fn event(email: &str, ts: i64, model: &str, t: [u64; 4], charged_cents: f64) -> 
                        "cacheReadTokens": t[3], "totalCents": charged_cents},
         "chargedCents": charged_cents, "isFreeBugbot": false, "userEmail": email
     })
-}
-
-fn post_form(stack: &Stack, c: &WebClient, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
-    let mut body: Vec<String> = vec![format!("csrf={}", form_escape(&c.csrf))];
-    body.extend(
-        fields
-            .iter()
-            .map(|(k, v)| format!("{k}={}", form_escape(v))),
-    );
-    let r = c
-        .agent
-        .post(&stack.url(path))
-        .set("Cookie", &c.cookie)
-        .set("Content-Type", "application/x-www-form-urlencoded")
-        .send_string(&body.join("&"));
-    match r {
-        Ok(r) => (
-            r.status(),
-            r.header("Location").unwrap_or_default().to_string()
-                + &r.into_string().unwrap_or_default(),
-        ),
-        Err(ureq::Error::Status(code, r)) => (
-            code,
-            r.header("Location").unwrap_or_default().to_string()
-                + &r.into_string().unwrap_or_default(),
-        ),
-        Err(e) => panic!("transport error: {e}"),
-    }
 }
 
 fn page(c: &WebClient) -> String {
@@ -175,12 +147,7 @@ fn pulls_count_each_event_once_page_and_stop() {
     ];
 
     // A wrong key is refused by Cursor and nothing is saved.
-    let (code, loc) = post_form(
-        &stack,
-        &admin,
-        "/integrations/cursor",
-        &[("key", "key_wrongWrongWrong")],
-    );
+    let (code, loc) = admin.post_form("/integrations/cursor", &[("key", "key_wrongWrongWrong")]);
     assert_eq!(code, 303, "{loc}");
     assert!(loc.starts_with("/integrations?error="), "{loc}");
     let shown = admin.get(&loc).unwrap().into_string().unwrap();
@@ -192,12 +159,7 @@ fn pulls_count_each_event_once_page_and_stop() {
     assert!(stack.d1("SELECT id FROM cursor_integrations").is_empty());
 
     let before = now_ms();
-    let (code, loc) = post_form(
-        &stack,
-        &admin,
-        "/integrations/cursor",
-        &[("key", CURSOR_KEY)],
-    );
+    let (code, loc) = admin.post_form("/integrations/cursor", &[("key", CURSOR_KEY)]);
     let after = now_ms();
     assert_eq!((code, loc.contains("saved=")), (303, true), "{loc}");
     // Sealed: neither the key nor its hex is in D1, nor on the page past its last four.
@@ -367,7 +329,7 @@ fn pulls_count_each_event_once_page_and_stop() {
     );
 
     // Removal stops the pulls and deletes the key.
-    let (code, _) = post_form(&stack, &admin, "/integrations/cursor/remove", &[]);
+    let (code, _) = admin.post_form("/integrations/cursor/remove", &[]);
     assert_eq!(code, 303);
     assert!(stack.d1("SELECT id FROM cursor_integrations").is_empty());
     let asked = fake.requests().len();
@@ -401,12 +363,7 @@ fn cursor_users_are_linked_and_renamed_by_admins() {
         [1000, 0, 0, 0],
         0.2,
     )];
-    let (code, _) = post_form(
-        &stack,
-        &admin,
-        "/integrations/cursor",
-        &[("key", CURSOR_KEY)],
-    );
+    let (code, _) = admin.post_form("/integrations/cursor", &[("key", CURSOR_KEY)]);
     assert_eq!(code, 303);
     stack.cron(HOURLY, now);
     // gpt-5: 1000 × 1.25 = 1250 µ$, for a new developer named by the masked address.
@@ -423,9 +380,7 @@ fn cursor_users_are_linked_and_renamed_by_admins() {
     assert_ne!(created, dana_id);
 
     // Renaming the created developer keeps its usage; linking moves future pulls.
-    let (code, loc) = post_form(
-        &stack,
-        &admin,
+    let (code, loc) = admin.post_form(
         "/integrations/cursor/user",
         &[
             ("email_hash", &hash),
@@ -434,16 +389,12 @@ fn cursor_users_are_linked_and_renamed_by_admins() {
         ],
     );
     assert_eq!((code, loc.contains("saved=")), (303, true), "{loc}");
-    let (code, loc) = post_form(
-        &stack,
-        &admin,
+    let (code, loc) = admin.post_form(
         "/integrations/cursor/user",
         &[("email_hash", &hash), ("developer_id", &dana_id)],
     );
     assert_eq!((code, loc.contains("saved=")), (303, true), "{loc}");
-    let (code, loc) = post_form(
-        &stack,
-        &admin,
+    let (code, loc) = admin.post_form(
         "/integrations/cursor/user",
         &[("email_hash", &hash), ("developer_id", "nobody")],
     );

@@ -10,7 +10,7 @@
 use serde_json::{json, Value};
 use tally_core::time::{days_from_civil, utc_date, DAY_MS, HOUR_MS, MINUTE_MS};
 use tally_e2e::fakes::{self, FakeServer, Reply, SLACK_BOT_TOKEN, SLACK_WEBHOOK_PATH};
-use tally_e2e::{batch, form_escape, off_event, status, ApiAgent, Stack, StackConfig, WebClient};
+use tally_e2e::{batch, off_event, status, ApiAgent, Stack, StackConfig, WebClient};
 
 const HOURLY: &str = "0 * * * *";
 
@@ -48,29 +48,6 @@ fn stack() -> (Stack, Fakes) {
             anthropic,
         },
     )
-}
-
-fn post_form(stack: &Stack, c: &WebClient, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
-    let mut body: Vec<String> = vec![format!("csrf={}", form_escape(&c.csrf))];
-    body.extend(
-        fields
-            .iter()
-            .map(|(k, v)| format!("{k}={}", form_escape(v))),
-    );
-    let r = c
-        .agent
-        .post(&stack.url(path))
-        .set("Cookie", &c.cookie)
-        .set("Content-Type", "application/x-www-form-urlencoded")
-        .send_string(&body.join("&"));
-    match r {
-        Ok(r) => (
-            r.status(),
-            r.header("Location").unwrap_or_default().to_string(),
-        ),
-        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
-        Err(e) => panic!("transport error: {e}"),
-    }
 }
 
 fn page(c: &WebClient, path: &str) -> String {
@@ -138,12 +115,8 @@ fn mails(mail: &FakeServer, subject_has: &str) -> Vec<Value> {
 
 fn add_webhook(stack: &Stack, owner: &WebClient, slack: &FakeServer) -> String {
     let url = format!("{}{SLACK_WEBHOOK_PATH}", slack.base);
-    let (code, location) = post_form(
-        stack,
-        owner,
-        "/integrations/slack",
-        &[("kind", "webhook"), ("url", &url)],
-    );
+    let (code, location) =
+        owner.post_form("/integrations/slack", &[("kind", "webhook"), ("url", &url)]);
     assert_eq!(
         (code, location.as_str()),
         (
@@ -250,9 +223,7 @@ fn weekly_digest_is_the_exact_block_kit_once_per_period_and_by_email_until_unsub
     );
 
     // Integrations is an admin page: in the owner's navigation, not a viewer's, and refused to viewers.
-    let (code, _) = post_form(
-        &stack,
-        &owner,
+    let (code, _) = owner.post_form(
         "/members/invite",
         &[("email", "viewer@acme.test"), ("role", "viewer")],
     );
@@ -273,7 +244,7 @@ fn weekly_digest_is_the_exact_block_kit_once_per_period_and_by_email_until_unsub
 
     // The owner opts in to the weekly e-mail.
     assert_eq!(
-        post_form(&stack, &owner, "/settings/weekly-email", &[("on", "1")]).0,
+        owner.post_form("/settings/weekly-email", &[("on", "1")]).0,
         303
     );
 
@@ -433,13 +404,13 @@ fn alerts_go_out_once_and_slack_refusals_break_the_integration_until_retested() 
     stack.d1(&format!("INSERT INTO members (team_id, id, email, role, created_at) VALUES ('{t}', 'm-admin', 'admin@acme.test', 'admin', 1), ('{t}', 'm-viewer', 'viewer@acme.test', 'viewer', 1)"));
     // No digests in this test: only alerts.
     assert_eq!(
-        post_form(&stack, &owner, "/integrations/schedule", &[("hour", "9")]).0,
+        owner
+            .post_form("/integrations/schedule", &[("hour", "9")])
+            .0,
         303
     );
     let hook = add_webhook(&stack, &owner, &f.slack);
-    let (code, _) = post_form(
-        &stack,
-        &owner,
+    let (code, _) = owner.post_form(
         "/integrations/slack",
         &[
             ("kind", "bot"),
@@ -579,7 +550,7 @@ fn alerts_go_out_once_and_slack_refusals_break_the_integration_until_retested() 
 
     // Fixed in Slack, re-tested: the webhook works again; then its channel is archived (410).
     f.slack.set_responder(fakes::slack_reply);
-    let (code, location) = post_form(&stack, &owner, "/integrations/test", &[("id", &hook)]);
+    let (code, location) = owner.post_form("/integrations/test", &[("id", &hook)]);
     assert_eq!(
         (code, location.as_str()),
         (303, "/integrations?saved=test+message+sent")
@@ -627,13 +598,12 @@ fn rate_limits_wait_for_retry_after_server_errors_retry_then_give_up_and_the_ai_
     let t = team.team_id.clone();
     add_webhook(&stack, &owner, &f.slack);
     assert_eq!(
-        post_form(
-            &stack,
-            &owner,
-            "/integrations/schedule",
-            &[("weekly", "1"), ("hour", "9"), ("ai_summary", "1")]
-        )
-        .0,
+        owner
+            .post_form(
+                "/integrations/schedule",
+                &[("weekly", "1"), ("hour", "9"), ("ai_summary", "1")]
+            )
+            .0,
         303
     );
     assert_eq!(
@@ -782,12 +752,8 @@ fn bad_webhooks_and_a_missing_kms_key_save_nothing() {
         "{html}"
     );
     let url = format!("{}{SLACK_WEBHOOK_PATH}", slack.base);
-    let (code, location) = post_form(
-        &stack,
-        &owner,
-        "/integrations/slack",
-        &[("kind", "webhook"), ("url", &url)],
-    );
+    let (code, location) =
+        owner.post_form("/integrations/slack", &[("kind", "webhook"), ("url", &url)]);
     assert_eq!(
         (code, location.as_str()),
         (
