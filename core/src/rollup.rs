@@ -70,6 +70,15 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Adds another sum of the same key (merging parts, rolling quarters
+    /// up to days).
+    pub fn merge(&mut self, o: &Totals) {
+        self.requests += o.requests;
+        self.unpriced_requests += o.unpriced_requests;
+        self.tokens.add(&o.tokens);
+        self.cost += o.cost;
+    }
+
     fn add(&mut self, e: &WireEvent) {
         self.requests += 1;
         self.tokens.add(&e.tokens);

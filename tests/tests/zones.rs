@@ -55,15 +55,10 @@ fn day_holds(c: &WebClient, zone: &str, date: &str, ns: &[u64]) {
     assert_eq!(col("input"), input.to_string(), "{zone} {date}");
 }
 
-#[test]
-fn local_days_hold_exactly_their_requests_in_quarter_hour_zones() {
-    let stack = Stack::start();
-    let team = stack.bootstrap("Acme", "owner@acme.test");
-    let agent = stack.enroll(&team.install_token);
-    let owner = stack.sign_in(&team.signin_path);
-
-    let m = "claude-sonnet-4-5";
-    let events = vec![
+/// Minutes either side of a local midnight in the three quarter-hour zones
+/// (numbered; input tokens are 100 + the number).
+fn boundary_events(m: &str) -> Vec<serde_json::Value> {
+    vec![
         // Kolkata (+05:30): 10 June starts at 18:30 UTC on the 9th.
         off_event(1, at("2026-06-09", 18, 23), m, 0),
         off_event(2, at("2026-06-09", 18, 37), m, 0),
@@ -73,12 +68,23 @@ fn local_days_hold_exactly_their_requests_in_quarter_hour_zones() {
         off_event(11, at("2026-06-19", 18, 8), m, 0),
         off_event(12, at("2026-06-19", 18, 22), m, 0),
         // St. John's: 8 March 2026 starts at 03:30 UTC (−03:30), springs
-        // forward at 02:00 and ends at 02:30 UTC on the 9th (−02:30).
+        // forward at 02:00 local and ends at 02:30 UTC on the 9th (−02:30).
         off_event(21, at("2026-03-08", 3, 23), m, 0),
         off_event(22, at("2026-03-08", 3, 37), m, 0),
         off_event(23, at("2026-03-09", 2, 23), m, 0),
         off_event(24, at("2026-03-09", 2, 37), m, 0),
-    ];
+    ]
+}
+
+#[test]
+fn local_days_hold_exactly_their_requests_in_quarter_hour_zones() {
+    let stack = Stack::start();
+    let team = stack.bootstrap("Acme", "owner@acme.test");
+    let agent = stack.enroll(&team.install_token);
+    let owner = stack.sign_in(&team.signin_path);
+
+    let m = "claude-sonnet-4-5";
+    let events = boundary_events(m);
     assert_eq!(
         status(&agent.post(&batch("batch-zones-00000001", events))),
         202
@@ -305,22 +311,7 @@ fn chart_days_are_exact_after_compaction_in_every_zone() {
     let owner = stack.sign_in(&team.signin_path);
 
     let m = "claude-sonnet-4-5";
-    let events = vec![
-        // Kolkata (+05:30): 10 June starts at 18:30 UTC on the 9th.
-        off_event(1, at("2026-06-09", 18, 23), m, 0),
-        off_event(2, at("2026-06-09", 18, 37), m, 0),
-        off_event(3, at("2026-06-10", 18, 23), m, 0),
-        off_event(4, at("2026-06-10", 18, 37), m, 0),
-        // Kathmandu (+05:45): 20 June starts at 18:15 UTC on the 19th.
-        off_event(11, at("2026-06-19", 18, 8), m, 0),
-        off_event(12, at("2026-06-19", 18, 22), m, 0),
-        // St. John's: 8 March starts at 03:30 UTC (−03:30), springs forward
-        // at 02:00 local and ends at 02:30 UTC on the 9th (−02:30).
-        off_event(21, at("2026-03-08", 3, 23), m, 0),
-        off_event(22, at("2026-03-08", 3, 37), m, 0),
-        off_event(23, at("2026-03-09", 2, 23), m, 0),
-        off_event(24, at("2026-03-09", 2, 37), m, 0),
-    ];
+    let events = boundary_events(m);
     let first = batch("batch-mchart-00000001", events);
     assert_eq!(status(&agent.post(&first)), 202);
     let applied = |n: i64| {

@@ -17,6 +17,33 @@ use worker::Result;
 use super::super::{i, t, Arg, CategorizeStats, PartToApply, RowsWritten};
 use super::TeamDb;
 
+/// One row of a late-event `json_each` upsert: the key's values, the nine
+/// counters in the rollup tables' column order (requests, unpriced, the five
+/// token kinds, micro-dollars, pico remainder), then `last` (the last
+/// quarter) when the table keeps it.
+fn late_row(key: serde_json::Value, v: &Totals, last: Option<i64>) -> serde_json::Value {
+    let (micro, pico) = v.cost.parts();
+    let mut row = match key {
+        serde_json::Value::Array(k) => k,
+        other => vec![other],
+    };
+    row.extend(
+        [
+            v.requests,
+            v.unpriced_requests,
+            v.tokens.input,
+            v.tokens.output,
+            v.tokens.cache_write_5m,
+            v.tokens.cache_write_1h,
+            v.tokens.cache_read,
+        ]
+        .map(serde_json::Value::from),
+    );
+    row.extend([micro, pico].map(serde_json::Value::from));
+    row.extend(last.map(serde_json::Value::from));
+    serde_json::Value::Array(row)
+}
+
 /// The table a statement of the transaction writes (`RowsWritten`).
 #[derive(Clone, Copy)]
 enum Table {
@@ -43,10 +70,7 @@ fn merge<'a>(parts: &[PartToApply<'a>]) -> Merged<'a> {
     for p in parts {
         for (k, v) in &p.rollup.quarters {
             let e = m.quarters.entry((p.developer_id, k)).or_default();
-            e.requests += v.requests;
-            e.unpriced_requests += v.unpriced_requests;
-            e.tokens.add(&v.tokens);
-            e.cost += v.cost;
+            e.merge(v);
         }
         for s in &p.rollup.sessions {
             m.sessions
@@ -193,30 +217,12 @@ impl TeamDb {
         let mut by_model: BTreeMap<(i64, &str), Totals> = BTreeMap::new();
         for ((_, k), v) in &m.quarters {
             let e = by_model.entry((k.quarter, k.model.as_str())).or_default();
-            e.requests += v.requests;
-            e.unpriced_requests += v.unpriced_requests;
-            e.tokens.add(&v.tokens);
-            e.cost += v.cost;
+            e.merge(v);
         }
         if !by_model.is_empty() {
             let rows: Vec<serde_json::Value> = by_model
                 .iter()
-                .map(|((quarter, model), v)| {
-                    let (micro, pico) = v.cost.parts();
-                    serde_json::json!([
-                        quarter,
-                        model,
-                        v.requests,
-                        v.unpriced_requests,
-                        v.tokens.input,
-                        v.tokens.output,
-                        v.tokens.cache_write_5m,
-                        v.tokens.cache_write_1h,
-                        v.tokens.cache_read,
-                        micro,
-                        pico
-                    ])
-                })
+                .map(|((quarter, model), v)| late_row(serde_json::json!([quarter, model]), v, None))
                 .collect();
             stmts.push(Table::Usage, self.stmt(
                 concat!(
@@ -239,30 +245,12 @@ impl TeamDb {
             let e = by_day_model
                 .entry((quarter.div_euclid(super::usage::QUARTERS_PER_DAY), model))
                 .or_default();
-            e.requests += v.requests;
-            e.unpriced_requests += v.unpriced_requests;
-            e.tokens.add(&v.tokens);
-            e.cost += v.cost;
+            e.merge(v);
         }
         if !by_day_model.is_empty() {
             let rows: Vec<serde_json::Value> = by_day_model
                 .iter()
-                .map(|((day, model), v)| {
-                    let (micro, pico) = v.cost.parts();
-                    serde_json::json!([
-                        day,
-                        model,
-                        v.requests,
-                        v.unpriced_requests,
-                        v.tokens.input,
-                        v.tokens.output,
-                        v.tokens.cache_write_5m,
-                        v.tokens.cache_write_1h,
-                        v.tokens.cache_read,
-                        micro,
-                        pico
-                    ])
-                })
+                .map(|((day, model), v)| late_row(serde_json::json!([day, model]), v, None))
                 .collect();
             stmts.push(Table::Usage, self.stmt(
                 concat!(
@@ -283,32 +271,14 @@ impl TeamDb {
             let (e, last) = by_project
                 .entry((day, *developer, k.project.as_str()))
                 .or_insert_with(|| (Totals::default(), k.quarter));
-            e.requests += v.requests;
-            e.unpriced_requests += v.unpriced_requests;
-            e.tokens.add(&v.tokens);
-            e.cost += v.cost;
+            e.merge(v);
             *last = (*last).max(k.quarter);
         }
         if !by_project.is_empty() {
             let rows: Vec<serde_json::Value> = by_project
                 .iter()
                 .map(|((day, developer, project), (v, last))| {
-                    let (micro, pico) = v.cost.parts();
-                    serde_json::json!([
-                        day,
-                        developer,
-                        project,
-                        v.requests,
-                        v.unpriced_requests,
-                        v.tokens.input,
-                        v.tokens.output,
-                        v.tokens.cache_write_5m,
-                        v.tokens.cache_write_1h,
-                        v.tokens.cache_read,
-                        micro,
-                        pico,
-                        last
-                    ])
+                    late_row(serde_json::json!([day, developer, project]), v, Some(*last))
                 })
                 .collect();
             stmts.push(Table::Usage, self.stmt(
