@@ -1568,7 +1568,10 @@ fn watch_mode_uploads_once_per_interval_for_a_steady_writer() {
             .sum::<usize>() as u64,
         lines
     );
-    let bound = (lifetime / interval as f64).ceil() as usize + 1;
+    // The first upload, one per interval after a first wait of a random part
+    // of the interval (agents started together do not stay in lockstep),
+    // and the stop's.
+    let bound = (lifetime / interval as f64).ceil() as usize + 2;
     assert!(
         sent.len() <= bound,
         "{} uploads in {lifetime:.1} s at one per {interval} s: {sent:?}",

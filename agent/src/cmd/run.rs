@@ -55,7 +55,33 @@ struct Pace {
     next: Option<Instant>,
 }
 
+/// The wait before the second upload of a run: a random part (1/8 to all)
+/// of the interval, `r` a uniform random number. Agents started together (a
+/// login wave, a fleet update, a server back after an outage) would
+/// otherwise upload in lockstep for ever, and in lockstep every upload
+/// window crosses a quarter-hour boundary together or none does, so the
+/// server writes its usage rows in bursts. Shorter than the interval, so no
+/// event waits longer than the interval plus the settle window.
+fn first_wait(interval: Duration, r: u32) -> Duration {
+    let min = interval / 8;
+    min + (interval - min).mul_f64(f64::from(r) / f64::from(u32::MAX))
+}
+
 impl Pace {
+    /// When the next upload falls due, after the one just made.
+    fn schedule(&mut self, first: bool) {
+        self.next = self.interval.map(|d| {
+            let wait = if first {
+                let mut b = [0u8; 4];
+                let _ = getrandom::getrandom(&mut b);
+                first_wait(d, u32::from_le_bytes(b))
+            } else {
+                d
+            };
+            Instant::now() + wait
+        });
+    }
+
     fn due(&self) -> bool {
         match (self.interval, self.next) {
             (Some(_), Some(next)) => Instant::now() >= next,
@@ -116,8 +142,10 @@ fn cycle(
     st.save(home);
     let res = ship::upload(home, cfg);
     // A failed upload waits for the next interval too: the outbox keeps it.
-    pace.next = pace.interval.map(|d| Instant::now() + d);
-    st.next_upload_ms = pace.interval.map(|d| now_ms() + d.as_millis() as i64);
+    pace.schedule(pace.next.is_none());
+    st.next_upload_ms = pace
+        .next
+        .map(|n| now_ms() + n.saturating_duration_since(Instant::now()).as_millis() as i64);
     match &res {
         Ok(u) => {
             if u.batches > 0 || u.quarantined > 0 || u.gave_up > 0 {
@@ -298,5 +326,21 @@ pub fn run(once: bool, interval: Duration, log_file: Option<PathBuf>) -> Result<
             }
             Err(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod pace_tests {
+    use super::first_wait;
+    use std::time::Duration;
+
+    #[test]
+    fn the_first_wait_is_a_random_part_of_the_interval_never_longer() {
+        let d = Duration::from_secs(300);
+        assert_eq!(first_wait(d, 0), Duration::from_millis(37_500));
+        assert_eq!(first_wait(d, u32::MAX), d);
+        assert_eq!(first_wait(d, u32::MAX / 2).as_secs(), 168);
+        let one_hour = Duration::from_secs(3600);
+        assert_eq!(first_wait(one_hour, 0), Duration::from_secs(450));
     }
 }
