@@ -50,61 +50,55 @@ macro_rules! models_in_range {
     };
 }
 
-/// The counters of a `usage_d` upsert (a late event for a compacted day).
+/// The `ON CONFLICT` of a rollup upsert (a late event for a compacted
+/// day): conflict target `$key`, every counter added, the pico remainder
+/// carried into micro-dollars, then `$tail`. One list for `usage_d`,
+/// `usage_m`, `usage_md` and `usage_dp`, whose counters are the same.
+macro_rules! rollup_add {
+    ($key:literal, $tail:literal) => {
+        concat!(
+            " ON CONFLICT (",
+            $key,
+            ") DO UPDATE SET \
+         requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests, \
+         input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, \
+         cache_write_5m_tokens = cache_write_5m_tokens + excluded.cache_write_5m_tokens, \
+         cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens, \
+         cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
+         cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
+         cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000",
+            $tail
+        )
+    };
+}
+
 macro_rules! usage_d_add {
     () => {
-        " ON CONFLICT (team_id, day, developer_id, project, branch, model, agent) DO UPDATE SET \
-         requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests, \
-         input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, \
-         cache_write_5m_tokens = cache_write_5m_tokens + excluded.cache_write_5m_tokens, \
-         cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens, \
-         cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
-         cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
-         cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000, \
-         last_quarter = max(last_quarter, excluded.last_quarter)"
+        rollup_add!(
+            "team_id, day, developer_id, project, branch, model, agent",
+            ", last_quarter = max(last_quarter, excluded.last_quarter)"
+        )
     };
 }
 
-/// The counters of a `usage_m` upsert (late events for a compacted day).
 macro_rules! usage_m_add {
     () => {
-        " ON CONFLICT (team_id, quarter, model) DO UPDATE SET \
-         requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests, \
-         input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, \
-         cache_write_5m_tokens = cache_write_5m_tokens + excluded.cache_write_5m_tokens, \
-         cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens, \
-         cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
-         cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
-         cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000"
+        rollup_add!("team_id, quarter, model", "")
     };
 }
 
-/// The counters of a `usage_md` upsert (late events for a compacted day).
 macro_rules! usage_md_add {
     () => {
-        " ON CONFLICT (team_id, day, model) DO UPDATE SET \
-         requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests, \
-         input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, \
-         cache_write_5m_tokens = cache_write_5m_tokens + excluded.cache_write_5m_tokens, \
-         cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens, \
-         cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
-         cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
-         cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000"
+        rollup_add!("team_id, day, model", "")
     };
 }
 
-/// The counters of a `usage_dp` upsert (late events for a compacted day).
 macro_rules! usage_dp_add {
     () => {
-        " ON CONFLICT (team_id, day, developer_id, project) DO UPDATE SET \
-         requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests, \
-         input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, \
-         cache_write_5m_tokens = cache_write_5m_tokens + excluded.cache_write_5m_tokens, \
-         cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens, \
-         cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
-         cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd + (cost_pico_usd + excluded.cost_pico_usd) / 1000000, \
-         cost_pico_usd = (cost_pico_usd + excluded.cost_pico_usd) % 1000000, \
-         last_quarter = max(last_quarter, excluded.last_quarter)"
+        rollup_add!(
+            "team_id, day, developer_id, project",
+            ", last_quarter = max(last_quarter, excluded.last_quarter)"
+        )
     };
 }
 
