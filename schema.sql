@@ -288,6 +288,14 @@ CREATE TABLE seat_plans (
   PRIMARY KEY (team_id, developer_id)
 );
 
+CREATE TABLE session_ranks (
+  team_id TEXT NOT NULL,
+  day INTEGER NOT NULL, -- unix UTC day the sessions started (ms / 86400000)
+  cost_ranks TEXT NOT NULL, -- JSON [[rank, cost_micro_usd], ...], rank 1 the most expensive
+  span_ranks TEXT NOT NULL, -- JSON [[rank, end_ms - start_ms], ...], rank 1 the longest
+  PRIMARY KEY (team_id, day)
+) WITHOUT ROWID;
+
 CREATE TABLE "sessions" (
   team_id TEXT NOT NULL,
   session TEXT NOT NULL,

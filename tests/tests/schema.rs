@@ -334,3 +334,74 @@ fn days_by_model_are_filled_from_the_compacted_quarters() {
         .unwrap();
     assert!(sql.ends_with("WITHOUT ROWID"), "{sql}");
 }
+
+/// Migration 0021 ranks the sessions of every compacted day by the UTC day
+/// they started: cost and duration at ranks 1, 2, 3, 5, …, one row a team
+/// and day, days above the team's watermark (and teams never compacted)
+/// left to compaction.
+#[test]
+fn session_ranks_are_filled_for_compacted_days_only() {
+    let conn = migrated_before("0021");
+    let day = 86_400_000i64;
+    let mut sql = String::from(
+        "INSERT INTO teams (id, name, salt, created_at, compacted_through_day) VALUES ('t1', 'A', 's', 0, 11), ('t2', 'B', 's', 0, NULL);",
+    );
+    // Day 10: four sessions, costs 40, 10, 30, 20 and spans 1, 4, 2, 3 s;
+    // the last one ends on day 11 but started on day 10.
+    for (k, (cost, span)) in [(40, 1000), (10, 4000), (30, 2000), (20, 3000)]
+        .into_iter()
+        .enumerate()
+    {
+        let start = 10 * day
+            + if k == 3 {
+                day - 1000
+            } else {
+                k as i64 * 60_000
+            };
+        sql.push_str(&format!(
+            "INSERT INTO sessions (team_id, session, developer_id, project, agent, start_ms, end_ms, cost_micro_usd) VALUES ('t1', 's{k}', 'd', 'p', 'cc', {start}, {}, {cost});",
+            start + span
+        ));
+    }
+    // Day 11: one session; day 12 is above the watermark; t2 never compacted.
+    sql.push_str(&format!(
+        "INSERT INTO sessions (team_id, session, developer_id, project, agent, start_ms, end_ms, cost_micro_usd) VALUES
+           ('t1', 'e', 'd', 'p', 'cc', {0}, {1}, 7), ('t1', 'f', 'd', 'p', 'cc', {2}, {3}, 8), ('t2', 'g', 'd', 'p', 'cc', {0}, {1}, 9);",
+        11 * day,
+        11 * day + 500,
+        12 * day,
+        12 * day + 500
+    ));
+    conn.execute_batch(&sql).unwrap();
+    apply(&conn, "0021");
+    let mut stmt = conn
+        .prepare(
+            "SELECT team_id, day, cost_ranks, span_ranks FROM session_ranks ORDER BY team_id, day",
+        )
+        .unwrap();
+    type Ranked = Vec<(i64, i64)>;
+    let rows: Vec<(String, i64, Ranked, Ranked)> = stmt
+        .query_map([], |r| {
+            let sorted = |s: String| {
+                let mut v: Vec<(i64, i64)> = serde_json::from_str(&s).unwrap();
+                v.sort();
+                v
+            };
+            Ok((r.get(0)?, r.get(1)?, sorted(r.get(2)?), sorted(r.get(3)?)))
+        })
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "t1".into(),
+                10,
+                vec![(1, 40), (2, 30), (3, 20)],
+                vec![(1, 4000), (2, 3000), (3, 2000)]
+            ),
+            ("t1".into(), 11, vec![(1, 7)], vec![(1, 500)]),
+        ]
+    );
+}

@@ -471,3 +471,131 @@ fn chart_days_are_exact_after_compaction_in_every_zone() {
     let (md, q) = by_day_model();
     assert_eq!(md, q);
 }
+
+/// The sessions list is the thousand most expensive (or longest) sessions of
+/// the range, exactly, once compaction has ranked the days (`session_ranks`)
+/// and the list sorts only the sessions above the floor those ranks vouch
+/// for; and still exactly after a late event makes the cheapest session the
+/// most expensive one.
+#[test]
+fn the_sessions_list_is_exact_above_the_ranked_floor() {
+    let stack = Stack::start();
+    let team = stack.bootstrap("Acme", "owner@acme.test");
+    let agent = stack.enroll(&team.install_token);
+    let owner = stack.sign_in(&team.signin_path);
+    set_zone(&owner, "UTC");
+
+    // 1,600 sessions over five UTC days, 320 a day: distinct costs (a
+    // permutation of 1,600 steps of $0.001), spans with ties.
+    let first = parse_date("2026-06-08").unwrap();
+    let id = |k: usize| tally_core::hash::session_hash("salt", &format!("k{k}"));
+    let mut sessions: Vec<(String, i64, i64)> = Vec::new(); // id, cost micro, span ms
+    let mut values = Vec::new();
+    for k in 0..1600usize {
+        let day = first + (k / 320) as i64;
+        let start = day * DAY_MS + 3 * HOUR_MS + (k % 320) as i64 * MINUTE_MS;
+        let cost = ((k * 104_729) % 1600) as i64 * 1000 + 500;
+        let span = ((k * 7919) % 5000) as i64 * 1000 + 1000;
+        values.push(format!(
+            "('{}', '{}', 'dev-{}', 'proj', 'claude-code', {start}, {}, 1, {cost}, 0, 1)",
+            team.team_id,
+            id(k),
+            k % 7,
+            start + span
+        ));
+        sessions.push((id(k), cost, span));
+    }
+    for chunk in values.chunks(400) {
+        stack.d1(&format!(
+            "INSERT INTO sessions (team_id, session, developer_id, project, agent, start_ms, end_ms, requests, cost_micro_usd, cost_pico_usd, modes) VALUES {}",
+            chunk.join(", ")
+        ));
+    }
+    // Compaction takes the days that have usage.
+    for d in 0..5 {
+        stack.d1(&format!(
+            "INSERT INTO usage_q (team_id, quarter, developer_id, project, branch, model, agent, requests) VALUES ('{}', {}, 'dev-0', 'proj', '', 'claude-sonnet-4-5', 'claude-code', 1)",
+            team.team_id,
+            (first + d) * 96 + 20
+        ));
+    }
+    stack.cron("0 * * * *", at("2026-06-20", 6, 0));
+    let ranks = stack.d1("SELECT day, cost_ranks, span_ranks FROM session_ranks ORDER BY day");
+    assert_eq!(ranks.len(), 5, "{ranks:?}");
+    for (d, row) in ranks.iter().enumerate() {
+        assert_eq!(row["day"], first + d as i64);
+        let mut costs: Vec<i64> = sessions[d * 320..(d + 1) * 320]
+            .iter()
+            .map(|s| s.1)
+            .collect();
+        costs.sort_unstable_by_key(|&c| std::cmp::Reverse(c));
+        let mut got: Vec<(usize, i64)> =
+            serde_json::from_str(row["cost_ranks"].as_str().unwrap()).unwrap();
+        got.sort_unstable();
+        let want: Vec<(usize, i64)> = [1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300]
+            .into_iter()
+            .map(|r| (r, costs[r - 1]))
+            .collect();
+        assert_eq!(got, want, "day {d}");
+    }
+
+    let listed = |sort: &str| -> Vec<String> {
+        let page = owner.get_json(&format!(
+            "/sessions?from=2026-06-01&to=2026-06-30&sort={sort}&format=json"
+        ));
+        page.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["session (keyed hash)"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let expected = |sessions: &[(String, i64, i64)], by_span: bool| -> Vec<String> {
+        let mut s = sessions.to_vec();
+        s.sort_by(|a, b| {
+            let (x, y) = if by_span { (a.2, b.2) } else { (a.1, b.1) };
+            y.cmp(&x).then_with(|| a.0.cmp(&b.0))
+        });
+        s.iter().take(1000).map(|s| s.0[..16].to_string()).collect()
+    };
+    assert_eq!(listed("cost"), expected(&sessions, false));
+    assert_eq!(listed("duration"), expected(&sessions, true));
+
+    // A late event for compacted 8 June makes the cheapest session (k = 0,
+    // below the floor when the day was ranked) the most expensive.
+    let late = serde_json::json!({
+        "id": format!("{:032x}", 99),
+        "ts": first * DAY_MS + 3 * HOUR_MS + 30_000,
+        "agent": "claude_code",
+        "model": "claude-opus-4-5",
+        "tokens": {"input": 500_000, "output": 50_000, "cache_write_5m": 0, "cache_write_1h": 0, "cache_read": 0},
+        "cost_pico_usd": 0,
+        "project": tally_core::hash::project_hash("salt", "/p"),
+        "session": id(0),
+        "mode": "off"
+    });
+    assert_eq!(
+        status(&agent.post(&batch("batch-sessions-late-0001", vec![late]))),
+        202
+    );
+    let grown = stack.eventually("late event applied", Duration::from_secs(30), || {
+        let r = stack.d1(&format!(
+            "SELECT cost_micro_usd AS c FROM sessions WHERE session = '{}'",
+            id(0)
+        ));
+        r[0]["c"].as_i64().filter(|&c| c > 500)
+    });
+    // Opus 4.5 at $5 / $25 per million: $2.50 + $1.25.
+    assert_eq!(grown, 500 + 3_750_000);
+    sessions[0].1 = grown;
+    let now_listed = listed("cost");
+    assert_eq!(now_listed[0], id(0)[..16]);
+    assert_eq!(now_listed, expected(&sessions, false));
+
+    // The list does read the ranks: a day claiming a thousand sessions above
+    // every real cost leaves nothing above the floor.
+    stack.d1(&format!(
+        "UPDATE session_ranks SET cost_ranks = '[[1000, 9000000]]' WHERE day = {first}"
+    ));
+    assert_eq!(listed("cost"), Vec::<String>::new());
+    assert_eq!(listed("duration"), expected(&sessions, true));
+}

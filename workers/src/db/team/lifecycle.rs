@@ -267,6 +267,7 @@ pub const HARD_DELETE: &[&str] = &[
     "DELETE FROM usage_md WHERE team_id = ?1",
     "DELETE FROM usage_dp WHERE team_id = ?1",
     "DELETE FROM sessions WHERE team_id = ?1",
+    "DELETE FROM session_ranks WHERE team_id = ?1",
     "DELETE FROM categories WHERE team_id = ?1",
     "DELETE FROM categorization_usage WHERE team_id = ?1",
     "DELETE FROM project_labels WHERE team_id = ?1",
