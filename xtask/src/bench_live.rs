@@ -1,8 +1,8 @@
-//! `cargo xtask bench-live --devs N --minutes M [--ship-interval S] [--mix faithful|random]`: a team's
+//! `cargo xtask bench-live --devs N --minutes M [--ship-interval S] [--mix faithful|random] [--pace MIN-MAX]`: a team's
 //! rhythm on the local stack. N real agents (`tally install` + `tally run`,
 //! each with its own TALLY_HOME and CLAUDE_CONFIG_DIR) watch N writers that
-//! append Claude Code transcripts in real time (a request every 2–6 s, each
-//! response streamed as three lines); after M minutes the agents get SIGTERM
+//! append Claude Code transcripts in real time (a request every 2–6 s, or
+//! `--pace MIN-MAX` seconds, each response streamed as three lines); after M minutes the agents get SIGTERM
 //! and, once the files are idle, one `tally run --once` each ships the last
 //! responses a stop leaves for the next start. Needs the Worker built
 //! (`cargo xtask build-worker`).
@@ -38,6 +38,8 @@ struct Opts {
     minutes: f64,
     ship_interval: u64,
     mix: Mix,
+    /// Milliseconds between one developer's requests: `[min, max)`.
+    pace_ms: (u64, u64),
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
@@ -46,6 +48,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         minutes: 5.0,
         ship_interval: 300,
         mix: Mix::Faithful,
+        pace_ms: (2000, 6000),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -55,6 +58,18 @@ fn parse(args: &[String]) -> Result<Opts> {
                 Some("random") => Mix::Random,
                 _ => return Err("--mix needs faithful or random".into()),
             };
+            continue;
+        }
+        if a == "--pace" {
+            // Seconds between requests, "MIN-MAX": 2-6 is an agent at work,
+            // 60-180 a developer who asks now and then.
+            o.pace_ms = it
+                .next()
+                .and_then(|v| v.split_once('-'))
+                .and_then(|(a, b)| Some((a.parse::<f64>().ok()?, b.parse::<f64>().ok()?)))
+                .filter(|(a, b)| *a > 0.0 && b > a)
+                .map(|(a, b)| ((a * 1000.0) as u64, (b * 1000.0) as u64))
+                .ok_or("--pace needs MIN-MAX seconds, MIN > 0 and MAX > MIN")?;
             continue;
         }
         let mut num = |what: &str| -> Result<f64> {
@@ -369,13 +384,16 @@ pub fn bench_live(args: &[String]) -> Result<()> {
             let projects = dev.claude.join("projects");
             let written = written.clone();
             let mix = o.mix;
+            let (pace_min, pace_max) = o.pace_ms;
             std::thread::spawn(move || {
                 let mut w = Writer::new(d, mix);
                 std::thread::sleep(Duration::from_millis(w.rng.next(3000)));
                 while Instant::now() < end {
                     write_request(&mut w, &projects);
                     written.lock().unwrap().push((d, Instant::now()));
-                    std::thread::sleep(Duration::from_millis(2000 + w.rng.next(4000)));
+                    std::thread::sleep(Duration::from_millis(
+                        pace_min + w.rng.next(pace_max - pace_min),
+                    ));
                 }
             })
         })
@@ -588,6 +606,11 @@ pub fn bench_live(args: &[String]) -> Result<()> {
         }
     );
     println!("  writer mix                {}", o.mix.name());
+    println!(
+        "  pace                      a request every {}–{} s",
+        o.pace_ms.0 as f64 / 1000.0,
+        o.pace_ms.1 as f64 / 1000.0
+    );
     println!("  requests written          {}", written.len());
     println!("  events in D1              {events}");
     println!(
