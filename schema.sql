@@ -468,6 +468,8 @@ CREATE INDEX lifecycle_jobs_pending ON lifecycle_jobs (state, id);
 
 CREATE UNIQUE INDEX members_email ON members (team_id, email);
 
+CREATE INDEX usage_dp_developer ON usage_dp (team_id, developer_id, day, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter);
+
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 WHEN OLD.at > (CAST(strftime('%s', 'now') AS INTEGER) - 730 * 86400) * 1000
   AND NOT EXISTS (SELECT 1 FROM team_tombstones t WHERE t.team_id = OLD.team_id)

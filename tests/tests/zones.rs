@@ -147,6 +147,20 @@ fn range_holds(c: &WebClient, from: &str, to: &str, ns: &[u64]) {
     assert_eq!(col("requests"), ns.len().to_string(), "{from}..{to}");
     let input: u64 = ns.iter().map(|n| 100 + n).sum();
     assert_eq!(col("input"), input.to_string(), "{from}..{to}");
+    // The Developers page sums the same range its own way (compacted days
+    // per developer through `usage_dp_developer`, edges from quarters).
+    let csv = c
+        .get(&format!("/developers?from={from}&to={to}&format=csv"))
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 1, "{from}..{to}: {csv}");
+    let col = |name: &str| rows[0][header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(col("requests"), ns.len().to_string(), "{from}..{to}: {csv}");
+    assert_eq!(col("input"), input.to_string(), "{from}..{to}: {csv}");
 }
 
 /// Compaction copies settled UTC days into `usage_d`; reads take whole UTC
