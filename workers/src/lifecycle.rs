@@ -84,6 +84,7 @@ pub async fn compact(env: &Env, now: i64) -> Result<serde_json::Value> {
     let last_day = (now - COMPACT_SETTLE_MS).div_euclid(DAY_MS) - 1;
     let mut budget = COMPACT_DAYS_PER_RUN;
     let mut days = 0u32;
+    let mut rows = 0u64;
     for team in ServiceDb::all_teams(env).await? {
         if budget == 0 {
             break;
@@ -91,9 +92,10 @@ pub async fn compact(env: &Env, now: i64) -> Result<serde_json::Value> {
         let db = TeamDb::new(env, &team)?;
         for _ in 0..COMPACT_DAYS_PER_TEAM.min(budget) {
             match db.compact_next_day(last_day).await {
-                Ok(Some(_)) => {
+                Ok(Some((_, written))) => {
                     budget -= 1;
                     days += 1;
+                    rows += written;
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -103,7 +105,8 @@ pub async fn compact(env: &Env, now: i64) -> Result<serde_json::Value> {
             }
         }
     }
-    Ok(json!({ "days": days, "through_day": last_day }))
+    // Rows written, as D1 counts them: what compaction costs (SCALE.md).
+    Ok(json!({ "days": days, "through_day": last_day, "rows_written": rows }))
 }
 
 /// Works through pending jobs within one invocation's budget.

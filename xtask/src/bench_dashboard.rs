@@ -227,6 +227,19 @@ pub fn bench_dashboard(args: &[String]) -> Result<()> {
         rows[0]["usage_md"],
         t.elapsed().as_secs_f64()
     );
+    // What compaction wrote as D1 counts it (indexes included), from the
+    // hourly runs' own summaries.
+    let written = stack.d1(
+        "SELECT COALESCE(SUM(json_extract(details, '$.compacted.rows_written')), 0) AS n, \
+         COALESCE(SUM(json_extract(details, '$.compacted.days')), 0) AS days FROM cron_runs",
+    );
+    eprintln!(
+        "bench-dashboard: compaction wrote {} D1 rows for {} team-days ({:.2} per developer × project × day)",
+        written[0]["n"],
+        written[0]["days"],
+        written[0]["n"].as_f64().unwrap_or(0.0) / rows[0]["usage_dp"].as_f64().unwrap_or(1.0).max(1.0)
+    );
+
     // Storage per developer-year: the local D1 file(s) after the year and
     // its compaction (SCALE.md).
     let bytes: u64 = stack

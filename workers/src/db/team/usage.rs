@@ -81,9 +81,9 @@ impl TeamDb {
     /// doubled cron changes nothing).
     /// Days without usage are skipped: a late event for one of them lands in
     /// `usage_d` through the consumer's guarded upsert, which is what
-    /// compacting it would have produced. Returns the day, or None when the
-    /// team is caught up.
-    pub async fn compact_next_day(&self, last_day: i64) -> Result<Option<i64>> {
+    /// compacting it would have produced. Returns the day and the D1 rows the
+    /// transaction wrote (its own `meta`), or None when the team is caught up.
+    pub async fn compact_next_day(&self, last_day: i64) -> Result<Option<(i64, u64)>> {
         #[derive(serde::Deserialize)]
         struct Next {
             watermark: Option<i64>,
@@ -165,7 +165,17 @@ impl TeamDb {
                 )?,
             ])
             .await?;
-        Ok((results.last().map(super::changed).unwrap_or(0) > 0).then_some(day))
+        let rows_written = results
+            .iter()
+            .map(|r| {
+                r.meta()
+                    .ok()
+                    .flatten()
+                    .and_then(|m| m.rows_written)
+                    .unwrap_or(0) as u64
+            })
+            .sum();
+        Ok((results.last().map(super::changed).unwrap_or(0) > 0).then_some((day, rows_written)))
     }
 
     pub async fn totals_by_model(&self, from_q: i64, to_q: i64) -> Result<Vec<ModelTotals>> {
