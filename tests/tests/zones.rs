@@ -130,37 +130,36 @@ fn local_days_hold_exactly_their_requests_in_quarter_hour_zones() {
     assert_eq!(dump(), stored);
 }
 
-/// Local days `from..=to` hold exactly the events `ns` (API spend, Models CSV).
+/// Local days `from..=to` hold exactly the events `ns` (API spend, Models
+/// and Developers CSV).
 fn range_holds(c: &WebClient, from: &str, to: &str, ns: &[u64]) {
     let o = c.get_json(&format!("/api/overview?from={from}&to={to}"));
     assert_eq!(o["spend_range_usd"], cost(ns), "{from}..{to} spend");
-    let csv = c
-        .get(&format!("/models?from={from}&to={to}&format=csv"))
-        .unwrap()
-        .into_string()
-        .unwrap();
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
-    assert_eq!(rows.len(), 1, "{from}..{to}: {csv}");
-    let col = |name: &str| rows[0][header.iter().position(|h| *h == name).unwrap()];
-    assert_eq!(col("requests"), ns.len().to_string(), "{from}..{to}");
     let input: u64 = ns.iter().map(|n| 100 + n).sum();
-    assert_eq!(col("input"), input.to_string(), "{from}..{to}");
     // The Developers page sums the same range its own way (compacted days
     // per developer through `usage_dp_developer`, edges from quarters).
-    let csv = c
-        .get(&format!("/developers?from={from}&to={to}&format=csv"))
-        .unwrap()
-        .into_string()
-        .unwrap();
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
-    assert_eq!(rows.len(), 1, "{from}..{to}: {csv}");
-    let col = |name: &str| rows[0][header.iter().position(|h| *h == name).unwrap()];
-    assert_eq!(col("requests"), ns.len().to_string(), "{from}..{to}: {csv}");
-    assert_eq!(col("input"), input.to_string(), "{from}..{to}: {csv}");
+    for page in ["models", "developers"] {
+        let csv = c
+            .get(&format!("/{page}?from={from}&to={to}&format=csv"))
+            .unwrap()
+            .into_string()
+            .unwrap();
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+        assert_eq!(rows.len(), 1, "{page} {from}..{to}: {csv}");
+        let col = |name: &str| rows[0][header.iter().position(|h| *h == name).unwrap()];
+        assert_eq!(
+            col("requests"),
+            ns.len().to_string(),
+            "{page} {from}..{to}: {csv}"
+        );
+        assert_eq!(
+            col("input"),
+            input.to_string(),
+            "{page} {from}..{to}: {csv}"
+        );
+    }
 }
 
 /// Compaction copies settled UTC days into `usage_d`; reads take whole UTC

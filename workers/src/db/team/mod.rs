@@ -5,6 +5,32 @@
 //! `lifecycle` content, retention and deletion; `budgets` budgets, alerts
 //! and seat plans; `developer` the developer self-view.
 
+/// `w.b`: the first day of quarters `[?2, ?3)` that is not read from a
+/// rollup, i.e. the team's compaction watermark + 1 clamped to the range's
+/// whole UTC days `[?4, ?5)`. Shared by every statement that reads whole
+/// compacted days from a rollup and the rest from `usage_q`.
+macro_rules! watermark_cte {
+    () => {
+        "w AS (SELECT MAX(?4, MIN(?5, COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1) + 1, ?4))) AS b)"
+    };
+}
+
+/// The `usage_q` rows around a rollup's days `[?4, w.b)`: the partial day at
+/// the range's start (every quarter before the first whole day, or the
+/// whole range when no day is read from the rollup), then, after `UNION
+/// ALL`, the days above the watermark and the partial day at its end. `$cols`
+/// is both selects' column list; `$then` goes between them (the rollup's
+/// days, as `UNION ALL SELECT ...`).
+macro_rules! edge_quarters {
+    ($cols:expr, $then:expr) => {
+        concat!(
+            "SELECT ", $cols, " FROM usage_q WHERE team_id = ?1 AND quarter >= ?2 AND quarter < (SELECT CASE WHEN b > ?4 THEN ?4 * ?6 ELSE ?3 END FROM w) ",
+            $then,
+            " UNION ALL SELECT ", $cols, " FROM usage_q WHERE team_id = ?1 AND quarter >= (SELECT CASE WHEN b > ?4 THEN b * ?6 ELSE ?3 END FROM w) AND quarter < ?3"
+        )
+    };
+}
+
 /// The usage rows of quarters `[?2, ?3)`: whole UTC days `[?4, ?5)` at or
 /// below the team's compaction watermark from `usage_d`, the partial days at
 /// both edges and the days above the watermark from `usage_q` (`?6` quarters
@@ -12,13 +38,14 @@
 /// `last_q` is the row's last quarter.
 macro_rules! usage_in_range {
     () => {
-        "(WITH w AS (SELECT MAX(?4, MIN(?5, COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1) + 1, ?4))) AS b) \
-         SELECT developer_id, project, branch, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, quarter AS last_q FROM usage_q \
-         WHERE team_id = ?1 AND quarter >= ?2 AND quarter < (SELECT CASE WHEN b > ?4 THEN ?4 * ?6 ELSE ?3 END FROM w) \
-         UNION ALL SELECT developer_id, project, branch, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter AS last_q FROM usage_d \
-         WHERE team_id = ?1 AND day >= ?4 AND day < (SELECT b FROM w) \
-         UNION ALL SELECT developer_id, project, branch, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, quarter AS last_q FROM usage_q \
-         WHERE team_id = ?1 AND quarter >= (SELECT CASE WHEN b > ?4 THEN b * ?6 ELSE ?3 END FROM w) AND quarter < ?3)"
+        concat!(
+            "(WITH ", watermark_cte!(), " ",
+            edge_quarters!(
+                "developer_id, project, branch, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, quarter AS last_q",
+                "UNION ALL SELECT developer_id, project, branch, model, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter AS last_q FROM usage_d WHERE team_id = ?1 AND day >= ?4 AND day < (SELECT b FROM w)"
+            ),
+            ")"
+        )
     };
 }
 
@@ -27,13 +54,14 @@ macro_rules! usage_in_range {
 /// project), the rest from `usage_q`. Same arguments `?2..?6`.
 macro_rules! projects_in_range {
     () => {
-        "(WITH w AS (SELECT MAX(?4, MIN(?5, COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1) + 1, ?4))) AS b) \
-         SELECT developer_id, project, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, quarter AS last_q FROM usage_q \
-         WHERE team_id = ?1 AND quarter >= ?2 AND quarter < (SELECT CASE WHEN b > ?4 THEN ?4 * ?6 ELSE ?3 END FROM w) \
-         UNION ALL SELECT developer_id, project, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter AS last_q FROM usage_dp \
-         WHERE team_id = ?1 AND day >= ?4 AND day < (SELECT b FROM w) \
-         UNION ALL SELECT developer_id, project, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, quarter AS last_q FROM usage_q \
-         WHERE team_id = ?1 AND quarter >= (SELECT CASE WHEN b > ?4 THEN b * ?6 ELSE ?3 END FROM w) AND quarter < ?3)"
+        concat!(
+            "(WITH ", watermark_cte!(), " ",
+            edge_quarters!(
+                "developer_id, project, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, quarter AS last_q",
+                "UNION ALL SELECT developer_id, project, requests, unpriced_requests, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, last_quarter AS last_q FROM usage_dp WHERE team_id = ?1 AND day >= ?4 AND day < (SELECT b FROM w)"
+            ),
+            ")"
+        )
     };
 }
 

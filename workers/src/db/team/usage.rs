@@ -28,6 +28,23 @@ pub(crate) fn range_args(from_q: i64, to_q: i64) -> Vec<Arg> {
     vec![i(from_q), i(to_q), i(first), i(end), i(QUARTERS_PER_DAY)]
 }
 
+/// `TeamDb::by_developer`'s statement.
+const BY_DEVELOPER: &str = concat!(
+    "WITH RECURSIVE ", watermark_cte!(), ", \
+     devs(id) AS (SELECT (SELECT MIN(developer_id) FROM usage_dp WHERE team_id = ?1) \
+       UNION ALL SELECT (SELECT MIN(developer_id) FROM usage_dp WHERE team_id = ?1 AND developer_id > devs.id) FROM devs WHERE devs.id IS NOT NULL), \
+     days AS MATERIALIZED (SELECT id AS developer_id, (SELECT json_array(SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_write_5m_tokens + cache_write_1h_tokens), SUM(cache_read_tokens), SUM(cost_micro_usd), SUM(cost_pico_usd), MAX(last_quarter)) \
+       FROM usage_dp WHERE team_id = ?1 AND developer_id = devs.id AND day >= ?4 AND day < (SELECT b FROM w)) AS s FROM devs WHERE id IS NOT NULL), \
+     r AS (",
+    edge_quarters!(
+        "developer_id, requests, input_tokens, output_tokens, cache_write_5m_tokens + cache_write_1h_tokens AS cache_write_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, quarter AS last_q",
+        "UNION ALL SELECT developer_id, json_extract(s, '$[0]'), json_extract(s, '$[1]'), json_extract(s, '$[2]'), json_extract(s, '$[3]'), json_extract(s, '$[4]'), json_extract(s, '$[5]'), json_extract(s, '$[6]'), json_extract(s, '$[7]') FROM days WHERE json_extract(s, '$[0]') IS NOT NULL"
+    ),
+    ") SELECT g.key, COALESCE(d.name, g.key) AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter \
+     FROM (SELECT developer_id AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM r GROUP BY developer_id) g \
+     LEFT JOIN developers d ON d.team_id = ?1 AND d.id = g.key ORDER BY g.spent DESC"
+);
+
 /// Sessions a list holds at most (`TeamDb::sessions_in`).
 pub(crate) const SESSIONS_LISTED: usize = 1000;
 
@@ -288,23 +305,7 @@ impl TeamDb {
     /// sorted (`projects_in_range!` grouped by developer sorted them all).
     /// The range's edge and recent quarters come from `usage_q`, as there.
     pub async fn by_developer(&self, from_q: i64, to_q: i64) -> Result<Vec<GroupTotals>> {
-        all(self.stmt(
-            "WITH RECURSIVE w AS (SELECT MAX(?4, MIN(?5, COALESCE((SELECT compacted_through_day FROM teams WHERE id = ?1) + 1, ?4))) AS b), \
-             devs(id) AS (SELECT (SELECT MIN(developer_id) FROM usage_dp WHERE team_id = ?1) \
-               UNION ALL SELECT (SELECT MIN(developer_id) FROM usage_dp WHERE team_id = ?1 AND developer_id > devs.id) FROM devs WHERE devs.id IS NOT NULL), \
-             days AS MATERIALIZED (SELECT id AS developer_id, (SELECT json_array(SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_write_5m_tokens + cache_write_1h_tokens), SUM(cache_read_tokens), SUM(cost_micro_usd), SUM(cost_pico_usd), MAX(last_quarter)) \
-               FROM usage_dp WHERE team_id = ?1 AND developer_id = devs.id AND day >= ?4 AND day < (SELECT b FROM w)) AS s FROM devs WHERE id IS NOT NULL), \
-             r AS (SELECT developer_id, json_extract(s, '$[0]') AS requests, json_extract(s, '$[1]') AS input_tokens, json_extract(s, '$[2]') AS output_tokens, json_extract(s, '$[3]') AS cache_write_tokens, json_extract(s, '$[4]') AS cache_read_tokens, json_extract(s, '$[5]') AS cost_micro_usd, json_extract(s, '$[6]') AS cost_pico_usd, json_extract(s, '$[7]') AS last_q FROM days WHERE json_extract(s, '$[0]') IS NOT NULL \
-               UNION ALL SELECT developer_id, requests, input_tokens, output_tokens, cache_write_5m_tokens + cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, quarter FROM usage_q \
-               WHERE team_id = ?1 AND quarter >= ?2 AND quarter < (SELECT CASE WHEN b > ?4 THEN ?4 * ?6 ELSE ?3 END FROM w) \
-               UNION ALL SELECT developer_id, requests, input_tokens, output_tokens, cache_write_5m_tokens + cache_write_1h_tokens, cache_read_tokens, cost_micro_usd, cost_pico_usd, quarter FROM usage_q \
-               WHERE team_id = ?1 AND quarter >= (SELECT CASE WHEN b > ?4 THEN b * ?6 ELSE ?3 END FROM w) AND quarter < ?3) \
-             SELECT g.key, COALESCE(d.name, g.key) AS label, g.requests, g.input_tokens, g.output_tokens, g.cache_write_tokens, g.cache_read_tokens, g.cost_micro_usd, g.cost_pico_usd, g.last_quarter \
-             FROM (SELECT developer_id AS key, CAST(SUM(requests) AS TEXT) AS requests, CAST(SUM(input_tokens) AS TEXT) AS input_tokens, CAST(SUM(output_tokens) AS TEXT) AS output_tokens, CAST(SUM(cache_write_tokens) AS TEXT) AS cache_write_tokens, CAST(SUM(cache_read_tokens) AS TEXT) AS cache_read_tokens, CAST(SUM(cost_micro_usd) AS TEXT) AS cost_micro_usd, CAST(SUM(cost_pico_usd) AS TEXT) AS cost_pico_usd, MAX(last_q) AS last_quarter, SUM(cost_micro_usd) + SUM(cost_pico_usd) / 1000000 AS spent FROM r GROUP BY developer_id) g \
-             LEFT JOIN developers d ON d.team_id = ?1 AND d.id = g.key ORDER BY g.spent DESC",
-            range_args(from_q, to_q),
-        )?)
-        .await
+        all(self.stmt(BY_DEVELOPER, range_args(from_q, to_q))?).await
     }
 
     /// How many developers have usage in quarters `[from_q, to_q)`.
